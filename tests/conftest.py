@@ -132,3 +132,35 @@ def drain(sqs, url: str) -> list[dict]:
         for message in messages:
             bodies.append(json.loads(message["Body"]))
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+class LambdaContext:
+    """The attributes of Lambda's context object that Powertools and the handlers read."""
+
+    function_name = "tokenmeter-test"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:tokenmeter-test"
+    aws_request_id = "c6af9ac6-7b61-11e6-9a41-93e812345678"
+
+    def __init__(self, remaining_ms: int = 60_000):
+        self._remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self._remaining_ms
+
+
+@pytest.fixture
+def count_tokens(aws, monkeypatch, llama3_chat_dir):
+    """The count_tokens handler module, configured fresh for each test."""
+    monkeypatch.setenv(
+        "METERING_CONFIG",
+        json.dumps({
+            "subscription_from": ["requestMetadata.subscription_id", "user", "metadata.customer"],
+            "tokenizers": {"llama3*": llama3_chat_dir},
+        }),
+    )
+    app = load_function_app("count_tokens")
+    monkeypatch.setattr(app, "_settings", None)
+    monkeypatch.setattr(app, "_clients", {})
+    return app

@@ -25,6 +25,7 @@ from .records import (
     RecordError,
     Skipped,
     Summary,
+    decode_json,
 )
 from .tokenizer_pool import TokenizerPool, TokenizerUnavailable
 
@@ -177,8 +178,8 @@ class Meter:
 
 def _decode(raw: RawRecord) -> Any:
     try:
-        return orjson.loads(raw.text)
-    except orjson.JSONDecodeError as exc:
+        return decode_json(raw.text)
+    except ValueError as exc:
         raise RecordError(MALFORMED_JSON, f"not JSON: {exc}") from None
 
 

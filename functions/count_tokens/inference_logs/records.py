@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 # Why a record could not become usage events (the dead letter's "reason").
 MALFORMED_JSON = "malformed_json"
@@ -27,6 +30,18 @@ PLATFORM_LINE = "platform_line"
 EMPTY_OBJECT = "empty_object"
 
 _UNPARSED: Any = object()
+
+
+def decode_json(content: str | bytes) -> Any:
+    """Parse JSON fast; ValueError (with orjson's message) if it is not JSON."""
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError as exc:
+        try:
+            # Escaped lone surrogates ("\udcff") are valid JSON syntax that orjson refuses.
+            return json.loads(content)
+        except ValueError:
+            raise exc from None
 
 
 @dataclass(slots=True)

@@ -22,6 +22,7 @@ from .records import (
     DeadLetter,
     RawRecord,
     Skipped,
+    decode_json,
 )
 
 Item = RawRecord | DeadLetter | Skipped
@@ -150,10 +151,10 @@ def _values(value: Any, text: str | bytes, where: str, identity: str, fallback: 
 
 
 def _parse(content: bytes) -> tuple[str | bytes, bool, Any]:
-    """(text, lossy, value): invalid UTF-8 is replaced and flagged rather than lost."""
+    """(text, lossy, value): invalid UTF-8 is replaced (and flagged) rather than lost."""
     try:
-        return content, False, orjson.loads(content)
-    except orjson.JSONDecodeError:
+        return content, False, decode_json(content)
+    except ValueError:
         pass
     try:
         content.decode("utf-8")
@@ -161,8 +162,8 @@ def _parse(content: bytes) -> tuple[str | bytes, bool, Any]:
     except UnicodeDecodeError:
         text = content.decode("utf-8", "replace")
     try:
-        return text, True, orjson.loads(text)
-    except orjson.JSONDecodeError:
+        return text, True, decode_json(text)
+    except ValueError:
         return text, True, _INVALID
 
 

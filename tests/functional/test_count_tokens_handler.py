@@ -1,0 +1,157 @@
+"""count_tokens end to end against moto: triggers in, SQS messages out."""
+
+import gzip
+import json
+
+import pytest
+from conftest import LambdaContext, cloudwatch_event, drain
+
+from tokenmeter_core import MeteringConfigError
+
+BEDROCK = {
+    "schemaType": "ModelInvocationLog", "schemaVersion": "1.0", "timestamp": "2024-11-26T18:40:00Z",
+    "requestId": "5f2a7c3e-0b7d-4a45-9a53-2d7f3c8f9e10", "operation": "Converse",
+    "modelId": "anthropic.claude-3-haiku-20240307-v1:0",
+    "input": {"inputTokenCount": 100, "cacheReadInputTokenCount": 40}, "output": {"outputTokenCount": 20},
+    "requestMetadata": {"subscription_id": "sub_acme"},
+}
+OLLAMA = {"model": "llama3.1:8b", "created_at": "2024-11-26T18:41:00Z", "done": True, "prompt_eval_count": 26,
+          "eval_count": 290, "metadata": {"customer": "sub_globex"}}
+TEXT = {"model": "llama3.2:3b", "messages": [{"role": "user", "content": "Hi"}], "completion": "Hello!",
+        "timestamp": 1732646500, "user": "sub_initech"}
+
+
+def events_on(aws):
+    return [event for body in drain(aws.sqs, aws.usage_url) for event in body["events"]]
+
+
+def test_cloudwatch_batch_becomes_events_and_dead_letters(count_tokens, aws, tiktoken_llama3):
+    lines = [
+        json.dumps(BEDROCK),
+        "2024-11-26T18:41:00.000Z\t8f1e2d3c-aaaa-bbbb-cccc-1234567890ab\tINFO\t" + json.dumps(OLLAMA),
+        json.dumps(TEXT),
+        "START RequestId: 8f1e2d3c-aaaa-bbbb-cccc-1234567890ab Version: $LATEST",
+        '{"model": "gpt-4o", "usage": {"prompt_tokens": "many"}, "user": "sub_x"}',
+        '{"truncated": ',
+    ]
+    summary = count_tokens.lambda_handler(cloudwatch_event(lines), LambdaContext())
+    assert summary == {"records": 6, "metered": 3, "events": 7,
+                       "dead_letters": {"invalid_counts": 1, "malformed_json": 1}, "skipped": {"platform_line": 1}}
+    totals = {(e["external_subscription_id"], e["properties"]["token_type"]): e["properties"]["tokens"] for e in events_on(aws)}
+    # The chat as Llama 3 saw it: BOS, user header (4), "Hi", eot, assistant header (4).
+    chat_input = 1 + 4 + len(tiktoken_llama3.encode("Hi")) + 1 + 4
+    assert totals == {
+        ("sub_acme", "input"): 100, ("sub_acme", "cached_input"): 40, ("sub_acme", "output"): 20,
+        ("sub_globex", "input"): 26, ("sub_globex", "output"): 290,
+        ("sub_initech", "input"): chat_input, ("sub_initech", "output"): len(tiktoken_llama3.encode("Hello!")),
+    }
+    letters = drain(aws.sqs, aws.dead_url)
+    assert sorted(d["reason"] for d in letters) == ["invalid_counts", "malformed_json"]
+    for letter in letters:
+        assert letter["source"].startswith("cloudwatch:/aws/bedrock/invocations:stream-1:")
+        assert letter["record"] and letter["detail"]
+
+
+def test_redelivered_trigger_gives_the_same_ids(count_tokens, aws):
+    event = cloudwatch_event([json.dumps(BEDROCK), json.dumps(OLLAMA)])
+    count_tokens.lambda_handler(event, LambdaContext())
+    first = events_on(aws)
+    count_tokens.lambda_handler(event, LambdaContext())
+    assert events_on(aws) == first
+
+
+def test_control_message_is_skipped(count_tokens, aws):
+    event = cloudwatch_event(["CWL CONTROL MESSAGE: Checking health of destination"], message_type="CONTROL_MESSAGE")
+    assert count_tokens.lambda_handler(event, LambdaContext())["records"] == 0
+    assert drain(aws.sqs, aws.dead_url) == []
+
+
+@pytest.mark.parametrize(
+    "data",
+    ["%%% not base64 %%%", "aGVsbG8gd29ybGQ=", gzip.compress(b"not json").hex(), None],
+    ids=["corrupt-base64", "not-gzip", "not-json", "missing"],
+)
+def test_undecodable_cloudwatch_payload_is_one_dead_letter(count_tokens, aws, data):
+    summary = count_tokens.lambda_handler({"awslogs": {"data": data}}, LambdaContext())
+    assert summary["dead_letters"] == {"decode_error": 1}
+    assert [d["reason"] for d in drain(aws.sqs, aws.dead_url)] == ["decode_error"]
+
+
+def test_unknown_trigger_is_dead_lettered(count_tokens, aws):
+    summary = count_tokens.lambda_handler({"detail-type": "Scheduled Event"}, LambdaContext())
+    assert summary["dead_letters"] == {"unknown_trigger": 1}
+
+
+def s3_event(*keys, bucket="inference-logs"):
+    return {"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+                         "s3": {"bucket": {"name": bucket}, "object": {"key": key, "size": 1}}} for key in keys]}
+
+
+def test_s3_objects_in_every_layout(count_tokens, aws):
+    jsonl = "\n".join(json.dumps({**OLLAMA, "eval_count": n}) for n in (1, 2, 3)).encode()
+    aws.s3.put_object(Bucket="inference-logs", Key="logs/a.jsonl", Body=jsonl + b"\n\n")
+    aws.s3.put_object(Bucket="inference-logs", Key="logs/b.jsonl.gz", Body=gzip.compress(jsonl))
+    aws.s3.put_object(Bucket="inference-logs", Key="logs/c.json", Body=json.dumps(BEDROCK, indent=2).encode())
+    array = json.dumps([{**OLLAMA, "eval_count": 10}, {**OLLAMA, "eval_count": 20}], indent=1)
+    aws.s3.put_object(Bucket="inference-logs", Key="logs/d e.json.gz", Body=gzip.compress(array.encode()))
+    summary = count_tokens.lambda_handler(
+        s3_event("logs/a.jsonl", "logs/b.jsonl.gz", "logs/c.json", "logs/d+e.json.gz"), LambdaContext()
+    )
+    assert summary["metered"] == 3 + 3 + 1 + 2 and summary["dead_letters"] == {}
+    outputs = sorted(e["properties"]["tokens"] for e in events_on(aws) if e["properties"]["token_type"] == "output")
+    assert outputs == sorted([1, 2, 3, 1, 2, 3, 20, 10, 20])
+
+
+def test_s3_line_identity_is_stable_and_distinct(count_tokens, aws):
+    aws.s3.put_object(Bucket="inference-logs", Key="x.jsonl", Body=(json.dumps(OLLAMA) + "\n") * 2)
+    count_tokens.lambda_handler(s3_event("x.jsonl"), LambdaContext())
+    first = [e["transaction_id"] for e in events_on(aws)]
+    count_tokens.lambda_handler(s3_event("x.jsonl"), LambdaContext())
+    assert [e["transaction_id"] for e in events_on(aws)] == first and len(set(first)) == 4
+
+
+def test_s3_bad_objects_and_lines(count_tokens, aws):
+    aws.s3.put_object(Bucket="inference-logs", Key="empty.jsonl", Body=b"")
+    broken = gzip.compress((json.dumps(OLLAMA) + "\n").encode() * 50)
+    aws.s3.put_object(Bucket="inference-logs", Key="cut.jsonl.gz", Body=broken[: len(broken) // 2])
+    lines = [json.dumps(OLLAMA).encode(), b'{"model": "llama3.2", "prompt": "caf\xe9", "user": "sub_1"}',
+             json.dumps({**OLLAMA, "user": "caf\udcff"}, ensure_ascii=True).encode(), b"\xff\xfe garbage"]
+    aws.s3.put_object(Bucket="inference-logs", Key="mixed.jsonl", Body=b"\n".join(lines))
+    summary = count_tokens.lambda_handler(
+        s3_event("empty.jsonl", "missing.jsonl", "cut.jsonl.gz", "mixed.jsonl"), LambdaContext()
+    )
+    assert summary["skipped"] == {"empty_object": 1}
+    assert summary["dead_letters"] == {"object_missing": 1, "decode_error": 1, "invalid_utf8": 1, "malformed_json": 1}
+    assert summary["metered"] == 2  # mixed.jsonl lines 1 and 3
+    letters = {d["reason"]: d for d in drain(aws.sqs, aws.dead_url)}
+    assert letters["object_missing"]["source"] == "s3://inference-logs/missing.jsonl"
+    assert letters["invalid_utf8"]["source"] == "s3://inference-logs/mixed.jsonl#line=2"
+
+
+def test_many_events_are_packed_into_few_messages_under_the_size_limit(count_tokens, aws):
+    body = "\n".join(json.dumps({**OLLAMA, "eval_count": i + 1}) for i in range(3000)).encode()
+    aws.s3.put_object(Bucket="inference-logs", Key="big.jsonl", Body=body)
+    summary = count_tokens.lambda_handler(s3_event("big.jsonl"), LambdaContext())
+    messages = drain(aws.sqs, aws.usage_url)
+    assert summary["events"] == 6000
+    assert 10 < len(messages) < 300
+    assert all(len(json.dumps(m, separators=(",", ":"))) <= 25_000 for m in messages)
+    events = [e for m in messages for e in m["events"]]
+    assert len({e["transaction_id"] for e in events}) == 6000
+    assert sum(e["properties"]["tokens"] for e in events if e["properties"]["token_type"] == "output") == 3000 * 3001 // 2
+
+
+def test_failed_delivery_fails_the_invocation(count_tokens, aws, monkeypatch):
+    monkeypatch.setenv("USAGE_QUEUE_URL", aws.usage_url + "-gone")
+    with pytest.raises(Exception, match="NonExistentQueue|does not exist"):
+        count_tokens.lambda_handler(cloudwatch_event([json.dumps(OLLAMA)]), LambdaContext())
+
+
+def test_missing_configuration_is_a_clear_error(count_tokens, monkeypatch):
+    monkeypatch.delenv("DEAD_LETTER_QUEUE_URL")
+    with pytest.raises(MeteringConfigError, match="DEAD_LETTER_QUEUE_URL"):
+        count_tokens.lambda_handler(cloudwatch_event([]), LambdaContext())
+    monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", "https://sqs/dlq")
+    monkeypatch.setenv("METERING_CONFIG", '{"tokenisers": {}}')
+    with pytest.raises(MeteringConfigError, match="unknown key 'tokenisers'"):
+        count_tokens.lambda_handler(cloudwatch_event([]), LambdaContext())

@@ -1,0 +1,63 @@
+import pytest
+
+from tokenmeter_core import InvalidEventError, UsageEvent, format_timestamp, parse_rfc3339_ms, transaction_id
+
+
+@pytest.mark.parametrize(
+    ("epoch_ms", "expected"),
+    [(1_732_646_400_123, "1732646400.123"), (1_732_646_400_005, "1732646400.005"), (0, "0.000"), (999, "0.999")],
+)
+def test_timestamp_is_unix_seconds_with_milliseconds(epoch_ms, expected):
+    assert format_timestamp(epoch_ms) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "epoch_ms"),
+    [
+        # 2024-11-26T18:40:00Z is 1732646400 (20053 days * 86400 + 18h40m).
+        ("2024-11-26T18:40:00Z", 1_732_646_400_000),
+        ("2024-11-26T18:40:00.123Z", 1_732_646_400_123),
+        # Ollama writes nanoseconds; the milliseconds are kept, the rest dropped.
+        ("2024-11-26T18:40:00.123456789Z", 1_732_646_400_123),
+        ("2024-11-26T19:40:00.5+01:00", 1_732_646_400_500),
+        ("2024-11-26T18:40:00", 1_732_646_400_000),
+    ],
+)
+def test_rfc3339_parsing(text, epoch_ms):
+    assert parse_rfc3339_ms(text) == epoch_ms
+
+
+@pytest.mark.parametrize("text", ["yesterday", "1732646400", "2024-13-01T00:00:00Z", ""])
+def test_rfc3339_rejects_non_times(text):
+    with pytest.raises(ValueError):
+        parse_rfc3339_ms(text)
+
+
+def test_event_round_trips_through_its_contract():
+    data = {
+        "transaction_id": "abc-input",
+        "external_subscription_id": "sub_42",
+        "code": "llm_tokens",
+        "timestamp": "1732646400.123",
+        "properties": {"tokens": 812, "model": "llama3.1:8b", "token_type": "input"},
+    }
+    assert UsageEvent.from_dict(data).as_dict() == data
+
+
+def test_event_validation_names_every_bad_field():
+    with pytest.raises(InvalidEventError) as error:
+        UsageEvent.from_dict({"transaction_id": "", "code": 3, "timestamp": "2024-11-26T18:40:00Z", "properties": []})
+    assert set(error.value.errors) == {"transaction_id", "external_subscription_id", "code", "timestamp", "properties"}
+    with pytest.raises(InvalidEventError) as error:
+        UsageEvent.from_dict(["not", "an", "object"])
+    assert error.value.errors == {"event": "must be a JSON object"}
+
+
+def test_transaction_ids_are_deterministic_and_distinct():
+    first = transaction_id("cwl:36912345678901234567890123456789012345678901234567890", "input")
+    assert first == transaction_id("cwl:36912345678901234567890123456789012345678901234567890", "input")
+    assert first != transaction_id("cwl:36912345678901234567890123456789012345678901234567890", "output")
+    assert first != transaction_id("cwl:36912345678901234567890123456789012345678901234567891", "input")
+    assert first.endswith("-input") and len(first) == 32 + len("-input")
+    ids = {transaction_id(f"s3:bucket/key@etag#{line}", t) for line in range(2000) for t in ("input", "output")}
+    assert len(ids) == 4000

@@ -1,0 +1,172 @@
+"""Each provider's record, read into disjoint token types. Expected splits are worked out
+by hand from the provider's documented semantics (reference/inference-logs.md)."""
+
+import pytest
+
+from inference_logs.formats import NothingToBill, read_inference
+from inference_logs.records import RecordError
+
+BEDROCK = {
+    "schemaType": "ModelInvocationLog",
+    "schemaVersion": "1.0",
+    "timestamp": "2024-11-26T18:40:00Z",
+    "accountId": "123456789012",
+    "identity": {"arn": "arn:aws:sts::123456789012:assumed-role/app/session"},
+    "region": "us-east-1",
+    "requestId": "5f2a7c3e-0b7d-4a45-9a53-2d7f3c8f9e10",
+    "operation": "Converse",
+    "modelId": "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-5-sonnet-20240620-v1:0",
+    "input": {"inputContentType": "application/json", "inputTokenCount": 1200, "cacheReadInputTokenCount": 3000,
+              "cacheWriteInputTokenCount": 500},
+    "output": {"outputContentType": "application/json", "outputTokenCount": 250},
+    "requestMetadata": {"subscription_id": "sub_acme"},
+}
+
+
+def test_bedrock_counts_cache_reads_and_writes_apart_and_reduces_profile_arn():
+    inference = read_inference(BEDROCK)
+    assert inference.model == "anthropic.claude-3-5-sonnet-20240620-v1:0"
+    assert inference.counts == {"input": 1200, "cached_input": 3000, "cache_write": 500, "output": 250}
+    assert inference.timestamp_ms == 1_732_646_400_000
+    assert inference.request_id == "5f2a7c3e-0b7d-4a45-9a53-2d7f3c8f9e10"
+
+
+@pytest.mark.parametrize(
+    ("model_id", "model"),
+    [
+        ("anthropic.claude-3-haiku-20240307-v1:0", "anthropic.claude-3-haiku-20240307-v1:0"),
+        ("arn:aws:bedrock:us-east-1::foundation-model/meta.llama3-1-8b-instruct-v1:0", "meta.llama3-1-8b-instruct-v1:0"),
+        ("arn:aws:bedrock:eu-west-1:1:inference-profile/eu.meta.llama3-2-1b-instruct-v1:0", "meta.llama3-2-1b-instruct-v1:0"),
+        ("arn:aws:bedrock:us-east-1:1:application-inference-profile/a1b2c3", "a1b2c3"),
+    ],
+)
+def test_bedrock_model_ids(model_id, model):
+    assert read_inference({**BEDROCK, "modelId": model_id}).model == model
+
+
+def test_bedrock_failed_call_without_tokens_bills_nothing():
+    record = {**BEDROCK, "errorCode": "ThrottlingException", "input": {"inputTokenCount": 0}, "output": {}}
+    with pytest.raises(NothingToBill):
+        read_inference(record)
+
+
+def test_openai_chat_splits_cached_out_of_prompt_and_reasoning_out_of_completion():
+    record = {
+        "id": "chatcmpl-AbCdEfGhIjKlMnOpQrStUvWxYz012",
+        "object": "chat.completion",
+        "created": 1732646400,
+        "model": "gpt-4o-2024-08-06",
+        "usage": {"prompt_tokens": 2006, "completion_tokens": 300, "total_tokens": 2306,
+                  "prompt_tokens_details": {"cached_tokens": 1920, "audio_tokens": 0},
+                  "completion_tokens_details": {"reasoning_tokens": 64, "audio_tokens": 0}},
+    }
+    inference = read_inference(record)
+    # 2006 - 1920 = 86 uncached input; 300 - 64 = 236 visible output.
+    assert inference.counts == {"input": 86, "cached_input": 1920, "output": 236, "reasoning": 64}
+    assert sum(inference.counts.values()) == 2306
+    assert inference.timestamp_ms == 1_732_646_400_000
+
+
+def test_openai_responses_api_usage():
+    record = {
+        "id": "resp_67ccd2bed1ec8190b14f964abc0542670bb6a6b452d3795b",
+        "object": "response",
+        "created_at": 1732646401,
+        "model": "o3-mini",
+        "usage": {"input_tokens": 500, "input_tokens_details": {"cached_tokens": 100},
+                  "output_tokens": 900, "output_tokens_details": {"reasoning_tokens": 700}, "total_tokens": 1400},
+    }
+    assert read_inference(record).counts == {"input": 400, "cached_input": 100, "output": 200, "reasoning": 700}
+
+
+def test_anthropic_input_already_excludes_cache():
+    record = {
+        "id": "msg_01XFDUDYJgAACzvnptvVoYEL",
+        "type": "message",
+        "model": "claude-3-5-sonnet-20241022",
+        "usage": {"input_tokens": 21, "cache_creation_input_tokens": 188086, "cache_read_input_tokens": 0,
+                  "output_tokens": 393},
+    }
+    inference = read_inference(record)
+    assert inference.counts == {"input": 21, "cached_input": 0, "cache_write": 188086, "output": 393}
+    assert inference.timestamp_ms is None  # Anthropic responses carry no time: the log event's is used
+
+
+def test_ollama_native_final_chunk_bills_and_others_do_not():
+    final = {"model": "llama3.1:8b", "created_at": "2024-11-26T18:40:00.123456789Z", "response": "", "done": True,
+             "total_duration": 5589157167, "prompt_eval_count": 26, "eval_count": 290}
+    inference = read_inference(final)
+    assert inference.counts == {"input": 26, "output": 290}
+    assert inference.timestamp_ms == 1_732_646_400_123
+    with pytest.raises(NothingToBill) as nothing:
+        read_inference({"model": "llama3.1:8b", "created_at": "2024-11-26T18:40:00Z", "response": "The", "done": False})
+    assert nothing.value.reason == "not_final"
+    # prompt_eval_count is absent when the prompt came wholly from Ollama's cache.
+    cached = {k: v for k, v in final.items() if k != "prompt_eval_count"}
+    assert read_inference(cached).counts == {"input": 0, "output": 290}
+
+
+def test_text_only_prompt_and_chat_records():
+    prompt = read_inference({"model": "llama3.2", "prompt": "Hi", "completion": "Hello!", "timestamp": "1732646400.5"})
+    assert (prompt.counts, prompt.prompt, prompt.completion, prompt.timestamp_ms) == (None, "Hi", "Hello!", 1_732_646_400_500)
+    chat = read_inference({
+        "model": "llama3.2",
+        "messages": [{"role": "system", "content": "Be brief."},
+                     {"role": "user", "content": [{"type": "text", "text": "Hi "}, {"type": "image_url"}, {"type": "text", "text": "there"}]}],
+        "completion": "Hello!",
+        "timestamp": "2024-11-26T18:40:00Z",
+        "run_id": "0b5a8a8f-4b8e-4b69-a3a0-7a9c0d9e6b11",
+    })
+    assert chat.messages == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi there"}]
+    assert chat.request_id == "0b5a8a8f-4b8e-4b69-a3a0-7a9c0d9e6b11"
+
+
+def test_gateway_log_of_a_stream_without_usage_is_counted_from_its_text():
+    record = {
+        "request": {"model": "llama3.2", "messages": [{"role": "user", "content": "Hi"}], "stream": True},
+        "response": {"id": "chatcmpl-7f1d0c1e9b2a4c3d8e5f6a7b", "model": "llama3.2", "created": 1732646400,
+                     "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello!"}}]},
+        "user": "sub_7",
+    }
+    inference = read_inference(record)
+    assert inference.counts is None and inference.completion == "Hello!"
+    assert inference.messages == [{"role": "user", "content": "Hi"}]
+
+
+@pytest.mark.parametrize(
+    "usage",
+    [
+        {"prompt_tokens": -1, "completion_tokens": 5},
+        {"prompt_tokens": 1.5, "completion_tokens": 5},
+        {"prompt_tokens": "10", "completion_tokens": 5},
+        {"prompt_tokens": 10, "completion_tokens": 1_000_000_001},
+        {"prompt_tokens": True, "completion_tokens": 5},
+        {"prompt_tokens": 10, "completion_tokens": 5, "prompt_tokens_details": {"cached_tokens": 11}},
+        {"prompt_tokens": 10, "completion_tokens": 5, "completion_tokens_details": {"reasoning_tokens": 6}},
+    ],
+)
+def test_impossible_counts_are_invalid(usage):
+    with pytest.raises(RecordError) as error:
+        read_inference({"id": "chatcmpl-1", "model": "gpt-4o", "usage": usage})
+    assert error.value.reason == "invalid_counts"
+
+
+@pytest.mark.parametrize(
+    ("record", "reason"),
+    [
+        ([1, 2, 3], "unknown_format"),
+        ({"hello": "world"}, "unknown_format"),
+        ({"model": "gpt-4o", "choices": [{"message": {"content": "hi"}}]}, "unknown_format"),
+        ({"model": "", "usage": {"prompt_tokens": 1, "completion_tokens": 1}}, "invalid_record"),
+        ({"model": "llama3.2", "prompt": 42}, "invalid_record"),
+        ({"model": "llama3.2", "messages": [{"content": "no role"}]}, "invalid_record"),
+        ({"model": "llama3.2", "messages": []}, "invalid_record"),
+        ({**BEDROCK, "timestamp": "last tuesday"}, "invalid_timestamp"),
+        ({**BEDROCK, "input": {}, "output": {}}, "invalid_counts"),
+        ({**BEDROCK, "input": "1200 tokens"}, "invalid_record"),
+    ],
+)
+def test_unusable_records_get_a_reason(record, reason):
+    with pytest.raises(RecordError) as error:
+        read_inference(record)
+    assert error.value.reason == reason

@@ -1,0 +1,189 @@
+"""The Meter: records in, events and dead letters out, every record accounted for."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+
+from inference_logs.metering import Meter
+from inference_logs.records import DeadLetter, RawRecord, Skipped
+from inference_logs.tokenizer_pool import TokenizerPool
+from tokenmeter_core import parse_config, record_key
+
+
+class Collect:
+    def __init__(self):
+        self.events = []
+        self.dead_letters = []
+
+    def add_events(self, events):
+        self.events.extend(events)
+
+    def add_dead_letter(self, letter):
+        self.dead_letters.append(letter)
+
+
+def run(records, **config):
+    config = parse_config({"subscription_from": ["requestMetadata.subscription_id", "user"], **config})
+    sink = Collect()
+    meter = Meter(config, TokenizerPool(config.tokenizers), sink)
+    for record in records:
+        meter.add(record)
+    return meter.finish(), sink
+
+
+def raw(record, identity="cwl:1", fallback_ms=1_732_646_400_000, **kw):
+    text = record if isinstance(record, (str, bytes)) else json.dumps(record)
+    return RawRecord(f"test:{identity}", identity, text, fallback_ms, **kw)
+
+
+OPENAI = {"id": "chatcmpl-AbCdEfGhIjKlMnOpQrStUvWxYz012", "model": "gpt-4o", "created": 1732646401, "user": "sub_1",
+          "usage": {"prompt_tokens": 30, "completion_tokens": 12}}
+
+
+def test_one_event_per_non_zero_token_type_with_the_contract_fields():
+    summary, sink = run([raw(OPENAI)])
+    assert [e.as_dict() for e in sink.events] == [
+        {"transaction_id": sink.events[0].transaction_id, "external_subscription_id": "sub_1", "code": "llm_tokens",
+         "timestamp": "1732646401.000", "properties": {"tokens": 30, "model": "gpt-4o", "token_type": "input"}},
+        {"transaction_id": sink.events[1].transaction_id, "external_subscription_id": "sub_1", "code": "llm_tokens",
+         "timestamp": "1732646401.000", "properties": {"tokens": 12, "model": "gpt-4o", "token_type": "output"}},
+    ]
+    assert summary.as_dict() == {"records": 1, "metered": 1, "events": 2, "dead_letters": {}, "skipped": {}}
+
+
+def test_ids_are_the_same_on_redelivery_and_differ_between_records():
+    ollama = {"model": "llama3.1", "created_at": "2024-11-26T18:40:00Z", "done": True, "prompt_eval_count": 5,
+              "eval_count": 7, "user": "sub_1"}
+    _, first = run([raw(ollama, "cwl:1"), raw(ollama, "cwl:2")])
+    _, again = run([raw(ollama, "cwl:1")])
+    ids = [e.transaction_id for e in first.events]
+    assert len(set(ids)) == 4  # two identical-looking records from two log events are two inferences
+    assert [e.transaction_id for e in again.events] == ids[:2]
+    assert ids[0] == record_key("cwl:1") + "-input"
+
+
+def test_same_provider_request_logged_twice_bills_once():
+    bedrock = {"schemaType": "ModelInvocationLog", "timestamp": "2024-11-26T18:40:00Z", "modelId": "meta.llama3-1-8b-instruct-v1:0",
+               "requestId": "5f2a7c3e-0b7d-4a45-9a53-2d7f3c8f9e10", "input": {"inputTokenCount": 10},
+               "output": {"outputTokenCount": 3}, "requestMetadata": {"subscription_id": "sub_9"}}
+    _, sink = run([raw(bedrock, "cwl:7"), raw(bedrock, "s3:logs/a.json.gz@etag#1")])
+    ids = [e.transaction_id for e in sink.events]
+    assert ids[:2] == ids[2:]
+
+
+def test_short_request_ids_are_not_trusted_to_be_unique():
+    # Ollama's OpenAI endpoint numbers completions below 1000: two requests can share an id.
+    record = {**OPENAI, "id": "chatcmpl-123"}
+    _, sink = run([raw(record, "cwl:1"), raw(record, "cwl:2")])
+    assert len({e.transaction_id for e in sink.events}) == 4
+
+
+def test_attribution_takes_the_first_non_empty_path_then_the_default():
+    records = [
+        raw({**OPENAI, "user": "sub_user", "requestMetadata": {"subscription_id": "sub_tag"}}, "a"),
+        raw({**OPENAI, "user": "sub_user", "requestMetadata": {"subscription_id": "  "}}, "b"),
+        raw({**OPENAI, "user": 42}, "c"),
+        raw({k: v for k, v in OPENAI.items() if k != "user"}, "d"),
+    ]
+    summary, sink = run(records)
+    assert [e.external_subscription_id for e in sink.events[::2]] == ["sub_tag", "sub_user", "42"]
+    assert [d.reason for d in sink.dead_letters] == ["unattributed"]
+    _, defaulted = run(records[3:], default_subscription="sub_house")
+    assert {e.external_subscription_id for e in defaulted.events} == {"sub_house"}
+
+
+def test_record_without_time_takes_its_log_events_and_without_either_is_dead_lettered():
+    anthropic = {"id": "msg_01XFDUDYJgAACzvnptvVoYEL", "type": "message", "model": "claude-3-5-haiku", "user": "sub_1",
+                 "usage": {"input_tokens": 4, "output_tokens": 2, "cache_read_input_tokens": 0}}
+    _, sink = run([raw(anthropic, fallback_ms=1_732_646_400_042)])
+    assert {e.timestamp for e in sink.events} == {"1732646400.042"}
+    summary, sink = run([raw(anthropic, fallback_ms=None)])
+    assert summary.dead_letters == {"invalid_timestamp": 1} and not sink.events
+
+
+def test_metric_code_and_property_names_come_from_config():
+    _, sink = run([raw(OPENAI)], metric_code="ai_usage", property_names={"tokens": "units", "token_type": "type"})
+    assert sink.events[0].code == "ai_usage"
+    assert sink.events[0].properties == {"units": 30, "model": "gpt-4o", "type": "input"}
+
+
+def test_text_only_records_are_counted_with_the_configured_tokenizer(llama3_dir, tiktoken_llama3):
+    records = [raw({"model": "llama3.2:3b", "prompt": f"Question {i}: why?", "completion": f"Because {i}.",
+                    "user": "sub_t"}, f"cwl:{i}") for i in range(300)]
+    summary, sink = run(records, tokenizers={"llama3*": llama3_dir})
+    assert summary.metered == 300 and summary.events == 600
+    by_id = {e.transaction_id: e.properties["tokens"] for e in sink.events}
+    for i in (0, 257, 299):
+        assert by_id[record_key(f"cwl:{i}") + "-input"] == 1 + len(tiktoken_llama3.encode(f"Question {i}: why?"))
+        assert by_id[record_key(f"cwl:{i}") + "-output"] == len(tiktoken_llama3.encode(f"Because {i}."))
+
+
+def test_text_only_record_problems_are_dead_lettered_and_the_rest_go_on(llama3_dir, tmp_path):
+    good = {"model": "llama3.2", "prompt": "Hello", "completion": "Hi", "user": "sub_1"}
+    records = [
+        raw({**good, "model": "mistral-7b"}, "a"),
+        raw(json.dumps(good).encode().replace(b"Hello", b"Hel\xfflo").decode("utf-8", "replace"), "b", lossy=True),
+        raw(good, "c"),
+        raw({**good, "model": "broken-model"}, "d"),
+    ]
+    summary, sink = run(records, tokenizers={"llama3*": llama3_dir, "broken*": str(tmp_path)})
+    assert summary.dead_letters == {"no_tokenizer": 1, "invalid_utf8": 1, "tokenizer_error": 1}
+    assert summary.metered == 1 and len(sink.events) == 2
+    assert "mistral-7b" in next(d.detail for d in sink.dead_letters if d.reason == "no_tokenizer")
+
+
+def test_five_megabyte_prompt_is_counted_exactly(llama3_dir, tiktoken_llama3):
+    paragraph = "The quick brown fox jumps over the lazy dog; 東京 — naïve café 42.\n"
+    prompt = paragraph * (5_000_000 // len(paragraph.encode()))
+    summary, sink = run([raw({"model": "llama3.2", "prompt": prompt, "completion": "ok", "user": "sub_big"}),
+                         raw(OPENAI, "cwl:2")], tokenizers={"llama3*": llama3_dir})
+    assert summary.metered == 2
+    tokens = {e.properties["token_type"] + e.properties["model"]: e.properties["tokens"] for e in sink.events}
+    assert tokens["inputllama3.2"] == 1 + len(tiktoken_llama3.encode(prompt))
+
+
+def test_dead_letter_keeps_the_raw_record_truncated_past_the_limit():
+    summary, sink = run([raw("{" + "x" * 100_000, "big")], dead_letter_record_max_bytes=1000)
+    letter = sink.dead_letters[0]
+    assert letter.reason == "malformed_json" and letter.source == "test:big"
+    assert letter.record.startswith("{xxx") and letter.record.endswith("[truncated from 100001 bytes]")
+    assert len(letter.record) < 1100
+
+
+def test_every_record_is_accounted_for():
+    items = [raw(OPENAI, "a"), raw("nope", "b"), Skipped("platform_line", "s"),
+             DeadLetter("decode_error", "bad gzip", "cloudwatch", ""),
+             raw({"model": "m", "created_at": "2024-11-26T18:40:00Z", "done": False}, "c")]
+    summary, _ = run(items)
+    assert summary.records == 5
+    assert summary.metered + sum(summary.dead_letters.values()) + sum(summary.skipped.values()) == 5
+
+
+def test_records_with_counts_never_import_transformers():
+    script = f"""
+import sys, json
+sys.path[:0] = [{str(ROOT / 'layers/core')!r}, {str(ROOT / 'functions/count_tokens')!r}]
+from inference_logs.metering import Meter
+from inference_logs.records import RawRecord
+from inference_logs.tokenizer_pool import TokenizerPool
+from tokenmeter_core import parse_config
+config = parse_config({{"tokenizers": {{"*": "/nowhere"}}}})
+class Sink:
+    def add_events(self, events): pass
+    def add_dead_letter(self, letter): raise AssertionError(letter)
+meter = Meter(config, TokenizerPool(config.tokenizers), Sink())
+meter.add(RawRecord("s", "i", json.dumps({json.dumps(OPENAI)}), 0))
+meter.finish()
+print("transformers" in sys.modules, "tokenizers" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
+@pytest.mark.parametrize("bad", [b"\xff\xfe{}", "{\"model\": ", "[]", "null", "12"])
+def test_non_records_are_dead_lettered(bad):
+    summary, sink = run([raw(bad if isinstance(bad, str) else bad.decode("latin-1"))])
+    assert sum(summary.dead_letters.values()) == 1 and not sink.events
