@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from inference_logs.delivery import SqsOutbox
@@ -22,7 +22,9 @@ if TYPE_CHECKING:
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "tokenmeter")
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "count_tokens"))
 metrics = Metrics(namespace=NAMESPACE)
-tracer = Tracer()
+# No Powertools Tracer here: the X-Ray SDK builds botocore clients at import,
+# measured at 300-400 ms of cold start (bench/count_tokens_bench.py). Lambda's
+# active tracing still records every invocation.
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,6 @@ def client(name: str) -> Any:
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     env = settings()

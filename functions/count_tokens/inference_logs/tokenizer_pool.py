@@ -32,7 +32,7 @@ class ModelTokenizer:
 
     def count_prompts(self, prompts: Sequence[str]) -> list[int]:
         """Tokens of each prompt as the model receives it: special tokens such as BOS included."""
-        return [len(e.ids) for e in self._fast.encode_batch_fast(list(prompts), add_special_tokens=True)]
+        return [len(e) for e in self._fast.encode_batch_fast(list(prompts), add_special_tokens=True)]
 
     def count_chats(self, conversations: Sequence[list[dict[str, str]]]) -> list[int]:
         """Tokens of each conversation rendered by the chat template, generation prompt added."""
@@ -41,11 +41,11 @@ class ModelTokenizer:
             return self.count_prompts(["\n".join(m["content"] for m in chat) for chat in conversations])
         rendered = self._hf.apply_chat_template(list(conversations), tokenize=False, add_generation_prompt=True)
         # The template writes the special tokens itself (BOS included).
-        return [len(e.ids) for e in self._fast.encode_batch_fast(rendered, add_special_tokens=False)]
+        return [len(e) for e in self._fast.encode_batch_fast(rendered, add_special_tokens=False)]
 
     def count_completions(self, completions: Sequence[str]) -> list[int]:
         """Tokens of each completion without special tokens."""
-        return [len(e.ids) for e in self._fast.encode_batch_fast(list(completions), add_special_tokens=False)]
+        return [len(e) for e in self._fast.encode_batch_fast(list(completions), add_special_tokens=False)]
 
 
 class TokenizerPool:

