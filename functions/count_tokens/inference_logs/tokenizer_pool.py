@@ -7,6 +7,7 @@ invocation whose records all carry counts never pays for the import.
 from __future__ import annotations
 
 import fnmatch
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -20,6 +21,9 @@ class ModelTokenizer:
 
     def __init__(self, folder: str):
         try:
+            # Lambda has no PyTorch and tokenizers need none; never reach for the Hub at run time.
+            os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
             from transformers import AutoTokenizer
 
             self._hf: Any = AutoTokenizer.from_pretrained(folder, local_files_only=True)
