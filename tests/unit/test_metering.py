@@ -8,9 +8,10 @@ import pytest
 from conftest import ROOT
 
 from inference_logs.metering import Meter
-from inference_logs.records import DeadLetter, RawRecord, Skipped
+from inference_logs.records import RawRecord, Skipped
 from inference_logs.tokenizer_pool import TokenizerPool
 from tokenmeter_core import parse_config, record_key
+from tokenmeter_core.dead_letters import DeadLetter
 
 
 class Collect:

@@ -9,6 +9,7 @@ import orjson
 from aws_lambda_powertools import Logger
 
 from tokenmeter_core import MeteringConfig, UsageEvent, format_timestamp, record_key
+from tokenmeter_core.dead_letters import DeadLetter, truncate_record
 
 from .attribution import Attributor
 from .formats import NothingToBill, read_inference
@@ -19,7 +20,6 @@ from .records import (
     NO_TOKENIZER,
     TOKENIZER_ERROR,
     UNATTRIBUTED,
-    DeadLetter,
     Inference,
     RawRecord,
     RecordError,
@@ -93,12 +93,7 @@ class Meter:
         text = raw.text if isinstance(raw.text, str) else raw.text.decode("utf-8", "replace")
         if not text and raw.parsed:
             text = orjson.dumps(raw.value, option=orjson.OPT_NON_STR_KEYS).decode()
-        limit = self._config.dead_letter_record_max_bytes
-        if len(text) > limit // 4:
-            encoded = text.encode("utf-8", "replace")
-            if len(encoded) > limit:
-                text = encoded[:limit].decode("utf-8", "ignore") + f"... [truncated from {len(encoded)} bytes]"
-        return DeadLetter(reason, detail, raw.source, text)
+        return DeadLetter(reason, detail, raw.source, truncate_record(text, self._config.dead_letter_record_max_bytes))
 
     def _meter(self, raw: RawRecord) -> None:
         data = raw.value if raw.parsed else _decode(raw)

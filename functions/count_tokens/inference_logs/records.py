@@ -1,5 +1,6 @@
 """Records as they move through count_tokens, and what becomes of each."""
 
+
 from __future__ import annotations
 
 import json
@@ -79,19 +80,6 @@ class Skipped:
 
     reason: str
     source: str
-
-
-@dataclass(slots=True)
-class DeadLetter:
-    """A record that could not become usage events, with why (DESIGN.md contract)."""
-
-    reason: str
-    detail: str
-    source: str
-    record: str
-
-    def as_dict(self) -> dict[str, str]:
-        return {"reason": self.reason, "detail": self.detail, "source": self.source, "record": self.record}
 
 
 class RecordError(Exception):

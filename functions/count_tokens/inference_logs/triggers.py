@@ -12,6 +12,8 @@ from urllib.parse import unquote_plus
 
 import orjson
 
+from tokenmeter_core.dead_letters import DeadLetter
+
 from .records import (
     DECODE_ERROR,
     EMPTY_OBJECT,
@@ -19,7 +21,6 @@ from .records import (
     OBJECT_MISSING,
     PLATFORM_LINE,
     UNKNOWN_TRIGGER,
-    DeadLetter,
     RawRecord,
     Skipped,
     decode_json,

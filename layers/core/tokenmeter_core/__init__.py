@@ -1,7 +1,7 @@
 """Shared tokenmeter model: usage events, transaction ids and the metering config."""
 
 from .config import MeteringConfig, load_config, parse_config
-from .events import TOKEN_TYPES, UsageEvent, format_timestamp, parse_rfc3339_ms
+from .events import TOKEN_TYPES, UsageEvent, ascii_json, format_timestamp, parse_rfc3339_ms
 from .exceptions import InvalidEventError, MeteringConfigError, TokenmeterError
 from .ids import record_key, transaction_id
 
@@ -12,6 +12,7 @@ __all__ = [
     "MeteringConfigError",
     "TokenmeterError",
     "UsageEvent",
+    "ascii_json",
     "format_timestamp",
     "load_config",
     "parse_config",

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import orjson
 
 from .exceptions import InvalidEventError
 
@@ -35,6 +38,10 @@ class UsageEvent:
             "properties": self.properties,
         }
 
+    def to_json(self) -> bytes:
+        """The event as ASCII JSON bytes, as SQS bodies and NATS payloads carry it."""
+        return ascii_json(self.as_dict())
+
     @classmethod
     def from_dict(cls, data: Any) -> UsageEvent:
         """Validate a decoded JSON event; raises InvalidEventError naming each bad field."""
@@ -60,6 +67,22 @@ class UsageEvent:
             timestamp=timestamp,
             properties=properties,
         )
+
+
+def ascii_json(value: Any) -> bytes:
+    """Compact JSON with everything outside ASCII escaped.
+
+    Identifiers come from logs, so anything can be in them: SQS refuses some
+    characters (U+FFFE, lone surrogates) unless escaped, and orjson refuses
+    lone surrogates; the standard library's ensure_ascii handles both.
+    """
+    try:
+        encoded = orjson.dumps(value)
+        if encoded.isascii():
+            return encoded
+    except TypeError:  # orjson.JSONEncodeError: lone surrogates
+        pass
+    return json.dumps(value, ensure_ascii=True, separators=(",", ":")).encode()
 
 
 def _is_unix_seconds(text: str) -> bool:

@@ -1,0 +1,83 @@
+"""Publish usage events to JetStream, pipelined, ``Nats-Msg-Id = transaction_id``,
+every PubAck awaited within a deadline."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from tokenmeter_core import UsageEvent
+
+from .settings import NatsSettings
+from .subjects import subject_for
+
+Status = Literal["stored", "duplicate", "failed"]
+
+
+@dataclass(slots=True)
+class PublishOutcome:
+    """What JetStream said about one event."""
+
+    transaction_id: str
+    status: Status
+    error: str | None = None
+    sequence: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        result: dict[str, Any] = {"transaction_id": self.transaction_id, "status": self.status}
+        if self.error:
+            result["error"] = self.error
+        return result
+
+
+async def publish_events(
+    js: Any, events: Sequence[UsageEvent], settings: NatsSettings, *, timeout: float
+) -> list[PublishOutcome]:
+    """Publish all events and wait for their acknowledgements, at most ``timeout`` seconds.
+
+    An event is "stored" or "duplicate" only on a PubAck from the stream; anything
+    else (no ack in time, a lost connection, a stream error) is "failed" with why.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    futures: list[asyncio.Future | None] = []
+    errors: dict[int, str] = {}
+    for index, event in enumerate(events):
+        try:
+            futures.append(
+                await js.publish_async(
+                    subject_for(settings.subject_prefix, event.external_subscription_id, event.code),
+                    event.to_json(),
+                    wait_stall=max(deadline - loop.time(), 0.001),
+                    stream=settings.stream,
+                    headers={"Nats-Msg-Id": event.transaction_id},
+                )
+            )
+        except Exception as exc:  # the connection is gone or stalled: this event was not sent
+            futures.append(None)
+            errors[index] = _describe(exc)
+    pending = [f for f in futures if f is not None]
+    if pending:
+        _, not_done = await asyncio.wait(pending, timeout=max(deadline - loop.time(), 0))
+        for future in not_done:
+            # Releases nats-py's in-flight slot; the message may still be stored, and dedup absorbs the retry.
+            future.cancel()
+    return [_outcome(event, future, errors.get(i)) for i, (event, future) in enumerate(zip(events, futures))]
+
+
+def _outcome(event: UsageEvent, future: asyncio.Future | None, error: str | None) -> PublishOutcome:
+    if future is None:
+        return PublishOutcome(event.transaction_id, "failed", error or "not sent")
+    if future.cancelled():
+        return PublishOutcome(event.transaction_id, "failed", "no acknowledgement before the deadline")
+    exc = future.exception()
+    if exc is not None:
+        return PublishOutcome(event.transaction_id, "failed", _describe(exc))
+    ack = future.result()
+    return PublishOutcome(event.transaction_id, "duplicate" if ack.duplicate else "stored", sequence=ack.seq)
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
