@@ -164,3 +164,65 @@ def count_tokens(aws, monkeypatch, llama3_chat_dir):
     monkeypatch.setattr(app, "_settings", None)
     monkeypatch.setattr(app, "_clients", {})
     return app
+
+
+@pytest.fixture
+def nats_server(tmp_path):
+    """A fresh nats-server with JetStream on a free port, stopped after the test."""
+    from nats_server import NatsServer
+
+    server = NatsServer(tmp_path / "jetstream").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def publish_event(aws, nats_server, monkeypatch):
+    """The publish_event handler module on a fresh runtime (its own NATS connection and loop)."""
+    monkeypatch.setenv("NATS_URL", nats_server.url)
+    app = load_function_app("publish_event")
+    monkeypatch.setattr(app, "_runtime", None)
+    monkeypatch.setattr(app, "_clients", {})
+    yield app
+    if app._runtime is not None:
+        connection = app._runtime.nats
+        connection.run(connection.close())
+        connection.loop.close()
+
+
+def stream_messages(url: str, stream: str = "USAGE") -> list:
+    """Every message stored in a stream, read with a separate plain nats-py client."""
+    import asyncio
+
+    import nats
+
+    async def read() -> list:
+        nc = await nats.connect(url)
+        js = nc.jetstream()
+        info = await js.stream_info(stream)
+        messages = [await js.get_msg(stream, seq) for seq in range(info.state.first_seq, info.state.last_seq + 1)] \
+            if info.state.messages else []
+        await nc.close()
+        return messages
+
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(read())
+    finally:
+        loop.close()
+
+
+def sqs_event(*bodies: dict | str) -> dict:
+    """An SQS trigger event carrying the given message bodies."""
+    return {"Records": [{
+        "messageId": f"00000000-0000-0000-0000-{i:012d}", "receiptHandle": f"rh-{i}",
+        "body": body if isinstance(body, str) else json.dumps(body), "attributes": {"ApproximateReceiveCount": "1"},
+        "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:usage", "awsRegion": "us-east-1",
+    } for i, body in enumerate(bodies)]}
+
+
+def usage_event(n: int, subscription: str = "sub_1", token_type: str = "input") -> dict:
+    return {"transaction_id": f"{n:032x}-{token_type}", "external_subscription_id": subscription, "code": "llm_tokens",
+            "timestamp": f"{1_732_646_400 + n}.000", "properties": {"tokens": n + 1, "model": "llama3.1:8b",
+                                                                   "token_type": token_type}}

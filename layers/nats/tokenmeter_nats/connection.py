@@ -28,6 +28,7 @@ T = TypeVar("T")
 
 _HEALTH_FLUSH_SECONDS = 0.5
 _CLOSE_SECONDS = 1.0
+_RETRY_AFTER_SECONDS = 1.0
 # Publishes pipelined before publish_async waits for acknowledgements.
 MAX_PENDING_PUBLISHES = 4000
 
@@ -45,6 +46,9 @@ class ManagedConnection:
         self._js: Any = None
         self._last_used = 0.0
         self._provisioned = False
+        self._lock: asyncio.Lock | None = None
+        self._failure: NatsUnavailable | None = None
+        self._failed_at = 0.0
         self.connects = 0
 
     def run(self, work: Awaitable[T]) -> T:
@@ -52,13 +56,26 @@ class ManagedConnection:
         return self.loop.run_until_complete(work)
 
     async def jetstream(self) -> Any:
-        """A JetStream context on a live connection, with the stream and consumer in place."""
-        if self._nc is not None and not await self._alive():
-            await self._discard()
-        if self._nc is None:
-            await self._connect()
-        self._last_used = time.monotonic()
-        return self._js
+        """A JetStream context on a live connection, with the stream and consumer in place.
+
+        Raises NatsUnavailable; a failed attempt is remembered for a second, so
+        the concurrent handlers of one batch do not each wait out a connect timeout.
+        """
+        self._lock = self._lock or asyncio.Lock()
+        async with self._lock:
+            if self._nc is not None and not await self._alive():
+                await self._discard()
+            if self._nc is None:
+                if self._failure is not None and time.monotonic() - self._failed_at < _RETRY_AFTER_SECONDS:
+                    raise self._failure
+                try:
+                    await self._connect()
+                except NatsUnavailable as exc:
+                    self._failure, self._failed_at = exc, time.monotonic()
+                    raise
+                self._failure = None
+            self._last_used = time.monotonic()
+            return self._js
 
     @property
     def client(self) -> Any:

@@ -27,8 +27,9 @@ class NatsSettings:
     duplicate_window_seconds: float = 3600
     replicas: int = 1
     connect_timeout_seconds: float = 2.0
-    # A connection unused for longer is checked with a short flush before use.
-    idle_check_seconds: float = 10.0
+    # A connection unused for longer is checked with a short flush before use. Between
+    # invocations the loop does not run, so a dropped connection goes unnoticed until then.
+    idle_check_seconds: float = 1.0
 
     @property
     def subjects(self) -> list[str]:
@@ -51,6 +52,7 @@ class NatsSettings:
             "duplicate_window_seconds": _number(env, "NATS_DEDUP_WINDOW_SECONDS", 3600, 1, 7 * DAY),
             "replicas": int(_number(env, "NATS_STREAM_REPLICAS", 1, 1, 5)),
             "connect_timeout_seconds": _number(env, "NATS_CONNECT_TIMEOUT_SECONDS", 2, 0.1, 30),
+            "idle_check_seconds": _number(env, "NATS_IDLE_CHECK_SECONDS", 1, 0, 3600),
         }
         return cls(**values)
 

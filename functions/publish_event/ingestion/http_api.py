@@ -1,0 +1,116 @@
+"""``POST /v1/events`` (API Gateway HTTP API) for apps that count their own tokens.
+
+Each refusal has its own status and error code; a request either has every event
+validated before anything is published, or is refused whole.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from tokenmeter_core import MeteringConfigError, UsageEvent, ascii_json
+from tokenmeter_nats import PublishOutcome
+
+from .validation import event_list, read_events
+
+Publish = Callable[[list[UsageEvent]], list[PublishOutcome]]
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    """Limits and the optional shared API key of the HTTP endpoint."""
+
+    max_body_bytes: int = 1_048_576
+    max_events: int = 500
+    api_key: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, secret_loader: Callable[[str], str] | None = None) -> HttpSettings:
+        env = os.environ if env is None else env
+        api_key = env.get("HTTP_API_KEY") or None
+        if not api_key and env.get("HTTP_API_KEY_SECRET_ARN") and secret_loader is not None:
+            api_key = secret_loader(env["HTTP_API_KEY_SECRET_ARN"]).strip() or None
+        return cls(
+            max_body_bytes=_positive(env, "HTTP_MAX_BODY_BYTES", cls.max_body_bytes),
+            max_events=_positive(env, "HTTP_MAX_EVENTS", cls.max_events),
+            api_key=api_key,
+        )
+
+
+def is_http_event(event: Any) -> bool:
+    return isinstance(event, dict) and isinstance(event.get("requestContext"), dict) and "http" in event["requestContext"]
+
+
+def handle_request(event: dict[str, Any], settings: HttpSettings, publish: Publish) -> tuple[dict[str, Any], list[PublishOutcome]]:
+    """The HTTP response for one request, and the outcome of each event published."""
+    if settings.api_key is not None and not _authorized(event.get("headers") or {}, settings.api_key):
+        return _error(401, "unauthorized", "a valid API key is required (x-api-key or Authorization: Bearer)"), []
+    method = event["requestContext"]["http"].get("method", "POST")
+    if method != "POST":
+        return _error(405, "method_not_allowed", f"{method} is not allowed; POST usage events"), []
+    body = event.get("body") or ""
+    try:
+        raw = base64.b64decode(body, validate=True) if event.get("isBase64Encoded") else body.encode()
+    except (binascii.Error, ValueError):
+        return _error(400, "invalid_body", "body is marked base64 but is not valid base64"), []
+    if len(raw) > settings.max_body_bytes:
+        return _error(413, "body_too_large", f"body is {len(raw)} bytes; the limit is {settings.max_body_bytes}"), []
+    try:
+        document = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return _error(400, "invalid_json", f"body is not JSON: {exc}"), []
+    try:
+        items = event_list(document, allow_single=True)
+    except ValueError as exc:
+        return _error(400, "invalid_body", str(exc)), []
+    if not items:
+        return _error(400, "no_events", "the request has no events"), []
+    if len(items) > settings.max_events:
+        return _error(413, "too_many_events", f"{len(items)} events; the limit is {settings.max_events} per request"), []
+    events, rejected = read_events(items)
+    if rejected:
+        errors = {f"events[{r.index}].{name}": why for r in rejected for name, why in r.errors.items()}
+        return _error(400, "invalid_events", f"{len(rejected)} of {len(items)} events are invalid", errors=errors), []
+    outcomes = publish(events)
+    results = [o.as_dict() for o in outcomes]
+    failed = sum(1 for o in outcomes if o.status == "failed")
+    if failed:
+        stored = len(outcomes) - failed
+        message = f"NATS did not acknowledge {failed} of {len(outcomes)} events ({stored} stored); retry the request"
+        return _error(503, "unavailable", message, results=results), outcomes
+    return _response(202, {"accepted": len(outcomes), "results": results}), outcomes
+
+
+def _authorized(headers: Mapping[str, str], api_key: str) -> bool:
+    lowered = {k.lower(): v for k, v in headers.items()}
+    presented = lowered.get("x-api-key") or ""
+    authorization = lowered.get("authorization") or ""
+    if not presented and authorization[:7].lower() == "bearer ":
+        presented = authorization[7:].strip()
+    # Constant time, so the key cannot be guessed byte by byte from response times.
+    return hmac.compare_digest(presented.encode(), api_key.encode())
+
+
+def _error(status: int, code: str, message: str, **extra: Any) -> dict[str, Any]:
+    return _response(status, {"error": code, "message": message, **extra})
+
+
+def _response(status: int, body: dict[str, Any]) -> dict[str, Any]:
+    return {"statusCode": status, "headers": {"content-type": "application/json"}, "body": ascii_json(body).decode()}
+
+
+def _positive(env: Mapping[str, str], key: str, default: int) -> int:
+    raw = env.get(key)
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) == 0:
+        raise MeteringConfigError(f"{key} must be a positive whole number, got {raw!r}")
+    return int(raw)
