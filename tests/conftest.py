@@ -195,15 +195,21 @@ def stream_messages(url: str, stream: str = "USAGE") -> list:
     import asyncio
 
     import nats
+    from nats.js.errors import NotFoundError
 
     async def read() -> list:
         nc = await nats.connect(url)
-        js = nc.jetstream()
-        info = await js.stream_info(stream)
-        messages = [await js.get_msg(stream, seq) for seq in range(info.state.first_seq, info.state.last_seq + 1)] \
-            if info.state.messages else []
-        await nc.close()
-        return messages
+        try:
+            js = nc.jetstream()
+            try:
+                info = await js.stream_info(stream)
+            except NotFoundError:
+                return []
+            if not info.state.messages:
+                return []
+            return [await js.get_msg(stream, seq) for seq in range(info.state.first_seq, info.state.last_seq + 1)]
+        finally:
+            await nc.close()
 
     loop = asyncio.new_event_loop()
     try:

@@ -1,0 +1,119 @@
+"""The managed NATS connection layer against real nats-servers: auth, stream provisioning."""
+
+import asyncio
+import json
+import os
+
+import nkeys
+import pytest
+from conftest import LambdaContext, sqs_event, usage_event
+from nats.js.api import StorageType, StreamConfig
+from nats_server import NatsServer
+
+from tokenmeter_nats import ManagedConnection, NatsSettings, NatsUnavailable, StreamConfigConflict
+
+
+def settings(url, **overrides):
+    return NatsSettings(url=url, connect_timeout_seconds=1, **overrides)
+
+
+def connect(connection):
+    return connection.run(connection.jetstream())
+
+
+@pytest.fixture
+def connections():
+    made = []
+
+    def make(*args, **kwargs):
+        connection = ManagedConnection(*args, **kwargs)
+        made.append(connection)
+        return connection
+
+    yield make
+    for connection in made:
+        connection.run(connection.close())
+        connection.loop.close()
+
+
+def new_user_seed():
+    seed = nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER)
+    return seed.decode(), nkeys.from_seed(bytearray(seed)).public_key.decode()
+
+
+@pytest.mark.parametrize("kind", ["user_password", "token", "nkey_seed", "nkey_seed_json"])
+def test_authenticated_server_accepts_the_layer_with_credentials_and_refuses_it_without(tmp_path, connections, kind):
+    seed, public = new_user_seed()
+    server_auth, secret = {
+        "user_password": ('authorization { user: "metering", password: "pa55-w0rd" }',
+                          json.dumps({"user": "metering", "password": "pa55-w0rd"})),
+        "token": ('authorization { token: "t0ken-value" }', "t0ken-value"),
+        "nkey_seed": (f'authorization {{ users = [ {{ nkey: "{public}" }} ] }}', seed),
+        "nkey_seed_json": (f'authorization {{ users = [ {{ nkey: "{public}" }} ] }}', json.dumps({"nkey_seed": seed})),
+    }[kind]
+    server = NatsServer(tmp_path / "js", config=server_auth).start()
+    try:
+        secrets = {"arn:aws:secretsmanager:us-east-1:1:secret:nats": secret}
+        with_creds = connections(settings(server.url, creds_secret_arn="arn:aws:secretsmanager:us-east-1:1:secret:nats"),
+                                 secret_loader=secrets.__getitem__)
+        assert connect(with_creds) is not None
+        without = connections(settings(server.url))
+        with pytest.raises(NatsUnavailable) as refused:
+            connect(without)
+        assert "Authorization" in str(refused.value) or "authorization" in str(refused.value)
+        assert secret not in str(refused.value) and "pa55" not in str(refused.value)
+    finally:
+        server.stop()
+
+
+def test_credentials_come_from_secrets_manager(tmp_path, aws, publish_event, monkeypatch):
+    server = NatsServer(tmp_path / "js", config='authorization { user: "metering", password: "pa55-w0rd" }').start()
+    try:
+        import boto3
+
+        arn = boto3.client("secretsmanager").create_secret(
+            Name="tokenmeter/nats", SecretString=json.dumps({"user": "metering", "password": "pa55-w0rd"}))["ARN"]
+        monkeypatch.setenv("NATS_URL", server.url)
+        monkeypatch.setenv("NATS_CREDS_SECRET_ARN", arn)
+        assert publish_event.lambda_handler(sqs_event({"events": [usage_event(1)]}), LambdaContext()) == {"batchItemFailures": []}
+    finally:
+        server.stop()
+
+
+def test_stream_and_consumer_are_created_once_with_the_configured_limits(nats_server, connections):
+    first = connections(settings(nats_server.url, duplicate_window_seconds=900, max_age_seconds=5 * 86400))
+    js = connect(first)
+    info = first.run(js.stream_info("USAGE"))
+    assert info.config.subjects == ["usage.>"] and info.config.storage == StorageType.FILE
+    assert info.config.duplicate_window == 900 and info.config.max_age == 5 * 86400
+    consumer = first.run(js.consumer_info("USAGE", "lago-sync"))
+    assert consumer.config.durable_name == "lago-sync" and consumer.config.filter_subject == "usage.>"
+    second = connections(settings(nats_server.url, duplicate_window_seconds=900, max_age_seconds=5 * 86400))
+    connect(second)  # what exists is left as it is
+
+
+def test_conflicting_existing_stream_is_a_clear_error(nats_server, connections):
+    async def create_other():
+        import nats
+
+        nc = await nats.connect(nats_server.url)
+        await nc.jetstream().add_stream(StreamConfig(name="USAGE", subjects=["usage.>"], storage=StorageType.MEMORY))
+        await nc.close()
+
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(create_other())
+    loop.close()
+    connection = connections(settings(nats_server.url))
+    with pytest.raises(StreamConfigConflict, match="storage") as conflict:
+        connect(connection)
+    assert "duplicate_window" in str(conflict.value) and "stream USAGE" in str(conflict.value)
+
+
+def test_a_dead_connection_is_replaced_after_an_idle_gap(nats_server, connections):
+    connection = connections(settings(nats_server.url, idle_check_seconds=0))
+    connect(connection)
+    nats_server.restart()
+    connect(connection)
+    assert connection.connects == 2
+    connect(connection)
+    assert connection.connects == 2

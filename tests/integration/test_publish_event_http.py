@@ -1,0 +1,85 @@
+"""publish_event's HTTP path (API Gateway HTTP API payload 2.0) against a real nats-server."""
+
+import base64
+import json
+
+import pytest
+from conftest import LambdaContext, stream_messages, usage_event
+
+
+def http_event(body, *, headers=None, method="POST", base64_encoded=False):
+    raw = body if isinstance(body, str) else json.dumps(body)
+    if base64_encoded:
+        raw = base64.b64encode(raw.encode()).decode()
+    return {
+        "version": "2.0", "routeKey": "POST /v1/events", "rawPath": "/v1/events", "headers": headers or {},
+        "requestContext": {"requestId": "req-1", "http": {"method": method, "path": "/v1/events"}},
+        "body": raw, "isBase64Encoded": base64_encoded,
+    }
+
+
+def call(app, event):
+    response = app.lambda_handler(event, LambdaContext())
+    return response["statusCode"], json.loads(response["body"])
+
+
+def test_accepts_one_event_or_a_list_and_reports_each(publish_event, nats_server):
+    status, body = call(publish_event, http_event(usage_event(1)))
+    assert status == 202 and body == {"accepted": 1, "results": [{"transaction_id": usage_event(1)["transaction_id"],
+                                                                  "status": "stored"}]}
+    status, body = call(publish_event, http_event({"events": [usage_event(1), usage_event(2)]}, base64_encoded=True))
+    assert status == 202 and [r["status"] for r in body["results"]] == ["duplicate", "stored"]
+    assert len(stream_messages(nats_server.url)) == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "error"),
+    [
+        ("{not json", 400, "invalid_json"),
+        ("[1, 2]", 400, "invalid_body"),
+        ({"events": {"a": 1}}, 400, "invalid_body"),
+        ({"events": []}, 400, "no_events"),
+        ({"events": [usage_event(i) for i in range(501)]}, 413, "too_many_events"),
+        ({"events": [usage_event(0)], "padding": "x" * 1_100_000}, 413, "body_too_large"),
+    ],
+    ids=["not-json", "array", "events-not-array", "empty", "too-many", "too-large"],
+)
+def test_bad_requests_each_get_their_own_error(publish_event, nats_server, body, status, error):
+    got_status, got_body = call(publish_event, http_event(body))
+    assert (got_status, got_body["error"]) == (status, error)
+    assert got_body["message"]
+    assert stream_messages(nats_server.url) == []
+
+
+def test_field_errors_name_each_event_and_field_and_nothing_is_published(publish_event, nats_server):
+    events = [usage_event(0),
+              {**usage_event(1), "timestamp": 1732646400},
+              {k: v for k, v in usage_event(2).items() if k not in ("code", "external_subscription_id")},
+              {**usage_event(3), "properties": "tokens=5", "transaction_id": 17}]
+    status, body = call(publish_event, http_event({"events": events}))
+    assert status == 400 and body["error"] == "invalid_events"
+    assert set(body["errors"]) == {"events[1].timestamp", "events[2].code", "events[2].external_subscription_id",
+                                   "events[3].properties", "events[3].transaction_id"}
+    assert stream_messages(nats_server.url) == []
+
+
+def test_wrong_method_is_refused(publish_event):
+    assert call(publish_event, http_event("", method="GET"))[0] == 405
+
+
+def test_shared_api_key_is_required_when_configured(publish_event, nats_server, monkeypatch):
+    monkeypatch.setenv("HTTP_API_KEY", "k3y-s3cret")
+    assert call(publish_event, http_event(usage_event(1)))[0] == 401
+    assert call(publish_event, http_event(usage_event(1), headers={"x-api-key": "k3y-s3creT"}))[0] == 401
+    assert call(publish_event, http_event(usage_event(1), headers={"X-Api-Key": "k3y-s3cret"}))[0] == 202
+    assert call(publish_event, http_event(usage_event(2), headers={"Authorization": "Bearer k3y-s3cret"}))[0] == 202
+    assert len(stream_messages(nats_server.url)) == 2
+
+
+def test_nats_down_is_503_saying_what_was_stored(publish_event, nats_server):
+    assert call(publish_event, http_event(usage_event(1)))[0] == 202
+    nats_server.stop()
+    status, body = call(publish_event, http_event({"events": [usage_event(1), usage_event(2)]}))
+    assert status == 503 and body["error"] == "unavailable"
+    assert [r["status"] for r in body["results"]] == ["failed", "failed"]
+    assert "0 stored" in body["message"]
