@@ -169,7 +169,7 @@ def count_tokens(aws, monkeypatch, llama3_chat_dir):
 @pytest.fixture
 def nats_server(tmp_path):
     """A fresh nats-server with JetStream on a free port, stopped after the test."""
-    from nats_server import NatsServer
+    from local.nats_server import NatsServer
 
     server = NatsServer(tmp_path / "jetstream").start()
     yield server

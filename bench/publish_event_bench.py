@@ -1,0 +1,144 @@
+"""publish_event throughput on the SQS path, beside raw nats-py baselines from the same run.
+
+    .venv/bin/python bench/publish_event_bench.py [--events N]
+
+All three publish the same events (same subjects, payloads and headers) to the
+same nats-server:
+- tokenmeter: SQS batches of messages of 100 events through the handler, at Lambda's
+  default batch size (10 messages) and at the template's (100 messages, 1 s window);
+- raw publish_async: a nats-py loop of js.publish_async, then every PubAck awaited;
+- awaited publish: a loop that awaits each js.publish in turn.
+Plus the time to import the handler module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FUNCTION = ROOT / "functions/publish_event"
+sys.path[:0] = [str(ROOT), str(FUNCTION), str(ROOT / "layers/core"), str(ROOT / "layers/nats")]
+
+from local.nats_server import NatsServer  # noqa: E402
+
+REPEATS = 3
+PER_MESSAGE = 100
+
+
+class Context:
+    function_name = "publish_event"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:publish_event"
+    aws_request_id = "bench"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 60_000
+
+
+def events_for(round_: int, n: int) -> list[dict]:
+    return [{"transaction_id": f"{round_:08x}{i:024x}-input", "external_subscription_id": f"sub_{i % 50}",
+             "code": "llm_tokens", "timestamp": f"{1_732_646_400 + i}.000",
+             "properties": {"tokens": i % 4000 + 1, "model": "llama3.1:8b", "token_type": "input"}} for i in range(n)]
+
+
+def sqs_batches(events: list[dict], per_batch: int) -> list[dict]:
+    bodies = [json.dumps({"events": events[i:i + PER_MESSAGE]}) for i in range(0, len(events), PER_MESSAGE)]
+    return [{"Records": [{"messageId": f"m{j + k}", "body": body, "eventSource": "aws:sqs"}
+                         for k, body in enumerate(bodies[j:j + per_batch])]} for j in range(0, len(bodies), per_batch)]
+
+
+def bench_handler(app, rounds: list[list[dict]], per_batch: int) -> float:
+    times = []
+    for events in rounds:
+        batches = sqs_batches(events, per_batch)
+        with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+            start = time.perf_counter()
+            for batch in batches:
+                response = app.lambda_handler(batch, Context())
+                assert response == {"batchItemFailures": []}, response
+            times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def bench_raw(url: str, rounds: list[list[dict]], *, pipelined: bool) -> float:
+    from tokenmeter_nats import subject_for
+
+    async def run() -> float:
+        import nats
+
+        nc = await nats.connect(url)
+        js = nc.jetstream(timeout=5, publish_async_max_pending=4000)
+        best = float("inf")
+        for events in rounds:
+            prepared = [(subject_for("usage", e["external_subscription_id"], e["code"]),
+                         json.dumps(e, separators=(",", ":")).encode(),
+                         {"Nats-Msg-Id": e["transaction_id"], "Nats-Expected-Stream": "USAGE"}) for e in events]
+            start = time.perf_counter()
+            if pipelined:
+                futures = [await js.publish_async(s, p, headers=h) for s, p, h in prepared]
+                await asyncio.gather(*futures)
+            else:
+                for s, p, h in prepared:
+                    await js.publish(s, p, headers=h)
+            best = min(best, time.perf_counter() - start)
+        await nc.close()
+        return best
+
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(run())
+    finally:
+        loop.close()
+
+
+def bench_import(env: dict) -> float:
+    code = (f"import sys; sys.path[:0] = {[str(FUNCTION), str(ROOT / 'layers/core'), str(ROOT / 'layers/nats')]!r}; "
+            "import time; t = time.perf_counter(); import app; print(time.perf_counter() - t)")
+    return statistics.median(float(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                                                  check=True).stdout) for _ in range(5))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=20_000)
+    args = parser.parse_args()
+    n = args.events
+    with tempfile.TemporaryDirectory() as tmp:
+        server = NatsServer(Path(tmp) / "js").start()
+        try:
+            env = {**os.environ, "NATS_URL": server.url, "POWERTOOLS_LOG_LEVEL": "WARNING", "AWS_DEFAULT_REGION": "us-east-1"}
+            os.environ.update(env)
+            import app
+
+            ours10 = bench_handler(app, [events_for(r, n) for r in range(REPEATS)], 10)
+            ours = bench_handler(app, [events_for(50 + r, n) for r in range(REPEATS)], 100)
+            raw_async = bench_raw(server.url, [events_for(100 + r, n) for r in range(REPEATS)], pipelined=True)
+            awaited = bench_raw(server.url, [events_for(200 + r, n // 4) for r in range(REPEATS)], pipelined=False) * 4
+            import_ms = bench_import(env) * 1000
+        finally:
+            server.stop()
+    rows = [("SQS path, 10-message batches, events/s", n / ours10),
+            ("SQS path, 100-message batches, events/s", n / ours),
+            ("raw publish_async loop, events/s", n / raw_async),
+            ("awaited js.publish loop, events/s", n / awaited)]
+    for name, rate in rows:
+        print(f"{name:40} {rate:12,.0f}")
+    for size, took in ((10, ours10), (100, ours)):
+        print(f"{f'{size}-message batches / raw publish_async':40} {raw_async / took:12.2f}x   (target >= 0.8x)")
+        print(f"{f'{size}-message batches / awaited js.publish':40} {awaited / took:12.2f}x   (target >= 5x)")
+    print(f"{'handler import, ms':40} {import_ms:12.1f}   (target <= 250 ms)")
+
+
+if __name__ == "__main__":
+    main()
