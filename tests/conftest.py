@@ -232,3 +232,25 @@ def usage_event(n: int, subscription: str = "sub_1", token_type: str = "input") 
     return {"transaction_id": f"{n:032x}-{token_type}", "external_subscription_id": subscription, "code": "llm_tokens",
             "timestamp": f"{1_732_646_400 + n}.000", "properties": {"tokens": n + 1, "model": "llama3.1:8b",
                                                                    "token_type": token_type}}
+
+
+LAGO_NOW = "2026-11-15T12:00:00Z"  # the emulator's clock: billing period 2026-11-01 .. 2026-11-30
+IN_PERIOD = 1_794_744_000  # 2026-11-15T12:00:00Z as Unix seconds
+
+
+@pytest.fixture
+def lago(tmp_path):
+    """The Lago emulator as its own process on a free port, with a fixed clock."""
+    from local.lago_emulator.process import LagoEmulatorProcess
+
+    emulator = LagoEmulatorProcess(tmp_path / "lago", now=LAGO_NOW).start()
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture
+def lago_client(lago):
+    """lago-python-client, Lago's official client, pointed at the emulator."""
+    from lago_python_client.client import Client
+
+    return Client(api_key=lago.api_key, api_url=lago.url)

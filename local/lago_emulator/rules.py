@@ -1,0 +1,92 @@
+"""Lago's rules for incoming events: validation, timestamps, dedup, batch limits."""
+
+from __future__ import annotations
+
+import re
+import time
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from .store import Store, new_id, now_iso
+
+MAX_BATCH = 100
+_DECIMAL = re.compile(r"-?\d+(\.\d+)?")
+
+
+def validate_event(event: Any, received_ms: int) -> tuple[dict[str, Any] | None, dict[str, list[str]]]:
+    """(row to store, errors) for one event body, as Lago validates it."""
+    if not isinstance(event, dict):
+        return None, {"event": ["invalid_format"]}
+    errors: dict[str, list[str]] = {}
+    for field in ("transaction_id", "external_subscription_id", "code"):
+        value = event.get(field)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            errors[field] = ["value_is_mandatory"]
+        elif not isinstance(value, str):
+            errors[field] = ["invalid_type"]
+    timestamp_ms = _timestamp_ms(event.get("timestamp"), received_ms)
+    if timestamp_ms is None:
+        errors["timestamp"] = ["invalid_format"]
+    properties = event.get("properties") or {}
+    if not isinstance(properties, dict):
+        errors["properties"] = ["invalid_type"]
+    if errors:
+        return None, errors
+    return {
+        "lago_id": new_id(), "transaction_id": event["transaction_id"],
+        "external_subscription_id": event["external_subscription_id"], "code": event["code"],
+        "timestamp_ms": timestamp_ms, "properties": properties,
+        "precise_total_amount_cents": event.get("precise_total_amount_cents"), "created_at": now_iso(),
+    }, {}
+
+
+def _timestamp_ms(value: Any, received_ms: int) -> int | None:
+    """Unix seconds, integer or decimal string; missing means time of receipt; ISO strings are invalid."""
+    if value is None:
+        return received_ms
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return int(Decimal(str(value)) * 1000)
+    if isinstance(value, str) and _DECIMAL.fullmatch(value.strip()):
+        try:
+            return int(Decimal(value.strip()) * 1000)
+        except InvalidOperation:
+            return None
+    return None
+
+
+def accept_events(store: Store, bodies: list[Any]) -> tuple[list[dict[str, Any]] | None, dict[str, Any]]:
+    """Store a batch atomically; (stored rows, {}) or (None, errors by index as a string)."""
+    received_ms = int(time.time() * 1000)
+    rows, errors = [], {}
+    for index, body in enumerate(bodies):
+        row, problems = validate_event(body, received_ms)
+        if problems:
+            errors[str(index)] = problems
+        rows.append(row)
+    with store.lock:
+        valid = [(i, r) for i, r in enumerate(rows) if r is not None]
+        stored = store.existing((r["external_subscription_id"], r["transaction_id"]) for _, r in valid)
+        seen: set[tuple[str, str]] = set()
+        for index, row in valid:
+            key = (row["external_subscription_id"], row["transaction_id"])
+            if key in stored or key in seen:
+                errors.setdefault(str(index), {})["transaction_id"] = ["value_already_exist"]
+            seen.add(key)
+        if errors:
+            return None, errors
+        store.insert_events(rows)
+    return rows, {}
+
+
+def event_response(row: dict[str, Any], store: Store) -> dict[str, Any]:
+    subscription = store.get("subscription", row["external_subscription_id"])
+    seconds, millis = divmod(row["timestamp_ms"], 1000)
+    timestamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+    return {
+        "lago_id": row["lago_id"], "transaction_id": row["transaction_id"], "lago_customer_id": None,
+        "code": row["code"], "timestamp": timestamp, "precise_total_amount_cents": row.get("precise_total_amount_cents"),
+        "properties": row["properties"], "lago_subscription_id": subscription["lago_id"] if subscription else None,
+        "external_subscription_id": row["external_subscription_id"], "created_at": row["created_at"],
+    }
