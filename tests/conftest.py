@@ -254,3 +254,62 @@ def lago_client(lago):
     from lago_python_client.client import Client
 
     return Client(api_key=lago.api_key, api_url=lago.url)
+
+
+def seed_per_token_plan(client, subscriptions: dict[str, str]) -> None:
+    """Lago's per-token template, priced by model and token type, and one subscription per customer."""
+    from lago_python_client.models import BillableMetric, Charge, ChargeFilter, Customer, Plan, Subscription
+    from lago_python_client.models.charge import ChargeFilters, Charges
+
+    metric = client.billable_metrics.create(BillableMetric(
+        name="LLM tokens", code="llm_tokens", aggregation_type="sum_agg", field_name="tokens"))
+    client.plans.create(Plan(name="Per token", code="per_token", interval="monthly", amount_cents=0, amount_currency="USD",
+                             charges=Charges(__root__=[Charge(
+                                 billable_metric_id=metric.lago_id, charge_model="standard", properties={"amount": "0.00001"},
+                                 filters=ChargeFilters(__root__=[ChargeFilter(
+                                     values={"model": ["gpt-4o"], "token_type": ["output"]},
+                                     properties={"amount": "0.0001"})]))])))
+    for subscription, customer in subscriptions.items():
+        client.customers.create(Customer(external_id=customer, name=customer, currency="USD"))
+        client.subscriptions.create(Subscription(external_customer_id=customer, plan_code="per_token",
+                                                 external_id=subscription, subscription_at="2026-01-01T00:00:00Z"))
+
+
+@pytest.fixture
+def lago_sync(nats_server, lago, monkeypatch):
+    """The lago_sync handler module on a fresh runtime, wired to the test nats-server and emulator."""
+    for key, value in {"NATS_URL": nats_server.url, "LAGO_API_URL": lago.url, "LAGO_API_KEY": lago.api_key,
+                       "LAGO_SYNC_RETRY_MAX_SECONDS": "0.05", "LAGO_SYNC_DEADLINE_MARGIN_SECONDS": "1",
+                       "POWERTOOLS_METRICS_NAMESPACE": "tokenmeter-test"}.items():
+        monkeypatch.setenv(key, value)
+    app = load_function_app("lago_sync")
+    monkeypatch.setattr(app, "_runtime", None)
+    yield app
+    if app._runtime is not None:
+        connection = app._runtime.nats
+        connection.run(connection.close())
+        connection.loop.close()
+
+
+def publish_to_ledger(url: str, events: list[dict], raw: list[tuple[str, bytes]] = ()) -> None:
+    """Put usage events on the USAGE stream the way publish_event does (and raw messages, as given)."""
+    import asyncio
+
+    from tokenmeter_core import UsageEvent
+    from tokenmeter_nats import ManagedConnection, NatsSettings, publish_events
+
+    connection = ManagedConnection(NatsSettings(url=url))
+
+    async def publish() -> None:
+        js = await connection.jetstream()
+        outcomes = await publish_events(js, [UsageEvent.from_dict(e) for e in events], connection.settings, timeout=10)
+        assert all(o.status != "failed" for o in outcomes), outcomes
+        for subject, payload in raw:
+            await js.publish(subject, payload)
+        await connection.close()
+
+    try:
+        connection.run(publish())
+    finally:
+        connection.loop.close()
+        asyncio.set_event_loop(None)

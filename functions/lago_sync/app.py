@@ -1,0 +1,110 @@
+"""lago_sync (scheduled): ship the ledger's usage to Lago, then reconcile the ledger against Lago."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from nats.js.errors import BucketNotFoundError
+
+from shipping.dead_letters import ensure_dead_letter_stream
+from shipping.lago_api import LagoApi
+from shipping.reconcile import Reconciliation, reconcile
+from shipping.settings import SyncSettings
+from shipping.shipper import Shipper
+from tokenmeter_core import MeteringConfig, load_config
+from tokenmeter_nats import ManagedConnection, NatsSettings
+from tokenmeter_nats.credentials import load_secret
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "tokenmeter")
+logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "lago_sync"))
+metrics = Metrics(namespace=NAMESPACE)
+
+
+@dataclass
+class Runtime:
+    nats: ManagedConnection
+    settings: SyncSettings
+    config: MeteringConfig
+    lago: LagoApi
+    runs: int = 0
+    dead_letter_stream_ready: bool = False
+
+
+_runtime: Runtime | None = None
+
+
+def runtime() -> Runtime:
+    global _runtime
+    if _runtime is None:
+        settings = SyncSettings.from_env(secret_loader=load_secret)
+        _runtime = Runtime(ManagedConnection(NatsSettings.from_env()), settings, load_config(),
+                           LagoApi(settings.lago_api_url, settings.lago_api_key))
+    return _runtime
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    rt = runtime()
+    rt.runs += 1
+    deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000
+    summary = rt.nats.run(_sync(rt, deadline))
+    logger.info("lago_sync run", extra=summary)
+    return summary
+
+
+async def _sync(rt: Runtime, deadline: float) -> dict[str, Any]:
+    js = await rt.nats.jetstream()
+    if not rt.dead_letter_stream_ready:
+        await ensure_dead_letter_stream(js, rt.settings.dead_letter_stream)
+        rt.dead_letter_stream_ready = True
+    shipped = await Shipper(js, rt.lago, rt.nats.settings, rt.settings, deadline).run()
+    await rt.nats.client.flush(timeout=2)  # acks are fire-and-forget: make sure they left before the freeze
+    report(shipped.as_dict())
+    summary: dict[str, Any] = shipped.as_dict()
+    every = rt.settings.reconcile_every
+    if every and rt.runs % every == 0 and shipped.drained:
+        result = await reconcile(js, rt.lago, rt.nats.settings, rt.settings, rt.config.property_names["tokens"],
+                                 deadline - rt.settings.deadline_margin_seconds)
+        await _keep_report(js, rt.settings.report_bucket, result)
+        report_drift(result)
+        summary["reconciliation"] = result.as_dict()
+    return summary
+
+
+async def _keep_report(js: Any, bucket: str, result: Reconciliation) -> None:
+    """The latest reconciliation report, in a NATS KV bucket (history of 20 runs)."""
+    try:
+        kv = await js.key_value(bucket)
+    except BucketNotFoundError:
+        kv = await js.create_key_value(bucket=bucket, history=20)
+    await kv.put("latest", json.dumps(result.as_dict()).encode())
+
+
+def report(shipped: dict[str, Any]) -> None:
+    metrics.add_metric(name="EventsShipped", unit=MetricUnit.Count, value=shipped["shipped"])
+    metrics.add_metric(name="EventsAlreadyBilled", unit=MetricUnit.Count, value=shipped["already_billed"])
+    metrics.add_metric(name="EventsRetried", unit=MetricUnit.Count, value=shipped["retried"])
+    metrics.add_metric(name="EventsHeld", unit=MetricUnit.Count, value=shipped["held"])
+    for reason, count in shipped["dead_lettered"].items():
+        with single_metric(name="EventsDeadLettered", unit=MetricUnit.Count, value=count, namespace=NAMESPACE) as metric:
+            metric.add_dimension(name="reason", value=reason)
+
+
+def report_drift(result: Reconciliation) -> None:
+    metrics.add_metric(name="ReconciliationDriftingMetrics", unit=MetricUnit.Count, value=len(result.unresolved))
+    metrics.add_metric(name="ReconciliationHealedEvents", unit=MetricUnit.Count,
+                       value=sum(m.healed_events for m in result.metrics))
+    for drift in result.unresolved:
+        with single_metric(name="ReconciliationDrift", unit=MetricUnit.Count, value=float(abs(drift.drift)),
+                           namespace=NAMESPACE) as metric:
+            metric.add_dimension(name="subscription", value=drift.subscription[:250])

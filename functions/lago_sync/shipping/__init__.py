@@ -1,0 +1,1 @@
+"""lago_sync: usage from the JetStream ledger into Lago, exactly once, and reconciled."""

@@ -1,0 +1,64 @@
+"""lago_sync settings, read once from the environment and validated."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from tokenmeter_core import MeteringConfigError
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    lago_api_url: str
+    lago_api_key: str
+    fetch_batch: int = 500
+    # Stop fetching this long before the Lambda deadline: one batch must still ship or be nak'ed.
+    deadline_margin_seconds: float = 5.0
+    # An event for a subscription Lago does not know is held this long, then dead-lettered.
+    unknown_hold_seconds: float = 86_400.0
+    unknown_retry_delay_seconds: float = 300.0
+    retry_max_seconds: float = 60.0  # nak delays double from 1 s up to this
+    reconcile_every: int = 1  # reconcile on every Nth run; 0 never
+    reconcile_lookback_days: float = 35.0
+    dead_letter_stream: str = "USAGE_DLQ"
+    report_bucket: str = "tokenmeter_reconciliation"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, secret_loader: Callable[[str], str] | None = None) -> SyncSettings:
+        env = os.environ if env is None else env
+        url = env.get("LAGO_API_URL", "").strip()
+        if not url:
+            raise MeteringConfigError("LAGO_API_URL is not set (e.g. https://api.getlago.com)")
+        key = env.get("LAGO_API_KEY", "").strip()
+        if not key and env.get("LAGO_API_KEY_SECRET_ARN") and secret_loader is not None:
+            key = secret_loader(env["LAGO_API_KEY_SECRET_ARN"]).strip()
+        if not key:
+            raise MeteringConfigError("set LAGO_API_KEY_SECRET_ARN (or LAGO_API_KEY) to Lago's API key")
+        return cls(
+            lago_api_url=url,
+            lago_api_key=key,
+            fetch_batch=int(_number(env, "LAGO_SYNC_FETCH_BATCH", cls.fetch_batch, 1, 10_000)),
+            deadline_margin_seconds=_number(env, "LAGO_SYNC_DEADLINE_MARGIN_SECONDS", cls.deadline_margin_seconds, 0.5, 60),
+            unknown_hold_seconds=_number(env, "UNKNOWN_SUBSCRIPTION_HOLD_SECONDS", cls.unknown_hold_seconds, 0, 30 * 86_400),
+            unknown_retry_delay_seconds=_number(env, "UNKNOWN_SUBSCRIPTION_RETRY_SECONDS", cls.unknown_retry_delay_seconds, 1, 86_400),
+            retry_max_seconds=_number(env, "LAGO_SYNC_RETRY_MAX_SECONDS", cls.retry_max_seconds, 0.01, 3600),
+            reconcile_every=int(_number(env, "RECONCILE_EVERY", cls.reconcile_every, 0, 10_000)),
+            reconcile_lookback_days=_number(env, "RECONCILE_LOOKBACK_DAYS", cls.reconcile_lookback_days, 1, 400),
+            dead_letter_stream=env.get("NATS_DEAD_LETTER_STREAM") or cls.dead_letter_stream,
+            report_bucket=env.get("RECONCILIATION_BUCKET") or cls.report_bucket,
+        )
+
+
+def _number(env: Mapping[str, str], key: str, default: float, low: float, high: float) -> float:
+    raw = env.get(key)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise MeteringConfigError(f"{key} must be a number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise MeteringConfigError(f"{key} must be between {low:g} and {high:g}, got {raw!r}")
+    return value

@@ -1,0 +1,128 @@
+"""Shipping: the durable consumer's events into Lago in batches, acked only once Lago holds them."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import nats.errors
+import orjson
+from aws_lambda_powertools import Logger
+
+from tokenmeter_core import InvalidEventError, UsageEvent
+from tokenmeter_nats import NatsSettings
+
+from .dead_letters import dead_letter
+from .lago_api import MAX_BATCH, LagoApi, LagoUnavailable
+from .settings import SyncSettings
+
+logger = Logger(child=True)
+
+
+@dataclass
+class ShipSummary:
+    shipped: int = 0
+    already_billed: int = 0
+    retried: int = 0
+    held: int = 0
+    dead_lettered: Counter[str] = field(default_factory=Counter)
+    drained: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"shipped": self.shipped, "already_billed": self.already_billed, "retried": self.retried,
+                "held": self.held, "dead_lettered": dict(self.dead_lettered), "drained": self.drained}
+
+
+class Shipper:
+    """One run's shipping; ``deadline`` is a time.monotonic() by which the run must be done."""
+
+    def __init__(self, js: Any, lago: LagoApi, nats_settings: NatsSettings, settings: SyncSettings, deadline: float):
+        self.js, self.lago, self.nats, self.settings, self.deadline = js, lago, nats_settings, settings, deadline
+        self.summary = ShipSummary()
+
+    def time_left(self) -> float:
+        return self.deadline - time.monotonic() - self.settings.deadline_margin_seconds
+
+    async def run(self) -> ShipSummary:
+        sub = await self.js.pull_subscribe_bind(durable=self.nats.consumer, stream=self.nats.stream)
+        try:
+            while self.time_left() > 0:
+                try:
+                    messages = await sub.fetch(self.settings.fetch_batch, timeout=min(1.0, max(self.time_left(), 0.1)))
+                except nats.errors.TimeoutError:
+                    self.summary.drained = True
+                    break
+                await self.handle(messages)
+        finally:
+            await sub.unsubscribe()  # a bound pull subscription left open makes a later drain wait 30 s
+        return self.summary
+
+    async def handle(self, messages: list[Any]) -> None:
+        """Ship one fetched batch; every message ends acked, nak'ed or dead-lettered."""
+        ready: list[tuple[Any, UsageEvent]] = []
+        for msg in messages:
+            try:
+                event = UsageEvent.from_dict(orjson.loads(msg.data))
+            except (orjson.JSONDecodeError, InvalidEventError) as exc:
+                await self.dead_letter(msg, "invalid_event", str(exc))
+                continue
+            ready.append((msg, event))
+        try:
+            ready = [item for item in ready if await self.known_to_lago(*item)]
+        except LagoUnavailable as exc:
+            logger.warning("Lago lookups failing; retrying later", extra={"error": str(exc)})
+            for msg, _ in ready:
+                await self.retry(msg, None)
+            return
+        for start in range(0, len(ready), MAX_BATCH):
+            chunk = ready[start : start + MAX_BATCH]
+            if self.time_left() <= 0:
+                # Too close to the deadline to ship: hand the rest back now rather than after ack_wait.
+                for msg, _ in ready[start:]:
+                    await msg.nak()
+                return
+            result = self.lago.ship([event for _, event in chunk], deadline=self.deadline)
+            for index in result.stored:
+                await chunk[index][0].ack()
+            for index in result.already:
+                await chunk[index][0].ack()
+            for index, why in result.rejected.items():
+                await self.dead_letter(chunk[index][0], "rejected_by_lago", why)
+            for index in result.retry:
+                await self.retry(chunk[index][0], result.retry_after)
+            if result.retry:
+                logger.warning("Lago batch not taken; retrying later", extra={"reason": result.retry_reason})
+            self.summary.shipped += len(result.stored)
+            self.summary.already_billed += len(result.already)
+
+    async def known_to_lago(self, msg: Any, event: UsageEvent) -> bool:
+        """Lago silently accepts, and never bills, unknown subscriptions and metrics: hold those."""
+        if self.lago.subscription(event.external_subscription_id) is not None and self.lago.metric_exists(event.code):
+            return True
+        reason = "unknown_metric" if self.lago.subscription(event.external_subscription_id) else "unknown_subscription"
+        age = (datetime.now(UTC) - msg.metadata.timestamp).total_seconds()
+        if age >= self.settings.unknown_hold_seconds:
+            await self.dead_letter(msg, reason, f"{event.external_subscription_id} / {event.code} unknown to Lago "
+                                                f"after {age:.0f} s")
+        else:
+            self.summary.held += 1
+            await msg.nak(delay=self.settings.unknown_retry_delay_seconds)
+        return False
+
+    async def retry(self, msg: Any, after: float | None) -> None:
+        attempts = msg.metadata.num_delivered or 1
+        delay = after if after is not None else min(2.0 ** (attempts - 1), self.settings.retry_max_seconds)
+        self.summary.retried += 1
+        await msg.nak(delay=min(delay, self.settings.retry_max_seconds))
+
+    async def dead_letter(self, msg: Any, reason: str, detail: str) -> None:
+        try:
+            await dead_letter(self.js, self.settings.dead_letter_stream, msg, reason, detail)
+        except Exception as exc:  # not stored in the dead-letter stream: keep the original for another try
+            logger.error("dead letter not stored; retrying later", extra={"reason": reason, "error": str(exc)})
+            await msg.nak(delay=self.settings.retry_max_seconds)
+            return
+        self.summary.dead_lettered[reason] += 1
