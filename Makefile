@@ -23,6 +23,7 @@ lint: install
 bench: install
 	$(PY) bench/count_tokens_bench.py
 	$(PY) bench/publish_event_bench.py
+	$(PY) bench/lago_sync_bench.py
 
 demo: install
 	$(PY) -m local.demo

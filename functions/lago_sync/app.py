@@ -47,7 +47,7 @@ def runtime() -> Runtime:
     if _runtime is None:
         settings = SyncSettings.from_env(secret_loader=load_secret)
         _runtime = Runtime(ManagedConnection(NatsSettings.from_env()), settings, load_config(),
-                           LagoApi(settings.lago_api_url, settings.lago_api_key))
+                           LagoApi(settings.lago_api_url, settings.lago_api_key, settings.lago_timeout_seconds))
     return _runtime
 
 

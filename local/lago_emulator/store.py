@@ -23,6 +23,7 @@ CREATE TABLE IF NOT EXISTS events (
     created_at TEXT NOT NULL,
     UNIQUE (external_subscription_id, transaction_id)
 );
+CREATE INDEX IF NOT EXISTS events_by_transaction ON events (transaction_id);
 CREATE INDEX IF NOT EXISTS events_by_subscription ON events (external_subscription_id, code, timestamp_ms);
 CREATE TABLE IF NOT EXISTS objects (kind TEXT NOT NULL, key TEXT NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (kind, key));
 """
@@ -64,16 +65,15 @@ class Store:
     # --- events ---
     def existing(self, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
         """Which (external_subscription_id, transaction_id) pairs are already stored."""
-        found = set()
+        wanted = set(pairs)
+        if not wanted:
+            return set()
+        ids = sorted({transaction for _, transaction in wanted})
         with self.lock:
-            for subscription, transaction in pairs:
-                row = self._db.execute(
-                    "SELECT 1 FROM events WHERE external_subscription_id = ? AND transaction_id = ?",
-                    (subscription, transaction),
-                ).fetchone()
-                if row:
-                    found.add((subscription, transaction))
-        return found
+            rows = self._db.execute(
+                "SELECT external_subscription_id, transaction_id FROM events WHERE transaction_id IN"
+                f" ({', '.join('?' for _ in ids)})", ids).fetchall()
+        return {(subscription, transaction) for subscription, transaction in rows} & wanted
 
     def insert_events(self, events: list[dict[str, Any]]) -> None:
         """Store events in one transaction: all or none."""

@@ -1,21 +1,31 @@
 """Lago through lago-python-client, with outcomes tokenmeter can act on.
 
-The client keeps Lago's wire format; we turn its answers into "held by Lago",
-"already billed", "rejected (dead letter)" or "try again later". Its own 429
-retries are off: they can sleep past the Lambda deadline, so we wait as Lago
-says only while time remains.
+The client keeps Lago's wire format (its models, URL, headers, JSON and error
+parsing); we turn its answers into "held by Lago", "already billed", "rejected
+(dead letter)" or "try again later". Two measured departures:
+- requests go out on one kept-alive httpx connection with an explicit timeout:
+  the client's module-level ``httpx.post``/``get`` build a new client, and load a
+  TLS context (~40 ms), per request; bench/lago_sync_bench.py measured ~1,000
+  events/s through it against ~8,700/s for raw batch POSTs to the same emulator;
+- its own 429 retries are off: they can sleep past the Lambda deadline, so we
+  wait as Lago says only while time remains.
 """
 
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 from lago_python_client.client import Client
 from lago_python_client.exceptions import LagoApiError, LagoRateLimitError
-from lago_python_client.models import BatchEvent, Event
+from lago_python_client.models.customer_usage import CustomerUsageResponse
+from lago_python_client.models.subscription import SubscriptionResponse
+from lago_python_client.services.json import to_json
+from lago_python_client.services.request import make_headers, make_url
+from lago_python_client.services.response import get_response_data, prepare_object_response, verify_response
 
 from tokenmeter_core import UsageEvent
 
@@ -41,10 +51,33 @@ class LagoUnavailable(Exception):
 
 
 class LagoApi:
-    def __init__(self, api_url: str, api_key: str):
-        self.client = Client(api_key=api_key, api_url=api_url, retry_on_rate_limit=False)
+    def __init__(self, api_url: str, api_key: str, timeout: float = 5.0, concurrency: int = 4):
+        self._origin = Client(api_key=api_key, api_url=api_url).base_api_url
+        self._batch_url = make_url(origin=self._origin, path_parts=("events", "batch"))
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        self._http = httpx.Client(headers=make_headers(api_key=api_key), timeout=timeout, limits=limits)
+        # Batches are independent (each transaction id stands alone), so a few go out at once.
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="lago")
         self._subscriptions: dict[str, tuple[float, dict[str, Any] | None]] = {}
         self._metrics: dict[str, tuple[float, bool]] = {}
+
+    def _post_batch(self, events: list[UsageEvent]) -> None:
+        """POST /events/batch as lago-python-client's batch_create does; raises its errors.
+
+        The body is the client's JSON of the events we already validated; building its
+        pydantic models for them measured 14 ms a batch of 100, and adds only nulls.
+        """
+        body = to_json({"events": [e.as_dict() for e in events]})
+        verify_response(self._http.post(self._batch_url, content=body))
+
+    def _get(self, path: tuple[str, ...], key: str, model: Any, query: dict[str, str] | None = None) -> Any:
+        """GET a resource and parse it into lago-python-client's response model."""
+        response = self._http.get(make_url(origin=self._origin, path_parts=path, query_pairs=query))
+        return prepare_object_response(response_model=model, data=get_response_data(response=response, key=key))
+
+    def ship_all(self, chunks: list[list[UsageEvent]], deadline: float) -> list[ShipResult]:
+        """Ship several batches of at most 100 concurrently; results in the same order."""
+        return list(self._pool.map(lambda chunk: self.ship(chunk, deadline), chunks))
 
     def ship(self, events: list[UsageEvent], deadline: float) -> ShipResult:
         """Ship at most 100 events; a 422 batch is retried without the events Lago named."""
@@ -52,7 +85,7 @@ class LagoApi:
         pending = list(range(len(events)))
         while pending:
             try:
-                self.client.events.batch_create(BatchEvent(events=[Event(**events[i].as_dict()) for i in pending]))
+                self._post_batch([events[i] for i in pending])
                 result.stored.extend(pending)
                 return result
             except LagoRateLimitError as exc:
@@ -79,13 +112,16 @@ class LagoApi:
                 return _retry(result, pending, f"network: {type(exc).__name__}", None)
         return result
 
+    def _http_found(self, path: tuple[str, ...]) -> None:
+        verify_response(self._http.get(make_url(origin=self._origin, path_parts=path)))
+
     def subscription(self, external_id: str) -> dict[str, Any] | None:
         """The subscription (cached), or None if Lago does not know it."""
         cached = self._subscriptions.get(external_id)
         if cached and time.monotonic() < cached[0]:
             return cached[1]
         try:
-            found = self.client.subscriptions.find(external_id).dict()
+            found = self._get(("subscriptions", external_id), "subscription", SubscriptionResponse).dict()
         except LagoApiError as exc:
             if exc.status_code != 404:
                 raise LagoUnavailable(f"subscription lookup: Lago answered {exc.status_code}") from None
@@ -101,7 +137,7 @@ class LagoApi:
         if cached and time.monotonic() < cached[0]:
             return cached[1]
         try:
-            self.client.billable_metrics.find(code)
+            self._http_found(("billable_metrics", code))
             exists = True
         except LagoApiError as exc:
             if exc.status_code != 404:
@@ -114,7 +150,8 @@ class LagoApi:
 
     def current_usage(self, customer: str, subscription: str) -> Any:
         try:
-            return self.client.customers.current_usage(customer, subscription)
+            return self._get(("customers", customer, "current_usage"), "customer_usage", CustomerUsageResponse,
+                             {"external_subscription_id": subscription})
         except (LagoApiError, httpx.HTTPError) as exc:
             raise LagoUnavailable(f"current usage of {subscription}: {type(exc).__name__}") from None
 

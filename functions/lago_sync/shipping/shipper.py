@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from tokenmeter_core import InvalidEventError, UsageEvent
 from tokenmeter_nats import NatsSettings
 
 from .dead_letters import dead_letter
-from .lago_api import MAX_BATCH, LagoApi, LagoUnavailable
+from .lago_api import MAX_BATCH, LagoApi, LagoUnavailable, ShipResult
 from .settings import SyncSettings
 
 logger = Logger(child=True)
@@ -56,6 +57,10 @@ class Shipper:
                     self.summary.drained = True
                     break
                 await self.handle(messages)
+                if messages[-1].metadata.num_pending == 0:
+                    # Nothing more waiting: no need to sit out a fetch timeout to learn it.
+                    self.summary.drained = True
+                    break
         finally:
             await sub.unsubscribe()  # a bound pull subscription left open makes a later drain wait 30 s
         return self.summary
@@ -77,26 +82,30 @@ class Shipper:
             for msg, _ in ready:
                 await self.retry(msg, None)
             return
-        for start in range(0, len(ready), MAX_BATCH):
-            chunk = ready[start : start + MAX_BATCH]
-            if self.time_left() <= 0:
-                # Too close to the deadline to ship: hand the rest back now rather than after ack_wait.
-                for msg, _ in ready[start:]:
-                    await msg.nak()
-                return
-            result = self.lago.ship([event for _, event in chunk], deadline=self.deadline)
-            for index in result.stored:
-                await chunk[index][0].ack()
-            for index in result.already:
-                await chunk[index][0].ack()
-            for index, why in result.rejected.items():
-                await self.dead_letter(chunk[index][0], "rejected_by_lago", why)
-            for index in result.retry:
-                await self.retry(chunk[index][0], result.retry_after)
-            if result.retry:
-                logger.warning("Lago batch not taken; retrying later", extra={"reason": result.retry_reason})
-            self.summary.shipped += len(result.stored)
-            self.summary.already_billed += len(result.already)
+        if self.time_left() <= 0:
+            # Too close to the deadline to ship: hand the batch back now rather than after ack_wait.
+            for msg, _ in ready:
+                await msg.nak()
+            return
+        chunks = [ready[i : i + MAX_BATCH] for i in range(0, len(ready), MAX_BATCH)]
+        loop = asyncio.get_running_loop()
+        results = await loop.run_in_executor(
+            None, self.lago.ship_all, [[event for _, event in chunk] for chunk in chunks], self.deadline)
+        for chunk, result in zip(chunks, results):
+            await self.settle(chunk, result)
+
+    async def settle(self, chunk: list[tuple[Any, UsageEvent]], result: ShipResult) -> None:
+        """Ack what Lago holds, dead-letter what it refused, nak what can succeed later."""
+        for index in result.stored + result.already:
+            await chunk[index][0].ack()
+        for index, why in result.rejected.items():
+            await self.dead_letter(chunk[index][0], "rejected_by_lago", why)
+        for index in result.retry:
+            await self.retry(chunk[index][0], result.retry_after)
+        if result.retry:
+            logger.warning("Lago batch not taken; retrying later", extra={"reason": result.retry_reason})
+        self.summary.shipped += len(result.stored)
+        self.summary.already_billed += len(result.already)
 
     async def known_to_lago(self, msg: Any, event: UsageEvent) -> bool:
         """Lago silently accepts, and never bills, unknown subscriptions and metrics: hold those."""
