@@ -47,7 +47,8 @@ def runtime() -> Runtime:
     if _runtime is None:
         settings = SyncSettings.from_env(secret_loader=load_secret)
         _runtime = Runtime(ManagedConnection(NatsSettings.from_env()), settings, load_config(),
-                           LagoApi(settings.lago_api_url, settings.lago_api_key, settings.lago_timeout_seconds))
+                           LagoApi(settings.lago_api_url, settings.lago_api_key, settings.lago_timeout_seconds,
+                                   settings.lago_concurrency))
     return _runtime
 
 

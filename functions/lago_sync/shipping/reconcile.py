@@ -95,9 +95,13 @@ async def reconcile(js: Any, lago: LagoApi, nats_settings: NatsSettings, setting
             if drift.lago is not None and drift.drift > 0:
                 drift.healed_events = _reship(lago, of_code, deadline)
                 if drift.healed_events:
-                    usage = lago.current_usage(subscription["external_customer_id"], subscription_id)
-                    drift.lago = sum((Decimal(c.units) for c in usage.charges_usage
-                                      if c.billable_metric.code == code), Decimal(0))
+                    try:
+                        usage = lago.current_usage(subscription["external_customer_id"], subscription_id)
+                    except LagoUnavailable as exc:  # healed, but not re-checked: the next run will
+                        result.skipped[subscription_id] = f"re-check after healing: {exc}"
+                    else:
+                        drift.lago = sum((Decimal(c.units) for c in usage.charges_usage
+                                          if c.billable_metric.code == code), Decimal(0))
             result.metrics.append(drift)
     return result
 

@@ -21,6 +21,8 @@ class SyncSettings:
     unknown_retry_delay_seconds: float = 300.0
     retry_max_seconds: float = 60.0  # nak delays double from 1 s up to this
     lago_timeout_seconds: float = 5.0
+    # Batches in flight to Lago at once: hides network latency to a remote Lago.
+    lago_concurrency: int = 2
     reconcile_every: int = 1  # reconcile on every Nth run; 0 never
     reconcile_lookback_days: float = 35.0
     dead_letter_stream: str = "USAGE_DLQ"
@@ -45,6 +47,7 @@ class SyncSettings:
             unknown_hold_seconds=_number(env, "UNKNOWN_SUBSCRIPTION_HOLD_SECONDS", cls.unknown_hold_seconds, 0, 30 * 86_400),
             unknown_retry_delay_seconds=_number(env, "UNKNOWN_SUBSCRIPTION_RETRY_SECONDS", cls.unknown_retry_delay_seconds, 1, 86_400),
             lago_timeout_seconds=_number(env, "LAGO_TIMEOUT_SECONDS", cls.lago_timeout_seconds, 0.1, 60),
+            lago_concurrency=int(_number(env, "LAGO_SYNC_CONCURRENCY", cls.lago_concurrency, 1, 32)),
             retry_max_seconds=_number(env, "LAGO_SYNC_RETRY_MAX_SECONDS", cls.retry_max_seconds, 0.01, 3600),
             reconcile_every=int(_number(env, "RECONCILE_EVERY", cls.reconcile_every, 0, 10_000)),
             reconcile_lookback_days=_number(env, "RECONCILE_LOOKBACK_DAYS", cls.reconcile_lookback_days, 1, 400),

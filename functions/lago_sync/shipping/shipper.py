@@ -21,6 +21,7 @@ from .lago_api import MAX_BATCH, LagoApi, LagoUnavailable, ShipResult
 from .settings import SyncSettings
 
 logger = Logger(child=True)
+Chunk = list[tuple[Any, UsageEvent]]
 
 
 @dataclass
@@ -48,7 +49,13 @@ class Shipper:
         return self.deadline - time.monotonic() - self.settings.deadline_margin_seconds
 
     async def run(self) -> ShipSummary:
+        """Fetch, check and ship until drained or near the deadline.
+
+        Shipping a batch (a thread, blocking HTTP) overlaps fetching and checking the next.
+        """
         sub = await self.js.pull_subscribe_bind(durable=self.nats.consumer, stream=self.nats.stream)
+        loop = asyncio.get_running_loop()
+        in_flight: tuple[list[Chunk], asyncio.Future] | None = None
         try:
             while self.time_left() > 0:
                 try:
@@ -56,18 +63,32 @@ class Shipper:
                 except nats.errors.TimeoutError:
                     self.summary.drained = True
                     break
-                await self.handle(messages)
+                chunks = await self.prepare(messages)
+                if in_flight is not None:
+                    await self.settle_all(*in_flight)
+                    in_flight = None
+                if chunks and self.time_left() <= 0:
+                    # Too close to the deadline to ship: hand them back now rather than after ack_wait.
+                    for chunk in chunks:
+                        for msg, _ in chunk:
+                            await msg.nak()
+                    break
+                if chunks:
+                    batches = [[event for _, event in chunk] for chunk in chunks]
+                    in_flight = (chunks, loop.run_in_executor(None, self.lago.ship_all, batches, self.deadline))
                 if messages[-1].metadata.num_pending == 0:
                     # Nothing more waiting: no need to sit out a fetch timeout to learn it.
                     self.summary.drained = True
                     break
         finally:
+            if in_flight is not None:
+                await self.settle_all(*in_flight)
             await sub.unsubscribe()  # a bound pull subscription left open makes a later drain wait 30 s
         return self.summary
 
-    async def handle(self, messages: list[Any]) -> None:
-        """Ship one fetched batch; every message ends acked, nak'ed or dead-lettered."""
-        ready: list[tuple[Any, UsageEvent]] = []
+    async def prepare(self, messages: list[Any]) -> list[Chunk]:
+        """The fetched events Lago can bill, in batches of at most 100; the rest dead-lettered or held."""
+        ready: Chunk = []
         for msg in messages:
             try:
                 event = UsageEvent.from_dict(orjson.loads(msg.data))
@@ -81,17 +102,11 @@ class Shipper:
             logger.warning("Lago lookups failing; retrying later", extra={"error": str(exc)})
             for msg, _ in ready:
                 await self.retry(msg, None)
-            return
-        if self.time_left() <= 0:
-            # Too close to the deadline to ship: hand the batch back now rather than after ack_wait.
-            for msg, _ in ready:
-                await msg.nak()
-            return
-        chunks = [ready[i : i + MAX_BATCH] for i in range(0, len(ready), MAX_BATCH)]
-        loop = asyncio.get_running_loop()
-        results = await loop.run_in_executor(
-            None, self.lago.ship_all, [[event for _, event in chunk] for chunk in chunks], self.deadline)
-        for chunk, result in zip(chunks, results):
+            return []
+        return [ready[i : i + MAX_BATCH] for i in range(0, len(ready), MAX_BATCH)]
+
+    async def settle_all(self, chunks: list[Chunk], shipping: asyncio.Future) -> None:
+        for chunk, result in zip(chunks, await shipping):
             await self.settle(chunk, result)
 
     async def settle(self, chunk: list[tuple[Any, UsageEvent]], result: ShipResult) -> None:
