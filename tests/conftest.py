@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import base64
 import gzip
-import importlib.util
 import json
 import shutil
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+
+from local.functions import load_function_app
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,21 +61,6 @@ def tiktoken_llama3(llama3_dir: str):
 
     ranks = load_tiktoken_bpe(str(Path(llama3_dir) / "tokenizer.model"))
     return tiktoken.Encoding("llama3", pat_str=LLAMA3_PATTERN, mergeable_ranks=ranks, special_tokens=LLAMA3_SPECIAL)
-
-
-def load_function_app(function: str) -> ModuleType:
-    """Import functions/<function>/app.py the way Lambda does (its folder on the path), under a unique name."""
-    folder = str(ROOT / "functions" / function)
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
-    name = f"{function}_app"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, Path(folder) / "app.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def cloudwatch_event(messages: list[str], *, start_ms: int = 1_732_646_400_000, group: str = "/aws/bedrock/invocations",
