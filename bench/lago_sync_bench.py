@@ -30,6 +30,7 @@ import httpx  # noqa: E402
 from lago_python_client.client import Client  # noqa: E402
 from lago_python_client.models import BillableMetric, Charge, Customer, Plan, Subscription  # noqa: E402
 from lago_python_client.models.charge import Charges  # noqa: E402
+from lambda_context import Context  # noqa: E402
 
 from local.lago_emulator.process import LagoEmulatorProcess  # noqa: E402
 from local.nats_server import NatsServer  # noqa: E402
@@ -39,15 +40,6 @@ IN_PERIOD = 1_794_744_000
 SUBSCRIPTIONS = 50
 
 
-class Context:
-    function_name = "lago_sync"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:lago_sync"
-    aws_request_id = "bench"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 600_000
 
 
 def events_for(tag: str, n: int) -> list[dict]:

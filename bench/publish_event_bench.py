@@ -29,21 +29,14 @@ ROOT = Path(__file__).resolve().parent.parent
 FUNCTION = ROOT / "functions/publish_event"
 sys.path[:0] = [str(ROOT), str(FUNCTION), str(ROOT / "layers/core"), str(ROOT / "layers/nats")]
 
+from lambda_context import Context  # noqa: E402
+
 from local.nats_server import NatsServer  # noqa: E402
 
 REPEATS = 5
 PER_MESSAGE = 100
 
 
-class Context:
-    function_name = "publish_event"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:publish_event"
-    aws_request_id = "bench"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 60_000
 
 
 def events_for(round_: int, n: int) -> list[dict]:

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import shutil
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
+from local.processes import LocalServer, free_port
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+__all__ = ["NatsServer", "free_port", "server_binary"]
 
 
 def server_binary() -> str:
@@ -24,47 +19,25 @@ def server_binary() -> str:
     return found
 
 
-class NatsServer:
+class NatsServer(LocalServer):
     """One JetStream server on a free loopback port, with its file store in ``store``."""
 
+    name = "nats-server"
+
     def __init__(self, store: Path, config: str | None = None):
+        super().__init__()
         self.store = store
-        self.port = free_port()
         self.config = config
-        self.process: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
 
-    def start(self) -> NatsServer:
+    def command(self) -> list[str]:
         args = [server_binary(), "-js", "-sd", str(self.store), "-a", "127.0.0.1", "-p", str(self.port)]
         if self.config:
             path = self.store.parent / f"nats-{self.port}.conf"
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(self.config)
             args += ["-c", str(path)]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"nats-server exited: {self.process.stderr.read().decode()[-2000:]}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return self
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("nats-server did not start listening within 10 s")
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
+        return args

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from local.functions import load_function_app
+from tokenmeter_core.aws import reset_clients
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -146,7 +147,7 @@ def count_tokens(aws, monkeypatch, llama3_chat_dir):
     )
     app = load_function_app("count_tokens")
     monkeypatch.setattr(app, "_settings", None)
-    monkeypatch.setattr(app, "_clients", {})
+    reset_clients()
     return app
 
 
@@ -166,7 +167,7 @@ def publish_event(aws, nats_server, monkeypatch):
     monkeypatch.setenv("NATS_URL", nats_server.url)
     app = load_function_app("publish_event")
     monkeypatch.setattr(app, "_runtime", None)
-    monkeypatch.setattr(app, "_clients", {})
+    reset_clients()
     yield app
     if app._runtime is not None:
         connection = app._runtime.nats

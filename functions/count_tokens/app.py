@@ -15,6 +15,7 @@ from inference_logs.records import Summary
 from inference_logs.tokenizer_pool import TokenizerPool
 from inference_logs.triggers import trigger_records
 from tokenmeter_core import MeteringConfig, MeteringConfigError, load_config
+from tokenmeter_core.aws import aws_client
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -36,7 +37,6 @@ class Settings:
 
 
 _settings: Settings | None = None
-_clients: dict[str, Any] = {}
 
 
 def settings() -> Settings:
@@ -53,22 +53,13 @@ def settings() -> Settings:
     return _settings
 
 
-def client(name: str) -> Any:
-    """One boto3 client per service, created on first use (boto3 costs ~200 ms to import)."""
-    if name not in _clients:
-        import boto3
-
-        _clients[name] = boto3.client(name)
-    return _clients[name]
-
-
 @logger.inject_lambda_context
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     env = settings()
-    outbox = SqsOutbox(client("sqs"), env.usage_queue_url, env.dead_letter_queue_url)
+    outbox = SqsOutbox(aws_client("sqs"), env.usage_queue_url, env.dead_letter_queue_url)
     meter = Meter(env.config, env.tokenizers, outbox)
-    for item in trigger_records(event, lambda: client("s3")):
+    for item in trigger_records(event, lambda: aws_client("s3")):
         meter.add(item)
     summary = meter.finish()
     outbox.flush()  # raises if SQS did not take everything: the trigger retries with the same ids

@@ -13,6 +13,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from ingestion.http_api import HttpSettings, handle_request, is_http_event
 from ingestion.sqs_batch import publish_batch, publish_or_fail
 from tokenmeter_core import MeteringConfigError, UsageEvent, ascii_json
+from tokenmeter_core.aws import aws_client
 from tokenmeter_core.sqs import QueueBatcher
 from tokenmeter_nats import ManagedConnection, NatsSettings, PublishOutcome
 from tokenmeter_nats.credentials import load_secret
@@ -38,7 +39,6 @@ class Runtime:
 
 
 _runtime: Runtime | None = None
-_clients: dict[str, Any] = {}
 
 
 def runtime() -> Runtime:
@@ -50,14 +50,6 @@ def runtime() -> Runtime:
             os.environ.get("DEAD_LETTER_QUEUE_URL") or None,
         )
     return _runtime
-
-
-def client(name: str) -> Any:
-    if name not in _clients:
-        import boto3
-
-        _clients[name] = boto3.client(name)
-    return _clients[name]
 
 
 @logger.inject_lambda_context
@@ -80,7 +72,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if result.dead_letters:
         if rt.dead_letter_queue_url is None:
             raise MeteringConfigError("DEAD_LETTER_QUEUE_URL is not set: invalid events have nowhere to go")
-        batcher = QueueBatcher(client("sqs"), rt.dead_letter_queue_url)
+        batcher = QueueBatcher(aws_client("sqs"), rt.dead_letter_queue_url)
         for letter in result.dead_letters:
             batcher.add(ascii_json(letter.as_dict()).decode())
         batcher.flush()  # raises if SQS did not take them: the whole batch is retried, ids make that safe

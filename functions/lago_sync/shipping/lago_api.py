@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 from lago_python_client.client import Client
 from lago_python_client.exceptions import LagoApiError, LagoRateLimitError
+from lago_python_client.models.billable_metric import BillableMetricResponse
 from lago_python_client.models.customer_usage import CustomerUsageResponse
 from lago_python_client.models.subscription import SubscriptionResponse
 from lago_python_client.services.json import to_json
@@ -59,7 +60,7 @@ class LagoApi:
         # Batches are independent (each transaction id stands alone), so a few go out at once.
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="lago")
         self._subscriptions: dict[str, tuple[float, dict[str, Any] | None]] = {}
-        self._metrics: dict[str, tuple[float, bool]] = {}
+        self._metrics: dict[str, tuple[float, dict[str, Any] | None]] = {}
 
     def _post_batch(self, events: list[UsageEvent]) -> None:
         """POST /events/batch as lago-python-client's batch_create does; raises its errors.
@@ -112,41 +113,29 @@ class LagoApi:
                 return _retry(result, pending, f"network: {type(exc).__name__}", None)
         return result
 
-    def _http_found(self, path: tuple[str, ...]) -> None:
-        verify_response(self._http.get(make_url(origin=self._origin, path_parts=path)))
-
     def subscription(self, external_id: str) -> dict[str, Any] | None:
         """The subscription (cached), or None if Lago does not know it."""
-        cached = self._subscriptions.get(external_id)
-        if cached and time.monotonic() < cached[0]:
-            return cached[1]
-        try:
-            found = self._get(("subscriptions", external_id), "subscription", SubscriptionResponse).dict()
-        except LagoApiError as exc:
-            if exc.status_code != 404:
-                raise LagoUnavailable(f"subscription lookup: Lago answered {exc.status_code}") from None
-            found = None
-        except httpx.HTTPError as exc:
-            raise LagoUnavailable(f"subscription lookup: {type(exc).__name__}") from None
-        ttl = _CACHE_SECONDS if found else _MISSING_CACHE_SECONDS
-        self._subscriptions[external_id] = (time.monotonic() + ttl, found)
-        return found
+        return self._cached(self._subscriptions, ("subscriptions", external_id), "subscription", SubscriptionResponse)
 
     def metric_exists(self, code: str) -> bool:
-        cached = self._metrics.get(code)
-        if cached and time.monotonic() < cached[0]:
-            return cached[1]
+        """Whether Lago has the billable metric (cached)."""
+        return self._cached(self._metrics, ("billable_metrics", code), "billable_metric", BillableMetricResponse) is not None
+
+    def _cached(self, cache: dict[str, Any], path: tuple[str, ...], key: str, model: Any) -> dict[str, Any] | None:
+        """A resource found (as a dict) or missing (None), cached; LagoUnavailable if Lago cannot say."""
+        entry = cache.get(path[-1])
+        if entry and time.monotonic() < entry[0]:
+            return entry[1]
         try:
-            self._http_found(("billable_metrics", code))
-            exists = True
+            found = self._get(path, key, model).dict()
         except LagoApiError as exc:
             if exc.status_code != 404:
-                raise LagoUnavailable(f"metric lookup: Lago answered {exc.status_code}") from None
-            exists = False
+                raise LagoUnavailable(f"{key} lookup: Lago answered {exc.status_code}") from None
+            found = None
         except httpx.HTTPError as exc:
-            raise LagoUnavailable(f"metric lookup: {type(exc).__name__}") from None
-        self._metrics[code] = (time.monotonic() + (_CACHE_SECONDS if exists else _MISSING_CACHE_SECONDS), exists)
-        return exists
+            raise LagoUnavailable(f"{key} lookup: {type(exc).__name__}") from None
+        cache[path[-1]] = (time.monotonic() + (_CACHE_SECONDS if found else _MISSING_CACHE_SECONDS), found)
+        return found
 
     def current_usage(self, customer: str, subscription: str) -> Any:
         try:

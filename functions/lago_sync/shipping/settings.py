@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from tokenmeter_core import MeteringConfigError
+from tokenmeter_core.env import env_number
 
 
 @dataclass(frozen=True)
@@ -57,13 +58,4 @@ class SyncSettings:
 
 
 def _number(env: Mapping[str, str], key: str, default: float, low: float, high: float) -> float:
-    raw = env.get(key)
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise MeteringConfigError(f"{key} must be a number, got {raw!r}") from None
-    if not low <= value <= high:
-        raise MeteringConfigError(f"{key} must be between {low:g} and {high:g}, got {raw!r}")
-    return value
+    return env_number(env, key, default, low, high, MeteringConfigError)

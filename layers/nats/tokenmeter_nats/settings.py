@@ -6,6 +6,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from tokenmeter_core.env import env_number
+
 from .exceptions import NatsSettingsError
 
 DAY = 86_400
@@ -65,13 +67,4 @@ def _name(env: Mapping[str, str], key: str, default: str) -> str:
 
 
 def _number(env: Mapping[str, str], key: str, default: float, low: float, high: float) -> float:
-    raw = env.get(key)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise NatsSettingsError(f"{key} must be a number, got {raw!r}") from None
-    if not low <= value <= high:
-        raise NatsSettingsError(f"{key} must be between {low:g} and {high:g}, got {raw!r}")
-    return value
+    return env_number(env, key, default, low, high, NatsSettingsError)
