@@ -11,6 +11,7 @@ task per message (bench/publish_event_bench.py).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,14 +46,16 @@ def publish_batch(event: dict[str, Any], connection: ManagedConnection, timeout:
     records = event.get("Records") or []
     result = BatchResult(response={})
     owners: list[int] = []  # the record each event came from
-    events: list[UsageEvent] = []
-    for position, record in enumerate(records):
-        valid, letters = decode_message(record.get("body") or "", f"sqs:{record.get('messageId')}")
-        result.dead_letters.extend(letters)
-        events.extend(valid)
-        owners.extend([position] * len(valid))
-    if events:
-        result.outcomes = connection.run(publish_or_fail(connection, events, timeout))
+
+    def events() -> Iterator[UsageEvent]:
+        # Decoded as they are published: the server stores one message's events while the next is read.
+        for position, record in enumerate(records):
+            valid, letters = decode_message(record.get("body") or "", f"sqs:{record.get('messageId')}")
+            result.dead_letters.extend(letters)
+            owners.extend([position] * len(valid))
+            yield from valid
+
+    result.outcomes = connection.run(publish_or_fail(connection, events(), timeout))
     failed = {owners[i]: o.error for i, o in enumerate(result.outcomes) if o.status == "failed"}
     for position, error in failed.items():
         logger.warning("message not published", extra={"message_id": records[position].get("messageId"), "error": error})
@@ -60,7 +63,7 @@ def publish_batch(event: dict[str, Any], connection: ManagedConnection, timeout:
     return result
 
 
-async def publish_or_fail(connection: ManagedConnection, events: list[UsageEvent], timeout: float) -> list[PublishOutcome]:
+async def publish_or_fail(connection: ManagedConnection, events: Iterable[UsageEvent], timeout: float) -> list[PublishOutcome]:
     """Outcomes for every event; all "failed" when NATS cannot be reached."""
     try:
         js = await connection.jetstream()

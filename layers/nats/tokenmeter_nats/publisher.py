@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -34,21 +34,28 @@ class PublishOutcome:
 
 
 async def publish_events(
-    js: Any, events: Sequence[UsageEvent], settings: NatsSettings, *, timeout: float, lost: asyncio.Event | None = None
+    js: Any, events: Iterable[UsageEvent], settings: NatsSettings, *, timeout: float, lost: asyncio.Event | None = None
 ) -> list[PublishOutcome]:
     """Publish all events and wait for their acknowledgements, at most ``timeout`` seconds.
 
     An event is "stored" or "duplicate" only on a PubAck from the stream; anything
     else (no ack in time, a lost connection, a stream error) is "failed" with why.
     ``lost``, set when the connection drops, ends the wait early: no ack can come.
+    ``events`` may be a generator: producing the next event then overlaps the
+    server storing the previous ones. Outcomes come in the order of the events.
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    futures: list[asyncio.Future | None] = [None] * len(events)
+    remaining = iter(events)
+    taken: list[UsageEvent] = []
+    futures: list[asyncio.Future | None] = []
     errors: dict[int, str] = {}
 
     async def send_all() -> None:
-        for index, event in enumerate(events):
+        for event in remaining:
+            index = len(taken)
+            taken.append(event)
+            futures.append(None)
             try:
                 # No wait_stall: it would wrap every publish in its own wait_for task;
                 # the deadline bounds the whole loop instead.
@@ -64,6 +71,9 @@ async def publish_events(
     # Events never handed to the client by the deadline stay None: "not sent before the deadline".
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(send_all(), timeout=max(deadline - loop.time(), 0.001))
+    for event in remaining:  # never sent: the deadline came first
+        taken.append(event)
+        futures.append(None)
     pending = [f for f in futures if f is not None]
     if pending:
         acks = asyncio.gather(*pending, return_exceptions=True)
@@ -72,7 +82,7 @@ async def publish_events(
         for waiter in waits:
             waiter.cancel()  # cancelling the gather cancels the futures still without an ack:
         # that releases nats-py's in-flight slots; a message may still be stored, and dedup absorbs the retry.
-    return [_outcome(event, future, errors.get(i)) for i, (event, future) in enumerate(zip(events, futures))]
+    return [_outcome(event, future, errors.get(i)) for i, (event, future) in enumerate(zip(taken, futures))]
 
 
 def _outcome(event: UsageEvent, future: asyncio.Future | None, error: str | None) -> PublishOutcome:
