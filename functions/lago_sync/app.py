@@ -71,6 +71,9 @@ async def _sync(rt: Runtime, deadline: float) -> dict[str, Any]:
     shipped = await Shipper(js, rt.lago, rt.nats.settings, rt.settings, deadline).run()
     await rt.nats.client.flush(timeout=2)  # acks are fire-and-forget: make sure they left before the freeze
     report(shipped.as_dict())
+    consumer = await js.consumer_info(rt.nats.settings.stream, rt.nats.settings.consumer)
+    metrics.add_metric(name="ConsumerPending", unit=MetricUnit.Count,
+                       value=consumer.num_pending + consumer.num_ack_pending)
     summary: dict[str, Any] = shipped.as_dict()
     every = rt.settings.reconcile_every
     if every and rt.runs % every == 0 and shipped.drained:

@@ -1,0 +1,87 @@
+"""template.yaml: valid, buildable without Docker, and wired to the code it deploys."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import ROOT
+
+SAM = ROOT / ".venv-sam" / "bin" / "sam"
+ENV = {**os.environ, "SAM_CLI_TELEMETRY": "0"}
+# Local-only alternatives to the secret ARNs the template sets: a deployment keeps keys in Secrets Manager.
+LOCAL_ONLY = {"LAGO_API_KEY", "HTTP_API_KEY"}
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """Reads CloudFormation's short-form tags (!Ref, !Sub, ...) as plain values."""
+
+
+_CfnLoader.add_multi_constructor("!", lambda loader, suffix, node: (
+    loader.construct_scalar(node) if isinstance(node, yaml.ScalarNode)
+    else loader.construct_sequence(node) if isinstance(node, yaml.SequenceNode) else loader.construct_mapping(node)))
+
+
+@pytest.fixture(scope="module")
+def template() -> dict:
+    return yaml.load((ROOT / "template.yaml").read_text(), Loader=_CfnLoader)
+
+
+def functions(template: dict) -> dict[str, dict]:
+    return {name: r["Properties"] for name, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"}
+
+
+def test_sam_validate_lint_passes():
+    result = subprocess.run([str(SAM), "validate", "--lint"], cwd=ROOT, env=ENV, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def env_vars_read(folders: list[Path]) -> set[str]:
+    pattern = re.compile(r"""(?:environ\.get|env\.get|environ\[|env\[|_number\(env,|_name\(env,|_positive\(env,)\s*["']([A-Z][A-Z0-9_]+)["']""")
+    names = set()
+    for folder in folders:
+        for path in folder.rglob("*.py"):
+            names |= set(pattern.findall(path.read_text()))
+    return names
+
+
+def test_every_environment_variable_the_code_reads_is_set_by_the_template(template):
+    globals_env = template["Globals"]["Function"]["Environment"]["Variables"]
+    layers = {"CoreLayer": ROOT / "layers/core", "NatsLayer": ROOT / "layers/nats"}
+    for name, function in functions(template).items():
+        folders = [ROOT / function["CodeUri"]] + [layers[ref] for ref in function["Layers"] if ref in layers]
+        set_by_template = set(globals_env) | set(function.get("Environment", {}).get("Variables", {}))
+        missing = env_vars_read(folders) - set_by_template - LOCAL_ONLY
+        assert not missing, f"{name} reads {sorted(missing)} but the template does not set them"
+
+
+def test_handlers_and_layers_point_at_real_folders(template):
+    for name, function in functions(template).items():
+        module, _, handler = function["Handler"].partition(".")
+        assert (ROOT / function["CodeUri"] / f"{module}.py").exists(), name
+        assert handler == "lambda_handler"
+    for name, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::Serverless::LayerVersion":
+            assert (ROOT / resource["Properties"]["ContentUri"]).is_dir(), name
+
+
+@pytest.mark.slow
+def test_sam_build_without_docker_and_every_built_handler_imports(tmp_path, template):
+    build = tmp_path / "build"
+    result = subprocess.run([str(SAM), "build", "--build-dir", str(build)], cwd=ROOT, env=ENV,
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert (build / "TokenizersLayer/python/tokenizers/llama3/tokenizer.json").exists()
+    for name, function in functions(template).items():
+        # As Lambda lays them out: the function at /var/task, each layer's python/ at /opt/python.
+        path = [str(build / name)] + [str(build / layer / "python") for layer in function["Layers"]]
+        code = f"import sys; sys.path[:0] = {path!r}; import app; assert callable(app.lambda_handler)"
+        # -S: no site-packages, so every import must come from the built artifacts.
+        check = subprocess.run([sys.executable, "-I", "-S", "-c", code], env=ENV, capture_output=True, text=True,
+                               cwd=tmp_path)
+        assert check.returncode == 0, f"{name}: {check.stderr[-2000:]}"
