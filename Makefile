@@ -9,7 +9,7 @@ SAM := $(SAM_VENV)/bin/sam
 SAM_STAMP := $(SAM_VENV)/.installed
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: install install-sam test lint bench demo validate build clean
+.PHONY: install install-sam test lint bench demo validate build invoke clean
 
 install: $(STAMP) $(SAM_STAMP)
 
@@ -31,6 +31,11 @@ validate: $(SAM_STAMP)
 
 build: $(SAM_STAMP)
 	$(SAM) build
+
+# make invoke FN=PublishEventFunction EVENT=events/sqs-usage.json [ENV=env.json]: a built function, run as Lambda runs it.
+invoke: install
+	test -f .aws-sam/build/template.yaml || $(MAKE) build
+	$(PY) -m local.invoke $(FN) $(EVENT) $(if $(ENV),--env-vars $(ENV))
 
 test: install
 	$(PY) -m pytest

@@ -298,3 +298,16 @@ def publish_to_ledger(url: str, events: list[dict], raw: list[tuple[str, bytes]]
     finally:
         connection.loop.close()
         asyncio.set_event_loop(None)
+
+
+@pytest.fixture(scope="session")
+def sam_build(tmp_path_factory) -> Path:
+    """`sam build` of template.yaml, without Docker, once per test session."""
+    import os
+    import subprocess
+
+    build = tmp_path_factory.mktemp("sam") / "build"
+    result = subprocess.run([str(ROOT / ".venv-sam/bin/sam"), "build", "--build-dir", str(build)], cwd=ROOT,
+                            env={**os.environ, "SAM_CLI_TELEMETRY": "0"}, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return build

@@ -1,0 +1,192 @@
+"""Invoke a function from `sam build`'s output the way Lambda does, without Docker.
+
+    python -m local.invoke <LogicalId> <event.json> [--env-vars env.json] [--build-dir .aws-sam/build] [--timeout S]
+
+The real runtime client (awslambdaric, as in AWS's Python base images) runs the
+built handler, its layers where /opt/python would be, against a small Lambda
+Runtime API server on loopback. The environment is the template's (Globals and
+the function's, parameters at their defaults) plus overrides in sam's
+``--env-vars`` format: {"<LogicalId>": {"VAR": "value"}, "Parameters": {...}}.
+Prints the result, or the error, like `sam local invoke`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from local.processes import free_port
+
+API = "/2018-06-01/runtime"
+
+
+class _Tagged(yaml.SafeLoader):
+    """CloudFormation short tags as their long form: !Ref X -> {"Ref": X}."""
+
+
+def _tag(loader: yaml.Loader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {name: value}
+
+
+_Tagged.add_multi_constructor("!", _tag)
+
+
+def function_environment(template: dict[str, Any], logical_id: str, overrides: dict[str, Any]) -> dict[str, str]:
+    """The function's variables as deployed with default parameters, then the overrides."""
+    parameters = {k: str(v.get("Default", "")) for k, v in template.get("Parameters", {}).items()}
+    parameters.update({k: str(v) for k, v in overrides.get("Parameters", {}).items()})
+    variables = dict(template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {}))
+    variables.update(template["Resources"][logical_id]["Properties"].get("Environment", {}).get("Variables", {}))
+    resolved = {name: _resolve(value, parameters) for name, value in variables.items()}
+    resolved.update({k: str(v) for k, v in overrides.get(logical_id, {}).items()})
+    return resolved
+
+
+def _resolve(value: Any, parameters: dict[str, str]) -> str:
+    if isinstance(value, dict) and "Ref" in value:
+        # A parameter takes its default; a resource (a queue URL...) exists only when deployed.
+        return parameters.get(value["Ref"], "")
+    if isinstance(value, dict):
+        return ""
+    return str(value)
+
+
+def _opt_python(value: str, layers: list[Path]) -> str:
+    """Paths under /opt/python (where Lambda unpacks layers) pointed at the built layer that has them."""
+    marker = "/opt/python/"
+    while marker in value:
+        start = value.index(marker)
+        end = start + len(marker)
+        while end < len(value) and value[end] not in "\"', ":
+            end += 1
+        relative = value[start + len(marker) : end]
+        found = next((layer / relative for layer in layers if (layer / relative).exists()), None)
+        if found is None:
+            break
+        value = value[:start] + str(found) + value[end:]
+    return value
+
+
+class RuntimeApi:
+    """The Lambda Runtime API for one invocation: hands out the event, takes the result or error."""
+
+    def __init__(self, event: bytes, function_arn: str, timeout: float):
+        self.event, self.function_arn, self.timeout = event, function_arn, timeout
+        self.request_id = str(uuid.uuid4())
+        self.done = threading.Event()
+        self.outcome: tuple[str, bytes] | None = None
+        self.served = False
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                if self.path != f"{API}/invocation/next" or api.served:
+                    api.done.wait()  # one invocation only: the runtime waits until we stop it
+                    return
+                api.served = True
+                deadline_ms = int((time.time() + api.timeout) * 1000)
+                self.send_response(200)
+                for name, value in (("Lambda-Runtime-Aws-Request-Id", api.request_id),
+                                    ("Lambda-Runtime-Deadline-Ms", str(deadline_ms)),
+                                    ("Lambda-Runtime-Invoked-Function-Arn", api.function_arn),
+                                    ("Lambda-Runtime-Trace-Id", f"Root=1-{uuid.uuid4().hex[:8]}-{uuid.uuid4().hex[:24]}"),
+                                    ("Content-Type", "application/json"), ("Content-Length", str(len(api.event)))):
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(api.event)
+
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                kind = "error" if self.path.endswith("/error") else "response"
+                api.outcome = (kind, body)
+                self.send_response(202)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                api.done.set()
+
+        self.port = free_port()
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.done.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def invoke(build_dir: Path, logical_id: str, event: bytes, overrides: dict[str, Any], timeout: float | None = None
+           ) -> tuple[str, Any, str]:
+    """Run one invocation; returns ("response" | "error" | "timeout", decoded payload, the function's logs)."""
+    template = yaml.load((build_dir / "template.yaml").read_text(), Loader=_Tagged)
+    resource = template["Resources"].get(logical_id)
+    if resource is None or resource["Type"] != "AWS::Serverless::Function":
+        raise SystemExit(f"{logical_id} is not a function in {build_dir / 'template.yaml'}")
+    properties = {**template.get("Globals", {}).get("Function", {}), **resource["Properties"]}
+    timeout = timeout or float(properties.get("Timeout", 3))
+    task_root = build_dir / properties["CodeUri"]
+    layers = [build_dir / layer["Ref"] / "python" for layer in properties.get("Layers", []) if isinstance(layer, dict)]
+    arn = f"arn:aws:lambda:us-east-1:123456789012:function:{logical_id}"
+    api = RuntimeApi(event, arn, timeout)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "LAMBDA_", "_HANDLER"))}
+    env.update({k: _opt_python(v, layers) for k, v in function_environment(template, logical_id, overrides).items()})
+    env.update({"AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{api.port}", "LAMBDA_TASK_ROOT": str(task_root),
+                "_HANDLER": properties["Handler"], "AWS_LAMBDA_FUNCTION_NAME": logical_id,
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(properties.get("MemorySize", 128)),
+                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST", "AWS_REGION": env.get("AWS_REGION", "us-east-1"),
+                "AWS_DEFAULT_REGION": env.get("AWS_DEFAULT_REGION", "us-east-1"),
+                "PYTHONPATH": os.pathsep.join(str(p) for p in [task_root, *layers])})
+    process = subprocess.Popen([sys.executable, "-m", "awslambdaric", properties["Handler"]], cwd=task_root, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        finished = api.done.wait(timeout)
+    finally:
+        api.close()
+        process.kill()
+        logs = process.communicate()[0].decode(errors="replace")
+    if not finished or api.outcome is None:
+        return "timeout", f"Task timed out after {timeout:.2f} seconds", logs
+    kind, body = api.outcome
+    return kind, json.loads(body) if body else None, logs
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local.invoke", description=__doc__.splitlines()[0])
+    parser.add_argument("function", help="the function's logical id in template.yaml, e.g. CountTokensFunction")
+    parser.add_argument("event", type=Path, help="a JSON event file (see events/)")
+    parser.add_argument("--env-vars", type=Path, help="overrides in sam's --env-vars JSON format")
+    parser.add_argument("--build-dir", type=Path, default=Path(".aws-sam/build"))
+    parser.add_argument("--timeout", type=float, help="seconds; default the template's Timeout")
+    args = parser.parse_args(argv)
+    if not (args.build_dir / "template.yaml").exists():
+        parser.error(f"{args.build_dir}/template.yaml not found: run `make build` (sam build) first")
+    overrides = json.loads(args.env_vars.read_text()) if args.env_vars else {}
+    kind, payload, logs = invoke(args.build_dir, args.function, args.event.read_bytes(), overrides, args.timeout)
+    sys.stderr.write(logs)
+    print(json.dumps(payload, indent=2) if kind == "response" else json.dumps({"invocation": kind, "error": payload}))
+    return 0 if kind == "response" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

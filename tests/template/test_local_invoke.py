@@ -1,0 +1,96 @@
+"""Each function invoked from `sam build`'s output the way Lambda runs it: the real runtime client
+(awslambdaric) against a Runtime API server on loopback, with the sample events in events/."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import IN_PERIOD, ROOT, publish_to_ledger, seed_per_token_plan, stream_messages
+
+from local.invoke import invoke
+from local.processes import LocalServer
+
+EVENTS = ROOT / "events"
+
+
+class MotoServer(LocalServer):
+    name = "moto server"
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
+
+
+@pytest.fixture
+def moto_server():
+    server = MotoServer().start()
+    yield server
+    server.stop()
+
+
+def run(build, function, event_file, overrides, timeout=60):
+    return invoke(build, function, (EVENTS / event_file).read_bytes(), overrides, timeout)
+
+
+@pytest.mark.slow
+def test_count_tokens_built_artifact_meters_the_sample_cloudwatch_batch(sam_build, moto_server, tiktoken_llama3):
+    import boto3
+
+    endpoint = f"http://127.0.0.1:{moto_server.port}"
+    aws = {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
+           "AWS_DEFAULT_REGION": "us-east-1"}
+    sqs = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="local",
+                       aws_secret_access_key="local")
+    usage = sqs.create_queue(QueueName="usage")["QueueUrl"]
+    dead = sqs.create_queue(QueueName="dead")["QueueUrl"]
+    kind, result, logs = run(sam_build, "CountTokensFunction", "cloudwatch-logs.json",
+                             {"CountTokensFunction": {**aws, "USAGE_QUEUE_URL": usage, "DEAD_LETTER_QUEUE_URL": dead}})
+    assert kind == "response", logs
+    # Bedrock: input, cache read, cache write, output; OpenAI: input, cached, output, reasoning; the chat: input, output.
+    assert result == {"records": 3, "metered": 3, "events": 10, "dead_letters": {}, "skipped": {}}
+    body = json.loads(sqs.receive_message(QueueUrl=usage, MaxNumberOfMessages=1)["Messages"][0]["Body"])
+    chat_output = [e for e in body["events"] if e["properties"]["model"] == "llama3.2:3b"
+                   and e["properties"]["token_type"] == "output"]
+    # Counted with the tokenizer the layer build fetched, checked against tiktoken here.
+    assert chat_output[0]["properties"]["tokens"] == len(tiktoken_llama3.encode("The meeting is now on Thursday."))
+
+
+@pytest.mark.slow
+def test_publish_event_built_artifact_takes_the_sample_sqs_and_http_events(sam_build, nats_server):
+    overrides = {"PublishEventFunction": {"NATS_URL": nats_server.url}}
+    kind, result, logs = run(sam_build, "PublishEventFunction", "sqs-usage.json", overrides)
+    assert (kind, result) == ("response", {"batchItemFailures": []}), logs
+    kind, result, logs = run(sam_build, "PublishEventFunction", "http-post-events.json", overrides)
+    assert kind == "response" and result["statusCode"] == 202, logs
+    assert [r["status"] for r in json.loads(result["body"])["results"]] == ["duplicate", "duplicate"]
+    assert len(stream_messages(nats_server.url)) == 2
+
+
+@pytest.mark.slow
+def test_lago_sync_built_artifact_ships_on_the_schedule(sam_build, nats_server, lago, lago_client):
+    seed_per_token_plan(lago_client, {"sub_acme": "acme"})
+    publish_to_ledger(nats_server.url, [{
+        "transaction_id": f"t{i}-input", "external_subscription_id": "sub_acme", "code": "llm_tokens",
+        "timestamp": f"{IN_PERIOD}.000", "properties": {"tokens": 100 + i, "model": "gpt-4o", "token_type": "input"}}
+        for i in range(10)])
+    overrides = {"LagoSyncFunction": {"NATS_URL": nats_server.url, "LAGO_API_URL": lago.url, "LAGO_API_KEY": lago.api_key,
+                                      "LAGO_API_KEY_SECRET_ARN": ""}}
+    kind, result, logs = run(sam_build, "LagoSyncFunction", "schedule.json", overrides)
+    assert kind == "response", logs
+    assert result["shipped"] == 10 and result["reconciliation"]["drifting"] == []
+    usage = lago_client.customers.current_usage("acme", "sub_acme")
+    assert float(usage.charges_usage[0].units) == sum(100 + i for i in range(10))
+
+
+@pytest.mark.slow
+def test_a_failing_invocation_reports_the_error_like_sam_local_invoke(sam_build):
+    kind, result, _ = run(sam_build, "PublishEventFunction", "sqs-usage.json", {"PublishEventFunction": {"NATS_URL": ""}})
+    assert kind == "error" and result["errorType"] == "NatsSettingsError" and "NATS_URL" in result["errorMessage"]
+
+
+def test_invoke_command_line_needs_a_build(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "local.invoke", "CountTokensFunction", str(EVENTS / "schedule.json"),
+                          "--build-dir", str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
+                         env={**os.environ})
+    assert out.returncode == 2 and "run `make build`" in out.stderr
