@@ -189,3 +189,19 @@ def test_missing_lago_settings_are_clear_errors(lago_sync, monkeypatch, missing)
     monkeypatch.delenv(missing)
     with pytest.raises(MeteringConfigError, match="LAGO_API"):
         lago_sync.lambda_handler({}, LambdaContext())
+
+
+def test_responses_slower_than_the_timeout_are_retried_not_lost(lago_sync, nats_server, lago_client, lago, monkeypatch):
+    monkeypatch.setenv("LAGO_TIMEOUT_SECONDS", "0.3")
+    seed_per_token_plan(lago_client, SUBSCRIPTIONS)
+    first, late = workload(100, seed=13), workload(200, seed=14)
+    publish_to_ledger(nats_server.url, first)
+    run_until_drained(lago_sync)  # the subscriptions are known and cached from here on
+    publish_to_ledger(nats_server.url, late)
+    lago.set_faults(latency_ms=600)  # Lago stores each batch, but answers after the client gave up
+    slow = lago_sync.lambda_handler({}, LambdaContext(remaining_ms=20_000))
+    assert slow["shipped"] == 0 and slow["retried"] == 200 and slow["dead_lettered"] == {}
+    lago.set_faults()
+    again = run_until_drained(lago_sync)
+    assert sum(s["already_billed"] for s in again) == 200  # stored before: acked as billed, not billed twice
+    assert lago_totals(lago_client) == {s: expected_totals(first + late)[s] for s in SUBSCRIPTIONS}
