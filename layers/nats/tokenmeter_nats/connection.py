@@ -19,7 +19,7 @@ import nats
 from aws_lambda_powertools import Logger
 
 from .credentials import connect_options, load_secret
-from .exceptions import NatsUnavailable
+from .exceptions import NatsUnavailable, describe
 from .settings import NatsSettings
 from .streams import ensure_consumer, ensure_stream
 
@@ -134,7 +134,7 @@ class ManagedConnection:
                 timeout=settings.connect_timeout_seconds * 2,
             )
         except Exception as exc:  # nats-py raises many types for one cause: we cannot reach NATS
-            raise NatsUnavailable(f"cannot connect to NATS at {redact(settings.url)}: {_describe(exc)}") from None
+            raise NatsUnavailable(f"cannot connect to NATS at {redact(settings.url)}: {describe(exc)}") from None
         self._nc, self.lost = nc, lost
         self._js = nc.jetstream(timeout=5, publish_async_max_pending=MAX_PENDING_PUBLISHES)
         self.connects += 1
@@ -161,10 +161,6 @@ def redact(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-def _describe(exc: BaseException) -> str:
-    # nats-py messages can echo the server's auth error text but never our secret.
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
 
 async def _on_error(exc: Exception) -> None:
-    logger.warning("NATS client error", extra={"error": _describe(exc)})
+    logger.warning("NATS client error", extra={"error": describe(exc)})

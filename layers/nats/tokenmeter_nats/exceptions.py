@@ -19,3 +19,8 @@ class NatsUnavailable(NatsLayerError):
 
 class StreamConfigConflict(NatsLayerError):
     """Raised when an existing stream or consumer is configured differently from what tokenmeter needs."""
+
+
+def describe(exc: BaseException) -> str:
+    """An exception as "Type: message" for logs and outcomes (nats-py raises many with no message)."""
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from tokenmeter_core import UsageEvent
 
+from .exceptions import describe
 from .settings import NatsSettings
 from .subjects import subject_for
 
@@ -66,7 +67,7 @@ async def publish_events(
                     headers={"Nats-Msg-Id": event.transaction_id},
                 )
             except Exception as exc:  # the connection is gone: this event was not sent
-                errors[index] = _describe(exc)
+                errors[index] = describe(exc)
 
     # Events never handed to the client by the deadline stay None: "not sent before the deadline".
     with contextlib.suppress(TimeoutError):
@@ -92,10 +93,6 @@ def _outcome(event: UsageEvent, future: asyncio.Future | None, error: str | None
         return PublishOutcome(event.transaction_id, "failed", "no acknowledgement before the deadline")
     exc = future.exception()
     if exc is not None:
-        return PublishOutcome(event.transaction_id, "failed", _describe(exc))
+        return PublishOutcome(event.transaction_id, "failed", describe(exc))
     ack = future.result()
     return PublishOutcome(event.transaction_id, "duplicate" if ack.duplicate else "stored", sequence=ack.seq)
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
