@@ -82,3 +82,27 @@ def test_sam_build_without_docker_and_every_built_handler_imports(sam_build, tmp
         check = subprocess.run([sys.executable, "-I", "-S", "-c", code], env=ENV, capture_output=True, text=True,
                                cwd=tmp_path)
         assert check.returncode == 0, f"{name}: {check.stderr[-2000:]}"
+
+
+def test_least_privilege_and_encryption(template):
+    resources = template["Resources"]
+    for name, function in functions(template).items():
+        for policy in function.get("Policies", []):
+            text = str(policy)
+            assert "'*'" not in text and "Action: '*'" not in text, f"{name} has a wildcard policy: {text}"
+            assert not isinstance(policy, str) or policy.startswith("arn:"), f"{name} uses a broad managed policy"
+    for name, resource in resources.items():
+        properties = resource.get("Properties", {})
+        if resource["Type"] == "AWS::SQS::Queue":
+            assert properties.get("SqsManagedSseEnabled") or properties.get("KmsMasterKeyId"), f"{name} unencrypted"
+        if resource["Type"] == "AWS::S3::Bucket":
+            assert properties["BucketEncryption"], name
+            assert all(properties["PublicAccessBlockConfiguration"].values()), f"{name} can be made public"
+        if resource["Type"] == "AWS::S3::BucketPolicy":
+            for statement in properties["PolicyDocument"]["Statement"]:
+                assert statement["Effect"] == "Deny" or "*" not in str(statement.get("Principal")), name
+    assert resources["LagoSyncFunction"]["Properties"]["ReservedConcurrentExecutions"] == 1
+    sqs_trigger = resources["PublishEventFunction"]["Properties"]["Events"]["Usage"]["Properties"]
+    assert sqs_trigger["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    http_api = resources["UsageHttpApi"]["Properties"]["Auth"]
+    assert http_api == {"EnableIamAuthorizer": True, "DefaultAuthorizer": "AWS_IAM"}
