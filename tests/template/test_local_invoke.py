@@ -10,16 +10,9 @@ import pytest
 from conftest import IN_PERIOD, ROOT, publish_to_ledger, seed_per_token_plan, stream_messages
 
 from local.invoke import invoke
-from local.processes import LocalServer
+from local.moto_server import MotoServer
 
 EVENTS = ROOT / "events"
-
-
-class MotoServer(LocalServer):
-    name = "moto server"
-
-    def command(self) -> list[str]:
-        return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
 
 
 @pytest.fixture
@@ -35,13 +28,8 @@ def run(build, function, event_file, overrides, timeout=60):
 
 @pytest.mark.slow
 def test_count_tokens_built_artifact_meters_the_sample_cloudwatch_batch(sam_build, moto_server, tiktoken_llama3):
-    import boto3
-
-    endpoint = f"http://127.0.0.1:{moto_server.port}"
-    aws = {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
-           "AWS_DEFAULT_REGION": "us-east-1"}
-    sqs = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="local",
-                       aws_secret_access_key="local")
+    aws = moto_server.environment()
+    sqs = moto_server.client("sqs")
     usage = sqs.create_queue(QueueName="usage")["QueueUrl"]
     dead = sqs.create_queue(QueueName="dead")["QueueUrl"]
     kind, result, logs = run(sam_build, "CountTokensFunction", "cloudwatch-logs.json",
