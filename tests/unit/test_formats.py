@@ -141,6 +141,8 @@ def test_gateway_log_of_a_stream_without_usage_is_counted_from_its_text():
         {"prompt_tokens": "10", "completion_tokens": 5},
         {"prompt_tokens": 10, "completion_tokens": 1_000_000_001},
         {"prompt_tokens": True, "completion_tokens": 5},
+        {},
+        {"total_tokens": 50},
         {"prompt_tokens": 10, "completion_tokens": 5, "prompt_tokens_details": {"cached_tokens": 11}},
         {"prompt_tokens": 10, "completion_tokens": 5, "completion_tokens_details": {"reasoning_tokens": 6}},
     ],

@@ -90,6 +90,8 @@ def _openai_shaped(body: dict[str, Any], request: dict[str, Any], outer: dict[st
         raise RecordError(UNKNOWN_FORMAT, "OpenAI-shaped response with no usage and no prompt to count")
     model = _model(body, "model") if "model" in body else _model(request, "model")
     request_id = _request_id(body, "id")
+    if not usage.keys() & {"prompt_tokens", "completion_tokens", "input_tokens", "output_tokens"}:
+        raise RecordError(INVALID_COUNTS, "'usage' has no token counts")
     if "prompt_tokens" in usage or "completion_tokens" in usage:
         prompt = _count(usage, "prompt_tokens", "usage.prompt_tokens")
         completion = _count(usage, "completion_tokens", "usage.completion_tokens")
