@@ -18,8 +18,8 @@ from shipping.reconcile import Reconciliation, reconcile
 from shipping.settings import SyncSettings
 from shipping.shipper import Shipper
 from tokenmeter_core import MeteringConfig, load_config
+from tokenmeter_core.secrets import load_secret
 from tokenmeter_nats import ManagedConnection, NatsSettings
-from tokenmeter_nats.credentials import load_secret
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext

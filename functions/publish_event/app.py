@@ -14,9 +14,9 @@ from ingestion.http_api import HttpSettings, handle_request, is_http_event
 from ingestion.sqs_batch import publish_batch, publish_or_fail
 from tokenmeter_core import MeteringConfigError, UsageEvent, ascii_json
 from tokenmeter_core.aws import aws_client
+from tokenmeter_core.secrets import load_secret
 from tokenmeter_core.sqs import QueueBatcher
 from tokenmeter_nats import ManagedConnection, NatsSettings, PublishOutcome
-from tokenmeter_nats.credentials import load_secret
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext

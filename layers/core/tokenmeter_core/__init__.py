@@ -2,7 +2,7 @@
 
 from .config import MeteringConfig, load_config, parse_config
 from .events import TOKEN_TYPES, UsageEvent, ascii_json, format_timestamp, parse_rfc3339_ms
-from .exceptions import InvalidEventError, MeteringConfigError, TokenmeterError
+from .exceptions import InvalidEventError, MeteringConfigError, SecretUnavailable, TokenmeterError
 from .ids import record_key, transaction_id
 
 __all__ = [
@@ -10,6 +10,7 @@ __all__ = [
     "InvalidEventError",
     "MeteringConfig",
     "MeteringConfigError",
+    "SecretUnavailable",
     "TokenmeterError",
     "UsageEvent",
     "ascii_json",

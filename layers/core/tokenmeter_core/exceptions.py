@@ -11,6 +11,10 @@ class MeteringConfigError(TokenmeterError):
     """Raised when METERING_CONFIG is missing, unreadable or has an invalid key."""
 
 
+class SecretUnavailable(TokenmeterError):
+    """Raised when a Secrets Manager secret cannot be read."""
+
+
 class InvalidEventError(TokenmeterError):
     """Raised when a usage event does not follow the event contract.
 

@@ -18,7 +18,9 @@ from urllib.parse import urlsplit, urlunsplit
 import nats
 from aws_lambda_powertools import Logger
 
-from .credentials import connect_options, load_secret
+from tokenmeter_core.secrets import load_secret
+
+from .credentials import connect_options
 from .exceptions import NatsUnavailable, describe
 from .settings import NatsSettings
 from .streams import ensure_consumer, ensure_stream

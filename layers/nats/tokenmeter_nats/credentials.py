@@ -15,18 +15,6 @@ from .exceptions import NatsSettingsError
 
 _CREDS_MARKER = "-----BEGIN NATS USER JWT-----"
 _USER_SEED = re.compile(r"SU[A-Z2-7]{56}")
-SECRET_MAX_AGE_SECONDS = 300
-
-
-def load_secret(arn: str) -> str:
-    """The secret's text, cached by Powertools for a few minutes across invocations."""
-    from aws_lambda_powertools.utilities import parameters
-
-    try:
-        value = parameters.get_secret(arn, max_age=SECRET_MAX_AGE_SECONDS)
-    except parameters.exceptions.GetParameterError as exc:
-        raise NatsSettingsError(f"cannot read NATS credentials secret {arn}: {type(exc.__cause__ or exc).__name__}") from None
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def connect_options(secret: str) -> dict[str, Any]:
