@@ -127,15 +127,11 @@ class Meter:
             identity = raw.identity
         key = record_key(identity)
         timestamp = format_timestamp(timestamp_ms)
-        code = self._config.metric_code
+        code, model = self._config.metric_code, inference.model
+        tokens_key, model_key, type_key = self._tokens_key, self._model_key, self._type_key
         events = [
-            UsageEvent(
-                f"{key}-{token_type}",
-                subscription,
-                code,
-                timestamp,
-                {self._tokens_key: tokens, self._model_key: inference.model, self._type_key: token_type},
-            )
+            UsageEvent(f"{key}-{token_type}", subscription, code, timestamp,
+                       {tokens_key: tokens, model_key: model, type_key: token_type})
             for token_type, tokens in counts.items()
             if tokens
         ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,7 +27,7 @@ class UsageEvent:
     external_subscription_id: str
     code: str
     timestamp: str
-    properties: dict[str, Any] = field(default_factory=dict)
+    properties: dict[str, Any]
 
     def as_dict(self) -> dict[str, Any]:
         return {
