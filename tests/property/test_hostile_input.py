@@ -1,0 +1,164 @@
+"""Hostile input, property-based: for arbitrary bytes, JSON and field values, nothing escapes the
+parsers, decoders and the HTTP endpoint, and every record is accounted for — usage events,
+a dead letter with a reason, or a counted skip."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import io
+import json
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from inference_logs.formats import NothingToBill, read_inference
+from inference_logs.metering import Meter
+from inference_logs.records import RecordError
+from inference_logs.tokenizer_pool import TokenizerPool
+from inference_logs.triggers import cloudwatch_records, s3_records
+from ingestion.http_api import HttpSettings, handle_request
+from tokenmeter_core import UsageEvent, parse_config
+from tokenmeter_nats import PublishOutcome
+
+EXAMPLES = settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=5),
+    max_leaves=12,
+)
+# Field values that formats look at, so that generated records reach deep into the parsers.
+hostile = st.one_of(st.none(), st.booleans(), st.integers(min_value=-2**63, max_value=2**63), st.floats(),
+                    st.text(max_size=30), st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=5), st.integers(), max_size=3))
+record_shapes = st.fixed_dictionaries({}, optional={
+    "schemaType": st.just("ModelInvocationLog") | st.text(max_size=5), "modelId": hostile, "model": hostile,
+    "timestamp": hostile, "created": hostile, "created_at": hostile, "requestId": hostile, "id": hostile,
+    "input": st.fixed_dictionaries({}, optional={"inputTokenCount": hostile, "cacheReadInputTokenCount": hostile}) | hostile,
+    "output": st.fixed_dictionaries({}, optional={"outputTokenCount": hostile}) | hostile,
+    "usage": st.fixed_dictionaries({}, optional={"prompt_tokens": hostile, "completion_tokens": hostile,
+                                                 "input_tokens": hostile, "output_tokens": hostile,
+                                                 "cache_read_input_tokens": hostile,
+                                                 "prompt_tokens_details": hostile}) | hostile,
+    "done": hostile, "prompt_eval_count": hostile, "eval_count": hostile, "prompt": hostile, "messages": hostile,
+    "completion": hostile, "choices": hostile, "response": hostile, "request": hostile,
+    "user": hostile, "requestMetadata": hostile,
+})
+
+VALID = [
+    {"schemaType": "ModelInvocationLog", "timestamp": "2026-11-15T12:00:00Z", "modelId": "meta.llama3-1-8b-instruct-v1:0",
+     "requestId": "5f2a7c3e-0b7d-4a45-9a53-2d7f3c8f9e10", "input": {"inputTokenCount": 10, "cacheReadInputTokenCount": 2},
+     "output": {"outputTokenCount": 3}, "requestMetadata": {"subscription_id": "sub_1"}},
+    {"id": "chatcmpl-AbCdEfGhIjKlMnOpQrStUvWxYz012", "created": 1794744000, "model": "gpt-4o", "user": "sub_2",
+     "usage": {"prompt_tokens": 30, "completion_tokens": 12, "prompt_tokens_details": {"cached_tokens": 5}}},
+    {"id": "msg_01XFDUDYJgAACzvnptvVoYEL", "type": "message", "model": "claude", "user": "sub_3",
+     "usage": {"input_tokens": 4, "output_tokens": 2, "cache_read_input_tokens": 1}},
+    {"model": "llama3.1:8b", "created_at": "2026-11-15T12:00:00.123456789Z", "done": True, "prompt_eval_count": 5,
+     "eval_count": 7, "user": "sub_4"},
+    {"model": "llama3.2", "prompt": "Hi", "completion": "Hello", "timestamp": 1794744000, "user": "sub_5"},
+]
+# Valid records with one or two fields replaced by hostile values: they reach deep into the parsers.
+mutated = st.sampled_from(VALID).flatmap(lambda base: st.dictionaries(
+    st.sampled_from(sorted(base) + ["usage", "user", "requestMetadata"]), hostile | json_values, max_size=2,
+).map(lambda changes: {**base, **changes}))
+records = st.one_of(record_shapes, mutated, st.sampled_from(VALID))
+
+
+class Collect:
+    def __init__(self) -> None:
+        self.events: list[UsageEvent] = []
+        self.dead_letters: list = []
+
+    def add_events(self, events):
+        self.events.extend(events)
+
+    def add_dead_letter(self, letter):
+        self.dead_letters.append(letter)
+
+
+def meter_all(items):
+    config = parse_config({"default_subscription": None})
+    sink = Collect()
+    meter = Meter(config, TokenizerPool({}), sink)  # no tokenizer: text-only records must dead-letter, not crash
+    for item in items:
+        meter.add(item)
+    summary = meter.finish()
+    assert summary.records == summary.metered + sum(summary.dead_letters.values()) + sum(summary.skipped.values())
+    assert len(sink.dead_letters) == sum(summary.dead_letters.values())
+    assert all(letter.reason and letter.detail for letter in sink.dead_letters)
+    for event in sink.events:
+        UsageEvent.from_dict(json.loads(event.to_json()))  # every event keeps the contract, even with odd ids
+    return summary
+
+
+@EXAMPLES
+@given(records)
+def test_record_parsers_only_ever_bill_or_explain(record):
+    try:
+        inference = read_inference(record)
+    except (RecordError, NothingToBill):
+        return
+    assert isinstance(inference.model, str) and inference.model
+    if inference.counts is not None:
+        assert all(type(n) is int and 0 <= n <= 10**9 for n in inference.counts.values())
+
+
+def cloudwatch(messages: list[str]) -> dict:
+    payload = {"messageType": "DATA_MESSAGE", "logGroup": "g", "logStream": "s",
+               "logEvents": [{"id": str(i), "timestamp": 1794744000000 + i, "message": m} for i, m in enumerate(messages)]}
+    return {"awslogs": {"data": base64.b64encode(gzip.compress(json.dumps(payload).encode())).decode()}}
+
+
+@EXAMPLES
+@given(st.lists(st.one_of(st.text(max_size=200), records.map(json.dumps), json_values.map(json.dumps)), max_size=8))
+def test_cloudwatch_batches_are_all_accounted_for(messages):
+    summary = meter_all(cloudwatch_records(cloudwatch(messages)))
+    assert summary.records == len(messages)
+
+
+@EXAMPLES
+@given(st.one_of(st.binary(max_size=300).map(lambda b: base64.b64encode(b).decode()), st.text(max_size=100),
+                 st.binary(max_size=200).map(lambda b: base64.b64encode(gzip.compress(b)).decode())))
+def test_undecodable_cloudwatch_payloads_become_one_dead_letter(data):
+    summary = meter_all(cloudwatch_records({"awslogs": {"data": data}}))
+    assert summary.records <= 1 or summary.metered == 0
+
+
+class FakeS3:
+    class exceptions:  # noqa: N801 - boto3's naming
+        class NoSuchKey(Exception):
+            pass
+
+    def __init__(self, body: bytes):
+        self.body = body
+
+    def get_object(self, Bucket, Key):  # noqa: N803 - boto3's naming
+        return {"Body": io.BytesIO(self.body), "ETag": '"e"'}
+
+
+@EXAMPLES
+@given(st.one_of(st.binary(max_size=400),
+                 st.lists(records.map(json.dumps), max_size=5).map(lambda lines: "\n".join(lines).encode()),
+                 json_values.map(lambda v: json.dumps(v, indent=1).encode())),
+       st.booleans())
+def test_s3_objects_of_any_content_are_all_accounted_for(body, gzipped):
+    key = "logs/x.jsonl.gz" if gzipped else "logs/x.jsonl"
+    meter_all(s3_records(FakeS3(gzip.compress(body) if gzipped else body), "bucket", key))
+
+
+def stored(events):
+    return [PublishOutcome(e.transaction_id, "stored") for e in events]
+
+
+@EXAMPLES
+@given(st.one_of(st.text(max_size=300), json_values.map(json.dumps),
+                 st.lists(json_values, max_size=4).map(lambda v: json.dumps({"events": v}))),
+       st.booleans())
+def test_http_endpoint_answers_every_body_with_a_status(body, as_base64):
+    event = {"requestContext": {"http": {"method": "POST"}}, "headers": {},
+             "body": base64.b64encode(body.encode("utf-8", "surrogatepass")).decode() if as_base64 else body,
+             "isBase64Encoded": as_base64}
+    response, outcomes = handle_request(event, HttpSettings(max_events=3, max_body_bytes=2000), stored)
+    assert response["statusCode"] in (202, 400, 413)
+    assert json.loads(response["body"])
+    assert (response["statusCode"] == 202) == bool(outcomes)
