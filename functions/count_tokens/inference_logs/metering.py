@@ -18,6 +18,7 @@ from .records import (
     INVALID_UTF8,
     MALFORMED_JSON,
     NO_TOKENIZER,
+    NO_USAGE,
     TOKENIZER_ERROR,
     UNATTRIBUTED,
     Inference,
@@ -136,7 +137,7 @@ class Meter:
             if tokens
         ]
         if not events:
-            self.summary.skipped["no_usage"] += 1
+            self.summary.skipped[NO_USAGE] += 1
             return
         self._sink.add_events(events)
         self.summary.metered += 1
