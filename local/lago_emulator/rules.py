@@ -82,12 +82,10 @@ def accept_events(store: Store, bodies: list[Any]) -> tuple[list[dict[str, Any]]
 
 def event_response(row: dict[str, Any], store: Store, subscriptions: dict[str, Any] | None = None) -> dict[str, Any]:
     """Lago's event body; ``subscriptions`` caches lookups across one batch."""
+    subscriptions = {} if subscriptions is None else subscriptions
     key = row["external_subscription_id"]
-    if subscriptions is None or key not in subscriptions:
-        found = store.get("subscription", key)
-        if subscriptions is None:
-            subscriptions = {}
-        subscriptions[key] = found
+    if key not in subscriptions:
+        subscriptions[key] = store.get("subscription", key)
     subscription = subscriptions[key]
     seconds, millis = divmod(row["timestamp_ms"], 1000)
     timestamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"

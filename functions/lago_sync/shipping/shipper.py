@@ -96,14 +96,18 @@ class Shipper:
                 await self.dead_letter(msg, "invalid_event", str(exc))
                 continue
             ready.append((msg, event))
-        try:
-            ready = [item for item in ready if await self.known_to_lago(*item)]
-        except LagoUnavailable as exc:
-            logger.warning("Lago lookups failing; retrying later", extra={"error": str(exc)})
-            for msg, _ in ready:
-                await self.retry(msg, None)
-            return []
-        return [ready[i : i + MAX_BATCH] for i in range(0, len(ready), MAX_BATCH)]
+        known: Chunk = []
+        for position, item in enumerate(ready):
+            try:
+                if await self.known_to_lago(*item):
+                    known.append(item)
+            except LagoUnavailable as exc:
+                # Only the events not yet checked go back: the checked ones are held, dead-lettered or kept.
+                logger.warning("Lago lookups failing; retrying later", extra={"error": str(exc)})
+                for msg, _ in ready[position:]:
+                    await self.retry(msg, None)
+                break
+        return [known[i : i + MAX_BATCH] for i in range(0, len(known), MAX_BATCH)]
 
     async def settle_all(self, chunks: list[Chunk], shipping: asyncio.Future) -> None:
         for chunk, result in zip(chunks, await shipping):
@@ -124,9 +128,10 @@ class Shipper:
 
     async def known_to_lago(self, msg: Any, event: UsageEvent) -> bool:
         """Lago silently accepts, and never bills, unknown subscriptions and metrics: hold those."""
-        if self.lago.subscription(event.external_subscription_id) is not None and self.lago.metric_exists(event.code):
+        subscription_known = self.lago.subscription(event.external_subscription_id) is not None
+        if subscription_known and self.lago.metric_exists(event.code):
             return True
-        reason = "unknown_metric" if self.lago.subscription(event.external_subscription_id) else "unknown_subscription"
+        reason = "unknown_metric" if subscription_known else "unknown_subscription"
         age = (datetime.now(UTC) - msg.metadata.timestamp).total_seconds()
         if age >= self.settings.unknown_hold_seconds:
             await self.dead_letter(msg, reason, f"{event.external_subscription_id} / {event.code} unknown to Lago "
