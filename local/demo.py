@@ -131,10 +131,12 @@ def main() -> int:
         finally:
             for server in reversed(servers):
                 server.stop()
-    print("\nDead letters (a bad record delivered twice is dead-lettered twice):")
-    seen = Counter((d["reason"], d["source"], d["detail"]) for d in letters)
-    for (reason, source, detail), count in sorted(seen.items()):
-        print(f"  {reason:16} {source}{f'  (x{count})' if count > 1 else ''}\n  {'':16} {detail}")
+    print("\nDead letters (a bad record delivered twice is dead-lettered twice, under the same id):")
+    copies = Counter(d["id"] for d in letters)
+    for letter in sorted({d["id"]: d for d in letters}.values(), key=lambda d: (d["reason"], d["source"])):
+        count = copies[letter["id"]]
+        print(f"  {letter['reason']:16} {letter['source']}{f'  (x{count})' if count > 1 else ''}\n"
+              f"  {'':16} {letter['detail']}")
     return 0
 
 

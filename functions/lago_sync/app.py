@@ -36,6 +36,7 @@ class Runtime:
     config: MeteringConfig
     lago: LagoApi
     runs: int = 0
+    reconciled_at_run: int = 0
     dead_letter_stream_ready: bool = False
 
 
@@ -72,11 +73,14 @@ async def _sync(rt: Runtime, deadline: float) -> dict[str, Any]:
     await rt.nats.client.flush(timeout=2)  # acks are fire-and-forget: make sure they left before the freeze
     report(shipped.as_dict())
     consumer = await js.consumer_info(rt.nats.settings.stream, rt.nats.settings.consumer)
-    metrics.add_metric(name="ConsumerPending", unit=MetricUnit.Count,
-                       value=consumer.num_pending + consumer.num_ack_pending)
-    summary: dict[str, Any] = shipped.as_dict()
+    pending = consumer.num_pending + consumer.num_ack_pending
+    metrics.add_metric(name="ConsumerPending", unit=MetricUnit.Count, value=pending)
+    summary: dict[str, Any] = {**shipped.as_dict(), "pending": pending}  # includes events waiting out a retry delay
     every = rt.settings.reconcile_every
-    if every and rt.runs % every == 0 and shipped.drained:
+    # Only after a clean drain: events this run handed back for retry are still on their way to Lago,
+    # and would read as drift (and be re-shipped) while Lago is failing.
+    if every and rt.runs - rt.reconciled_at_run >= every and shipped.drained and not shipped.retried:
+        rt.reconciled_at_run = rt.runs
         result = await reconcile(js, rt.lago, rt.nats.settings, rt.settings, rt.config.property_names["tokens"],
                                  deadline - rt.settings.deadline_margin_seconds)
         await _keep_report(js, rt.settings.report_bucket, result)

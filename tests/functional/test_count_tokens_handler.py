@@ -60,6 +60,18 @@ def test_redelivered_trigger_gives_the_same_ids(count_tokens, aws):
     assert events_on(aws) == first
 
 
+def test_prompt_only_records_are_counted_with_an_instruct_tokenizer(count_tokens, aws, tiktoken_llama3):
+    # A batch holding no chat at all, for a model whose tokenizer has a chat template (found by the
+    # end-to-end test: transformers took the empty chat batch for one empty conversation).
+    prompts = ["Summarise: the meeting moved to Thursday.", "Translate to French: good morning"]
+    lines = [json.dumps({"id": f"gen-{i}", "model": "llama3.2:3b", "prompt": p, "completion": "Done.",
+                         "timestamp": 1732646500, "user": "sub_initech"}) for i, p in enumerate(prompts)]
+    summary = count_tokens.lambda_handler(cloudwatch_event(lines), LambdaContext())
+    assert summary["dead_letters"] == {} and summary["metered"] == 2
+    inputs = sorted(e["properties"]["tokens"] for e in events_on(aws) if e["properties"]["token_type"] == "input")
+    assert inputs == sorted(1 + len(tiktoken_llama3.encode(p)) for p in prompts)
+
+
 def test_control_message_is_skipped(count_tokens, aws):
     event = cloudwatch_event(["CWL CONTROL MESSAGE: Checking health of destination"], message_type="CONTROL_MESSAGE")
     assert count_tokens.lambda_handler(event, LambdaContext())["records"] == 0

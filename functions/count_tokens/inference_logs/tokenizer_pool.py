@@ -40,6 +40,8 @@ class ModelTokenizer:
 
     def count_chats(self, conversations: Sequence[list[dict[str, str]]]) -> list[int]:
         """Tokens of each conversation rendered by the chat template, generation prompt added."""
+        if not conversations:  # transformers reads an empty batch as one empty conversation, and raises
+            return []
         if not self.has_chat_template:
             # No template to say how the model saw the turns: count the turns' text as one prompt.
             return self.count_prompts(["\n".join(m["content"] for m in chat) for chat in conversations])

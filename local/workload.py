@@ -1,0 +1,196 @@
+"""A generated inference-log workload and its ground truth, for the end-to-end tests and benchmark.
+
+Six record formats (Bedrock and OpenAI chat in CloudWatch Logs batches; Anthropic, OpenAI Responses,
+Ollama and text-only in S3 JSON Lines objects, some gzipped), 50 subscriptions, several models,
+cached, cache-write and reasoning tokens, and a known set of deliberately bad records. The truth is
+worked out here from the numbers the generator chose, never by the code under test; text-only
+records are counted by a tokenizer the caller passes in (the tests pass tiktoken).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+PERIOD_START = 1_793_491_200  # 2026-11-01T00:00:00Z
+PERIOD_SPAN = 14 * 86_400  # records fall in the first two weeks of November 2026
+GHOST = "sub_ghost"  # a subscription Lago does not know: its usage must be dead-lettered, never billed
+BAD_MARKER = re.compile(r"bad-\d+")
+WORDS = ["the", "meeting", "moved", "to", "thursday", "please", "summarise", "these", "notes", "about", "tokens", "billing", "and", "latency"]
+
+TextCounter = Callable[[str], int]
+
+
+@dataclass
+class Workload:
+    cloudwatch: list[list[tuple[str, int, str]]]  # batches of (log event id, timestamp ms, message)
+    s3_objects: dict[str, bytes]
+    truth: Counter = field(default_factory=Counter)  # (subscription, model, token type) -> tokens
+    events: int = 0  # distinct usage events that must reach Lago
+    bad: dict[str, str] = field(default_factory=dict)  # marker -> dead-letter reason
+    ghost_tokens: int = 0
+    ghost_events: int = 0
+    records: int = 0
+
+
+def subscriptions(count: int = 50) -> list[str]:
+    return [f"sub_{i:03d}" for i in range(count)]
+
+
+def generate(n: int, count_prompt: TextCounter, count_completion: TextCounter, seed: int = 7,
+             subscription_count: int = 50, text_share: float = 0.02, bad_every: int = 97) -> Workload:
+    rng = random.Random(seed)
+    subs = subscriptions(subscription_count)
+    work = Workload([], {})
+    lines: list[str] = []
+    objects: dict[str, list[str]] = {}
+    for i in range(n):
+        sub = GHOST if i % 211 == 105 else rng.choice(subs)
+        ts = PERIOD_START + rng.randrange(PERIOD_SPAN)
+        if i % bad_every == bad_every - 1:
+            kind, text = _bad(i, len(work.bad), rng, ts)
+            work.bad[f"bad-{i}"] = kind
+            (lines if kind in ("malformed_json", "unattributed", "invalid_timestamp") else
+             objects.setdefault(f"gateway/bad/{i // 500:04d}.jsonl", [])).append(text)
+            continue
+        roll = rng.random()
+        if roll < text_share:
+            record, counts, model = _text_only(i, rng, sub, ts, count_prompt, count_completion)
+            objects.setdefault(f"gateway/text/{i // 300:04d}.jsonl", []).append(record)
+        elif roll < 0.30:
+            record, counts, model = _bedrock(i, rng, sub, ts)
+            lines.append(record)
+        elif roll < 0.50:
+            record, counts, model = _openai_chat(i, rng, sub, ts)
+            lines.append(record if i % 3 else f"2026-11-01T00:00:00.000Z\t{i:08x}-aaaa\tINFO\t{record}")
+        elif roll < 0.65:
+            record, counts, model = _anthropic(i, rng, sub, ts)
+            objects.setdefault(f"gateway/anthropic/{i // 400:04d}.jsonl.gz", []).append(record)
+        elif roll < 0.80:
+            record, counts, model = _openai_responses(i, rng, sub, ts)
+            objects.setdefault(f"gateway/responses/{i // 400:04d}.jsonl", []).append(record)
+        else:
+            record, counts, model = _ollama(i, rng, sub, ts)
+            folder = objects.setdefault(f"ollama/{i // 400:04d}.jsonl.gz", [])
+            folder.append(record)
+            if i % 5 == 0:  # a streamed chunk before the final record: skipped, never billed
+                folder.append(json.dumps({"model": model, "created_at": _rfc3339(ts), "response": "The", "done": False}))
+        work.records += 1
+        for token_type, tokens in counts.items():
+            if tokens:
+                if sub == GHOST:
+                    work.ghost_tokens += tokens
+                    work.ghost_events += 1
+                else:
+                    work.truth[(sub, model, token_type)] += tokens
+                    work.events += 1
+    work.records += len(work.bad)
+    for start in range(0, len(lines), 200):
+        work.cloudwatch.append([(f"{37_000_000 + start + j:056d}", (PERIOD_START + start + j) * 1000, line)
+                                for j, line in enumerate(lines[start:start + 200])])
+    for key, records in objects.items():
+        body = "\n".join(records).encode()
+        work.s3_objects[key] = gzip.compress(body) if key.endswith(".gz") else body
+    return work
+
+
+def _split(rng: random.Random, total: int) -> int:
+    return rng.choice([0, 0, rng.randint(0, total)])
+
+
+def _bedrock(i: int, rng: random.Random, sub: str, ts: int) -> tuple[str, dict[str, int], str]:
+    model = rng.choice(["anthropic.claude-3-5-haiku-20241022-v1:0", "amazon.nova-pro-v1:0"])
+    model_id = f"arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.{model}" if i % 2 else model
+    counts = {"input": rng.randint(1, 20_000), "cached_input": _split(rng, 50_000), "cache_write": _split(rng, 5_000),
+              "output": rng.randint(0, 4_000)}
+    record = {"schemaType": "ModelInvocationLog", "schemaVersion": "1.0", "timestamp": _rfc3339(ts),
+              "accountId": "123456789012", "region": "us-east-1", "requestId": f"{i:08x}-0b7d-4a45-9a53-2d7f3c8f9e10",
+              "operation": "Converse", "modelId": model_id,
+              "input": {"inputTokenCount": counts["input"], "cacheReadInputTokenCount": counts["cached_input"],
+                        "cacheWriteInputTokenCount": counts["cache_write"]},
+              "output": {"outputTokenCount": counts["output"]}, "requestMetadata": {"subscription_id": sub}}
+    return json.dumps(record), counts, model
+
+
+def _openai_chat(i: int, rng: random.Random, sub: str, ts: int) -> tuple[str, dict[str, int], str]:
+    model = rng.choice(["gpt-4o-2024-08-06", "o3-mini-2025-01-31"])
+    prompt, completion = rng.randint(1, 30_000), rng.randint(1, 8_000)
+    cached, reasoning = _split(rng, prompt), _split(rng, completion) if model.startswith("o3") else 0
+    record = {"id": f"chatcmpl-{i:024d}", "object": "chat.completion", "created": ts, "model": model, "user": sub,
+              "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
+                        "prompt_tokens_details": {"cached_tokens": cached},
+                        "completion_tokens_details": {"reasoning_tokens": reasoning}}}
+    counts = {"input": prompt - cached, "cached_input": cached, "output": completion - reasoning, "reasoning": reasoning}
+    return json.dumps(record), counts, model
+
+
+def _openai_responses(i: int, rng: random.Random, sub: str, ts: int) -> tuple[str, dict[str, int], str]:
+    model = "gpt-4.1-mini-2025-04-14"
+    inp, out = rng.randint(1, 12_000), rng.randint(1, 3_000)
+    cached, reasoning = _split(rng, inp), _split(rng, out)
+    record = {"id": f"resp_{i:024d}", "object": "response", "created_at": ts, "model": model, "user": sub,
+              "usage": {"input_tokens": inp, "output_tokens": out, "input_tokens_details": {"cached_tokens": cached},
+                        "output_tokens_details": {"reasoning_tokens": reasoning}}}
+    return json.dumps(record), {"input": inp - cached, "cached_input": cached, "output": out - reasoning,
+                                "reasoning": reasoning}, model
+
+
+def _anthropic(i: int, rng: random.Random, sub: str, ts: int) -> tuple[str, dict[str, int], str]:
+    model = "claude-3-5-sonnet-20241022"
+    counts = {"input": rng.randint(1, 9_000), "cached_input": _split(rng, 40_000), "cache_write": _split(rng, 3_000),
+              "output": rng.randint(1, 2_000)}
+    record = {"id": f"msg_{i:024d}", "type": "message", "role": "assistant", "model": model, "created_at": ts,
+              "metadata": {"customer": sub},
+              "usage": {"input_tokens": counts["input"], "cache_read_input_tokens": counts["cached_input"],
+                        "cache_creation_input_tokens": counts["cache_write"], "output_tokens": counts["output"]}}
+    return json.dumps(record), counts, model
+
+
+def _ollama(i: int, rng: random.Random, sub: str, ts: int) -> tuple[str, dict[str, int], str]:
+    model = "llama3.1:8b"
+    counts = {"input": rng.randint(1, 4_000), "output": rng.randint(1, 1_500)}
+    record = {"model": model, "created_at": _rfc3339(ts, nanos=f"{i:09d}"), "done": True, "done_reason": "stop",
+              "prompt_eval_count": counts["input"], "eval_count": counts["output"], "metadata": {"customer": sub}}
+    return json.dumps(record), counts, model
+
+
+def _text_only(i: int, rng: random.Random, sub: str, ts: int, count_prompt: TextCounter,
+               count_completion: TextCounter) -> tuple[str, dict[str, int], str]:
+    model = "llama3.2:3b"
+    prompt = " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 60))) + f" #{i}"
+    completion = " ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 40)))
+    record = {"id": f"gen-{i:012d}", "model": model, "prompt": prompt, "completion": completion, "timestamp": ts,
+              "user": sub}
+    return json.dumps(record), {"input": count_prompt(prompt), "output": count_completion(completion)}, model
+
+
+def _bad(i: int, ordinal: int, rng: random.Random, ts: int) -> tuple[str, str]:
+    """One deliberately bad record, its marker inside it, and the reason it must be dead-lettered with."""
+    marker, sub = f"bad-{i}", rng.choice(subscriptions())
+    kinds = {
+        "malformed_json": f"{marker}: upstream gateway timeout, no JSON here",
+        "unattributed": json.dumps({"id": marker, "object": "chat.completion", "created": ts, "model": "gpt-4o",
+                                    "usage": {"prompt_tokens": 10, "completion_tokens": 5}}),
+        "invalid_timestamp": json.dumps({"schemaType": "ModelInvocationLog", "timestamp": "last tuesday",
+                                         "requestId": marker, "modelId": "amazon.nova-pro-v1:0",
+                                         "input": {"inputTokenCount": 5}, "output": {"outputTokenCount": 1},
+                                         "requestMetadata": {"subscription_id": sub}}),
+        "invalid_counts": json.dumps({"id": marker, "created": ts, "model": "gpt-4o", "user": sub,
+                                      "usage": {"prompt_tokens": -5, "completion_tokens": 3}}),
+        "unknown_format": json.dumps({"marker": marker, "level": "info", "msg": "healthcheck ok"}),
+        "no_tokenizer": json.dumps({"id": marker, "model": "mistral-7b", "prompt": "Hello", "completion": "Hi",
+                                    "timestamp": ts, "user": sub}),
+    }
+    kind = list(kinds)[ordinal % len(kinds)]
+    return kind, kinds[kind]
+
+
+def _rfc3339(ts: int, nanos: str = "") -> str:
+    text = datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{text}.{nanos}Z" if nanos else f"{text}Z"

@@ -1,0 +1,259 @@
+"""Nothing lost, nothing billed twice: a generated workload through all three functions while
+triggers are re-delivered, invocations fail part-way, nats-server is killed and Lago misbehaves.
+
+The ground truth comes from local/workload.py, which chose every count (text-only records are
+counted by tiktoken, an independent tokenizer). TOKENMETER_E2E_RECORDS sets the size (default 5,000).
+"""
+
+import json
+import os
+import random
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from botocore.exceptions import ClientError
+from conftest import LAGO_NOW, LambdaContext, drain, stream_messages
+
+from local.functions import load_function_app
+from local.lago_emulator.process import LagoEmulatorProcess
+from local.workload import BAD_MARKER, GHOST, Workload, generate, subscriptions
+
+RECORDS = int(os.environ.get("TOKENMETER_E2E_RECORDS", "5000"))
+TOKEN_TYPES = ["input", "cached_input", "cache_write", "output", "reasoning"]
+LAGO_FAULTS = {"error_rate": 0.2, "drop_after_store_rate": 0.05, "seed": 11}
+pytestmark = pytest.mark.slow
+
+
+def seed_file(path: Path, models: list[str]) -> Path:
+    """A per-token plan with a price for every model x token type, and the 50 customers."""
+    path.write_text(json.dumps({
+        "billable_metrics": [{"name": "LLM tokens", "code": "llm_tokens", "aggregation_type": "sum_agg",
+                              "field_name": "tokens", "filters": [{"key": "model", "values": models},
+                                                                  {"key": "token_type", "values": TOKEN_TYPES}]}],
+        "plans": [{"name": "Per token", "code": "per_token", "interval": "monthly", "amount_cents": 0,
+                   "amount_currency": "USD", "charges": [{
+                       "billable_metric_code": "llm_tokens", "charge_model": "standard", "properties": {"amount": "0"},
+                       "filters": [{"values": {"model": [m], "token_type": [t]}, "properties": {"amount": "0.000001"}}
+                                   for m in models for t in TOKEN_TYPES]}]}],
+        "customers": [{"external_id": f"cust{s}", "name": s, "currency": "USD"} for s in subscriptions()],
+        "subscriptions": [{"external_customer_id": f"cust{s}", "plan_code": "per_token", "external_id": s,
+                           "subscription_at": "2026-01-01T00:00:00Z"} for s in subscriptions()],
+    }))
+    return path
+
+
+class FlakySqs:
+    """The SQS client count_tokens sends with, failing after ``fail_after`` more calls when armed."""
+
+    def __init__(self, client):
+        self.client, self.fail_after = client, None
+
+    def send_message_batch(self, **kwargs):
+        if self.fail_after is not None:
+            if self.fail_after == 0:
+                self.fail_after = None
+                raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "injected"}}, "SendMessageBatch")
+            self.fail_after -= 1
+        return self.client.send_message_batch(**kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
+
+class Pipeline:
+    """The three functions, wired as the template wires them, with the test in the role of AWS."""
+
+    def __init__(self, aws, count_tokens, publish_event, lago_sync, nats_server, lago, sqs: FlakySqs):
+        self.aws, self.count_tokens, self.publish_event, self.lago_sync = aws, count_tokens, publish_event, lago_sync
+        self.sqs = sqs
+        self.nats, self.lago = nats_server, lago
+        self.rng = random.Random(3)
+        self.log = Counter()
+
+    def trigger(self, event: dict) -> None:
+        """A log trigger delivered twice; now and then the first attempt fails after part of its output left."""
+        sqs = self.sqs
+        if self.rng.random() < 0.3:
+            sqs.fail_after = self.rng.randint(0, 2)
+            try:
+                self.count_tokens.lambda_handler(event, LambdaContext())
+            except ClientError:
+                self.log["count_tokens failed part-way, retried"] += 1
+            sqs.fail_after = None
+        for _ in range(2):
+            self.count_tokens.lambda_handler(event, LambdaContext())
+
+    def publish_batch(self, redeliver: bool) -> int:
+        """One SQS poll of up to 10 messages into publish_event; failed items (or all, when ``redeliver``)
+        become visible again, the rest are deleted, as the event source mapping does."""
+        sqs, url = self.aws.sqs, self.aws.usage_url
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=300).get("Messages", [])
+        if not messages:
+            return 0
+        event = {"Records": [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+                              "attributes": {}, "eventSource": "aws:sqs"} for m in messages]}
+        response = self.publish_event.lambda_handler(event, LambdaContext(remaining_ms=30_000))
+        failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
+        self.log["publish_event items failed"] += len(failed)
+        for m in messages:
+            if redeliver or m["MessageId"] in failed:
+                sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0)
+            else:
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        return len(messages)
+
+    def sync(self, remaining_ms: int, nats_down: bool = False) -> dict | None:
+        try:
+            summary = self.lago_sync.lambda_handler({"source": "aws.events"}, LambdaContext(remaining_ms=remaining_ms))
+            self.log["lago_sync events handed back for retry"] += summary["retried"]
+            self.log["lago_sync events Lago already held"] += summary["already_billed"]
+            return summary
+        except Exception:
+            if not nats_down:
+                raise
+            self.log["lago_sync failed, NATS down"] += 1
+            return None
+
+    def kill_nats(self) -> None:
+        self.nats.process.kill()
+        self.nats.process.wait()
+
+    def run(self, work: Workload) -> list[dict]:
+        for batch in work.cloudwatch:
+            self.trigger(cloudwatch_trigger(batch))
+        for key, body in work.s3_objects.items():
+            self.aws.s3.put_object(Bucket="inference-logs", Key=key, Body=body)
+            self.trigger({"Records": [{"s3": {"bucket": {"name": "inference-logs"}, "object": {"key": key}}}]})
+
+        self.lago.set_faults(**LAGO_FAULTS)
+        step, nats_down = 0, False
+        while True:
+            step += 1
+            if step == 4:  # killed between invocations, unreachable for a stretch
+                self.kill_nats()
+                nats_down = True
+            if step == 8:
+                self.nats.start()
+                nats_down = False
+            if step == 12:  # killed during an invocation
+                threading.Timer(0.02, self.kill_nats).start()
+                nats_down = True
+            if step == 13:
+                time.sleep(0.1)
+                self.nats.start()
+                nats_down = False
+            if step == 6:
+                self.lago.set_faults(**LAGO_FAULTS, rate_limit_next=8, rate_limit_reset=1)
+            if step == 9:  # slower than lago_sync's client timeout: Lago may store what the client gave up on
+                self.lago.set_faults(**LAGO_FAULTS, latency_ms=600)
+            if step == 11:
+                self.lago.stop()
+                self.lago.start()
+                self.lago.set_faults(**LAGO_FAULTS)
+            if not self.publish_batch(redeliver=step % 4 == 0) and step > 13:
+                break
+            if step % 2 == 0:
+                self.sync(self.rng.randint(1_500, 5_000), nats_down)
+        assert step > 13, f"the workload made only {step} SQS batches: too few for the fault schedule"
+        self.lago.set_faults()
+        summaries = []
+        for _ in range(80):
+            summary = self.sync(30_000)
+            summaries.append(summary)
+            if summary["pending"] == 0 and summary.get("reconciliation"):
+                return summaries
+            time.sleep(0.2)
+        raise AssertionError(f"not drained after 80 runs: {summaries[-1]}")
+
+
+def cloudwatch_trigger(batch: list[tuple[str, int, str]]) -> dict:
+    import base64
+    import gzip
+
+    payload = {"messageType": "DATA_MESSAGE", "owner": "123456789012", "logGroup": "/aws/bedrock/modelinvocations",
+               "logStream": "gateway", "subscriptionFilters": ["tokenmeter"],
+               "logEvents": [{"id": i, "timestamp": ts, "message": m} for i, ts, m in batch]}
+    return {"awslogs": {"data": base64.b64encode(gzip.compress(json.dumps(payload).encode())).decode()}}
+
+
+@pytest.fixture
+def workload(tiktoken_llama3) -> Workload:
+    return generate(RECORDS, lambda prompt: 1 + len(tiktoken_llama3.encode(prompt)),
+                    lambda completion: len(tiktoken_llama3.encode(completion)))
+
+
+@pytest.fixture
+def pipeline(aws, count_tokens, publish_event, nats_server, workload, tmp_path, monkeypatch):
+    models = sorted({model for _, model, _ in workload.truth})
+    lago = LagoEmulatorProcess(tmp_path / "lago", seed=seed_file(tmp_path / "seed.json", models), now=LAGO_NOW).start()
+    for key, value in {"NATS_URL": nats_server.url, "LAGO_API_URL": lago.url, "LAGO_API_KEY": lago.api_key,
+                       "LAGO_TIMEOUT_SECONDS": "0.4", "LAGO_SYNC_RETRY_MAX_SECONDS": "0.05",
+                       "LAGO_SYNC_DEADLINE_MARGIN_SECONDS": "0.5", "NATS_CONNECT_TIMEOUT_SECONDS": "0.5",
+                       "UNKNOWN_SUBSCRIPTION_HOLD_SECONDS": "2", "UNKNOWN_SUBSCRIPTION_RETRY_SECONDS": "1",
+                       "RECONCILE_EVERY": "1"}.items():
+        monkeypatch.setenv(key, value)
+    lago_sync = load_function_app("lago_sync")
+    monkeypatch.setattr(lago_sync, "_runtime", None)
+    flaky, real_client = FlakySqs(aws.sqs), count_tokens.aws_client
+    monkeypatch.setattr(count_tokens, "aws_client", lambda name: flaky if name == "sqs" else real_client(name))
+    pipeline = Pipeline(aws, count_tokens, publish_event, lago_sync, nats_server, lago, flaky)
+    yield pipeline
+    if lago_sync._runtime is not None:
+        lago_sync._runtime.nats.run(lago_sync._runtime.nats.close())
+        lago_sync._runtime.nats.loop.close()
+    lago.stop()
+
+
+def lago_rows(lago) -> Counter:
+    """Lago's billed units per (subscription, model, token type), from current_usage."""
+    from lago_python_client.client import Client
+
+    client, rows = Client(api_key=lago.api_key, api_url=lago.url), Counter()
+    for subscription in subscriptions():
+        usage = client.customers.current_usage(f"cust{subscription}", subscription)
+        for charge in usage.charges_usage:
+            for row in charge.filters:
+                units = float(row.units)
+                assert units == int(units)
+                if units:
+                    values = row.values or {}
+                    rows[(subscription, values.get("model", ["?"])[0], values.get("token_type", ["?"])[0])] += int(units)
+    return rows
+
+
+def test_nothing_lost_nothing_billed_twice_under_faults(pipeline, workload, aws, nats_server, capsys):
+    started = time.monotonic()
+    summaries = pipeline.run(workload)
+    took = time.monotonic() - started
+
+    # The faults did happen: Lago failed requests, and stored some whose answer never arrived.
+    assert pipeline.log["lago_sync events handed back for retry"] > 0
+    assert pipeline.log["lago_sync events Lago already held"] > 0
+    assert pipeline.log["publish_event items failed"] > 0 and pipeline.log["count_tokens failed part-way, retried"] > 0
+
+    assert lago_rows(pipeline.lago) == workload.truth
+    assert pipeline.lago.admin("stats")["events"] == workload.events  # no event stored twice, none for the ghost
+
+    distinct = {letter["id"]: letter for letter in drain(aws.sqs, aws.dead_url)}
+    assert {BAD_MARKER.search(d["record"]).group(): d["reason"] for d in distinct.values()} == workload.bad
+    assert len(distinct) == len(workload.bad)
+
+    dead_events = {m.headers["Tokenmeter-Transaction-Id"]: m for m in stream_messages(nats_server.url, "USAGE_DLQ")}
+    assert len(dead_events) == workload.ghost_events
+    assert {m.headers["Tokenmeter-Reason"] for m in dead_events.values()} == {"unknown_subscription"}
+    assert sum(json.loads(m.data)["properties"]["tokens"] for m in dead_events.values()) == workload.ghost_tokens
+    assert {json.loads(m.data)["external_subscription_id"] for m in dead_events.values()} == {GHOST}
+
+    ledger = stream_messages(nats_server.url, "USAGE")
+    assert len(ledger) == len({m.headers["Nats-Msg-Id"] for m in ledger}) == workload.events + workload.ghost_events
+
+    final = summaries[-1]["reconciliation"]
+    assert final["drifting"] == [] and final["subscriptions"] == len({s for s, _, _ in workload.truth})
+    with capsys.disabled():
+        print(f"\n{workload.records} records, {workload.events} events, {len(workload.bad)} bad records, "
+              f"{workload.ghost_events} ghost events: exact after {took:.0f} s; faults: {dict(pipeline.log)}; "
+              f"last reconciliation skipped {final['skipped']}")
+
