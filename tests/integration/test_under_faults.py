@@ -11,7 +11,6 @@ import random
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
@@ -19,30 +18,11 @@ from conftest import LAGO_NOW, LambdaContext, drain, stream_messages
 
 from local.functions import load_function_app
 from local.lago_emulator.process import LagoEmulatorProcess
-from local.workload import BAD_MARKER, GHOST, Workload, generate, subscriptions
+from local.workload import BAD_MARKER, GHOST, Workload, cloudwatch_event, generate, lago_seed, s3_event, subscriptions
 
 RECORDS = int(os.environ.get("TOKENMETER_E2E_RECORDS", "5000"))
-TOKEN_TYPES = ["input", "cached_input", "cache_write", "output", "reasoning"]
 LAGO_FAULTS = {"error_rate": 0.2, "drop_after_store_rate": 0.05, "seed": 11}
 pytestmark = pytest.mark.slow
-
-
-def seed_file(path: Path, models: list[str]) -> Path:
-    """A per-token plan with a price for every model x token type, and the 50 customers."""
-    path.write_text(json.dumps({
-        "billable_metrics": [{"name": "LLM tokens", "code": "llm_tokens", "aggregation_type": "sum_agg",
-                              "field_name": "tokens", "filters": [{"key": "model", "values": models},
-                                                                  {"key": "token_type", "values": TOKEN_TYPES}]}],
-        "plans": [{"name": "Per token", "code": "per_token", "interval": "monthly", "amount_cents": 0,
-                   "amount_currency": "USD", "charges": [{
-                       "billable_metric_code": "llm_tokens", "charge_model": "standard", "properties": {"amount": "0"},
-                       "filters": [{"values": {"model": [m], "token_type": [t]}, "properties": {"amount": "0.000001"}}
-                                   for m in models for t in TOKEN_TYPES]}]}],
-        "customers": [{"external_id": f"cust{s}", "name": s, "currency": "USD"} for s in subscriptions()],
-        "subscriptions": [{"external_customer_id": f"cust{s}", "plan_code": "per_token", "external_id": s,
-                           "subscription_at": "2026-01-01T00:00:00Z"} for s in subscriptions()],
-    }))
-    return path
 
 
 class FlakySqs:
@@ -123,10 +103,10 @@ class Pipeline:
 
     def run(self, work: Workload) -> list[dict]:
         for batch in work.cloudwatch:
-            self.trigger(cloudwatch_trigger(batch))
+            self.trigger(cloudwatch_event(batch))
         for key, body in work.s3_objects.items():
             self.aws.s3.put_object(Bucket="inference-logs", Key=key, Body=body)
-            self.trigger({"Records": [{"s3": {"bucket": {"name": "inference-logs"}, "object": {"key": key}}}]})
+            self.trigger(s3_event("inference-logs", key))
 
         self.lago.set_faults(**LAGO_FAULTS)
         step, nats_down = 0, False
@@ -169,16 +149,6 @@ class Pipeline:
         raise AssertionError(f"not drained after 80 runs: {summaries[-1]}")
 
 
-def cloudwatch_trigger(batch: list[tuple[str, int, str]]) -> dict:
-    import base64
-    import gzip
-
-    payload = {"messageType": "DATA_MESSAGE", "owner": "123456789012", "logGroup": "/aws/bedrock/modelinvocations",
-               "logStream": "gateway", "subscriptionFilters": ["tokenmeter"],
-               "logEvents": [{"id": i, "timestamp": ts, "message": m} for i, ts, m in batch]}
-    return {"awslogs": {"data": base64.b64encode(gzip.compress(json.dumps(payload).encode())).decode()}}
-
-
 @pytest.fixture
 def workload(tiktoken_llama3) -> Workload:
     return generate(RECORDS, lambda prompt: 1 + len(tiktoken_llama3.encode(prompt)),
@@ -188,7 +158,9 @@ def workload(tiktoken_llama3) -> Workload:
 @pytest.fixture
 def pipeline(aws, count_tokens, publish_event, nats_server, workload, tmp_path, monkeypatch):
     models = sorted({model for _, model, _ in workload.truth})
-    lago = LagoEmulatorProcess(tmp_path / "lago", seed=seed_file(tmp_path / "seed.json", models), now=LAGO_NOW).start()
+    seed = tmp_path / "seed.json"
+    seed.write_text(json.dumps(lago_seed(models)))
+    lago = LagoEmulatorProcess(tmp_path / "lago", seed=seed, now=LAGO_NOW).start()
     for key, value in {"NATS_URL": nats_server.url, "LAGO_API_URL": lago.url, "LAGO_API_KEY": lago.api_key,
                        "LAGO_TIMEOUT_SECONDS": "0.4", "LAGO_SYNC_RETRY_MAX_SECONDS": "0.05",
                        "LAGO_SYNC_DEADLINE_MARGIN_SECONDS": "0.5", "NATS_CONNECT_TIMEOUT_SECONDS": "0.5",

@@ -94,7 +94,8 @@ class Meter:
         text = raw.text if isinstance(raw.text, str) else raw.text.decode("utf-8", "replace")
         if not text and raw.parsed:
             text = orjson.dumps(raw.value, option=orjson.OPT_NON_STR_KEYS).decode()
-        return DeadLetter(reason, detail, raw.source, truncate_record(text, self._config.dead_letter_record_max_bytes))
+        return DeadLetter(reason, detail, raw.source, truncate_record(text, self._config.dead_letter_record_max_bytes),
+                          raw.identity, raw.fallback_ms)
 
     def _meter(self, raw: RawRecord) -> None:
         data = raw.value if raw.parsed else _decode(raw)

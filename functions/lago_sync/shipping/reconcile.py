@@ -39,8 +39,8 @@ class MetricDrift:
         return "lago_short" if self.drift > 0 else "lago_over"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"external_subscription_id": self.subscription, "code": self.code, "ledger_units": _plain(self.ledger),
-                "lago_units": None if self.lago is None else _plain(self.lago), "drift": _plain(self.drift),
+        return {"external_subscription_id": self.subscription, "code": self.code, "ledger_units": plain(self.ledger),
+                "lago_units": None if self.lago is None else plain(self.lago), "drift": plain(self.drift),
                 "healed_events": self.healed_events, "status": self.status}
 
 
@@ -83,7 +83,7 @@ async def reconcile(js: Any, lago: LagoApi, nats_settings: NatsSettings, setting
             continue
         start, end = parse_rfc3339_ms(usage.from_datetime), parse_rfc3339_ms(usage.to_datetime) + 999
         in_period = [e for e in events.values()
-                     if start <= _ms(e.timestamp) <= end and e.transaction_id not in never_billed]
+                     if start <= event_ms(e.timestamp) <= end and e.transaction_id not in never_billed]
         lago_units: dict[str, Decimal] = {}
         for charge in usage.charges_usage:
             code = charge.billable_metric.code
@@ -116,10 +116,12 @@ def _reship(lago: LagoApi, events: list[UsageEvent], deadline: float) -> int:
     return stored
 
 
-def _ms(timestamp: str) -> int:
+def event_ms(timestamp: str) -> int:
+    """A usage event's timestamp (Unix seconds, optional fraction) in milliseconds."""
     whole, _, fraction = timestamp.partition(".")
     return int(whole) * 1000 + int((fraction + "000")[:3])
 
 
-def _plain(value: Decimal) -> str:
+def plain(value: Decimal) -> str:
+    """A decimal without exponent or trailing zeros, as the reports show units."""
     return format(value.normalize(), "f") if value else "0"

@@ -15,6 +15,10 @@ class DeadLetter:
     detail: str
     source: str
     record: str
+    # For a single record: what its transaction ids derive from, and its log event's time, so that
+    # a replay after a fix bills it under the same ids it would have had.
+    identity: str | None = None
+    fallback_ms: int | None = None
 
     @property
     def id(self) -> str:
@@ -22,9 +26,23 @@ class DeadLetter:
         drop the copy (SQS standard queues have no deduplication of their own)."""
         return record_key(f"{self.reason}\0{self.source}\0{self.record}")
 
-    def as_dict(self) -> dict[str, str]:
-        return {"id": self.id, "reason": self.reason, "detail": self.detail, "source": self.source,
-                "record": self.record}
+    def as_dict(self) -> dict[str, str | int]:
+        letter: dict[str, str | int] = {"id": self.id, "reason": self.reason, "detail": self.detail,
+                                        "source": self.source, "record": self.record}
+        if self.identity is not None:
+            letter["identity"] = self.identity
+        if self.fallback_ms is not None:
+            letter["fallback_ms"] = self.fallback_ms
+        return letter
+
+    @property
+    def truncated(self) -> bool:
+        return self.record.endswith(" bytes]") and "... [truncated from " in self.record
+
+    @classmethod
+    def from_dict(cls, letter: dict) -> DeadLetter:
+        return cls(str(letter.get("reason", "")), str(letter.get("detail", "")), str(letter.get("source", "")),
+                   str(letter.get("record", "")), letter.get("identity"), letter.get("fallback_ms"))
 
 
 def truncate_record(text: str, limit: int) -> str:

@@ -1,0 +1,235 @@
+"""End to end: inference records that carry counts, from logs to Lago, stage by stage, beside each
+stage's raw baseline from the same run, and what it costs on Lambda per million records.
+
+    .venv/bin/python bench/pipeline_bench.py [--records N]
+
+Stages, each run in this process so its CPU time is measured (time.process_time, all threads):
+1. count_tokens on the workload's CloudWatch Logs batches and S3 objects (local/workload.py, no
+   text-only records, no bad ones), against a json.loads loop over the same records. SQS and S3 are
+   in-memory stand-ins here: their calls cost Lambda wall time but next to no CPU.
+2. publish_event on the UsageQueue messages stage 1 produced, 100 per invocation (the template's
+   batch size), into a real nats-server, against a raw nats-py publish_async loop of the same events
+   (a second nats-server, so dedup does not flatter either).
+3. lago_sync until the consumer is drained, into the Lago emulator, against the slower of a raw
+   fetch+ack loop on the same stream and raw 100-event POSTs to the same emulator.
+Then one reconciliation pass over the whole ledger (per run, not per record).
+
+Cost per million records, at Lambda's published x86 price ($0.0000166667 per GB-s, us-east-1) plus
+$0.20 per million requests, two ways:
+- as the issue defines it: measured CPU seconds x the template's memory size in GB;
+- CPU-share adjusted: Lambda gives a function CPU in proportion to its memory (one vCPU at 1,769 MB),
+  so CPU-bound work at M MB runs cpu_seconds x 1769/M of wall time, billed at M/1024 GB, that is
+  cpu_seconds x 1.73 GB-s for any M <= 1,769 MB. This is the figure to plan with.
+Neither counts the wall time spent waiting on SQS, NATS and Lago over a real network.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import io
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "layers/core"), str(ROOT / "layers/nats")]
+
+from lago_sync_bench import raw_fetch_ack, raw_posts  # noqa: E402
+from lambda_context import Context  # noqa: E402
+from publish_event_bench import bench_raw  # noqa: E402
+
+from local.functions import load_function_app  # noqa: E402
+from local.lago_emulator.process import LagoEmulatorProcess  # noqa: E402
+from local.nats_server import NatsServer  # noqa: E402
+from local.workload import cloudwatch_event, generate, lago_seed, s3_event  # noqa: E402
+
+GB_SECOND_USD = 0.0000166667
+REQUEST_USD = 0.20 / 1_000_000
+VCPU_MB = 1769
+MEMORY_MB = {"count_tokens": 1024, "publish_event": 512, "lago_sync": 512}  # template.yaml
+SQS_BATCH = 100
+LAGO_NOW = "2026-11-15T12:00:00Z"
+
+
+class MemorySqs:
+    def __init__(self) -> None:
+        self.bodies: dict[str, list[str]] = {}
+
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict]) -> dict:  # noqa: N803 - boto3's names
+        self.bodies.setdefault(QueueUrl, []).extend(e["MessageBody"] for e in Entries)
+        return {"Successful": [{"Id": e["Id"]} for e in Entries]}
+
+
+class MemoryS3:
+    class exceptions:  # noqa: N801 - boto3's shape
+        NoSuchKey = KeyError
+
+    def __init__(self, objects: dict[str, bytes]) -> None:
+        self.objects = objects
+
+    def get_object(self, Bucket: str, Key: str) -> dict:  # noqa: N803
+        data = self.objects[Key]
+        return {"Body": io.BytesIO(data), "ETag": f'"{hashlib.md5(data).hexdigest()}"',
+                "LastModified": datetime(2026, 11, 2, tzinfo=UTC)}
+
+
+class Stage:
+    def __init__(self, name: str):
+        self.name, self.wall, self.cpu, self.invocations = name, 0.0, 0.0, 0
+
+    @contextlib.contextmanager
+    def measure(self):
+        wall, cpu = time.perf_counter(), time.process_time()
+        with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):  # Powertools' EMF lines
+            yield
+        self.wall += time.perf_counter() - wall
+        self.cpu += time.process_time() - cpu
+
+
+def count_stage(work, triggers: list[dict]) -> tuple[Stage, list[str]]:
+    sqs, s3 = MemorySqs(), MemoryS3(work.s3_objects)
+    os.environ.update({"USAGE_QUEUE_URL": "usage", "DEAD_LETTER_QUEUE_URL": "dead", "METERING_CONFIG": json.dumps(
+        {"subscription_from": ["requestMetadata.subscription_id", "user", "metadata.customer"]})})
+    app = load_function_app("count_tokens")
+    app.aws_client = lambda name: sqs if name == "sqs" else s3
+    stage = Stage("count_tokens")
+    with stage.measure():
+        for trigger in triggers:
+            summary = app.lambda_handler(trigger, Context())
+            assert not summary["dead_letters"], summary
+            stage.invocations += 1
+    return stage, sqs.bodies["usage"]
+
+
+def publish_stage(bodies: list[str], url: str) -> Stage:
+    os.environ["NATS_URL"] = url
+    app = load_function_app("publish_event")
+    stage = Stage("publish_event")
+    with stage.measure():
+        for start in range(0, len(bodies), SQS_BATCH):
+            records = [{"messageId": str(i), "body": b, "eventSource": "aws:sqs"}
+                       for i, b in enumerate(bodies[start:start + SQS_BATCH])]
+            assert app.lambda_handler({"Records": records}, Context()) == {"batchItemFailures": []}
+            stage.invocations += 1
+    return stage
+
+
+def sync_stage(events: int) -> tuple[Stage, Stage]:
+    app = load_function_app("lago_sync")
+    stage, shipped = Stage("lago_sync"), 0
+    with stage.measure():
+        while True:
+            summary = app.lambda_handler({}, Context())
+            shipped += summary["shipped"]
+            stage.invocations += 1
+            if summary["pending"] == 0:
+                break
+    assert shipped == events, (shipped, events, summary)
+    app._runtime.nats.run(app._runtime.nats.close())
+    app._runtime = None
+    os.environ["RECONCILE_EVERY"] = "1"
+    reconcile = Stage("reconciliation pass")
+    with reconcile.measure():
+        summary = app.lambda_handler({}, Context())
+    assert summary["reconciliation"]["drifting"] == [], summary["reconciliation"]
+    return stage, reconcile
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=20_000)
+    n = parser.parse_args().records
+    work = generate(n, len, len, text_share=0, bad_every=0, ghost_every=0)
+    triggers = [cloudwatch_event(batch) for batch in work.cloudwatch] + [s3_event("logs", k) for k in work.s3_objects]
+    with tempfile.TemporaryDirectory() as tmp:
+        seed = Path(tmp) / "seed.json"
+        seed.write_text(json.dumps(lago_seed(sorted({m for _, m, _ in work.truth}))))
+        nats_server, raw_nats = NatsServer(Path(tmp) / "js").start(), NatsServer(Path(tmp) / "raw").start()
+        lago = LagoEmulatorProcess(Path(tmp) / "lago", seed=seed, now=LAGO_NOW).start()
+        try:
+            os.environ.update({"LAGO_API_URL": lago.url, "LAGO_API_KEY": lago.api_key, "RECONCILE_EVERY": "0",
+                               "POWERTOOLS_LOG_LEVEL": "WARNING", "AWS_DEFAULT_REGION": "us-east-1"})
+            records = [line[line.find("{"):] for batch in work.cloudwatch for _, _, line in batch] + [
+                line for body in work.s3_objects.values() for line in _lines(body)]
+            parse = _timed(lambda: [json.loads(r) for r in records])
+            count, bodies = count_stage(work, triggers)
+            events = [e for body in bodies for e in json.loads(body)["events"]]
+            assert len(events) == work.events
+            _ensure_stream(raw_nats.url)
+            raw_publish = bench_raw(raw_nats.url, [events], pipelined=True)
+            publish = publish_stage(bodies, nats_server.url)
+            sync, reconcile = sync_stage(len(events))
+            raw_ship = max(raw_fetch_ack(nats_server.url, len(events)),
+                           raw_posts(lago, [{**e, "transaction_id": "raw-" + e["transaction_id"]} for e in events]))
+        finally:
+            lago.stop()
+            raw_nats.stop()
+            nats_server.stop()
+    report(n, len(events), [(count, "json.loads loop", parse), (publish, "raw publish_async", raw_publish),
+                            (sync, "slower of fetch+ack, 100-event POSTs", raw_ship)], reconcile)
+
+
+def report(n: int, events: int, stages: list[tuple[Stage, str, float]], reconcile: Stage) -> None:
+    total_wall = sum(s.wall for s, _, _ in stages)
+    print(f"{n:,} records with counts -> {events:,} usage events\n")
+    print(f"{'stage':15} {'records/s':>10} {'share':>6} {'CPU us/rec':>10}   {'raw baseline':38} {'records/s':>10} {'ratio':>6}")
+    literal = adjusted = 0.0  # US cents per million records
+    for stage, baseline, took in stages:
+        per_record_cpu = stage.cpu / n
+        requests = stage.invocations / n * REQUEST_USD
+        literal += 1e8 * (per_record_cpu * MEMORY_MB[stage.name] / 1024 * GB_SECOND_USD + requests)
+        # Below one vCPU, wall time is cpu x 1769/M at M/1024 GB; above it, one thread gets no faster.
+        adjusted += 1e8 * (per_record_cpu * max(MEMORY_MB[stage.name], VCPU_MB) / 1024 * GB_SECOND_USD + requests)
+        print(f"{stage.name:15} {n / stage.wall:10,.0f} {stage.wall / total_wall:6.0%} {per_record_cpu * 1e6:10.1f}   "
+              f"{baseline:38} {n / took:10,.0f} {took / stage.wall:5.2f}x")
+    print(f"{'end to end':15} {n / total_wall:10,.0f} {'100%':>6} {sum(s.cpu for s, _, _ in stages) / n * 1e6:10.1f}")
+    print(f"\nreconciliation pass over {events:,} ledger events: {reconcile.wall:.2f} s wall, {reconcile.cpu:.2f} s CPU "
+          f"(per run; RECONCILE_EVERY sets how often)")
+    for stage, _, _ in stages:
+        print(f"{stage.name:15} {stage.invocations:6} invocations, {MEMORY_MB[stage.name]} MB")
+    print(f"\nLambda cost per million records, x86 us-east-1 (target < 1 cent):\n"
+          f"  CPU seconds x template memory:   {literal:.3f} US cents\n"
+          f"  CPU-share adjusted (plan with):  {adjusted:.3f} US cents")
+
+
+def _ensure_stream(url: str) -> None:
+    """The USAGE stream, as publish_event would create it, on the raw baseline's own server."""
+    from tokenmeter_nats import ManagedConnection, NatsSettings
+
+    connection = ManagedConnection(NatsSettings(url=url))
+
+    async def ensure() -> None:
+        await connection.jetstream()
+        await connection.close()
+
+    connection.run(ensure())
+    connection.loop.close()
+
+
+def _lines(body: bytes) -> list[str]:
+    import gzip
+
+    text = gzip.decompress(body) if body[:2] == b"\x1f\x8b" else body
+    return [line[line.find("{"):] for line in text.decode().splitlines() if line.strip()]
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+if __name__ == "__main__":
+    asyncio.set_event_loop(None)
+    main()
+    # The raw baselines leave nats-py tasks on closed loops; their complaints at exit are noise.
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+    sys.unraisablehook = lambda _: None
