@@ -24,11 +24,11 @@ def connect_options(secret: str) -> dict[str, Any]:
     text = secret.strip()
     if not text:
         raise NatsSettingsError("NATS credentials secret is empty")
-    if _CREDS_MARKER in text:
-        return {"user_credentials": RawCredentials(text)}
-    if _USER_SEED.fullmatch(text):
-        return {"nkeys_seed_str": text}
-    if not text.startswith("{"):
+    if not text.startswith("{"):  # JSON first: {"creds": ...} holds the creds marker too
+        if _CREDS_MARKER in text:
+            return {"user_credentials": RawCredentials(text)}
+        if _USER_SEED.fullmatch(text):
+            return {"nkeys_seed_str": text}
         return {"token": text}
     try:
         document = json.loads(text)
