@@ -76,6 +76,47 @@ def test_shared_api_key_is_required_when_configured(publish_event, nats_server, 
     assert len(stream_messages(nats_server.url)) == 2
 
 
+ACME_KEY, TENANTS_KEY = "acme-key-0123456789abcdef", "tenants-key-fedcba9876543210"
+API_KEYS = {"acme-app": {"key": ACME_KEY, "subscriptions": ["sub_acme"]},
+            "tenant-gateway": {"key": TENANTS_KEY, "subscriptions": ["tenant-*", "sub_globex"]}}
+
+
+def test_each_api_key_reports_only_for_its_subscriptions(publish_event, nats_server, monkeypatch):
+    monkeypatch.setenv("HTTP_API_KEY", json.dumps(API_KEYS))
+    acme, tenants = {"x-api-key": ACME_KEY}, {"Authorization": f"Bearer {TENANTS_KEY}"}
+    assert call(publish_event, http_event(usage_event(1, "sub_acme"), headers=acme))[0] == 202
+    assert call(publish_event, http_event(usage_event(2, "tenant-42"), headers=tenants))[0] == 202
+    assert call(publish_event, http_event(usage_event(3, "sub_globex"), headers=tenants))[0] == 202
+
+    status, body = call(publish_event, http_event({"events": [usage_event(4, "sub_acme"), usage_event(5, "sub_globex")]},
+                                                  headers=acme))
+    assert status == 403 and body["error"] == "forbidden_subscription" and "'acme-app'" in body["message"]
+    assert body["errors"] == {"events[1].external_subscription_id":
+                              "this API key may not report usage for this subscription"}
+    assert call(publish_event, http_event(usage_event(6, "sub_acme"), headers=tenants))[0] == 403
+    assert call(publish_event, http_event(usage_event(7, "tenant"), headers=tenants))[0] == 403  # no suffix: no match
+    assert call(publish_event, http_event(usage_event(8, "sub_acme"), headers={"x-api-key": TENANTS_KEY[:-1]}))[0] == 401
+    assert call(publish_event, http_event(usage_event(9, "sub_acme")))[0] == 401
+    stored = {json.loads(m.data)["external_subscription_id"] for m in stream_messages(nats_server.url)}
+    assert stored == {"sub_acme", "tenant-42", "sub_globex"} and len(stream_messages(nats_server.url)) == 3
+
+
+@pytest.mark.parametrize("keys, message", [
+    ({"acme-app": {"key": "short", "subscriptions": ["sub_acme"]}}, "'acme-app' needs a 'key' string of at least 16"),
+    ({"acme-app": {"key": ACME_KEY}}, "'acme-app' needs 'subscriptions'"),
+    ({"acme-app": {"key": ACME_KEY, "subscriptions": []}}, "'acme-app' needs 'subscriptions'"),
+    ({}, "must map each caller"),
+])
+def test_bad_api_key_config_is_a_clear_error_without_the_key(keys, message):
+    from ingestion.http_api import parse_api_keys
+
+    from tokenmeter_core import MeteringConfigError
+
+    with pytest.raises(MeteringConfigError, match=message) as error:
+        parse_api_keys(json.dumps(keys))
+    assert ACME_KEY not in str(error.value)
+
+
 def test_nats_down_is_503_saying_what_was_stored(publish_event, nats_server):
     assert call(publish_event, http_event(usage_event(1)))[0] == 202
     nats_server.stop()

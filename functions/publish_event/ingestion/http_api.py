@@ -11,7 +11,8 @@ import binascii
 import hmac
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from typing import Any
 
 import orjson
@@ -25,24 +26,63 @@ Publish = Callable[[list[UsageEvent]], list[PublishOutcome]]
 
 
 @dataclass(frozen=True)
+class ApiKey:
+    """A caller's key and the subscriptions it may report usage for (glob patterns; "*" is all)."""
+
+    name: str
+    key: str = field(repr=False)
+    subscriptions: tuple[str, ...] = ("*",)
+
+    def allows(self, subscription: str) -> bool:
+        return any(fnmatchcase(subscription, pattern) for pattern in self.subscriptions)
+
+
+@dataclass(frozen=True)
 class HttpSettings:
-    """Limits and the optional shared API key of the HTTP endpoint."""
+    """Limits and the optional API keys of the HTTP endpoint (none: the route's IAM auth only)."""
 
     max_body_bytes: int = 1_048_576
     max_events: int = 500
-    api_key: str | None = None
+    api_keys: tuple[ApiKey, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, secret_loader: Callable[[str], str] | None = None) -> HttpSettings:
         env = os.environ if env is None else env
-        api_key = env.get("HTTP_API_KEY") or None
-        if not api_key and env.get("HTTP_API_KEY_SECRET_ARN") and secret_loader is not None:
-            api_key = secret_loader(env["HTTP_API_KEY_SECRET_ARN"]).strip() or None
+        text = env.get("HTTP_API_KEY") or ""
+        if not text and env.get("HTTP_API_KEY_SECRET_ARN") and secret_loader is not None:
+            text = secret_loader(env["HTTP_API_KEY_SECRET_ARN"])
         return cls(
             max_body_bytes=_positive(env, "HTTP_MAX_BODY_BYTES", cls.max_body_bytes),
             max_events=_positive(env, "HTTP_MAX_EVENTS", cls.max_events),
-            api_key=api_key,
+            api_keys=parse_api_keys(text),
         )
+
+
+def parse_api_keys(text: str) -> tuple[ApiKey, ...]:
+    """One shared key (any subscription), or JSON ``{"<caller>": {"key": "...", "subscriptions": [...]}}``.
+
+    Errors name the caller and the field, never a key.
+    """
+    text = text.strip()
+    if not text:
+        return ()
+    if not text.startswith("{"):
+        return (ApiKey("shared", text),)
+    try:
+        document = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        raise MeteringConfigError("the HTTP API keys start with '{' but are not valid JSON") from None
+    keys = []
+    for name, entry in document.items() if isinstance(document, dict) else ():
+        if not isinstance(entry, dict) or not isinstance(entry.get("key"), str) or len(entry["key"]) < 16:
+            raise MeteringConfigError(f"HTTP API key {name!r} needs a 'key' string of at least 16 characters")
+        patterns = entry.get("subscriptions")
+        if not isinstance(patterns, list) or not patterns or not all(isinstance(p, str) and p for p in patterns):
+            raise MeteringConfigError(f"HTTP API key {name!r} needs 'subscriptions': a list of ids or glob patterns")
+        keys.append(ApiKey(name, entry["key"], tuple(patterns)))
+    if not keys:
+        raise MeteringConfigError('the HTTP API keys JSON must map each caller to {"key": ..., "subscriptions": [...]}')
+    return tuple(keys)
 
 
 def is_http_event(event: Any) -> bool:
@@ -51,7 +91,8 @@ def is_http_event(event: Any) -> bool:
 
 def handle_request(event: dict[str, Any], settings: HttpSettings, publish: Publish) -> tuple[dict[str, Any], list[PublishOutcome]]:
     """The HTTP response for one request, and the outcome of each event published."""
-    if settings.api_key is not None and not _authorized(event.get("headers") or {}, settings.api_key):
+    caller = _caller(event.get("headers") or {}, settings.api_keys) if settings.api_keys else None
+    if settings.api_keys and caller is None:
         return _error(401, "unauthorized", "a valid API key is required (x-api-key or Authorization: Bearer)"), []
     method = event["requestContext"]["http"].get("method", "POST")
     if method != "POST":
@@ -79,6 +120,12 @@ def handle_request(event: dict[str, Any], settings: HttpSettings, publish: Publi
     if rejected:
         errors = {f"events[{r.index}].{name}": why for r in rejected for name, why in r.errors.items()}
         return _error(400, "invalid_events", f"{len(rejected)} of {len(items)} events are invalid", errors=errors), []
+    if caller is not None:
+        denied = {f"events[{i}].external_subscription_id": "this API key may not report usage for this subscription"
+                  for i, e in enumerate(events) if not caller.allows(e.external_subscription_id)}
+        if denied:
+            return _error(403, "forbidden_subscription", f"{len(denied)} of {len(events)} events are for subscriptions "
+                          f"the API key {caller.name!r} does not cover; nothing was published", errors=denied), []
     outcomes = publish(events)
     results = [o.as_dict() for o in outcomes]
     failed = sum(1 for o in outcomes if o.status == "failed")
@@ -89,14 +136,18 @@ def handle_request(event: dict[str, Any], settings: HttpSettings, publish: Publi
     return _response(202, {"accepted": len(outcomes), "results": results}), outcomes
 
 
-def _authorized(headers: Mapping[str, str], api_key: str) -> bool:
+def _caller(headers: Mapping[str, str], api_keys: tuple[ApiKey, ...]) -> ApiKey | None:
     lowered = {k.lower(): v for k, v in headers.items()}
     presented = lowered.get("x-api-key") or ""
     authorization = lowered.get("authorization") or ""
     if not presented and authorization[:7].lower() == "bearer ":
         presented = authorization[7:].strip()
-    # Constant time, so the key cannot be guessed byte by byte from response times.
-    return hmac.compare_digest(presented.encode(), api_key.encode())
+    # Constant time, and every key compared, so response times tell nothing about any key.
+    found = None
+    for candidate in api_keys:
+        if hmac.compare_digest(presented.encode(), candidate.key.encode()):
+            found = candidate
+    return found
 
 
 def _error(status: int, code: str, message: str, **extra: Any) -> dict[str, Any]:
