@@ -10,7 +10,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from shipping.lago_api import LagoUnavailable
 from tokenmeter_core import MeteringConfigError
+from tokenmeter_nats.exceptions import NatsLayerError
 
 from . import backfill, replay, status, usage
 from .environment import Environment
@@ -26,6 +28,9 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
     except (MeteringConfigError, ValueError, usage.UnknownSubscription) as exc:
         print(f"tokenmeter {args.command}: {exc}", file=sys.stderr)
         return 2
+    except (NatsLayerError, LagoUnavailable) as exc:  # their messages are written to carry no secret
+        print(f"tokenmeter {args.command}: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

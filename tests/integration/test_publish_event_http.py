@@ -109,7 +109,6 @@ def test_each_api_key_reports_only_for_its_subscriptions(publish_event, nats_ser
 ])
 def test_bad_api_key_config_is_a_clear_error_without_the_key(keys, message):
     from ingestion.http_api import parse_api_keys
-
     from tokenmeter_core import MeteringConfigError
 
     with pytest.raises(MeteringConfigError, match=message) as error:
