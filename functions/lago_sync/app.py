@@ -69,7 +69,7 @@ async def _sync(rt: Runtime, deadline: float) -> dict[str, Any]:
     if not rt.dead_letter_stream_ready:
         await ensure_dead_letter_stream(js, rt.settings.dead_letter_stream)
         rt.dead_letter_stream_ready = True
-    shipped = await Shipper(js, rt.lago, rt.nats.settings, rt.settings, deadline).run()
+    shipped = await Shipper(js, rt.nats.client, rt.lago, rt.nats.settings, rt.settings, deadline).run()
     await rt.nats.client.flush(timeout=2)  # acks are fire-and-forget: make sure they left before the freeze
     report(shipped.as_dict())
     consumer = await js.consumer_info(rt.nats.settings.stream, rt.nats.settings.consumer)

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+import sqlite3
 import time
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from .store import Store, new_id, now_iso
+from .store import Store, new_id, new_ids, now_iso
 
 MAX_BATCH = 100
 _DECIMAL = re.compile(r"-?\d+(\.\d+)?")
+_MILLIS = re.compile(r"\d+(\.\d{3})?")
 
 
-def validate_event(event: Any, received_ms: int) -> tuple[dict[str, Any] | None, dict[str, list[str]]]:
+def validate_event(event: Any, received_ms: int, lago_id: str | None = None,
+                   created_at: str | None = None) -> tuple[dict[str, Any] | None, dict[str, list[str]]]:
     """(row to store, errors) for one event body, as Lago validates it."""
     if not isinstance(event, dict):
         return None, {"event": ["invalid_format"]}
@@ -33,10 +37,10 @@ def validate_event(event: Any, received_ms: int) -> tuple[dict[str, Any] | None,
     if errors:
         return None, errors
     return {
-        "lago_id": new_id(), "transaction_id": event["transaction_id"],
+        "lago_id": lago_id or new_id(), "transaction_id": event["transaction_id"],
         "external_subscription_id": event["external_subscription_id"], "code": event["code"],
         "timestamp_ms": timestamp_ms, "properties": properties,
-        "precise_total_amount_cents": event.get("precise_total_amount_cents"), "created_at": now_iso(),
+        "precise_total_amount_cents": event.get("precise_total_amount_cents"), "created_at": created_at or now_iso(),
     }, {}
 
 
@@ -48,6 +52,9 @@ def _timestamp_ms(value: Any, received_ms: int) -> int | None:
         return None
     if isinstance(value, (int, float)):
         return int(Decimal(str(value)) * 1000)
+    if isinstance(value, str) and _MILLIS.fullmatch(value):  # the common "1732646400.123", without Decimal
+        whole, _, fraction = value.partition(".")
+        return int(whole) * 1000 + int(fraction or 0)
     if isinstance(value, str) and _DECIMAL.fullmatch(value.strip()):
         try:
             return int(Decimal(value.strip()) * 1000)
@@ -58,15 +65,20 @@ def _timestamp_ms(value: Any, received_ms: int) -> int | None:
 
 def accept_events(store: Store, bodies: list[Any]) -> tuple[list[dict[str, Any]] | None, dict[str, Any]]:
     """Store a batch atomically; (stored rows, {}) or (None, errors by index as a string)."""
-    received_ms = int(time.time() * 1000)
+    received_ms, created_at = int(time.time() * 1000), now_iso()
     rows, errors = [], {}
-    for index, body in enumerate(bodies):
-        row, problems = validate_event(body, received_ms)
+    for index, (body, lago_id) in enumerate(zip(bodies, new_ids(len(bodies)))):
+        row, problems = validate_event(body, received_ms, lago_id, created_at)
         if problems:
             errors[str(index)] = problems
         rows.append(row)
+    valid = [(i, r) for i, r in enumerate(rows) if r is not None]
     with store.lock:
-        valid = [(i, r) for i, r in enumerate(rows) if r is not None]
+        if not errors and len({(r["external_subscription_id"], r["transaction_id"]) for r in rows}) == len(rows):
+            # The usual batch: insert straight away; the unique index refuses it whole if any is stored.
+            with contextlib.suppress(sqlite3.IntegrityError):
+                store.insert_events(rows)
+                return rows, {}
         stored = store.existing((r["external_subscription_id"], r["transaction_id"]) for _, r in valid)
         seen: set[tuple[str, str]] = set()
         for index, row in valid:

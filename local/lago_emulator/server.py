@@ -15,6 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import orjson
+
 from . import rules
 from .store import Store, new_id, now_iso
 from .usage import current_usage
@@ -277,9 +279,9 @@ class Handler(BaseHTTPRequestHandler):
         if roll < faults.drop_rate + faults.error_rate:
             return self._send(500, {"status": 500, "error": "Internal Server Error"})
         try:
-            body = json.loads(raw) if raw else None
+            body = orjson.loads(raw) if raw else None
             status, payload = emulator.route(method, url.path, parse_qs(url.query), body)
-        except json.JSONDecodeError:
+        except orjson.JSONDecodeError:
             status, payload = 400, {"status": 400, "error": "BadRequest: invalid JSON", "code": "bad_request"}
         except ApiError as error:
             status, payload = error.status, error.body
@@ -305,7 +307,7 @@ class Handler(BaseHTTPRequestHandler):
         self._send(404, {"status": 404, "error": "Not Found"})
 
     def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(payload).encode()
+        data = orjson.dumps(payload)
         self.send_response(status, HTTPStatus(status).phrase)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -37,25 +40,41 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+def new_ids(count: int) -> list[str]:
+    """``count`` random (version 4) UUIDs, cheaper in bulk than uuid4() one by one."""
+    ids, raw = [], os.urandom(16 * count).hex()
+    for i in range(0, 32 * count, 32):
+        h = raw[i : i + 32]
+        ids.append(f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}")
+    return ids
+
+
 class Store:
     """All state of one emulated Lago organisation; safe to share between request threads."""
 
     def __init__(self, path: str):
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA synchronous=OFF")
         self._db.executescript(_SCHEMA)
         self.lock = threading.RLock()
+        # Billing objects are few and read on every event (each response names its subscription):
+        # kept in memory as well, written through to SQLite.
+        self._objects: dict[tuple[str, str], dict[str, Any] | None] = {}
 
     # --- billing objects (metrics, plans, customers, subscriptions) ---
     def put(self, kind: str, key: str, doc: dict[str, Any]) -> None:
         with self.lock:
             self._db.execute("INSERT OR REPLACE INTO objects VALUES (?, ?, ?)", (kind, key, json.dumps(doc)))
+            self._objects[(kind, key)] = doc
 
     def get(self, kind: str, key: str) -> dict[str, Any] | None:
+        """The stored document, shared: read it, never change it (``put`` a new one)."""
         with self.lock:
-            row = self._db.execute("SELECT doc FROM objects WHERE kind = ? AND key = ?", (kind, key)).fetchone()
-        return json.loads(row[0]) if row else None
+            if (kind, key) not in self._objects:
+                row = self._db.execute("SELECT doc FROM objects WHERE kind = ? AND key = ?", (kind, key)).fetchone()
+                self._objects[(kind, key)] = json.loads(row[0]) if row else None
+            return self._objects[(kind, key)]
 
     def all(self, kind: str) -> list[dict[str, Any]]:
         with self.lock:
@@ -84,7 +103,8 @@ class Store:
                     "INSERT INTO events (lago_id, transaction_id, external_subscription_id, code, timestamp_ms,"
                     " properties, precise_total_amount_cents, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     [(e["lago_id"], e["transaction_id"], e["external_subscription_id"], e["code"], e["timestamp_ms"],
-                      json.dumps(e["properties"]), e.get("precise_total_amount_cents"), e["created_at"]) for e in events],
+                      orjson.dumps(e["properties"]).decode(), e.get("precise_total_amount_cents"), e["created_at"])
+                     for e in events],
                 )
                 self._db.execute("COMMIT")
             except Exception:

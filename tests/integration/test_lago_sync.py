@@ -151,13 +151,13 @@ def test_a_short_deadline_stops_in_time_and_the_next_run_carries_on(lago_sync, n
 
     monkeypatch.setenv("LAGO_SYNC_FETCH_BATCH", "100")  # one Lago batch per fetch
     seed_per_token_plan(lago_client, SUBSCRIPTIONS)
-    events = workload(400, seed=5)
+    events = workload(1000, seed=5)
     publish_to_ledger(nats_server.url, events)
     lago.set_faults(latency_ms=300)  # every Lago call takes 0.3 s
     started = time.monotonic()
     first = lago_sync.lambda_handler({}, LambdaContext(remaining_ms=3_000))
     assert time.monotonic() - started < 3.0
-    assert not first["drained"] and 0 < first["shipped"] < 400
+    assert not first["drained"] and 0 < first["shipped"] < 1000
     lago.set_faults()
     run_until_drained(lago_sync)
     assert lago_totals(lago_client) == {s: expected_totals(events)[s] for s in SUBSCRIPTIONS}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +18,7 @@ from tokenmeter_nats import NatsSettings
 
 from .dead_letters import dead_letter
 from .lago_api import MAX_BATCH, LagoApi, LagoUnavailable, ShipResult
+from .puller import Puller
 from .settings import SyncSettings
 
 logger = Logger(child=True)
@@ -41,8 +42,9 @@ class ShipSummary:
 class Shipper:
     """One run's shipping; ``deadline`` is a time.monotonic() by which the run must be done."""
 
-    def __init__(self, js: Any, lago: LagoApi, nats_settings: NatsSettings, settings: SyncSettings, deadline: float):
-        self.js, self.lago, self.nats, self.settings, self.deadline = js, lago, nats_settings, settings, deadline
+    def __init__(self, js: Any, nc: Any, lago: LagoApi, nats_settings: NatsSettings, settings: SyncSettings,
+                 deadline: float):
+        self.js, self.nc, self.lago, self.nats, self.settings, self.deadline = js, nc, lago, nats_settings, settings, deadline
         self.summary = ShipSummary()
 
     def time_left(self) -> float:
@@ -51,22 +53,20 @@ class Shipper:
     async def run(self) -> ShipSummary:
         """Fetch, check and ship until drained or near the deadline.
 
-        Shipping a batch (a thread, blocking HTTP) overlaps fetching and checking the next.
+        Shipping (a thread, blocking HTTP) overlaps fetching and checking the next batch, and the
+        next batch starts shipping before the previous one is settled (acked).
         """
-        sub = await self.js.pull_subscribe_bind(durable=self.nats.consumer, stream=self.nats.stream)
+        puller = await Puller(self.nc, self.nats.stream, self.nats.consumer).start()
         loop = asyncio.get_running_loop()
-        in_flight: tuple[list[Chunk], asyncio.Future] | None = None
+        in_flight: deque[tuple[list[Chunk], asyncio.Future]] = deque()
         try:
             while self.time_left() > 0:
                 try:
-                    messages = await sub.fetch(self.settings.fetch_batch, timeout=min(1.0, max(self.time_left(), 0.1)))
+                    messages = await puller.fetch(self.settings.fetch_batch, timeout=min(1.0, max(self.time_left(), 0.1)))
                 except nats.errors.TimeoutError:
                     self.summary.drained = True
                     break
                 chunks = await self.prepare(messages)
-                if in_flight is not None:
-                    await self.settle_all(*in_flight)
-                    in_flight = None
                 if chunks and self.time_left() <= 0:
                     # Too close to the deadline to ship: hand them back now rather than after ack_wait.
                     for chunk in chunks:
@@ -75,15 +75,17 @@ class Shipper:
                     break
                 if chunks:
                     batches = [[event for _, event in chunk] for chunk in chunks]
-                    in_flight = (chunks, loop.run_in_executor(None, self.lago.ship_all, batches, self.deadline))
+                    in_flight.append((chunks, loop.run_in_executor(None, self.lago.ship_all, batches, self.deadline)))
+                while len(in_flight) > 1:
+                    await self.settle_all(*in_flight.popleft())
                 if messages[-1].metadata.num_pending == 0:
                     # Nothing more waiting: no need to sit out a fetch timeout to learn it.
                     self.summary.drained = True
                     break
         finally:
-            if in_flight is not None:
-                await self.settle_all(*in_flight)
-            await sub.unsubscribe()  # a bound pull subscription left open makes a later drain wait 30 s
+            while in_flight:
+                await self.settle_all(*in_flight.popleft())
+            await puller.stop()
         return self.summary
 
     async def prepare(self, messages: list[Any]) -> list[Chunk]:
@@ -97,10 +99,16 @@ class Shipper:
                 continue
             ready.append((msg, event))
         known: Chunk = []
+        checked: set[tuple[str, str]] = set()  # a batch holds few subscriptions: look each up once
         for position, item in enumerate(ready):
+            pair = (item[1].external_subscription_id, item[1].code)
+            if pair in checked:
+                known.append(item)
+                continue
             try:
                 if await self.known_to_lago(*item):
                     known.append(item)
+                    checked.add(pair)
             except LagoUnavailable as exc:
                 # Only the events not yet checked go back: the checked ones are held, dead-lettered or kept.
                 logger.warning("Lago lookups failing; retrying later", extra={"error": str(exc)})
