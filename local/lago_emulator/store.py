@@ -55,6 +55,8 @@ class Store:
     def __init__(self, path: str):
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
+        # A test double: it must survive its process stopping (the OS keeps what was written), not the
+        # machine crashing, so SQLite need not wait for the disk on each commit.
         self._db.execute("PRAGMA synchronous=OFF")
         self._db.executescript(_SCHEMA)
         self.lock = threading.RLock()
