@@ -67,10 +67,10 @@ def publish(url: str, events: list[dict]) -> None:
     connection = ManagedConnection(NatsSettings(url=url))
 
     async def go() -> None:
-        js = await connection.jetstream()
+        await connection.jetstream()
         for start in range(0, len(events), 5000):
             chunk = [UsageEvent.from_dict(e) for e in events[start:start + 5000]]
-            outcomes = await publish_events(js, chunk, connection.settings, timeout=30)
+            outcomes = await publish_events(connection.client, chunk, connection.settings, timeout=30)
             assert all(o.status == "stored" for o in outcomes)
         await connection.close()
 

@@ -287,7 +287,8 @@ def publish_to_ledger(url: str, events: list[dict], raw: list[tuple[str, bytes]]
 
     async def publish() -> None:
         js = await connection.jetstream()
-        outcomes = await publish_events(js, [UsageEvent.from_dict(e) for e in events], connection.settings, timeout=10)
+        outcomes = await publish_events(connection.client, [UsageEvent.from_dict(e) for e in events], connection.settings,
+                                        timeout=10)
         assert all(o.status != "failed" for o in outcomes), outcomes
         for subject, payload in raw:
             await js.publish(subject, payload)

@@ -73,8 +73,8 @@ def attempt(url, secret=None, ca_file=None):
                        {"tokens": 7, "model": "m", "token_type": "input"})
 
     async def publish():
-        js = await connection.jetstream()
-        [outcome] = await publish_events(js, [event], connection.settings, timeout=5)
+        await connection.jetstream()
+        [outcome] = await publish_events(connection.client, [event], connection.settings, timeout=5)
         return outcome.status
 
     try:

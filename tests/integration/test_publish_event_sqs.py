@@ -31,9 +31,9 @@ def test_publish_outcomes_say_stored_then_duplicate(publish_event, nats_server):
     events = [UsageEvent.from_dict(usage_event(i)) for i in range(3)]
 
     async def twice():
-        js = await rt.nats.jetstream()
-        first = await publish_events(js, events, rt.nats.settings, timeout=5)
-        second = await publish_events(js, events[:2], rt.nats.settings, timeout=5)
+        await rt.nats.jetstream()
+        first = await publish_events(rt.nats.client, events, rt.nats.settings, timeout=5)
+        second = await publish_events(rt.nats.client, events[:2], rt.nats.settings, timeout=5)
         return first, second
 
     first, second = rt.nats.run(twice())

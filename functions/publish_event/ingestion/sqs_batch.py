@@ -66,11 +66,11 @@ def publish_batch(event: dict[str, Any], connection: ManagedConnection, timeout:
 async def publish_or_fail(connection: ManagedConnection, events: Iterable[UsageEvent], timeout: float) -> list[PublishOutcome]:
     """Outcomes for every event; all "failed" when NATS cannot be reached."""
     try:
-        js = await connection.jetstream()
+        await connection.jetstream()  # connected, the stream ensured
     except NatsUnavailable as exc:
         logger.warning("NATS unavailable", extra={"error": str(exc)})
         return [PublishOutcome(e.transaction_id, "failed", "NATS unavailable") for e in events]
-    return await publish_events(js, events, connection.settings, timeout=timeout, lost=connection.lost)
+    return await publish_events(connection.client, events, connection.settings, timeout=timeout, lost=connection.lost)
 
 
 def decode_message(body: str, source: str) -> tuple[list[UsageEvent], list[DeadLetter]]:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
+
+import orjson
 
 from tokenmeter_core import UsageEvent
 
@@ -35,64 +37,128 @@ class PublishOutcome:
 
 
 async def publish_events(
-    js: Any, events: Iterable[UsageEvent], settings: NatsSettings, *, timeout: float, lost: asyncio.Event | None = None
+    nc: Any, events: Iterable[UsageEvent], settings: NatsSettings, *, timeout: float, lost: asyncio.Event | None = None
 ) -> list[PublishOutcome]:
     """Publish all events and wait for their acknowledgements, at most ``timeout`` seconds.
 
-    An event is "stored" or "duplicate" only on a PubAck from the stream; anything
-    else (no ack in time, a lost connection, a stream error) is "failed" with why.
-    ``lost``, set when the connection drops, ends the wait early: no ack can come.
-    ``events`` may be a generator: producing the next event then overlaps the
-    server storing the previous ones. Outcomes come in the order of the events.
+    ``nc`` is the connected nats-py client (the stream must exist: ManagedConnection.jetstream()).
+    An event is "stored" or "duplicate" only on a PubAck from the stream; anything else (no ack in
+    time, a lost connection, a stream error) is "failed" with why. ``lost``, set when the connection
+    drops, ends the wait early: no ack can come. ``events`` may be a generator: producing the next
+    event then overlaps the server storing the previous ones. Outcomes come in event order.
+
+    JetStream publishing is a core publish with a reply subject; the PubAck is the reply. Rather
+    than nats-py's publish_async (a future, an inbox entry and a JSON model per message, measured
+    at about a third of the SQS path's CPU), every event's reply comes to one subscription and is
+    read in place.
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    remaining = iter(events)
+    acks = _Acks()
+    inbox = nc.new_inbox()
+    sub = await nc.subscribe(f"{inbox}.*", cb=acks.receive)
+    headers = {"Nats-Expected-Stream": settings.stream}
     taken: list[UsageEvent] = []
-    futures: list[asyncio.Future | None] = []
-    errors: dict[int, str] = {}
-
-    async def send_all() -> None:
-        for event in remaining:
-            index = len(taken)
-            taken.append(event)
-            futures.append(None)
-            try:
-                # No wait_stall: it would wrap every publish in its own wait_for task;
-                # the deadline bounds the whole loop instead.
-                futures[index] = await js.publish_async(
-                    subject_for(settings.subject_prefix, event.external_subscription_id, event.code),
-                    event.to_json(),
-                    stream=settings.stream,
-                    headers={"Nats-Msg-Id": event.transaction_id},
-                )
-            except Exception as exc:  # the connection is gone: this event was not sent
-                errors[index] = describe(exc)
-
-    # Events never handed to the client by the deadline stay None: "not sent before the deadline".
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(send_all(), timeout=max(deadline - loop.time(), 0.001))
-    for event in remaining:  # never sent: the deadline came first
-        taken.append(event)
-        futures.append(None)
-    pending = [f for f in futures if f is not None]
-    if pending:
-        acks = asyncio.gather(*pending, return_exceptions=True)
-        waits = [acks] if lost is None else [acks, asyncio.ensure_future(lost.wait())]
+    try:
+        remaining = iter(events)
+        sending = asyncio.ensure_future(_send_all(nc, remaining, taken, acks, inbox, settings, headers))
+        waits = [sending] if lost is None else [sending, asyncio.ensure_future(lost.wait())]
         await asyncio.wait(waits, timeout=max(deadline - loop.time(), 0), return_when=asyncio.FIRST_COMPLETED)
+        if sending.done() and not sending.cancelled() and sending.exception() is None:
+            waits[0] = asyncio.ensure_future(acks.all_in.wait())
+            await asyncio.wait(waits, timeout=max(deadline - loop.time(), 0), return_when=asyncio.FIRST_COMPLETED)
         for waiter in waits:
-            waiter.cancel()  # cancelling the gather cancels the futures still without an ack:
-        # that releases nats-py's in-flight slots; a message may still be stored, and dedup absorbs the retry.
-    return [_outcome(event, future, errors.get(i)) for i, (event, future) in enumerate(zip(taken, futures))]
+            waiter.cancel()
+        if not sending.done():
+            sending.cancel()
+        for event in remaining:  # never sent: the deadline came first
+            taken.append(event)
+    finally:
+        with contextlib.suppress(Exception):  # a dead connection cannot unsubscribe; nothing to keep
+            await sub.unsubscribe()
+    return [acks.outcome(i, event) for i, event in enumerate(taken)]
 
 
-def _outcome(event: UsageEvent, future: asyncio.Future | None, error: str | None) -> PublishOutcome:
-    if future is None:
-        return PublishOutcome(event.transaction_id, "failed", error or "not sent before the deadline")
-    if future.cancelled():
-        return PublishOutcome(event.transaction_id, "failed", "no acknowledgement before the deadline")
-    exc = future.exception()
-    if exc is not None:
-        return PublishOutcome(event.transaction_id, "failed", describe(exc))
-    ack = future.result()
-    return PublishOutcome(event.transaction_id, "duplicate" if ack.duplicate else "stored", sequence=ack.seq)
+async def _send_all(nc: Any, events: Iterator[UsageEvent], taken: list[UsageEvent], acks: _Acks, inbox: str,
+                    settings: NatsSettings, headers: dict[str, str]) -> None:
+    for event in events:
+        index = len(taken)
+        taken.append(event)
+        if acks.in_flight >= MAX_IN_FLIGHT:  # bounded, as nats-py bounds publish_async
+            await acks.wait_for_room()
+        try:
+            await nc.publish(subject_for(settings.subject_prefix, event.external_subscription_id, event.code),
+                             event.to_json(), reply=f"{inbox}.{index}",
+                             headers={**headers, "Nats-Msg-Id": event.transaction_id})
+        except Exception as exc:  # the connection is gone: this event was not sent
+            acks.errors[index] = describe(exc)
+            continue
+        acks.sent(index)
+    acks.sending_done()
+
+
+MAX_IN_FLIGHT = 4000
+
+
+class _Acks:
+    """The replies to one call's publishes, by index."""
+
+    def __init__(self) -> None:
+        self.acks: dict[int, tuple[str, int | None]] = {}  # index -> (status or error, sequence)
+        self.errors: dict[int, str] = {}
+        self.handed_over: set[int] = set()
+        self.in_flight = 0
+        self.all_in = asyncio.Event()
+        self._done_sending = False
+        self._room = asyncio.Event()
+
+    def sent(self, index: int) -> None:
+        self.handed_over.add(index)
+        self.in_flight += 1
+
+    def sending_done(self) -> None:
+        self._done_sending = True
+        if self.in_flight == 0:
+            self.all_in.set()
+
+    async def wait_for_room(self) -> None:
+        self._room.clear()
+        await self._room.wait()
+
+    async def receive(self, msg: Any) -> None:
+        index = int(msg.subject.rpartition(".")[2])
+        if index in self.acks:
+            return
+        self.acks[index] = _read_ack(msg)
+        self.in_flight -= 1
+        if self.in_flight < MAX_IN_FLIGHT // 2:
+            self._room.set()
+        if self._done_sending and self.in_flight == 0:
+            self.all_in.set()
+
+    def outcome(self, index: int, event: UsageEvent) -> PublishOutcome:
+        if index in self.errors:
+            return PublishOutcome(event.transaction_id, "failed", self.errors[index])
+        if index not in self.acks:
+            why = "no acknowledgement before the deadline" if index in self.handed_over else "not sent before the deadline"
+            return PublishOutcome(event.transaction_id, "failed", why)
+        status, sequence = self.acks[index]
+        if status in ("stored", "duplicate"):
+            return PublishOutcome(event.transaction_id, status, sequence=sequence)
+        return PublishOutcome(event.transaction_id, "failed", status)
+
+
+def _read_ack(msg: Any) -> tuple[str, int | None]:
+    """("stored" | "duplicate", sequence) from a PubAck, or (why it failed, None)."""
+    if msg.headers and msg.headers.get("Status"):  # 503: no stream listens on the subject
+        return f"JetStream {msg.headers['Status']}: {msg.headers.get('Description') or 'no responders'}", None
+    try:
+        ack = orjson.loads(msg.data)
+    except orjson.JSONDecodeError:
+        return "unreadable acknowledgement", None
+    if isinstance(ack, dict) and isinstance(ack.get("error"), dict):
+        error = ack["error"]
+        return f"JetStream error {error.get('err_code', error.get('code'))}: {error.get('description', '')}", None
+    if not isinstance(ack, dict) or "seq" not in ack:
+        return "unreadable acknowledgement", None
+    return ("duplicate" if ack.get("duplicate") else "stored"), ack["seq"]
