@@ -109,6 +109,24 @@ def test_conflicting_existing_stream_is_a_clear_error(nats_server, connections):
     assert "duplicate_window" in str(conflict.value) and "stream USAGE" in str(conflict.value)
 
 
+def test_an_event_jetstream_does_not_store_in_the_usage_stream_fails_with_why(nats_server, connections):
+    from tokenmeter_core import UsageEvent
+    from tokenmeter_nats import publish_events
+
+    connection = connections(settings(nats_server.url))
+    js = connect(connection)
+    connection.run(js.add_stream(StreamConfig(name="OTHER", subjects=["other.>"], storage=StorageType.MEMORY)))
+    event = UsageEvent("0" * 32 + "-input", "sub_1", "llm_tokens", "1732646400.000",
+                       {"tokens": 5, "model": "m", "token_type": "input"})
+    for prefix, why in (("other", "JetStream error 10060"), ("nowhere", "JetStream 503")):
+        # A subject another stream captures is refused by the expected-stream check; one no stream
+        # captures has no responder. Neither is ever "stored".
+        misrouted = NatsSettings(url=nats_server.url, subject_prefix=prefix)
+        [outcome] = connection.run(publish_events(connection.client, [event], misrouted, timeout=5))
+        assert outcome.status == "failed" and outcome.error.startswith(why), outcome
+    assert connection.run(js.stream_info("OTHER")).state.messages == 0
+
+
 def test_a_dead_connection_is_replaced_after_an_idle_gap(nats_server, connections):
     connection = connections(settings(nats_server.url, idle_check_seconds=0))
     connect(connection)
