@@ -198,3 +198,15 @@ def test_backfill_refuses_a_bad_range(aws, capsys, since, until, message):
 def test_backfill_refuses_a_location_that_is_not_s3(aws, capsys):
     code, _, err = run(capsys, "backfill", "/var/log", "--since", "2026-11-01", "--until", "2026-11-02")
     assert code == 2 and "expected s3://bucket/prefix" in err
+
+
+def test_the_set_up_installs_the_command():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    installed = Path(sys.executable).parent / "tokenmeter"
+    for argv in ([str(installed), "--help"], [sys.executable, "-m", "tokenmeter", "--help"]):
+        result = subprocess.run(argv, capture_output=True, text=True, cwd="/", timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert all(command in result.stdout for command in ("status", "usage", "replay", "backfill"))
