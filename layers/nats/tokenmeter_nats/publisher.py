@@ -73,6 +73,7 @@ async def publish_events(
             sending.cancel()
         for event in remaining:  # never sent: the deadline came first
             taken.append(event)
+        acks.connection_lost = lost is not None and lost.is_set()
     finally:
         with contextlib.suppress(Exception):  # a dead connection cannot unsubscribe; nothing to keep
             await sub.unsubscribe()
@@ -108,6 +109,7 @@ class _Acks:
         self.errors: dict[int, str] = {}
         self.handed_over: set[int] = set()
         self.in_flight = 0
+        self.connection_lost = False
         self.all_in = asyncio.Event()
         self._done_sending = False
         self._room = asyncio.Event()
@@ -140,7 +142,11 @@ class _Acks:
         if index in self.errors:
             return PublishOutcome(event.transaction_id, "failed", self.errors[index])
         if index not in self.acks:
-            why = "no acknowledgement before the deadline" if index in self.handed_over else "not sent before the deadline"
+            if index not in self.handed_over:
+                why = "not sent: the connection was lost" if self.connection_lost else "not sent before the deadline"
+            else:
+                why = ("connection lost before the acknowledgement" if self.connection_lost
+                       else "no acknowledgement before the deadline")
             return PublishOutcome(event.transaction_id, "failed", why)
         status, sequence = self.acks[index]
         if status in ("stored", "duplicate"):
