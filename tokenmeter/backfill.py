@@ -52,7 +52,10 @@ def object_time(key: str, last_modified: datetime) -> datetime:
     if not found:
         return last_modified
     year, month, day, hour = found.groups()
-    return datetime(int(year), int(month), int(day), int(hour or 0), tzinfo=UTC)
+    try:
+        return datetime(int(year), int(month), int(day), int(hour or 0), tzinfo=UTC)
+    except ValueError:  # digits that are no date (a build number, say): go by the object's time
+        return last_modified
 
 
 def backfill(env: Environment, location: str, since: datetime, until: datetime, *, state_file: Path | None = None,

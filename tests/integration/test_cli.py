@@ -210,3 +210,16 @@ def test_the_set_up_installs_the_command():
         result = subprocess.run(argv, capture_output=True, text=True, cwd="/", timeout=60)
         assert result.returncode == 0, result.stderr
         assert all(command in result.stdout for command in ("status", "usage", "replay", "backfill"))
+
+
+def test_object_time_comes_from_a_date_path_or_else_last_modified():
+    from datetime import UTC, datetime
+
+    from tokenmeter.backfill import object_time
+
+    modified = datetime(2026, 11, 20, 8, 30, tzinfo=UTC)
+    base = "AWSLogs/123456789012/BedrockModelInvocationLogs/us-east-1"
+    assert object_time(f"{base}/2026/11/01/05/x.json.gz", modified) == datetime(2026, 11, 1, 5, tzinfo=UTC)
+    assert object_time("gateway/2024/11/26/ollama.jsonl.gz", modified) == datetime(2024, 11, 26, tzinfo=UTC)
+    assert object_time("builds/2024/99/99/x.jsonl", modified) == modified  # digits that are no date
+    assert object_time("gateway/today.jsonl", modified) == modified
