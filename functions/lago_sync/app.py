@@ -79,7 +79,9 @@ async def _sync(rt: Runtime, deadline: float) -> dict[str, Any]:
     every = rt.settings.reconcile_every
     # Only after a clean drain: events this run handed back for retry are still on their way to Lago,
     # and would read as drift (and be re-shipped) while Lago is failing.
-    if every and rt.runs - rt.reconciled_at_run >= every and shipped.drained and not shipped.retried:
+    # A new environment reconciles at its first clean drain, then every `every`th run.
+    due = rt.reconciled_at_run == 0 or rt.runs - rt.reconciled_at_run >= every
+    if every and due and shipped.drained and not shipped.retried:
         rt.reconciled_at_run = rt.runs
         result = await reconcile(js, rt.lago, rt.nats.settings, rt.settings, rt.config.property_names["tokens"],
                                  deadline - rt.settings.deadline_margin_seconds)

@@ -210,3 +210,12 @@ def test_responses_slower_than_the_timeout_are_retried_not_lost(lago_sync, nats_
     again = run_until_drained(lago_sync)
     assert sum(s["already_billed"] for s in again) == 200  # stored before: acked as billed, not billed twice
     assert lago_totals(lago_client) == {s: expected_totals(first + late)[s] for s in SUBSCRIPTIONS}
+
+
+def test_reconciles_at_the_first_clean_drain_then_every_nth_run(lago_sync, nats_server, lago_client, monkeypatch):
+    monkeypatch.setenv("RECONCILE_EVERY", "3")
+    seed_per_token_plan(lago_client, SUBSCRIPTIONS)
+    publish_to_ledger(nats_server.url, workload(30, seed=21))
+    runs = [lago_sync.lambda_handler({}, LambdaContext()) for _ in range(5)]
+    assert ["reconciliation" in r for r in runs] == [True, False, False, True, False]
+    assert runs[0]["shipped"] == 30 and runs[3]["reconciliation"]["drifting"] == []
