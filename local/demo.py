@@ -11,7 +11,6 @@ then every dead letter with its reason. Stops everything it started, even on fai
 
 from __future__ import annotations
 
-import base64
 import gzip
 import json
 import os
@@ -20,6 +19,8 @@ import sys
 import tempfile
 from collections import Counter
 from pathlib import Path
+
+from local import workload
 
 ROOT = Path(__file__).resolve().parent.parent
 TIME = 1_732_646_400  # 2024-11-26T18:40:00Z
@@ -58,11 +59,8 @@ def sample_s3_objects() -> dict[str, bytes]:
 
 
 def cloudwatch_event(lines: list[str]) -> dict:
-    payload = {"messageType": "DATA_MESSAGE", "owner": "123456789012", "logGroup": "/aws/bedrock/modelinvocations",
-               "logStream": "aws/bedrock/modelinvocations", "subscriptionFilters": ["tokenmeter"],
-               "logEvents": [{"id": f"{37_000_000_000 + i:056d}", "timestamp": (TIME + i) * 1000, "message": m}
-                             for i, m in enumerate(lines)]}
-    return {"awslogs": {"data": base64.b64encode(gzip.compress(json.dumps(payload).encode())).decode()}}
+    return workload.cloudwatch_event([(f"{37_000_000_000 + i:056d}", (TIME + i) * 1000, m) for i, m in enumerate(lines)],
+                                     stream="aws/bedrock/modelinvocations")
 
 
 PRICES = {  # USD per token, by model and token type

@@ -105,10 +105,11 @@ def generate(n: int, count_prompt: TextCounter, count_completion: TextCounter, s
     return work
 
 
-def cloudwatch_event(batch: list[tuple[str, int, str]]) -> dict:
-    """One CloudWatch Logs batch as the subscription's Lambda trigger delivers it (base64 of gzip)."""
+def cloudwatch_event(batch: list[tuple[str, int, str]], stream: str = "gateway") -> dict:
+    """One CloudWatch Logs batch of (id, timestamp ms, message) as the subscription's Lambda trigger
+    delivers it (base64 of gzip)."""
     payload = {"messageType": "DATA_MESSAGE", "owner": "123456789012", "logGroup": "/aws/bedrock/modelinvocations",
-               "logStream": "gateway", "subscriptionFilters": ["tokenmeter"],
+               "logStream": stream, "subscriptionFilters": ["tokenmeter"],
                "logEvents": [{"id": i, "timestamp": ts, "message": m} for i, ts, m in batch]}
     return {"awslogs": {"data": base64.b64encode(gzip.compress(json.dumps(payload).encode())).decode()}}
 

@@ -3,6 +3,7 @@ deleted (done with) or released at once for the next reader."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 _HOLD_SECONDS = 120
@@ -37,3 +38,12 @@ def delete(sqs: Any, url: str, messages: list[dict[str, Any]]) -> None:
             {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages[start:start + 10])])
         if response.get("Failed"):
             raise RuntimeError(f"SQS did not delete {len(response['Failed'])} message(s) from {url}")
+
+
+def body_json(message: dict[str, Any]) -> dict[str, Any]:
+    """A message body that is a JSON object, or {} for anything else (nothing here trusts the queue)."""
+    try:
+        value = json.loads(message["Body"])
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

@@ -22,7 +22,7 @@ from tokenmeter_core.dead_letters import DeadLetter
 from tokenmeter_nats import subject_for
 
 from .environment import Environment
-from .queues import delete, receive_all, release
+from .queues import body_json, delete, receive_all, release
 
 LIMIT = 100_000
 
@@ -64,7 +64,7 @@ def replay_records(env: Environment, *, dry_run: bool, reason: str | None = None
         copies.setdefault(_letter_id(message), []).append(message)
     tokenizers, outcomes, done = TokenizerPool(env.metering.tokenizers), [], []
     for group in copies.values():
-        letter = DeadLetter.from_dict(_body(group[0]))
+        letter = DeadLetter.from_dict(body_json(group[0]))
         if reason and letter.reason != reason:
             continue
         why_not = _not_replayable(letter)
@@ -94,7 +94,7 @@ def replay_failures(env: Environment, *, dry_run: bool) -> list[Outcome]:
     sqs, url = env.client("sqs"), env.queue_url("INVOCATION_FAILURE_QUEUE_URL")
     messages, tokenizers, outcomes, done = receive_all(sqs, url, LIMIT), TokenizerPool(env.metering.tokenizers), [], []
     for message in messages:
-        record = _body(message)
+        record = body_json(message)
         event, request = record.get("requestPayload"), record.get("requestContext") or {}
         source = f"invocation {request.get('requestId', message['MessageId'])}"
         if not isinstance(event, dict):
@@ -167,13 +167,5 @@ def _not_replayable(letter: DeadLetter) -> str | None:
     return None
 
 
-def _body(message: dict[str, Any]) -> dict[str, Any]:
-    try:
-        value = json.loads(message["Body"])
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
 def _letter_id(message: dict[str, Any]) -> str:
-    return str(_body(message).get("id") or message["MessageId"])
+    return str(body_json(message).get("id") or message["MessageId"])

@@ -12,7 +12,7 @@ from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NotFoundError
 from shipping.ledger import read_stream
 
 from .environment import Environment
-from .queues import receive_all, release
+from .queues import body_json, receive_all, release
 
 SAMPLE = 10_000  # dead letters read per queue to count reasons
 
@@ -60,7 +60,7 @@ def queue_status(env: Environment) -> dict[str, Any]:
         if key == "record_dead_letters":
             letters = {}
             for m in messages:
-                letter = _json(m["Body"])
+                letter = body_json(m)
                 letters[letter.get("id") or m["MessageId"]] = letter.get("reason", "?")
             found[key] = dict(Counter(letters.values()))
         else:
@@ -93,10 +93,3 @@ def render(status: dict[str, Any]) -> str:
         lines += [f"  {d['external_subscription_id']} {d['code']}: {d['status']} by {d['drift']}" for d in drifting]
     return "\n".join(lines)
 
-
-def _json(body: str) -> dict[str, Any]:
-    try:
-        value = json.loads(body)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}

@@ -8,8 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from shipping.ledger import dead_lettered_ids, ledger_events
-from shipping.reconcile import event_ms, plain
-from tokenmeter_core import parse_rfc3339_ms
+from shipping.reconcile import billable_in_period, plain
 
 from .environment import Environment
 
@@ -23,19 +22,16 @@ async def usage_preview(env: Environment, js: Any, subscription_id: str) -> dict
     if subscription is None:
         raise UnknownSubscription(f"Lago has no subscription {subscription_id!r}")
     usage = env.lago.current_usage(subscription["external_customer_id"], subscription_id)
-    start, end = parse_rfc3339_ms(usage.from_datetime), parse_rfc3339_ms(usage.to_datetime) + 999
     since = datetime.now(UTC) - timedelta(days=env.sync.reconcile_lookback_days)
-    ledger = (await ledger_events(js, env.nats_settings.stream, env.nats_settings.subject_prefix, since)).get(
-        subscription_id, {})
+    ledger = (await ledger_events(js, env.nats_settings.stream, env.nats_settings.subject_prefix, since,
+                                  subscription_id)).get(subscription_id, {})
     never_billed = await dead_lettered_ids(js, env.sync.dead_letter_stream)
     names = env.metering.property_names
     rows: dict[tuple[str, str, str], dict[str, Decimal | None]] = defaultdict(lambda: {"ledger": Decimal(0),
                                                                                        "lago": None})
-    for event in ledger.values():
-        if start <= event_ms(event.timestamp) <= end and event.transaction_id not in never_billed:
-            key = (event.code, str(event.properties.get(names["model"], "")),
-                   str(event.properties.get(names["token_type"], "")))
-            rows[key]["ledger"] += Decimal(str(event.properties.get(names["tokens"], 0)))
+    for event in billable_in_period(ledger.values(), usage, never_billed):
+        key = (event.code, str(event.properties.get(names["model"], "")), str(event.properties.get(names["token_type"], "")))
+        rows[key]["ledger"] += Decimal(str(event.properties.get(names["tokens"], 0)))
     totals: dict[str, dict[str, Decimal]] = defaultdict(lambda: {"ledger": Decimal(0), "lago": Decimal(0)})
     for (code, _, _), row in rows.items():
         totals[code]["ledger"] += row["ledger"]

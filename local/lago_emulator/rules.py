@@ -9,15 +9,15 @@ import time
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from .store import Store, new_id, new_ids, now_iso
+from .store import Store, new_ids, now_iso
 
 MAX_BATCH = 100
 _DECIMAL = re.compile(r"-?\d+(\.\d+)?")
 _MILLIS = re.compile(r"\d+(\.\d{3})?")
 
 
-def validate_event(event: Any, received_ms: int, lago_id: str | None = None,
-                   created_at: str | None = None) -> tuple[dict[str, Any] | None, dict[str, list[str]]]:
+def validate_event(event: Any, received_ms: int, lago_id: str,
+                   created_at: str) -> tuple[dict[str, Any] | None, dict[str, list[str]]]:
     """(row to store, errors) for one event body, as Lago validates it."""
     if not isinstance(event, dict):
         return None, {"event": ["invalid_format"]}
@@ -37,10 +37,10 @@ def validate_event(event: Any, received_ms: int, lago_id: str | None = None,
     if errors:
         return None, errors
     return {
-        "lago_id": lago_id or new_id(), "transaction_id": event["transaction_id"],
+        "lago_id": lago_id, "transaction_id": event["transaction_id"],
         "external_subscription_id": event["external_subscription_id"], "code": event["code"],
         "timestamp_ms": timestamp_ms, "properties": properties,
-        "precise_total_amount_cents": event.get("precise_total_amount_cents"), "created_at": created_at or now_iso(),
+        "precise_total_amount_cents": event.get("precise_total_amount_cents"), "created_at": created_at,
     }, {}
 
 

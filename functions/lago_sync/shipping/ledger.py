@@ -11,6 +11,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from tokenmeter_core import InvalidEventError, UsageEvent
+from tokenmeter_nats import encode_token
 
 _FETCH = 1000
 
@@ -47,10 +48,13 @@ async def read_stream(js: Any, stream: str, subjects: str, since: datetime | Non
     return messages
 
 
-async def ledger_events(js: Any, stream: str, prefix: str, since: datetime) -> dict[str, dict[str, UsageEvent]]:
-    """Events per subscription, by transaction id: a re-delivery stored after the dedup window counts once."""
+async def ledger_events(js: Any, stream: str, prefix: str, since: datetime,
+                        subscription: str | None = None) -> dict[str, dict[str, UsageEvent]]:
+    """Events per subscription (or of one), by transaction id: a re-delivery stored after the dedup
+    window counts once."""
+    subjects = f"{prefix}.>" if subscription is None else f"{prefix}.{encode_token(subscription)}.*"
     by_subscription: dict[str, dict[str, UsageEvent]] = {}
-    for msg in await read_stream(js, stream, f"{prefix}.>", since):
+    for msg in await read_stream(js, stream, subjects, since):
         try:
             event = UsageEvent.from_dict(orjson.loads(msg.data))
         except (orjson.JSONDecodeError, InvalidEventError):

@@ -5,6 +5,7 @@ only the missing land). Lago over -> reported, never deleted."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -81,9 +82,7 @@ async def reconcile(js: Any, lago: LagoApi, nats_settings: NatsSettings, setting
         except LagoUnavailable as exc:
             result.skipped[subscription_id] = str(exc)
             continue
-        start, end = parse_rfc3339_ms(usage.from_datetime), parse_rfc3339_ms(usage.to_datetime) + 999
-        in_period = [e for e in events.values()
-                     if start <= event_ms(e.timestamp) <= end and e.transaction_id not in never_billed]
+        in_period = billable_in_period(events.values(), usage, never_billed)
         lago_units: dict[str, Decimal] = {}
         for charge in usage.charges_usage:
             code = charge.billable_metric.code
@@ -104,6 +103,12 @@ async def reconcile(js: Any, lago: LagoApi, nats_settings: NatsSettings, setting
                                           if c.billable_metric.code == code), Decimal(0))
             result.metrics.append(drift)
     return result
+
+
+def billable_in_period(events: Iterable[UsageEvent], usage: Any, never_billed: set[str]) -> list[UsageEvent]:
+    """The events timestamped inside Lago's current period (``usage``), less those never to be billed."""
+    start, end = parse_rfc3339_ms(usage.from_datetime), parse_rfc3339_ms(usage.to_datetime) + 999
+    return [e for e in events if start <= event_ms(e.timestamp) <= end and e.transaction_id not in never_billed]
 
 
 def _reship(lago: LagoApi, events: list[UsageEvent], deadline: float) -> int:

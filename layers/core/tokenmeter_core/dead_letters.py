@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from .ids import record_key
+
+_TRUNCATION_NOTE = "... [truncated from {} bytes]"
+_TRUNCATED = re.compile(r"\.\.\. \[truncated from \d+ bytes\]\Z")
 
 
 @dataclass(slots=True)
@@ -37,7 +41,7 @@ class DeadLetter:
 
     @property
     def truncated(self) -> bool:
-        return self.record.endswith(" bytes]") and "... [truncated from " in self.record
+        return _TRUNCATED.search(self.record) is not None
 
     @classmethod
     def from_dict(cls, letter: dict) -> DeadLetter:
@@ -52,4 +56,4 @@ def truncate_record(text: str, limit: int) -> str:
     encoded = text.encode("utf-8", "replace")
     if len(encoded) <= limit:
         return text
-    return encoded[:limit].decode("utf-8", "ignore") + f"... [truncated from {len(encoded)} bytes]"
+    return encoded[:limit].decode("utf-8", "ignore") + _TRUNCATION_NOTE.format(len(encoded))
