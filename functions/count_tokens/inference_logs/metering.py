@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import orjson
 from aws_lambda_powertools import Logger
 
-from tokenmeter_core import MeteringConfig, UsageEvent, format_timestamp, record_key
+from tokenmeter_core import MeteringConfig, UsageEvent, ascii_json, format_timestamp, record_key
 from tokenmeter_core.dead_letters import DeadLetter, truncate_record
 
 from .attribution import Attributor
@@ -93,7 +92,7 @@ class Meter:
         """A dead letter carrying the raw record, truncated past the configured size."""
         text = raw.text if isinstance(raw.text, str) else raw.text.decode("utf-8", "replace")
         if not text and raw.parsed:
-            text = orjson.dumps(raw.value, option=orjson.OPT_NON_STR_KEYS).decode()
+            text = ascii_json(raw.value).decode()  # falls back where orjson refuses (ints past 64 bits)
         return DeadLetter(reason, detail, raw.source, truncate_record(text, self._config.dead_letter_record_max_bytes),
                           raw.identity, raw.fallback_ms)
 
