@@ -91,7 +91,7 @@ def test_a_full_run_prints_and_stores_no_secret(stack, aws, count_tokens, capfd,
     while not runs or runs[-1]["pending"]:  # the refused events come back after their retry delay
         runs.append(apps["lago_sync"].lambda_handler({}, LambdaContext()))
         assert len(runs) < 20, runs[-1]
-    assert sum(r["shipped"] for r in runs) == 3, runs
+    assert sum(r["shipped"] + r["already_billed"] for r in runs) == 3, runs  # a slow answer may land as already held
     seen += [json.dumps(refused), *map(json.dumps, runs)]
     assert tokenmeter(["status", "--json"]) == 0 and tokenmeter(["usage", "sub_acme"]) == 0
     monkeypatch.setenv("NATS_CREDS_SECRET_ARN", "")  # and a refused NATS connection
