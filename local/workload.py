@@ -29,6 +29,11 @@ WORDS = ["the", "meeting", "moved", "to", "thursday", "please", "summarise", "th
 TextCounter = Callable[[str], int]
 
 
+# Ids as customers write them: Lago's routes need each of these characters percent-encoded, and NATS
+# subjects must not let them reach another subscription's subject.
+AWKWARD = ["acme/eu west", "team.alpha", "what?now", "hash#tag", "50%off", "ünïcødé-客户"]
+
+
 @dataclass
 class Workload:
     cloudwatch: list[list[tuple[str, int, str]]]  # batches of (log event id, timestamp ms, message)
@@ -39,10 +44,22 @@ class Workload:
     ghost_tokens: int = 0
     ghost_events: int = 0
     records: int = 0
+    # Every usage event the workload must produce: (subscription, model, token type, tokens, timestamp ms).
+    usages: list[tuple[str, str, str, int, int]] = field(default_factory=list)
 
 
 def subscriptions(count: int = 50) -> list[str]:
-    return [f"sub_{i:03d}" for i in range(count)]
+    """Subscription ids; one in eight plain, the others with a character Lago's paths or NATS subjects refuse."""
+    return [f"{AWKWARD[i % 8]} {i:03d}" if i % 8 < len(AWKWARD) else f"sub_{i:03d}" for i in range(count)]
+
+
+def customer_of(subscription: str) -> str:
+    return f"cust {subscription}"
+
+
+def weekly_tokyo(subscription: str) -> bool:
+    """Every fifth subscription is on the weekly plan, billed on its anniversary, for a customer in Tokyo."""
+    return int(subscription[-3:]) % 5 == 4
 
 
 def generate(n: int, count_prompt: TextCounter, count_completion: TextCounter, seed: int = 7,
@@ -94,6 +111,7 @@ def generate(n: int, count_prompt: TextCounter, count_completion: TextCounter, s
                     work.ghost_events += 1
                 else:
                     work.truth[(sub, model, token_type)] += tokens
+                    work.usages.append((sub, model, token_type, tokens, ts * 1000))
                     work.events += 1
     work.records += len(work.bad)
     for start in range(0, len(lines), 200):
@@ -119,21 +137,29 @@ def s3_event(bucket: str, key: str) -> dict:
 
 
 def lago_seed(models: list[str], subscription_count: int = 50) -> dict:
-    """Lago's per-token template for the workload: a price for every model x token type, one customer
-    (``cust<subscription>``) and subscription each; the emulator's ``--seed`` format."""
+    """Lago's per-token template for the workload: a price for every model x token type, on two plans (monthly
+    by calendar for customers in UTC; weekly by anniversary, from Wednesday 2026-01-07, for customers in
+    Asia/Tokyo), one customer (``cust <subscription>``) and subscription each; the emulator's ``--seed`` format.
+    A seed names a charge's metric by code; the seeder sends its id, as Lago requires."""
     subs = subscriptions(subscription_count)
+    charges = [{"billable_metric_code": "llm_tokens", "charge_model": "standard", "properties": {"amount": "0"},
+                "filters": [{"values": {"model": [m], "token_type": [t]}, "properties": {"amount": "0.000001"}}
+                            for m in models for t in TOKEN_TYPES]}]
     return {
         "billable_metrics": [{"name": "LLM tokens", "code": "llm_tokens", "aggregation_type": "sum_agg",
                               "field_name": "tokens", "filters": [{"key": "model", "values": models},
                                                                   {"key": "token_type", "values": TOKEN_TYPES}]}],
         "plans": [{"name": "Per token", "code": "per_token", "interval": "monthly", "amount_cents": 0,
-                   "amount_currency": "USD", "charges": [{
-                       "billable_metric_code": "llm_tokens", "charge_model": "standard", "properties": {"amount": "0"},
-                       "filters": [{"values": {"model": [m], "token_type": [t]}, "properties": {"amount": "0.000001"}}
-                                   for m in models for t in TOKEN_TYPES]}]}],
-        "customers": [{"external_id": f"cust{s}", "name": s, "currency": "USD"} for s in subs],
-        "subscriptions": [{"external_customer_id": f"cust{s}", "plan_code": "per_token", "external_id": s,
-                           "subscription_at": "2026-01-01T00:00:00Z"} for s in subs],
+                   "amount_currency": "USD", "charges": charges},
+                  {"name": "Per token, weekly", "code": "per_token_weekly", "interval": "weekly", "amount_cents": 0,
+                   "amount_currency": "USD", "charges": charges}],
+        "customers": [{"external_id": customer_of(s), "name": s, "currency": "USD",
+                       "timezone": "Asia/Tokyo" if weekly_tokyo(s) else "UTC"} for s in subs],
+        "subscriptions": [
+            {"external_customer_id": customer_of(s), "external_id": s, "plan_code": "per_token_weekly",
+             "billing_time": "anniversary", "subscription_at": "2026-01-07T03:00:00Z"} if weekly_tokyo(s) else
+            {"external_customer_id": customer_of(s), "external_id": s, "plan_code": "per_token",
+             "subscription_at": "2026-01-01T00:00:00Z"} for s in subs],
     }
 
 

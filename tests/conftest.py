@@ -234,6 +234,24 @@ def lago(tmp_path):
 
 
 @pytest.fixture
+def start_lago(tmp_path):
+    """Start Lago emulators with given options (event store, dedup, delay, clock); all stopped after the test."""
+    from local.lago_emulator.process import LagoEmulatorProcess
+
+    started = []
+
+    def start(**options):
+        options.setdefault("now", LAGO_NOW)
+        emulator = LagoEmulatorProcess(tmp_path / f"lago{len(started)}", **options).start()
+        started.append(emulator)
+        return emulator
+
+    yield start
+    for emulator in started:
+        emulator.stop()
+
+
+@pytest.fixture
 def lago_client(lago):
     """lago-python-client, Lago's official client, pointed at the emulator."""
     from lago_python_client.client import Client
@@ -243,11 +261,25 @@ def lago_client(lago):
 
 def seed_per_token_plan(client, subscriptions: dict[str, str]) -> None:
     """Lago's per-token template, priced by model and token type, and one subscription per customer."""
-    from lago_python_client.models import BillableMetric, Charge, ChargeFilter, Customer, Plan, Subscription
+    from lago_python_client.models import (
+        BillableMetric,
+        BillableMetricFilter,
+        Charge,
+        ChargeFilter,
+        Customer,
+        Plan,
+        Subscription,
+    )
+    from lago_python_client.models.billable_metric import BillableMetricFilters
     from lago_python_client.models.charge import ChargeFilters, Charges
 
+    # A charge filter may only use keys and values its metric defines (Lago answers 422 otherwise).
     metric = client.billable_metrics.create(BillableMetric(
-        name="LLM tokens", code="llm_tokens", aggregation_type="sum_agg", field_name="tokens"))
+        name="LLM tokens", code="llm_tokens", aggregation_type="sum_agg", field_name="tokens",
+        filters=BillableMetricFilters(__root__=[
+            BillableMetricFilter(key="model", values=["gpt-4o", "llama3.1:8b"]),
+            BillableMetricFilter(key="token_type", values=["input", "output", "cached_input", "cache_write",
+                                                           "reasoning"])])))
     client.plans.create(Plan(name="Per token", code="per_token", interval="monthly", amount_cents=0, amount_currency="USD",
                              charges=Charges(__root__=[Charge(
                                  billable_metric_id=metric.lago_id, charge_model="standard", properties={"amount": "0.00001"},
@@ -263,9 +295,10 @@ def seed_per_token_plan(client, subscriptions: dict[str, str]) -> None:
 @pytest.fixture
 def lago_sync(nats_server, lago, monkeypatch):
     """The lago_sync handler module on a fresh runtime, wired to the test nats-server and emulator."""
+    # The emulator shows usage at once unless asked for a delay: drift is judged without a settle time.
     for key, value in {"NATS_URL": nats_server.url, "LAGO_API_URL": lago.url, "LAGO_API_KEY": lago.api_key,
                        "LAGO_SYNC_RETRY_MAX_SECONDS": "0.05", "LAGO_SYNC_DEADLINE_MARGIN_SECONDS": "1",
-                       "POWERTOOLS_METRICS_NAMESPACE": "tokenmeter-test"}.items():
+                       "RECONCILE_SETTLE_SECONDS": "0", "POWERTOOLS_METRICS_NAMESPACE": "tokenmeter-test"}.items():
         monkeypatch.setenv(key, value)
     app = load_function_app("lago_sync")
     monkeypatch.setattr(app, "_runtime", None)

@@ -30,14 +30,23 @@ async def ledger_status(env: Environment, js: Any) -> dict[str, Any]:
         except NotFoundError:
             pass
     dead = await read_stream(js, sync.dead_letter_stream, f"{sync.dead_letter_stream.lower()}.>")
+    unbillable = await read_stream(js, sync.unbillable_stream, f"{sync.unbillable_stream.lower()}.>")
     return {
         "stream": {"name": nats.stream, "messages": info.state.messages, "bytes": info.state.bytes,
                    "first_seq": info.state.first_seq, "last_seq": info.state.last_seq},
         "consumer": {"name": nats.consumer, "pending": consumer.num_pending, "ack_pending": consumer.num_ack_pending,
                      "redelivered": consumer.num_redelivered, "oldest_unshipped_seconds": oldest},
         "usage_dead_letters": dict(Counter((m.headers or {}).get("Tokenmeter-Reason", "?") for m in dead)),
+        "unbillable": _by_reason(unbillable),
         "last_reconciliation": await _last_reconciliation(js, sync.report_bucket),
     }
+
+
+def _by_reason(messages: list[Any]) -> dict[str, int]:
+    """Copies of events by reason, each transaction id once (a copy may be stored twice after the dedup window)."""
+    reasons = {(m.headers or {}).get("Tokenmeter-Transaction-Id", m.metadata.sequence.stream):
+               (m.headers or {}).get("Tokenmeter-Reason", "?") for m in messages}
+    return dict(Counter(reasons.values()))
 
 
 async def _last_reconciliation(js: Any, bucket: str) -> dict[str, Any] | None:
@@ -76,7 +85,8 @@ def render(status: dict[str, Any]) -> str:
              f"consumer {consumer['name']}: {consumer['pending']:,} pending, {consumer['ack_pending']:,} awaiting ack "
              f"or retry, {consumer['redelivered']:,} redelivered; oldest unshipped "
              + ("-" if age is None else f"{age:,.0f} s ago")]
-    for key, title in (("usage_dead_letters", "USAGE_DLQ"), ("record_dead_letters", "record dead letters")):
+    for key, title in (("usage_dead_letters", "USAGE_DLQ"), ("unbillable", "unbillable (Lago stores, never bills)"),
+                       ("record_dead_letters", "record dead letters")):
         if key in status:
             counts = status[key]
             lines.append(f"{title}: " + (", ".join(f"{r} {n}" for r, n in sorted(counts.items())) or "none"))

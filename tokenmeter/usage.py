@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from shipping.ledger import dead_lettered_ids, ledger_events
-from shipping.reconcile import billable_in_period, plain
+import orjson
+
+from shipping.ledger import dead_lettered_ids, ledger_events, read_stream
+from shipping.reconcile import in_billing_period, lago_period, plain
+from tokenmeter_nats import encode_token
 
 from .environment import Environment
 
@@ -19,17 +23,20 @@ class UnknownSubscription(Exception):
 
 async def usage_preview(env: Environment, js: Any, subscription_id: str) -> dict[str, Any]:
     subscription = env.lago.subscription(subscription_id)
-    if subscription is None:
-        raise UnknownSubscription(f"Lago has no subscription {subscription_id!r}")
-    usage = env.lago.current_usage(subscription["external_customer_id"], subscription_id)
-    since = datetime.now(UTC) - timedelta(days=env.sync.reconcile_lookback_days)
+    if subscription is None or subscription.status != "active":
+        raise UnknownSubscription(f"Lago has no active subscription {subscription_id!r}"
+                                  + (f" (it is {subscription.status})" if subscription else ""))
+    usage = env.lago.current_usage(subscription.external_customer_id, subscription_id)
+    period = lago_period(usage)
+    since = datetime.fromtimestamp(period.start_ms / 1000, UTC) - timedelta(minutes=15)
     ledger = (await ledger_events(js, env.nats_settings.stream, env.nats_settings.subject_prefix, since,
                                   subscription_id)).get(subscription_id, {})
     never_billed = await dead_lettered_ids(js, env.sync.dead_letter_stream)
     names = env.metering.property_names
     rows: dict[tuple[str, str, str], dict[str, Decimal | None]] = defaultdict(lambda: {"ledger": Decimal(0),
                                                                                        "lago": None})
-    for event in billable_in_period(ledger.values(), usage, never_billed):
+    for entry in in_billing_period(ledger.values(), period, never_billed):
+        event = entry.event
         key = (event.code, str(event.properties.get(names["model"], "")), str(event.properties.get(names["token_type"], "")))
         rows[key]["ledger"] += Decimal(str(event.properties.get(names["tokens"], 0)))
     totals: dict[str, dict[str, Decimal]] = defaultdict(lambda: {"ledger": Decimal(0), "lago": Decimal(0)})
@@ -51,7 +58,28 @@ async def usage_preview(env: Environment, js: Any, subscription_id: str) -> dict
                  for (c, m, t), r in sorted(rows.items()) if r["ledger"] or r["lago"]],
         "totals": [{"code": c, "ledger": plain(t["ledger"]), "lago": plain(t["lago"]),
                     "drift": plain(t["ledger"] - t["lago"])} for c, t in sorted(totals.items())],
+        "unbillable": await unbillable(js, env, subscription_id),
     }
+
+
+async def unbillable(js: Any, env: Environment, subscription_id: str) -> list[dict[str, Any]]:
+    """Events of the subscription that Lago stores and will never bill, by reason: events and tokens."""
+    stream = env.sync.unbillable_stream
+    tokens = env.metering.property_names["tokens"]
+    found: dict[str, dict[str, Any]] = {}
+    seen: set[str] = set()
+    for msg in await read_stream(js, stream, f"{stream.lower()}.{encode_token(subscription_id)}.*"):
+        headers = msg.headers or {}
+        transaction_id = headers.get("Tokenmeter-Transaction-Id", "")
+        if transaction_id in seen:
+            continue
+        seen.add(transaction_id)
+        row = found.setdefault(headers.get("Tokenmeter-Reason", "?"), {"events": 0, "tokens": Decimal(0)})
+        row["events"] += 1
+        with contextlib.suppress(ValueError, KeyError, TypeError, ArithmeticError):  # an event is counted all the same
+            row["tokens"] += Decimal(str(orjson.loads(msg.data)["properties"][tokens]))
+    return [{"reason": reason, "events": row["events"], "tokens": plain(row["tokens"])}
+            for reason, row in sorted(found.items())]
 
 
 def render(preview: dict[str, Any]) -> str:
@@ -64,5 +92,7 @@ def render(preview: dict[str, Any]) -> str:
     for total in preview["totals"]:
         lines.append(f"  {total['code']:14} {'total':56} {Decimal(total['ledger']):>14,} {Decimal(total['lago']):>14,}"
                      f"  drift {total['drift']}")
+    lines.append("  unbillable (stored by Lago, never billed): " + (", ".join(
+        f"{u['reason']} {u['events']:,} events / {Decimal(u['tokens']):,} tokens" for u in preview["unbillable"]) or "none"))
     return "\n".join(lines)
 

@@ -12,8 +12,8 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from nats.js.errors import BucketNotFoundError
 
-from shipping.dead_letters import ensure_dead_letter_stream
-from shipping.lago_api import LagoApi
+from shipping.dead_letters import ensure_side_stream
+from shipping.lago_api import LagoApi, LagoAuthError
 from shipping.reconcile import Reconciliation, reconcile
 from shipping.settings import SyncSettings
 from shipping.shipper import Shipper
@@ -37,7 +37,7 @@ class Runtime:
     lago: LagoApi
     runs: int = 0
     reconciled_at_run: int = 0
-    dead_letter_stream_ready: bool = False
+    side_streams_ready: bool = False
 
 
 _runtime: Runtime | None = None
@@ -47,9 +47,11 @@ def runtime() -> Runtime:
     global _runtime
     if _runtime is None:
         settings = SyncSettings.from_env(secret_loader=load_secret)
+        arn = settings.lago_api_key_secret_arn
         _runtime = Runtime(ManagedConnection(NatsSettings.from_env()), settings, load_config(),
                            LagoApi(settings.lago_api_url, settings.lago_api_key, settings.lago_timeout_seconds,
-                                   settings.lago_concurrency))
+                                   settings.lago_concurrency,
+                                   reload_key=(lambda: load_secret(arn, fresh=True)) if arn else None))
     return _runtime
 
 
@@ -66,11 +68,18 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 
 async def _sync(rt: Runtime, deadline: float) -> dict[str, Any]:
     js = await rt.nats.jetstream()
-    if not rt.dead_letter_stream_ready:
-        await ensure_dead_letter_stream(js, rt.settings.dead_letter_stream)
-        rt.dead_letter_stream_ready = True
-    shipped = await Shipper(js, rt.nats.client, rt.lago, rt.nats.settings, rt.settings, deadline).run()
-    await rt.nats.client.flush(timeout=2)  # acks are fire-and-forget: make sure they left before the freeze
+    if not rt.side_streams_ready:
+        await ensure_side_stream(js, rt.settings.dead_letter_stream)
+        await ensure_side_stream(js, rt.settings.unbillable_stream)
+        rt.side_streams_ready = True
+    try:
+        shipped = await Shipper(js, rt.nats.client, rt.lago, rt.nats.settings, rt.settings, deadline).run()
+    except LagoAuthError as exc:
+        logger.error("Lago refused lago_sync's API key; the run fails so that the errors alarm fires",
+                     extra={"error": str(exc)})
+        raise
+    finally:
+        await rt.nats.client.flush(timeout=2)  # acks are fire-and-forget: make sure they left before the freeze
     report(shipped.as_dict())
     consumer = await js.consumer_info(rt.nats.settings.stream, rt.nats.settings.consumer)
     pending = consumer.num_pending + consumer.num_ack_pending
@@ -105,9 +114,11 @@ def report(shipped: dict[str, Any]) -> None:
     metrics.add_metric(name="EventsAlreadyBilled", unit=MetricUnit.Count, value=shipped["already_billed"])
     metrics.add_metric(name="EventsRetried", unit=MetricUnit.Count, value=shipped["retried"])
     metrics.add_metric(name="EventsHeld", unit=MetricUnit.Count, value=shipped["held"])
-    for reason, count in shipped["dead_lettered"].items():
-        with single_metric(name="EventsDeadLettered", unit=MetricUnit.Count, value=count, namespace=NAMESPACE) as metric:
-            metric.add_dimension(name="reason", value=reason)
+    metrics.add_metric(name="EventsUnbillable", unit=MetricUnit.Count, value=sum(shipped["unbillable"].values()))
+    for name, counts in (("EventsDeadLettered", shipped["dead_lettered"]), ("EventsUnbillable", shipped["unbillable"])):
+        for reason, count in counts.items():
+            with single_metric(name=name, unit=MetricUnit.Count, value=count, namespace=NAMESPACE) as metric:
+                metric.add_dimension(name="reason", value=reason)
 
 
 def report_drift(result: Reconciliation) -> None:

@@ -19,9 +19,11 @@ class LagoEmulatorProcess(LocalServer):
     name = "lago emulator"
 
     def __init__(self, folder: Path, api_key: str = "lago-test-key", seed: Path | None = None,
-                 now: str | None = None, extra: list[str] | None = None):
+                 now: str | None = None, extra: list[str] | None = None, event_store: str = "postgres",
+                 clickhouse_dedup: bool = True, usage_delay_ms: int = 0):
         super().__init__()
         self.folder, self.api_key, self.seed, self.now = folder, api_key, seed, now
+        self.event_store, self.clickhouse_dedup, self.usage_delay_ms = event_store, clickhouse_dedup, usage_delay_ms
         self.extra = extra or []
 
     @property
@@ -34,7 +36,9 @@ class LagoEmulatorProcess(LocalServer):
     def command(self) -> list[str]:
         self.folder.mkdir(parents=True, exist_ok=True)
         args = [sys.executable, "-m", "local.lago_emulator", "--port", str(self.port), "--api-key", self.api_key,
-                "--db", str(self.folder / "lago.sqlite3"), *self.extra]
+                "--db", str(self.folder / "lago.sqlite3"), "--event-store", self.event_store,
+                "--clickhouse-dedup", "on" if self.clickhouse_dedup else "off",
+                "--usage-delay-ms", str(self.usage_delay_ms), *self.extra]
         if self.seed:
             args += ["--seed", str(self.seed)]
         if self.now:
@@ -51,3 +55,8 @@ class LagoEmulatorProcess(LocalServer):
 
     def set_faults(self, **faults: Any) -> dict[str, Any]:
         return self.admin("faults", faults)
+
+    def set_api_keys(self, keys: dict[str, Any]) -> None:
+        """Replace the emulator's API keys (a rotation); ``None`` permissions: every permission."""
+        self.admin("api_keys", {"keys": keys})
+        self.api_key = next(key for key, permissions in keys.items() if permissions is None)

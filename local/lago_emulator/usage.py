@@ -1,85 +1,131 @@
-"""Current usage: Lago's per-charge, per-filter units and amounts for a subscription's period."""
+"""Current usage: Lago's per-charge, per-filter units and amounts for a subscription's period.
+
+- Period: periods.charges_period (plan interval, billing time, customer timezone).
+- Events: those of the subscription and metric code timestamped inside the period; only those accepted
+  at least ``delay_ms`` ago (Lago's usage is refreshed asynchronously on both stores).
+- ClickHouse store: with deduplication on, copies that share timestamp and transaction_id count once
+  (the latest copy wins, as lago-api's DEDUP_KEY_COLUMNS query picks max(enriched_at)); with it off,
+  every copy counts.
+- Filters: app/services/charge_filters/matching_and_ignored_service.rb. An event counts in a filter
+  whose values it matches unless it also matches a more specific filter; identical filters count in
+  the oldest; the default bucket (``values: {}``) takes events that match no filter.
+"""
 
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
+from .periods import Period
 from .store import Store
 
-
-def calendar_period(now: datetime, started_at: datetime) -> tuple[datetime, datetime]:
-    """The calendar month containing ``now``, starting no earlier than the subscription."""
-    start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    following = (start + timedelta(days=32)).replace(day=1)
-    return max(start, started_at), following - timedelta(seconds=1)
+ALL_FILTER_VALUES = "__ALL_FILTER_VALUES__"
+FilterValues = dict[str, list[str]]
 
 
-def current_usage(store: Store, subscription: dict[str, Any], now: datetime) -> dict[str, Any]:
-    plan = store.get("plan", subscription["plan_code"]) or {}
-    started = datetime.fromisoformat(subscription["started_at"].replace("Z", "+00:00"))
-    start, end = calendar_period(now, started)
-    from_ms, to_ms = int(start.timestamp() * 1000), int(end.timestamp() * 1000) + 999
+@dataclass(frozen=True)
+class UsageSettings:
+    delay_ms: int = 0
+    clickhouse_dedup: bool = True
+
+
+def current_usage(store: Store, subscription: dict[str, Any], plan: dict[str, Any], period: Period,
+                  settings: UsageSettings, wall_ms: int) -> dict[str, Any]:
+    metrics = {m["lago_id"]: m for m in store.all("billable_metric")}
     currency = plan.get("amount_currency") or "USD"
     charges_usage = []
     for charge in plan.get("charges") or []:
-        metric = store.get("billable_metric", charge["billable_metric_code"])
+        metric = metrics.get(charge["lago_billable_metric_id"])
         if metric is None:
             continue
-        events = store.events(subscription=subscription["external_id"], code=metric["code"], from_ms=from_ms, to_ms=to_ms)
+        events = store.events(subscription=subscription["external_id"], code=metric["code"], from_ms=period.start_ms,
+                              to_ms=period.end_ms, accepted_by_ms=wall_ms - settings.delay_ms)
+        if store.event_store == "clickhouse" and settings.clickhouse_dedup:
+            events = list({(e["timestamp_ms"], e["transaction_id"]): e for e in events}.values())
         charges_usage.append(_charge_usage(charge, metric, events, currency))
+    charges_usage.sort(key=lambda c: c["billable_metric"]["name"].lower())
     amount = sum(c["amount_cents"] for c in charges_usage)
     return {
-        "from_datetime": _iso(start), "to_datetime": _iso(end), "issuing_date": (end + timedelta(days=1)).date().isoformat(),
-        "lago_invoice_id": None, "currency": currency, "amount_cents": amount, "taxes_amount_cents": 0,
-        "total_amount_cents": amount, "charges_usage": charges_usage,
+        "from_datetime": _iso(period.start), "to_datetime": _iso(period.end),
+        "issuing_date": period.issuing_date.isoformat(), "lago_invoice_id": None, "currency": currency,
+        "amount_cents": amount, "taxes_amount_cents": 0, "total_amount_cents": amount, "charges_usage": charges_usage,
     }
 
 
 def _charge_usage(charge: dict[str, Any], metric: dict[str, Any], events: list[dict[str, Any]], currency: str) -> dict[str, Any]:
     filters = charge.get("filters") or []
-    buckets: list[list[dict[str, Any]]] = [[] for _ in filters]
-    default: list[dict[str, Any]] = []
-    for event in events:
-        for i, charge_filter in enumerate(filters):
-            if _matches(event["properties"], charge_filter.get("values") or {}):
-                buckets[i].append(event)
-                break
-        else:
-            default.append(event)
-    filter_usage = []
-    for charge_filter, bucket in zip(filters, buckets):
-        filter_usage.append(_priced(bucket, metric, charge["charge_model"], charge_filter.get("properties") or {},
-                                    charge_filter.get("values"), charge_filter.get("invoice_display_name")))
+    rows = []
     if filters:
-        filter_usage.append(_priced(default, metric, charge["charge_model"], charge.get("properties") or {}, None, None))
-        units = sum(Decimal(f["units"]) for f in filter_usage)
-        amount = sum(f["amount_cents"] for f in filter_usage)
+        expanded = [_all_values(f["values"], metric) for f in filters]
+        for index, charge_filter in enumerate(filters):
+            ignored = _ignored(index, filters, expanded)
+            bucket = [e for e in events if _matches(e, expanded[index]) and not any(_matches(e, i) for i in ignored)]
+            rows.append(_priced(bucket, metric, charge["charge_model"], charge_filter.get("properties") or {},
+                                charge_filter["values"], charge_filter.get("invoice_display_name")))
+        default = [e for e in events if not any(_matches(e, values) for values in expanded)]
+        rows.append(_priced(default, metric, charge["charge_model"], charge.get("properties") or {}, {}, None))
+        units, amount = sum(Decimal(r["units"]) for r in rows), sum(r["amount_cents"] for r in rows)
+        events_count = sum(r["events_count"] for r in rows)
     else:
-        whole = _priced(default, metric, charge["charge_model"], charge.get("properties") or {}, None, None)
-        units, amount = Decimal(whole["units"]), whole["amount_cents"]
+        whole = _priced(events, metric, charge["charge_model"], charge.get("properties") or {}, {}, None)
+        units, amount, events_count = Decimal(whole["units"]), whole["amount_cents"], whole["events_count"]
     return {
-        "units": _decimal_str(units), "total_aggregated_units": _decimal_str(units), "events_count": len(events),
-        "amount_cents": amount, "amount_currency": currency,
-        "charge": {"lago_id": charge["lago_id"], "charge_model": charge["charge_model"],
+        "units": _decimal_str(units), "total_aggregated_units": _decimal_str(units), "events_count": events_count,
+        "amount_cents": amount, "amount_currency": currency, "pricing_unit_details": None,
+        "charge": {"lago_id": charge["lago_id"], "code": charge.get("code"), "charge_model": charge["charge_model"],
                    "invoice_display_name": charge.get("invoice_display_name")},
         "billable_metric": {k: metric[k] for k in ("lago_id", "name", "code", "aggregation_type")},
-        "filters": filter_usage if filters else [], "grouped_usage": [],
+        "filters": rows, "grouped_usage": [],
     }
 
 
+def _all_values(values: FilterValues, metric: dict[str, Any]) -> FilterValues:
+    """ChargeFilter#to_h_with_all_values: ``__ALL_FILTER_VALUES__`` stands for every value the metric lists."""
+    defined = {f["key"]: f["values"] for f in metric.get("filters") or []}
+    return {key: list(defined.get(key, [])) if vals == [ALL_FILTER_VALUES] else list(vals) for key, vals in values.items()}
+
+
+def _ignored(index: int, filters: list[dict[str, Any]], expanded: list[FilterValues]) -> list[FilterValues]:
+    """The filters whose events the filter at ``index`` must leave out (Lago's ignored_filters)."""
+    matching, own = expanded[index], filters[index]["values"]
+    ignored = []
+    for other in range(len(filters)):
+        child = expanded[other]
+        if other == index or not all(any(v in child.get(k, []) for v in vals) for k, vals in matching.items()):
+            continue
+        kept = dict(child)
+        if sorted(kept) == sorted(matching):
+            if all(sorted(v) == sorted(matching[k]) for k, v in kept.items()):
+                if other > index:  # identical and newer: the older filter counts the events
+                    continue
+            elif not all(set(v) <= set(matching[k]) for k, v in kept.items()):
+                kept = {k: v if own.get(k) == [ALL_FILTER_VALUES] else [x for x in v if x not in matching[k]]
+                        for k, v in kept.items()}
+        ignored.append(kept)
+    return ignored
+
+
+def _matches(event: dict[str, Any], values: FilterValues) -> bool:
+    properties = event["properties"]
+    return all(key in properties and _text(properties[key]) in allowed for key, allowed in values.items())
+
+
+def _text(value: Any) -> str:
+    """A property as Postgres' ``properties ->> key`` reads it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 def _priced(events: list[dict[str, Any]], metric: dict[str, Any], model: str, properties: dict[str, Any],
-            values: dict[str, list[str]] | None, name: str | None) -> dict[str, Any]:
+            values: FilterValues, name: str | None) -> dict[str, Any]:
     units = aggregate(metric, events)
     return {"invoice_display_name": name, "values": values, "units": _decimal_str(units),
             "total_aggregated_units": _decimal_str(units), "amount_cents": amount_cents(model, properties, units),
-            "events_count": len(events)}
-
-
-def _matches(event_properties: dict[str, Any], values: dict[str, list[str]]) -> bool:
-    return all(str(event_properties.get(key)) in [str(v) for v in allowed] for key, allowed in values.items())
+            "events_count": len(events), "pricing_unit_details": None}
 
 
 def aggregate(metric: dict[str, Any], events: list[dict[str, Any]]) -> Decimal:
@@ -125,9 +171,10 @@ def _number(value: Any) -> Decimal | None:
     if isinstance(value, bool) or value is None:
         return None
     try:
-        return Decimal(str(value))
+        number = Decimal(str(value))
     except InvalidOperation:
         return None
+    return number if number.is_finite() else None
 
 
 def _decimal_str(value: Decimal) -> str:

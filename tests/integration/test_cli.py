@@ -128,7 +128,7 @@ def test_status_usage_preview_and_usage_replay(lago_sync, nats_server, lago_clie
         ("gpt-4o", "input"): "900", ("gpt-4o", "output"): "1200"}
     assert next(r["lago"] for r in preview["rows"] if r["token_type"] == "output") == "1200"  # the priced filter
     code, _, err = run(capsys, "usage", "sub_new")
-    assert code == 2 and "no subscription 'sub_new'" in err
+    assert code == 2 and "no active subscription 'sub_new'" in err
 
     out = run(capsys, "replay", "usage", "--dry-run")[1]
     assert "republished 3" in out and "still unknown to Lago" in out

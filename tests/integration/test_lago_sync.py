@@ -47,7 +47,7 @@ def run_until_drained(app, runs=60, remaining_ms=30_000):
     for _ in range(runs):
         summary = app.lambda_handler({"source": "aws.events"}, LambdaContext(remaining_ms=remaining_ms))
         summaries.append(summary)
-        if summary["drained"] and summary["retried"] == 0 and summary["held"] == 0 and summary.get("reconciliation"):
+        if summary["drained"] and summary["pending"] == 0 and summary.get("reconciliation"):
             return summaries
     raise AssertionError(f"not drained after {runs} runs: {summaries[-1]}")
 

@@ -80,8 +80,10 @@ def test_a_full_run_prints_and_stores_no_secret(stack, aws, count_tokens, capfd,
         seen.append(json.dumps(apps["publish_event"].lambda_handler(http(body, key), LambdaContext())))
 
     seed_per_token_plan(Client(api_key=LAGO_KEY, api_url=lago.url), {"sub_acme": "acme"})
-    refused = apps["lago_sync"].lambda_handler({}, LambdaContext())  # a wrong Lago key: Lago answers 401
-    assert refused["shipped"] == 0
+    from shipping.lago_api import LagoAuthError
+
+    with pytest.raises(LagoAuthError) as refused:  # a wrong Lago key: Lago answers 401, the invocation fails
+        apps["lago_sync"].lambda_handler({}, LambdaContext())
     monkeypatch.setenv("LAGO_API_KEY", LAGO_KEY)  # fixed, and the function's environment renewed
     old = apps["lago_sync"]._runtime
     old.nats.run(old.nats.close())
@@ -92,7 +94,7 @@ def test_a_full_run_prints_and_stores_no_secret(stack, aws, count_tokens, capfd,
         runs.append(apps["lago_sync"].lambda_handler({}, LambdaContext()))
         assert len(runs) < 20, runs[-1]
     assert sum(r["shipped"] + r["already_billed"] for r in runs) == 3, runs  # a slow answer may land as already held
-    seen += [json.dumps(refused), *map(json.dumps, runs)]
+    seen += [str(refused.value), *map(json.dumps, runs)]
     assert tokenmeter(["status", "--json"]) == 0 and tokenmeter(["usage", "sub_acme"]) == 0
     monkeypatch.setenv("NATS_CREDS_SECRET_ARN", "")  # and a refused NATS connection
     assert tokenmeter(["status"]) == 1
@@ -106,7 +108,7 @@ def test_a_full_run_prints_and_stores_no_secret(stack, aws, count_tokens, capfd,
     everything = "\n".join([out, err, *seen, *kept.records])
     # The run did meet each failure (so the search below had something to find).
     for expected in ("lago_sync run", "unauthorized", "forbidden_subscription", "unattributed", "invalid_json",
-                     "Authorization Violation", "Lago answered 401"):
+                     "Authorization Violation", "Lago refused the API key (401)"):
         assert expected in everything, expected
     for secret in SECRETS:
         assert secret not in everything, f"{secret[:9]}... appears in the output"

@@ -1,8 +1,14 @@
 """Nothing lost, nothing billed twice: a generated workload through all three functions while
-triggers are re-delivered, invocations fail part-way, nats-server is killed and Lago misbehaves.
+triggers are re-delivered, invocations fail part-way, nats-server is killed and Lago misbehaves,
+on each of Lago's event stores (Postgres; ClickHouse with dedup on and usage that lags).
+
+Subscription and customer ids carry the characters Lago's paths must have encoded; most customers are
+billed monthly by calendar in UTC, every fifth weekly on its anniversary in Tokyo, so only that week's
+usage is billable for them and the rest of their usage is reported as unbillable.
 
 The ground truth comes from local/workload.py, which chose every count (text-only records are
-counted by tiktoken, an independent tokenizer). TOKENMETER_E2E_RECORDS sets the size (default 5,000).
+counted by tiktoken, an independent tokenizer); the billing periods below are worked out by hand.
+TOKENMETER_E2E_RECORDS sets the size (default 5,000).
 """
 
 import json
@@ -11,18 +17,43 @@ import random
 import threading
 import time
 from collections import Counter
+from urllib.parse import quote
 
+import httpx
 import pytest
 from botocore.exceptions import ClientError
 from conftest import LAGO_NOW, LambdaContext, drain, stream_messages
 
 from local.functions import load_function_app
 from local.lago_emulator.process import LagoEmulatorProcess
-from local.workload import BAD_MARKER, GHOST, Workload, cloudwatch_event, generate, lago_seed, s3_event, subscriptions
+from local.workload import (
+    BAD_MARKER,
+    GHOST,
+    Workload,
+    cloudwatch_event,
+    customer_of,
+    generate,
+    lago_seed,
+    s3_event,
+    subscriptions,
+    weekly_tokyo,
+)
 
 RECORDS = int(os.environ.get("TOKENMETER_E2E_RECORDS", "5000"))
 LAGO_FAULTS = {"error_rate": 0.2, "drop_after_store_rate": 0.05, "seed": 11}
 pytestmark = pytest.mark.slow
+
+# The emulator's clock is 2026-11-15T12:00Z (Sunday 21:00 in Tokyo). Monthly by calendar in UTC: November.
+MONTH = (1_793_491_200_000, 1_796_083_199_999)  # 2026-11-01T00:00:00.000Z .. 2026-11-30T23:59:59.999Z
+# Weekly from Wednesday 2026-01-07 (Tokyo): Wed 2026-11-11 00:00 JST .. Tue 2026-11-17 23:59:59.999 JST.
+WEEK = (1_794_322_800_000, 1_794_927_599_999)  # 2026-11-10T15:00:00.000Z .. 2026-11-17T14:59:59.999Z
+STORES = {"postgres": {"event_store": "postgres"},
+          "clickhouse": {"event_store": "clickhouse", "clickhouse_dedup": True, "usage_delay_ms": 1500}}
+SETTLE_SECONDS = {"postgres": 0.0, "clickhouse": 3.0}
+
+
+def period_of(subscription: str) -> tuple[int, int]:
+    return WEEK if weekly_tokyo(subscription) else MONTH
 
 
 class FlakySqs:
@@ -46,9 +77,9 @@ class FlakySqs:
 class Pipeline:
     """The three functions, wired as the template wires them, with the test in the role of AWS."""
 
-    def __init__(self, aws, count_tokens, publish_event, lago_sync, nats_server, lago, sqs: FlakySqs):
+    def __init__(self, aws, count_tokens, publish_event, lago_sync, nats_server, lago, sqs: FlakySqs, settle_seconds: float):
         self.aws, self.count_tokens, self.publish_event, self.lago_sync = aws, count_tokens, publish_event, lago_sync
-        self.sqs = sqs
+        self.sqs, self.settle_seconds = sqs, settle_seconds
         self.nats, self.lago = nats_server, lago
         self.rng = random.Random(3)
         self.log = Counter()
@@ -144,6 +175,9 @@ class Pipeline:
             summary = self.sync(30_000)
             summaries.append(summary)
             if summary["pending"] == 0 and summary.get("reconciliation"):
+                # Once Lago's usage has caught up and the last events have settled, one more judgement.
+                time.sleep(self.settle_seconds + 0.5)
+                summaries.append(self.sync(30_000))
                 return summaries
             time.sleep(0.2)
         raise AssertionError(f"not drained after 80 runs: {summaries[-1]}")
@@ -155,23 +189,24 @@ def workload(tiktoken_llama3) -> Workload:
                     lambda completion: len(tiktoken_llama3.encode(completion)))
 
 
-@pytest.fixture
-def pipeline(aws, count_tokens, publish_event, nats_server, workload, tmp_path, monkeypatch):
+@pytest.fixture(params=list(STORES))
+def pipeline(request, aws, count_tokens, publish_event, nats_server, workload, tmp_path, monkeypatch):
     models = sorted({model for _, model, _ in workload.truth})
     seed = tmp_path / "seed.json"
     seed.write_text(json.dumps(lago_seed(models)))
-    lago = LagoEmulatorProcess(tmp_path / "lago", seed=seed, now=LAGO_NOW).start()
+    store = request.param
+    lago = LagoEmulatorProcess(tmp_path / "lago", seed=seed, now=LAGO_NOW, **STORES[store]).start()
     for key, value in {"NATS_URL": nats_server.url, "LAGO_API_URL": lago.url, "LAGO_API_KEY": lago.api_key,
                        "LAGO_TIMEOUT_SECONDS": "0.4", "LAGO_SYNC_RETRY_MAX_SECONDS": "0.05",
                        "LAGO_SYNC_DEADLINE_MARGIN_SECONDS": "0.5", "NATS_CONNECT_TIMEOUT_SECONDS": "0.5",
                        "UNKNOWN_SUBSCRIPTION_HOLD_SECONDS": "2", "UNKNOWN_SUBSCRIPTION_RETRY_SECONDS": "1",
-                       "RECONCILE_EVERY": "1"}.items():
+                       "RECONCILE_EVERY": "1", "RECONCILE_SETTLE_SECONDS": str(SETTLE_SECONDS[store])}.items():
         monkeypatch.setenv(key, value)
     lago_sync = load_function_app("lago_sync")
     monkeypatch.setattr(lago_sync, "_runtime", None)
     flaky, real_client = FlakySqs(aws.sqs), count_tokens.aws_client
     monkeypatch.setattr(count_tokens, "aws_client", lambda name: flaky if name == "sqs" else real_client(name))
-    pipeline = Pipeline(aws, count_tokens, publish_event, lago_sync, nats_server, lago, flaky)
+    pipeline = Pipeline(aws, count_tokens, publish_event, lago_sync, nats_server, lago, flaky, SETTLE_SECONDS[store])
     yield pipeline
     if lago_sync._runtime is not None:
         lago_sync._runtime.nats.run(lago_sync._runtime.nats.close())
@@ -179,35 +214,67 @@ def pipeline(aws, count_tokens, publish_event, nats_server, workload, tmp_path, 
     lago.stop()
 
 
+def segment(text: str) -> str:
+    """A path segment as Lago's routes need it: every reserved byte escaped, '.' too (Rails' default segment)."""
+    return quote(text, safe="").replace(".", "%2E")
+
+
 def lago_rows(lago) -> Counter:
     """Lago's billed units per (subscription, model, token type), from current_usage."""
-    from lago_python_client.client import Client
-
-    client, rows = Client(api_key=lago.api_key, api_url=lago.url), Counter()
-    for subscription in subscriptions():
-        usage = client.customers.current_usage(f"cust{subscription}", subscription)
-        for charge in usage.charges_usage:
-            for row in charge.filters:
-                units = float(row.units)
-                assert units == int(units)
-                if units:
-                    values = row.values or {}
-                    rows[(subscription, values.get("model", ["?"])[0], values.get("token_type", ["?"])[0])] += int(units)
+    rows = Counter()
+    with httpx.Client(headers={"Authorization": f"Bearer {lago.api_key}"}) as http:
+        for subscription in subscriptions():
+            response = http.get(f"{lago.url}/api/v1/customers/{segment(customer_of(subscription))}/current_usage",
+                                params={"external_subscription_id": subscription})
+            assert response.status_code == 200, response.text
+            usage = response.json()["customer_usage"]
+            assert (usage["from_datetime"], usage["to_datetime"]) == tuple(
+                _iso(ms) for ms in period_of(subscription)), subscription
+            for charge in usage["charges_usage"]:
+                for row in charge["filters"]:
+                    units = float(row["units"])
+                    assert units == int(units)
+                    if units:
+                        values = row["values"] or {}
+                        rows[(subscription, values.get("model", ["?"])[0], values.get("token_type", ["?"])[0])] += int(units)
     return rows
+
+
+def _iso(ms: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms // 1000))
+
+
+def billable(workload: Workload) -> tuple[Counter, Counter]:
+    """The workload's usage inside each subscription's billing period, and the events outside it."""
+    inside, outside = Counter(), Counter()
+    for subscription, model, token_type, tokens, at in workload.usages:
+        start, end = period_of(subscription)
+        if start <= at <= end:
+            inside[(subscription, model, token_type)] += tokens
+        else:
+            outside["events"] += 1
+            outside["tokens"] += tokens
+    return inside, outside
 
 
 def test_nothing_lost_nothing_billed_twice_under_faults(pipeline, workload, aws, nats_server, capsys):
     started = time.monotonic()
     summaries = pipeline.run(workload)
     took = time.monotonic() - started
+    truth, unbillable = billable(workload)
+    assert unbillable["events"] > 0 and len(truth) > 0  # both sides of the weekly period are exercised
 
     # The faults did happen: Lago failed requests, and stored some whose answer never arrived.
     assert pipeline.log["lago_sync events handed back for retry"] > 0
-    assert pipeline.log["lago_sync events Lago already held"] > 0
     assert pipeline.log["publish_event items failed"] > 0 and pipeline.log["count_tokens failed part-way, retried"] > 0
 
-    assert lago_rows(pipeline.lago) == workload.truth
-    assert pipeline.lago.admin("stats")["events"] == workload.events  # no event stored twice, none for the ghost
+    assert lago_rows(pipeline.lago) == truth
+    stats = pipeline.lago.admin("stats")
+    # No event counted twice, none for the ghost. The Postgres store refuses copies (and tells lago_sync so);
+    # the ClickHouse store keeps them as rows and counts one per (subscription, code, timestamp, id).
+    assert stats["distinct_events"] == workload.events
+    if stats["event_store"] == "postgres":
+        assert stats["events"] == workload.events and pipeline.log["lago_sync events Lago already held"] > 0
 
     distinct = {letter["id"]: letter for letter in drain(aws.sqs, aws.dead_url)}
     assert {BAD_MARKER.search(d["record"]).group(): d["reason"] for d in distinct.values()} == workload.bad
@@ -219,13 +286,19 @@ def test_nothing_lost_nothing_billed_twice_under_faults(pipeline, workload, aws,
     assert sum(json.loads(m.data)["properties"]["tokens"] for m in dead_events.values()) == workload.ghost_tokens
     assert {json.loads(m.data)["external_subscription_id"] for m in dead_events.values()} == {GHOST}
 
+    # Usage before the weekly customers' current week: stored by Lago, never billed, and reported as such.
+    late = {m.headers["Tokenmeter-Transaction-Id"]: m for m in stream_messages(nats_server.url, "USAGE_UNBILLABLE")}
+    assert {m.headers["Tokenmeter-Reason"] for m in late.values()} == {"period_closed"}
+    assert len(late) == unbillable["events"]
+    assert sum(json.loads(m.data)["properties"]["tokens"] for m in late.values()) == unbillable["tokens"]
+
     ledger = stream_messages(nats_server.url, "USAGE")
     assert len(ledger) == len({m.headers["Nats-Msg-Id"] for m in ledger}) == workload.events + workload.ghost_events
 
     final = summaries[-1]["reconciliation"]
-    assert final["drifting"] == [] and final["subscriptions"] == len({s for s, _, _ in workload.truth})
+    assert final["drifting"] == [] and final["settling"] == 0
+    assert final["subscriptions"] == len({s for s, _, _ in truth})
     with capsys.disabled():
-        print(f"\n{workload.records} records, {workload.events} events, {len(workload.bad)} bad records, "
-              f"{workload.ghost_events} ghost events: exact after {took:.0f} s; faults: {dict(pipeline.log)}; "
-              f"last reconciliation skipped {final['skipped']}")
-
+        print(f"\n{stats['event_store']}: {workload.records} records, {workload.events} events, {len(workload.bad)} bad "
+              f"records, {workload.ghost_events} ghost events, {unbillable['events']} unbillable: exact after {took:.0f} s;"
+              f" Lago rows {stats['events']}; faults: {dict(pipeline.log)}; last reconciliation skipped {final['skipped']}")

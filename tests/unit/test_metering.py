@@ -118,8 +118,10 @@ def test_text_only_records_are_counted_with_the_configured_tokenizer(llama3_dir,
     assert summary.metered == 300 and summary.events == 600
     by_id = {e.transaction_id: e.properties["tokens"] for e in sink.events}
     for i in (0, 257, 299):
-        assert by_id[record_key(f"cwl:{i}") + "-input"] == 1 + len(tiktoken_llama3.encode(f"Question {i}: why?"))
-        assert by_id[record_key(f"cwl:{i}") + "-output"] == len(tiktoken_llama3.encode(f"Because {i}."))
+        # No time of their own: the log event's time is part of the identity.
+        key = record_key(f"cwl:{i}|at:1732646400000")
+        assert by_id[key + "-input"] == 1 + len(tiktoken_llama3.encode(f"Question {i}: why?"))
+        assert by_id[key + "-output"] == len(tiktoken_llama3.encode(f"Because {i}."))
 
 
 def test_text_only_record_problems_are_dead_lettered_and_the_rest_go_on(llama3_dir, tmp_path):

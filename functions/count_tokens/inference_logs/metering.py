@@ -126,6 +126,11 @@ class Meter:
             identity = f"req:{request_id}|{inference.model}"
         else:
             identity = raw.identity
+        if inference.timestamp_ms is None:
+            # A record without a time of its own takes its delivery's (log event, object), which can differ
+            # between copies that share an identity; Lago's ClickHouse store counts one transaction id sent
+            # with two timestamps twice, so the time is part of the identity.
+            identity += f"|at:{timestamp_ms}"
         key = record_key(identity)
         timestamp = format_timestamp(timestamp_ms)
         code, model = self._config.metric_code, inference.model

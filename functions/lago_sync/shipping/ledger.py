@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -48,19 +49,40 @@ async def read_stream(js: Any, stream: str, subjects: str, since: datetime | Non
     return messages
 
 
+@dataclass(slots=True)
+class LedgerEntry:
+    event: UsageEvent
+    appended_ms: int  # when the USAGE stream stored it
+
+
 async def ledger_events(js: Any, stream: str, prefix: str, since: datetime,
-                        subscription: str | None = None) -> dict[str, dict[str, UsageEvent]]:
+                        subscription: str | None = None) -> dict[str, dict[str, LedgerEntry]]:
     """Events per subscription (or of one), by transaction id: a re-delivery stored after the dedup
-    window counts once."""
+    window counts once, at its first append."""
     subjects = f"{prefix}.>" if subscription is None else f"{prefix}.{encode_token(subscription)}.*"
-    by_subscription: dict[str, dict[str, UsageEvent]] = {}
+    by_subscription: dict[str, dict[str, LedgerEntry]] = {}
     for msg in await read_stream(js, stream, subjects, since):
         try:
             event = UsageEvent.from_dict(orjson.loads(msg.data))
         except (orjson.JSONDecodeError, InvalidEventError):
             continue  # dead-lettered by shipping; never billed
-        by_subscription.setdefault(event.external_subscription_id, {}).setdefault(event.transaction_id, event)
+        appended_ms = int(msg.metadata.timestamp.timestamp() * 1000)
+        by_subscription.setdefault(event.external_subscription_id, {}).setdefault(
+            event.transaction_id, LedgerEntry(event, appended_ms))
     return by_subscription
+
+
+async def first_kept_ms(js: Any, stream: str) -> int | None:
+    """When the oldest message the stream still keeps was stored, if the stream ever dropped any
+    (retention); None when it holds everything it was ever given."""
+    try:
+        info = await js.stream_info(stream)
+    except NotFoundError:
+        return None
+    if info.state.first_seq <= 1 or not info.state.messages:
+        return None
+    first = await js.get_msg(stream, info.state.first_seq)
+    return int(first.time.timestamp() * 1000)
 
 
 async def dead_lettered_ids(js: Any, stream: str) -> set[str]:

@@ -14,6 +14,7 @@ from tokenmeter_core.env import env_number
 class SyncSettings:
     lago_api_url: str
     lago_api_key: str
+    lago_api_key_secret_arn: str | None = None  # read again after a 401: a rotated key is picked up
     fetch_batch: int = 500
     # Stop fetching this long before the Lambda deadline: one batch must still ship or be nak'ed.
     deadline_margin_seconds: float = 5.0
@@ -25,8 +26,14 @@ class SyncSettings:
     # Batches in flight to Lago at once: hides network latency to a remote Lago.
     lago_concurrency: int = 2
     reconcile_every: int = 1  # reconcile on every Nth run; 0 never
-    reconcile_lookback_days: float = 35.0
+    # How far back reconciliation reads the ledger at most; a period that starts earlier is not judged.
+    reconcile_lookback_days: float = 400.0
+    # Lago's usage lags what it accepted (caches, and on ClickHouse Kafka): drift is judged only on
+    # events that reached the ledger at least this long ago.
+    reconcile_settle_seconds: float = 3600.0
+    reconcile_heal: bool = True  # re-send the events Lago lacks (off: report only)
     dead_letter_stream: str = "USAGE_DLQ"
+    unbillable_stream: str = "USAGE_UNBILLABLE"
     report_bucket: str = "tokenmeter_reconciliation"
 
     @classmethod
@@ -36,13 +43,19 @@ class SyncSettings:
         if not url:
             raise MeteringConfigError("LAGO_API_URL is not set (e.g. https://api.getlago.com)")
         key = env.get("LAGO_API_KEY", "").strip()
+        arn = None
         if not key and env.get("LAGO_API_KEY_SECRET_ARN") and secret_loader is not None:
-            key = secret_loader(env["LAGO_API_KEY_SECRET_ARN"]).strip()
+            arn = env["LAGO_API_KEY_SECRET_ARN"]
+            key = secret_loader(arn).strip()
         if not key:
             raise MeteringConfigError("set LAGO_API_KEY_SECRET_ARN (or LAGO_API_KEY) to Lago's API key")
+        heal = env.get("RECONCILE_HEAL", "on").strip().lower()
+        if heal not in ("on", "off"):
+            raise MeteringConfigError(f"RECONCILE_HEAL must be on or off, got {heal!r}")
         return cls(
             lago_api_url=url,
             lago_api_key=key,
+            lago_api_key_secret_arn=arn,
             fetch_batch=int(_number(env, "LAGO_SYNC_FETCH_BATCH", cls.fetch_batch, 1, 10_000)),
             deadline_margin_seconds=_number(env, "LAGO_SYNC_DEADLINE_MARGIN_SECONDS", cls.deadline_margin_seconds, 0.5, 60),
             unknown_hold_seconds=_number(env, "UNKNOWN_SUBSCRIPTION_HOLD_SECONDS", cls.unknown_hold_seconds, 0, 30 * 86_400),
@@ -52,7 +65,10 @@ class SyncSettings:
             retry_max_seconds=_number(env, "LAGO_SYNC_RETRY_MAX_SECONDS", cls.retry_max_seconds, 0.01, 3600),
             reconcile_every=int(_number(env, "RECONCILE_EVERY", cls.reconcile_every, 0, 10_000)),
             reconcile_lookback_days=_number(env, "RECONCILE_LOOKBACK_DAYS", cls.reconcile_lookback_days, 1, 400),
+            reconcile_settle_seconds=_number(env, "RECONCILE_SETTLE_SECONDS", cls.reconcile_settle_seconds, 0, 7 * 86_400),
+            reconcile_heal=heal == "on",
             dead_letter_stream=env.get("NATS_DEAD_LETTER_STREAM") or cls.dead_letter_stream,
+            unbillable_stream=env.get("NATS_UNBILLABLE_STREAM") or cls.unbillable_stream,
             report_bucket=env.get("RECONCILIATION_BUCKET") or cls.report_bucket,
         )
 

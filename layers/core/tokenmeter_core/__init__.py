@@ -1,7 +1,7 @@
 """Shared tokenmeter model: usage events, transaction ids and the metering config."""
 
 from .config import MeteringConfig, load_config, parse_config
-from .events import TOKEN_TYPES, UsageEvent, ascii_json, format_timestamp, parse_rfc3339_ms
+from .events import TOKEN_TYPES, UsageEvent, ascii_json, format_timestamp, parse_rfc3339_ms, timestamp_ms
 from .exceptions import InvalidEventError, MeteringConfigError, SecretUnavailable, TokenmeterError
 from .ids import record_key, transaction_id
 
@@ -19,5 +19,6 @@ __all__ = [
     "parse_config",
     "parse_rfc3339_ms",
     "record_key",
+    "timestamp_ms",
     "transaction_id",
 ]

@@ -99,6 +99,12 @@ def format_timestamp(epoch_ms: int) -> str:
     return f"{seconds}.{millis:03d}"
 
 
+def timestamp_ms(timestamp: str) -> int:
+    """A usage event's timestamp (Unix seconds, optional fraction) in milliseconds; extra digits dropped."""
+    whole, _, fraction = timestamp.partition(".")
+    return int(whole) * 1000 + int((fraction + "000")[:3])
+
+
 def parse_rfc3339_ms(text: str) -> int:
     """Milliseconds since the epoch of an RFC 3339 date-time; ValueError if it is not one.
 
