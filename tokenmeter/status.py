@@ -59,11 +59,12 @@ async def _last_reconciliation(js: Any, bucket: str) -> dict[str, Any] | None:
 
 def queue_status(env: Environment) -> dict[str, Any]:
     """Record dead letters by reason (each id once) and kept failed invocations, where configured."""
-    sqs, found = env.client("sqs"), {}
+    found: dict[str, Any] = {}
     for name, key in (("DEAD_LETTER_QUEUE_URL", "record_dead_letters"), ("INVOCATION_FAILURE_QUEUE_URL",
                                                                            "failed_invocations")):
         if not env.env.get(name):
             continue
+        sqs = env.client("sqs")  # only when a queue is configured: no AWS settings needed otherwise
         messages = receive_all(sqs, env.queue_url(name), SAMPLE)
         release(sqs, env.queue_url(name), messages)
         if key == "record_dead_letters":
