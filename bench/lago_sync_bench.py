@@ -52,7 +52,7 @@ def seed(lago: LagoEmulatorProcess) -> None:
     client = Client(api_key=lago.api_key, api_url=lago.url)
     metric = client.billable_metrics.create(BillableMetric(name="t", code="llm_tokens", aggregation_type="sum_agg",
                                                            field_name="tokens"))
-    client.plans.create(Plan(name="p", code="per_token", amount_cents=0, amount_currency="USD", charges=Charges(
+    client.plans.create(Plan(name="p", code="per_token", interval="monthly", amount_cents=0, amount_currency="USD", charges=Charges(
         __root__=[Charge(billable_metric_id=metric.lago_id, charge_model="standard", properties={"amount": "0.00001"})])))
     for i in range(SUBSCRIPTIONS):
         client.customers.create(Customer(external_id=f"c{i}", currency="USD"))

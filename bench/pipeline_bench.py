@@ -151,11 +151,12 @@ def main() -> None:
     triggers = [cloudwatch_event(batch) for batch in work.cloudwatch] + [s3_event("logs", k) for k in work.s3_objects]
     with tempfile.TemporaryDirectory() as tmp:
         seed = Path(tmp) / "seed.json"
-        seed.write_text(json.dumps(lago_seed(sorted({m for _, m, _ in work.truth}))))
+        seed.write_text(json.dumps(lago_seed(sorted({m for _, m, _ in work.truth}), monthly_only=True)))
         nats_server, raw_nats = NatsServer(Path(tmp) / "js").start(), NatsServer(Path(tmp) / "raw").start()
         lago = LagoEmulatorProcess(Path(tmp) / "lago", seed=seed, now=LAGO_NOW).start()
         try:
             os.environ.update({"LAGO_API_URL": lago.url, "LAGO_API_KEY": lago.api_key, "RECONCILE_EVERY": "0",
+                               "RECONCILE_SETTLE_SECONDS": "0",
                                "POWERTOOLS_LOG_LEVEL": "WARNING", "AWS_DEFAULT_REGION": "us-east-1"})
             records = [line[line.find("{"):] for batch in work.cloudwatch for _, _, line in batch] + [
                 line for body in work.s3_objects.values() for line in _lines(body)]

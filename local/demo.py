@@ -2,8 +2,9 @@
 
 The functions run as built by `sam build`, each invoked as Lambda runs it (local/invoke.py:
 the real runtime client against a loopback Runtime API): count_tokens against a moto server
-(SQS, S3) -> publish_event -> a real nats-server -> lago_sync -> the Lago emulator, seeded with
-a per-token plan priced by model and token type and three customers. A CloudWatch Logs batch is
+(SQS, S3) -> publish_event -> a real nats-server -> lago_sync -> the Lago emulator on the ClickHouse
+event store that Lago Cloud runs (read-time dedup on, usage a second late), seeded with a per-token
+plan priced by model and token type and three customers. A CloudWatch Logs batch is
 delivered twice, S3 objects come in several layouts, and a few records are bad. Prints per
 customer the tokens by model and type and the amount Lago would invoice (from current_usage),
 then every dead letter with its reason. Stops everything it started, even on failure.
@@ -17,6 +18,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -24,6 +26,7 @@ from local import workload
 
 ROOT = Path(__file__).resolve().parent.parent
 TIME = 1_732_646_400  # 2024-11-26T18:40:00Z
+USAGE_DELAY_MS = 1000
 
 
 def sample_cloudwatch_lines() -> list[str]:
@@ -109,8 +112,10 @@ def main() -> int:
     letters: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="tokenmeter-demo-") as tmp:
         servers = [MotoServer(), NatsServer(Path(tmp) / "jetstream"),
+                   # Lago Cloud's event store: duplicates answered 200 and merged at read time, usage a little late.
                    LagoEmulatorProcess(Path(tmp) / "lago", api_key="demo-key", seed=seed_file(Path(tmp) / "seed.json"),
-                                       now="2024-11-28T00:00:00Z")]
+                                       now="2024-11-28T00:00:00Z", event_store="clickhouse", clickhouse_dedup=True,
+                                       usage_delay_ms=USAGE_DELAY_MS)]
         moto, nats_server, lago = servers
         try:
             for server in servers:
@@ -125,6 +130,8 @@ def main() -> int:
                                "LAGO_API_KEY_SECRET_ARN": ""})
             print(f"lago_sync: shipped {summary['shipped']}, already billed {summary['already_billed']}, "
                   f"drift {summary.get('reconciliation', {}).get('drifting')}")
+            print(f"Lago (ClickHouse event store) shows usage {USAGE_DELAY_MS} ms after accepting it; waiting ...")
+            time.sleep(USAGE_DELAY_MS / 1000 + 0.2)
             _print_invoices(lago)
         finally:
             for server in reversed(servers):

@@ -136,12 +136,17 @@ def s3_event(bucket: str, key: str) -> dict:
     return {"Records": [{"s3": {"bucket": {"name": bucket}, "object": {"key": key}}}]}
 
 
-def lago_seed(models: list[str], subscription_count: int = 50) -> dict:
+def lago_seed(models: list[str], subscription_count: int = 50, monthly_only: bool = False) -> dict:
     """Lago's per-token template for the workload: a price for every model x token type, on two plans (monthly
     by calendar for customers in UTC; weekly by anniversary, from Wednesday 2026-01-07, for customers in
-    Asia/Tokyo), one customer (``cust <subscription>``) and subscription each; the emulator's ``--seed`` format.
-    A seed names a charge's metric by code; the seeder sends its id, as Lago requires."""
+    Asia/Tokyo; ``monthly_only``: everyone monthly, so all the workload's usage is billable), one customer
+    (``cust <subscription>``) and subscription each; the emulator's ``--seed`` format. A seed names a charge's
+    metric by code; the seeder sends its id, as Lago requires."""
     subs = subscriptions(subscription_count)
+
+    def weekly(subscription: str) -> bool:
+        return not monthly_only and weekly_tokyo(subscription)
+
     charges = [{"billable_metric_code": "llm_tokens", "charge_model": "standard", "properties": {"amount": "0"},
                 "filters": [{"values": {"model": [m], "token_type": [t]}, "properties": {"amount": "0.000001"}}
                             for m in models for t in TOKEN_TYPES]}]
@@ -154,10 +159,10 @@ def lago_seed(models: list[str], subscription_count: int = 50) -> dict:
                   {"name": "Per token, weekly", "code": "per_token_weekly", "interval": "weekly", "amount_cents": 0,
                    "amount_currency": "USD", "charges": charges}],
         "customers": [{"external_id": customer_of(s), "name": s, "currency": "USD",
-                       "timezone": "Asia/Tokyo" if weekly_tokyo(s) else "UTC"} for s in subs],
+                       "timezone": "Asia/Tokyo" if weekly(s) else "UTC"} for s in subs],
         "subscriptions": [
             {"external_customer_id": customer_of(s), "external_id": s, "plan_code": "per_token_weekly",
-             "billing_time": "anniversary", "subscription_at": "2026-01-07T03:00:00Z"} if weekly_tokyo(s) else
+             "billing_time": "anniversary", "subscription_at": "2026-01-07T03:00:00Z"} if weekly(s) else
             {"external_customer_id": customer_of(s), "external_id": s, "plan_code": "per_token",
              "subscription_at": "2026-01-01T00:00:00Z"} for s in subs],
     }

@@ -190,3 +190,11 @@ print("transformers" in sys.modules, "tokenizers" in sys.modules)
 def test_non_records_are_dead_lettered(bad):
     summary, sink = run([raw(bad if isinstance(bad, str) else bad.decode("latin-1"))])
     assert sum(summary.dead_letters.values()) == 1 and not sink.events
+
+
+def test_a_unicode_digit_timestamp_is_a_dead_letter_not_a_crash():
+    # str.isdigit() accepts "²", float() does not: found by the hypothesis CloudWatch test.
+    summary, sink = run([raw({"model": "gpt-4o", "prompt": "hi", "completion": "yo", "timestamp": "²", "user": "s"}),
+                         raw(OPENAI, "cwl:2")])
+    assert summary.dead_letters == {"invalid_timestamp": 1} and summary.metered == 1
+    assert "timestamp" in sink.dead_letters[0].detail

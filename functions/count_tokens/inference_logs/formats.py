@@ -252,7 +252,8 @@ def _unix_seconds(holder: dict[str, Any], key: str) -> int | None:
 def _any_time(holder: dict[str, Any], key: str) -> int | None:
     value = holder.get(key)
     if isinstance(value, str):
-        if not value.replace(".", "", 1).isdigit():
+        # isascii: str.isdigit() also takes digits such as "²" that float() refuses.
+        if not (value.isascii() and value.replace(".", "", 1).isdigit()):
             return _rfc3339(holder, key)
         value = float(value)
     return _unix_seconds({key: value}, key)
