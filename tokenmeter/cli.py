@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from shipping.lago_api import LagoUnavailable
+from shipping.lago_api import LagoAuthError, LagoUnavailable
 from tokenmeter_core import MeteringConfigError
 from tokenmeter_nats.exceptions import NatsLayerError
 
@@ -28,7 +28,7 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
     except (MeteringConfigError, ValueError, usage.UnknownSubscription) as exc:
         print(f"tokenmeter {args.command}: {exc}", file=sys.stderr)
         return 2
-    except (NatsLayerError, LagoUnavailable) as exc:  # their messages are written to carry no secret
+    except (NatsLayerError, LagoUnavailable, LagoAuthError) as exc:  # their messages are written to carry no secret
         print(f"tokenmeter {args.command}: {exc}", file=sys.stderr)
         return 1
     return 0

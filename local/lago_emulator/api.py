@@ -168,11 +168,42 @@ class Emulator:
         usage = current_usage(self.store, subscription, plan, period, self.settings.usage, int(time.time() * 1000))
         return 200, {"customer_usage": usage}
 
+    # --- lists (paginated as Lago's index routes) ---
+    def list_metrics(self, *, query: dict[str, list[str]], body: Any) -> tuple[int, dict[str, Any]]:
+        return 200, _page(self.store.all("billable_metric"), "billable_metrics", query)
+
+    def list_plans(self, *, query: dict[str, list[str]], body: Any) -> tuple[int, dict[str, Any]]:
+        return 200, _page(self.store.all("plan"), "plans", query)
+
+    def list_customers(self, *, query: dict[str, list[str]], body: Any) -> tuple[int, dict[str, Any]]:
+        return 200, _page(self.store.all("customer"), "customers", query)
+
+    def list_subscriptions(self, *, query: dict[str, list[str]], body: Any) -> tuple[int, dict[str, Any]]:
+        """Only active subscriptions unless ``status[]`` says otherwise (subscription_index.rb)."""
+        statuses = set(query.get("status[]") or query.get("status") or ["active"])
+        wanted = {key: (query.get(key) or [None])[0] for key in ("external_customer_id", "plan_code", "external_id")}
+        now = self.now()
+        docs = [resources.subscription_response(self.store, d, now) for d in resources.all_subscriptions(self.store, now)
+                if d["status"] in statuses and all(v is None or d[k] == v for k, v in wanted.items())]
+        return 200, _page(docs, "subscriptions", query)
+
     def _get(self, kind: str, key: str) -> dict[str, Any]:
         doc = self.store.get(kind, key)
         if doc is None:
             raise not_found(kind)
         return doc
+
+
+def _page(items: list[dict[str, Any]], name: str, query: dict[str, list[str]]) -> dict[str, Any]:
+    try:
+        page = max(int((query.get("page") or [1])[0]), 1)
+        per_page = max(int((query.get("per_page") or [100])[0]), 1)
+    except ValueError:
+        raise validation_error({"page": ["value_is_invalid"]}) from None
+    pages = -(-len(items) // per_page)
+    return {name: items[(page - 1) * per_page : page * per_page],
+            "meta": {"current_page": page, "next_page": page + 1 if page < pages else None,
+                     "prev_page": page - 1 if page > 1 else None, "total_pages": pages, "total_count": len(items)}}
 
 
 def _root(body: Any, key: str) -> dict[str, Any]:

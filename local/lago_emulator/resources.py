@@ -211,6 +211,12 @@ def find_subscription(store: Store, external_id: str, status: str, now: datetime
     return found[0] if found else None
 
 
+def all_subscriptions(store: Store, now: datetime) -> list[dict[str, Any]]:
+    """Every subscription as the clock has left it, newest ``subscription_at`` first (SubscriptionsQuery)."""
+    docs = [_advance(store, doc, now) for doc in store.all("subscription")]
+    return sorted((d for d in docs if d), key=lambda d: (d["subscription_at"] or "", d["created_at"]), reverse=True)
+
+
 def _advance(store: Store, doc: dict[str, Any] | None, now: datetime) -> dict[str, Any] | None:
     """What Lago's clock jobs would have done by ``now``: activate on subscription_at, end on ending_at."""
     if doc is None:

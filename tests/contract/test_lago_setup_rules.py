@@ -133,3 +133,23 @@ def test_error_shapes_and_permissions(start_lago):
     assert Api(lago, key="nobody").get("/events/t").status_code == 401
     nowhere = api.get("/no_such_resource")
     assert nowhere.status_code == 404 and nowhere.json()["code"] == "resource_not_found"
+
+
+def test_lists_find_what_was_created(start_lago):
+    from lago_python_client.client import Client
+
+    lago = start_lago()
+    api = Api(lago)
+    metric(api)
+    api.post("/plans", {"plan": {"name": "p", "code": "p", "interval": "monthly", "amount_cents": 0,
+                                 "amount_currency": "USD"}})
+    for external_id, at in (("now", "2026-11-01T00:00:00Z"), ("later", "2026-12-01T00:00:00Z")):
+        api.post("/subscriptions", {"subscription": {"external_customer_id": "acme", "plan_code": "p",
+                                                     "external_id": external_id, "subscription_at": at}})
+    client = Client(api_key=lago.api_key, api_url=lago.url)
+    found = client.subscriptions.find_all({"external_customer_id": "acme"})  # the client answers a dict of models
+    assert [s.external_id for s in found["subscriptions"]] == ["now"] and found["meta"]["total_count"] == 1
+    every = api.http.get("/subscriptions", params=[("status[]", "active"), ("status[]", "pending")]).json()
+    assert [s["external_id"] for s in every["subscriptions"]] == ["later", "now"] and every["meta"]["total_count"] == 2
+    assert [m.code for m in client.billable_metrics.find_all()["billable_metrics"]] == ["llm_tokens"]
+    assert [p.code for p in client.plans.find_all()["plans"]] == ["p"]

@@ -126,7 +126,10 @@ class LagoApi:
         """Read the key again; True when it differs from the one Lago refused."""
         with self._key_lock:
             if self._key == used:
-                fresh = (self._reload_key() or "").strip()  # type: ignore[misc]
+                try:
+                    fresh = (self._reload_key() or "").strip()  # type: ignore[misc]
+                except Exception:  # the secret cannot be read now: the 401 stands
+                    return False
                 if not fresh or fresh == used:
                     return False
                 self._key = fresh
