@@ -58,7 +58,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     env = settings()
     outbox = SqsOutbox(aws_client("sqs"), env.usage_queue_url, env.dead_letter_queue_url)
     # Raises if SQS did not take everything: the trigger retries, with the same ids.
-    summary = meter_trigger(event, env.config, env.tokenizers, outbox, lambda: aws_client("s3"))
+    summary = meter_trigger(event, env.config, env.tokenizers, outbox, lambda: aws_client("s3"),
+                            lambda: context.get_remaining_time_in_millis() / 1000)
     report(summary)
     return summary.as_dict()
 

@@ -123,3 +123,15 @@ def test_nats_down_is_503_saying_what_was_stored(publish_event, nats_server):
     assert status == 503 and body["error"] == "unavailable"
     assert [r["status"] for r in body["results"]] == ["failed", "failed"]
     assert "0 stored" in body["message"]
+
+
+def test_an_event_too_large_for_nats_is_400_and_breaks_nothing(publish_event, nats_server, monkeypatch):
+    monkeypatch.setenv("HTTP_MAX_BODY_BYTES", str(4 << 20))
+    publish_event._runtime = None
+    big = {**usage_event(2), "properties": {**usage_event(2)["properties"], "note": "x" * 1_500_000}}
+    status, body = call(publish_event, http_event({"events": [usage_event(1), big, usage_event(3)]}))
+    assert status == 400 and body["error"] == "events_too_large" and list(body["errors"]) == ["events[1]"]
+    assert "too large for NATS" in body["errors"]["events[1]"]
+    assert [r["status"] for r in body["results"]] == ["stored", "rejected", "stored"]
+    status, _ = call(publish_event, http_event(usage_event(4)))  # the connection is still up
+    assert status == 202 and len(stream_messages(nats_server.url)) == 3

@@ -86,7 +86,7 @@ def test_invalid_events_are_dead_lettered_and_the_rest_published(publish_event, 
     assert json.loads(letters[0]["record"]) == bad
 
 
-HOSTILE = ["a.b", "a", "a.*", "*", ">", "a b", "a\tb", "東京-客户", "~41", "A", "a..b", "sub_😀", "a>b.c*"]
+HOSTILE = ["a.b", "a", "a.*", "*", ">", "a b", "a\u00a0b", "東京-客户", "~41", "A", "a..b", "sub_😀", "a>b.c*"]
 
 
 def test_hostile_subscription_ids_get_one_safe_subject_token_each(publish_event, nats_server):
@@ -99,3 +99,27 @@ def test_hostile_subscription_ids_get_one_safe_subject_token_each(publish_event,
         assert (prefix, code) == ("usage", "llm_tokens")
         assert decode_token(token) == json.loads(message.data)["external_subscription_id"]
     assert len({m.subject for m in stored}) == len(HOSTILE)
+
+
+def test_events_past_the_limits_cost_only_themselves(publish_event, nats_server, aws):
+    """Before: a 4 KB subscription id dropped the NATS connection ("maximum control line exceeded") and every
+    event of the batch failed on every retry. Now each is a dead letter and the rest are stored at once."""
+    good = [usage_event(i) for i in range(4)]
+    bad = {
+        "subscription id of 4 KB": {**usage_event(10), "external_subscription_id": "s" * 4096},
+        "transaction id with CR LF": {**usage_event(11), "transaction_id": "t-11\r\nNats-Msg-Id: t-0"},
+        "transaction id with edge spaces": {**usage_event(12), "transaction_id": " t-12 "},
+        "2 MB of properties": {**usage_event(13), "properties": {**usage_event(13)["properties"], "note": "x" * 2_000_000}},
+    }
+    surrogate = json.dumps({"events": [good[2], {**usage_event(14), "external_subscription_id": "sub\udc80"}, good[3]]})
+    response = publish_event.lambda_handler(sqs_event({"events": [good[0], *bad.values(), good[1]]}, surrogate),
+                                            LambdaContext())
+    assert response == {"batchItemFailures": []}
+    stored = stream_messages(nats_server.url)
+    assert sorted(m.headers["Nats-Msg-Id"] for m in stored) == sorted(e["transaction_id"] for e in good)
+    letters = drain(aws.sqs, aws.dead_url)
+    assert [letter["reason"] for letter in letters] == ["invalid_event"] * 5
+    details = " | ".join(letter["detail"] for letter in letters)
+    for why in ("at most 256 characters", "no control characters", "no leading or trailing whitespace",
+                "too large for NATS", "not valid Unicode"):
+        assert why in details, why

@@ -181,7 +181,10 @@ def _chat_messages(messages: Any) -> list[dict[str, str]]:
         content = message.get("content")
         if isinstance(content, list):
             # Content parts: the text parts are what a tokenizer can count.
-            content = "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+            texts = [p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"]
+            if not all(isinstance(t, str) for t in texts):
+                raise RecordError(INVALID_RECORD, f"messages[{i}].content: a text part's 'text' must be a string")
+            content = "".join(texts)
         if not isinstance(content, str):
             raise RecordError(INVALID_RECORD, f"messages[{i}].content must be a string or a list of parts")
         normalised.append({"role": message["role"], "content": content})

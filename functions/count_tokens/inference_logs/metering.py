@@ -7,12 +7,22 @@ from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
 
-from tokenmeter_core import MeteringConfig, UsageEvent, ascii_json, format_timestamp, record_key
+from tokenmeter_core import (
+    MeteringConfig,
+    UsageEvent,
+    ascii_json,
+    decode_json,
+    format_timestamp,
+    identifier_problem,
+    record_key,
+)
 from tokenmeter_core.dead_letters import DeadLetter, truncate_record
 
 from .attribution import Attributor
 from .formats import NothingToBill, read_inference
 from .records import (
+    INVALID_IDENTIFIER,
+    INVALID_RECORD,
     INVALID_TIMESTAMP,
     INVALID_UTF8,
     MALFORMED_JSON,
@@ -20,12 +30,12 @@ from .records import (
     NO_USAGE,
     TOKENIZER_ERROR,
     UNATTRIBUTED,
+    DeadLetterBudget,
     Inference,
     RawRecord,
     RecordError,
     Skipped,
     Summary,
-    decode_json,
 )
 from .tokenizer_pool import TokenizerPool, TokenizerUnavailable
 
@@ -37,6 +47,7 @@ _BATCH_CHARS = 4_000_000
 # Request ids this short are not unique enough to stand for the inference
 # (Ollama's OpenAI endpoint answers "chatcmpl-" and a number below 1000).
 _MIN_REQUEST_ID = 16
+_VALID_IDS_KEPT = 10_000
 
 
 class Sink(Protocol):
@@ -58,13 +69,16 @@ class _Pending:
 class Meter:
     """Turns records into events as they arrive; call ``finish`` once at the end."""
 
-    def __init__(self, config: MeteringConfig, tokenizers: TokenizerPool, sink: Sink):
+    def __init__(self, config: MeteringConfig, tokenizers: TokenizerPool, sink: Sink,
+                 budget: DeadLetterBudget | None = None):
         self._config = config
+        self._budget = budget or DeadLetterBudget(0)
         self._tokenizers = tokenizers
         self._sink = sink
         self._attributor = Attributor(config.subscription_from, config.default_subscription)
         names = config.property_names
         self._tokens_key, self._model_key, self._type_key = names["tokens"], names["model"], names["token_type"]
+        self._valid_ids: set[str] = set()
         self._pending: dict[str, list[_Pending]] = {}
         self._pending_count = 0
         self._pending_chars = 0
@@ -83,6 +97,11 @@ class Meter:
                 self.summary.skipped[nothing.reason] += 1
             except RecordError as error:
                 self._dead_letter(self.dead_letter(item, error.reason, error.detail))
+            except MemoryError:
+                raise  # the environment itself is in trouble: fail, and let Lambda retry in a fresh one
+            except Exception as exc:  # whatever one record does, the others are metered
+                logger.warning("record failed unexpectedly", extra={"source": item.source, "error": type(exc).__name__})
+                self._dead_letter(self.dead_letter(item, INVALID_RECORD, f"{type(exc).__name__}: {_clip(str(exc))}"))
 
     def finish(self) -> Summary:
         self._count_pending()
@@ -92,7 +111,11 @@ class Meter:
         """A dead letter carrying the raw record, truncated past the configured size."""
         text = raw.text if isinstance(raw.text, str) else raw.text.decode("utf-8", "replace")
         if not text and raw.parsed:
-            text = ascii_json(raw.value).decode()  # falls back where orjson refuses (ints past 64 bits)
+            try:
+                text = ascii_json(raw.value).decode()  # falls back where orjson refuses (ints past 64 bits)
+            except (RecursionError, ValueError, TypeError) as exc:  # nested past what any encoder takes
+                text = f"<a JSON {type(raw.value).__name__} that cannot be written back: {type(exc).__name__}>"
+        self._budget.note(raw.origin)
         return DeadLetter(reason, detail, raw.source, truncate_record(text, self._config.dead_letter_record_max_bytes),
                           raw.identity, raw.fallback_ms)
 
@@ -102,6 +125,9 @@ class Meter:
         subscription = self._attributor.subscription_for(data)
         if subscription is None:
             raise RecordError(UNATTRIBUTED, "no subscription in " + ", ".join(self._config.subscription_from))
+        valid = self._valid_ids  # few distinct ids, each checked once
+        if subscription not in valid or inference.model not in valid:
+            self._check_identifiers(subscription, inference.model)
         timestamp_ms = inference.timestamp_ms if inference.timestamp_ms is not None else raw.fallback_ms
         if timestamp_ms is None:
             raise RecordError(INVALID_TIMESTAMP, "no timestamp in the record or its log event")
@@ -118,6 +144,14 @@ class Meter:
         self._pending_chars += _text_size(inference)
         if self._pending_count >= _BATCH_RECORDS or self._pending_chars >= _BATCH_CHARS:
             self._count_pending()
+
+    def _check_identifiers(self, subscription: str, model: str) -> None:
+        for name, value in (("subscription", subscription), ("model", model)):
+            problem = identifier_problem(value)
+            if problem is not None:
+                raise RecordError(INVALID_IDENTIFIER, f"{name}: {problem}")
+            if len(self._valid_ids) < _VALID_IDS_KEPT:
+                self._valid_ids.add(value)
 
     def _emit(self, raw: RawRecord, inference: Inference, subscription: str, timestamp_ms: int, counts: dict[str, int]) -> None:
         request_id = inference.request_id
@@ -171,6 +205,10 @@ class Meter:
     def _dead_letter(self, letter: DeadLetter) -> None:
         self._sink.add_dead_letter(letter)
         self.summary.dead_letters[letter.reason] += 1
+
+
+def _clip(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _decode(raw: RawRecord) -> Any:

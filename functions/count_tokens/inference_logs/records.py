@@ -3,12 +3,9 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
-
-import orjson
 
 # Why a record could not become usage events (the dead letter's "reason").
 MALFORMED_JSON = "malformed_json"
@@ -17,11 +14,16 @@ INVALID_RECORD = "invalid_record"
 INVALID_COUNTS = "invalid_counts"
 INVALID_TIMESTAMP = "invalid_timestamp"
 INVALID_UTF8 = "invalid_utf8"
+INVALID_IDENTIFIER = "invalid_identifier"
 UNATTRIBUTED = "unattributed"
 NO_TOKENIZER = "no_tokenizer"
 TOKENIZER_ERROR = "tokenizer_error"
 DECODE_ERROR = "decode_error"
 OBJECT_MISSING = "object_missing"
+OBJECT_CHANGED = "object_changed"
+OBJECT_TOO_LARGE = "object_too_large"
+RECORD_TOO_LARGE = "record_too_large"
+TOO_MANY_DEAD_LETTERS = "too_many_dead_letters"
 UNKNOWN_TRIGGER = "unknown_trigger"
 
 # Why a record legitimately carries nothing to bill (counted, not dead-lettered).
@@ -31,18 +33,6 @@ PLATFORM_LINE = "platform_line"
 EMPTY_OBJECT = "empty_object"
 
 _UNPARSED: Any = object()
-
-
-def decode_json(content: str | bytes) -> Any:
-    """Parse JSON fast; ValueError (with orjson's message) if it is not JSON."""
-    try:
-        return orjson.loads(content)
-    except orjson.JSONDecodeError as exc:
-        try:
-            # Escaped lone surrogates ("\udcff") are valid JSON syntax that orjson refuses.
-            return json.loads(content)
-        except ValueError:
-            raise exc from None
 
 
 @dataclass(slots=True)
@@ -55,6 +45,7 @@ class RawRecord:
     fallback_ms: int | None  # the log event's (or object's) time, for records without their own
     value: Any = _UNPARSED  # already-decoded JSON (elements of a JSON array)
     lossy: bool = False  # invalid UTF-8 was replaced while decoding
+    origin: str | None = None  # the S3 object it was read from: dead letters are capped per object
 
     @property
     def parsed(self) -> bool:
@@ -89,6 +80,33 @@ class RecordError(Exception):
         self.reason = reason
         self.detail = detail
         super().__init__(f"{reason}: {detail}")
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """How much of an S3 object is read, and how (see s3_objects.py)."""
+
+    max_record_bytes: int = 16 << 20
+    max_object_bytes: int = 1 << 30
+    max_document_bytes: int = 32 << 20
+
+
+class DeadLetterBudget:
+    """Dead letters per S3 object: past ``cap`` (0: no cap) the rest of the object is one letter."""
+
+    def __init__(self, cap: int):
+        self.cap = cap
+        self._counts: dict[str, int] = {}
+        self.exhausted: set[str] = set()  # checked on every line: a set lookup, nothing more
+
+    def note(self, origin: str | None) -> None:
+        if origin is not None:
+            count = self._counts[origin] = self._counts.get(origin, 0) + 1
+            if self.cap and count >= self.cap:
+                self.exhausted.add(origin)
+
+    def spent(self, origin: str) -> bool:
+        return origin in self.exhausted
 
 
 @dataclass

@@ -128,6 +128,11 @@ def handle_request(event: dict[str, Any], settings: HttpSettings, publish: Publi
                           f"the API key {caller.name!r} does not cover; nothing was published", errors=denied), []
     outcomes = publish(events)
     results = [o.as_dict() for o in outcomes]
+    too_large = {f"events[{i}]": o.error for i, o in enumerate(outcomes) if o.status == "rejected"}
+    if too_large:
+        message = (f"{len(too_large)} of {len(outcomes)} events are too large for NATS and were not published; "
+                   "the others were (sending them again is safe)")
+        return _error(400, "events_too_large", message, errors=too_large, results=results), outcomes
     failed = sum(1 for o in outcomes if o.status == "failed")
     if failed:
         stored = len(outcomes) - failed

@@ -15,10 +15,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 from aws_lambda_powertools import Logger
 
-from tokenmeter_core import UsageEvent, ascii_json
+from tokenmeter_core import UsageEvent, ascii_json, decode_json
 from tokenmeter_core.dead_letters import DeadLetter, truncate_record
 from tokenmeter_nats import ManagedConnection, NatsUnavailable, PublishOutcome, publish_events
 
@@ -55,7 +54,20 @@ def publish_batch(event: dict[str, Any], connection: ManagedConnection, timeout:
             owners.extend([position] * len(valid))
             yield from valid
 
-    result.outcomes = connection.run(publish_or_fail(connection, events(), timeout))
+    published: list[UsageEvent] = []
+
+    def kept(stream: Iterator[UsageEvent]) -> Iterator[UsageEvent]:
+        for event in stream:
+            published.append(event)
+            yield event
+
+    result.outcomes = connection.run(publish_or_fail(connection, kept(events()), timeout))
+    for i, outcome in enumerate(result.outcomes):
+        if outcome.status == "rejected":  # NATS can never take it: a dead letter, not a retry of the message
+            record = records[owners[i]]
+            result.dead_letters.append(DeadLetter(
+                INVALID_EVENT, outcome.error or "rejected by NATS", f"sqs:{record.get('messageId')}",
+                truncate_record(published[i].to_json().decode(), DEAD_LETTER_RECORD_MAX_BYTES)))
     failed = {owners[i]: o.error for i, o in enumerate(result.outcomes) if o.status == "failed"}
     for position, error in failed.items():
         logger.warning("message not published", extra={"message_id": records[position].get("messageId"), "error": error})
@@ -76,8 +88,9 @@ async def publish_or_fail(connection: ManagedConnection, events: Iterable[UsageE
 def decode_message(body: str, source: str) -> tuple[list[UsageEvent], list[DeadLetter]]:
     """A message's valid events, and dead letters for what cannot be published."""
     try:
-        items = event_list(orjson.loads(body), allow_single=False)
-    except (orjson.JSONDecodeError, ValueError) as exc:
+        # Lenient: an escaped lone surrogate in one event must cost only that event (the contract refuses it).
+        items = event_list(decode_json(body), allow_single=False)
+    except ValueError as exc:
         return [], [DeadLetter(INVALID_MESSAGE, str(exc), source, truncate_record(body, DEAD_LETTER_RECORD_MAX_BYTES))]
     events, rejected = read_events(items)
     letters = [

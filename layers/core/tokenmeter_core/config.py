@@ -28,6 +28,12 @@ class MeteringConfig:
     tokenizers: dict[str, str] = field(default_factory=dict)
     property_names: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_PROPERTY_NAMES))
     dead_letter_record_max_bytes: int = 32_768
+    # Bounds on reading one S3 object (count_tokens): a record (line), the whole object once inflated,
+    # a document parsed whole, and dead letters before the rest of the object becomes one letter.
+    max_record_bytes: int = 16 << 20
+    max_object_bytes: int = 1 << 30
+    max_document_bytes: int = 32 << 20
+    max_dead_letters_per_object: int = 1000
 
 
 def load_config(source: str | None = None, *, base_dir: Path | None = None) -> MeteringConfig:
@@ -79,11 +85,14 @@ def parse_config(document: Any, *, base_dir: Path | None = None) -> MeteringConf
         values["tokenizers"] = _tokenizers(document["tokenizers"], base_dir)
     if "property_names" in document:
         values["property_names"] = _property_names(document["property_names"])
-    if "dead_letter_record_max_bytes" in document:
-        limit = document["dead_letter_record_max_bytes"]
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 256 <= limit <= 200_000:
-            raise _bad("dead_letter_record_max_bytes", "an integer from 256 to 200000", limit)
-        values["dead_letter_record_max_bytes"] = limit
+    for key, low, high in (("dead_letter_record_max_bytes", 256, 200_000), ("max_record_bytes", 1024, 1 << 30),
+                           ("max_object_bytes", 1024, 1 << 40), ("max_document_bytes", 1024, 1 << 30),
+                           ("max_dead_letters_per_object", 0, 10**9)):
+        if key in document:
+            limit = document[key]
+            if isinstance(limit, bool) or not isinstance(limit, int) or not low <= limit <= high:
+                raise _bad(key, f"an integer from {low} to {high}", limit)
+            values[key] = limit
     return MeteringConfig(**values)
 
 

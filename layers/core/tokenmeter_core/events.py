@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from .exceptions import InvalidEventError
+from .identifiers import identifier_problem
 
 # Disjoint token types: their sum is every token processed, each once.
 TOKEN_TYPES = ("input", "output", "cached_input", "cache_write", "reasoning")
@@ -49,9 +50,9 @@ class UsageEvent:
             raise InvalidEventError({"event": "must be a JSON object"})
         errors: dict[str, str] = {}
         for name in ("transaction_id", "external_subscription_id", "code"):
-            value = data.get(name)
-            if not isinstance(value, str) or not value.strip():
-                errors[name] = "required, a non-empty string"
+            problem = identifier_problem(data.get(name))
+            if problem is not None:
+                errors[name] = problem
         timestamp = data.get("timestamp")
         if not isinstance(timestamp, str) or not _is_unix_seconds(timestamp):
             errors["timestamp"] = 'required, Unix seconds as a string, e.g. "1732646400.123"'
@@ -67,6 +68,26 @@ class UsageEvent:
             timestamp=timestamp,
             properties=properties,
         )
+
+
+def decode_json(content: str | bytes) -> Any:
+    """Parse JSON fast; ValueError (with the parser's message) if it is not JSON we can take.
+
+    orjson refuses escaped lone surrogates ("\\udcff"), valid JSON syntax: the standard library takes
+    them (the identifier rules then refuse them field by field). Nesting too deep for either parser is
+    a ValueError too, never a RecursionError that would take a batch down.
+    """
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError as exc:
+        if "recursion" in str(exc):
+            raise ValueError(f"JSON nested too deeply: {exc}") from None
+        try:
+            return json.loads(content)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
+        except ValueError:
+            raise exc from None
 
 
 def ascii_json(value: Any) -> bytes:

@@ -17,7 +17,12 @@ from .exceptions import describe
 from .settings import NatsSettings
 from .subjects import subject_for
 
-Status = Literal["stored", "duplicate", "failed"]
+# stored/duplicate: the stream holds it; failed: try again; rejected: NATS can never take it (too large).
+Status = Literal["stored", "duplicate", "failed", "rejected"]
+# nats-server's default max_control_line: a longer PUB line makes it drop the connection, and with it
+# every other event in flight.
+MAX_CONTROL_LINE = 4096
+_CONTROL_OVERHEAD = len("HPUB   18446744073709551615 18446744073709551615\r\n")
 
 
 @dataclass(slots=True)
@@ -43,7 +48,8 @@ async def publish_events(
 
     ``nc`` is the connected nats-py client (the stream must exist: ManagedConnection.jetstream()).
     An event is "stored" or "duplicate" only on a PubAck from the stream; anything else (no ack in
-    time, a lost connection, a stream error) is "failed" with why. ``lost``, set when the connection
+    time, a lost connection, a stream error) is "failed" with why, except an event NATS can never take
+    (past the server's max_payload or control line), which is "rejected" and never sent. ``lost``, set when the connection
     drops, ends the wait early: no ack can come. ``events`` may be a generator: producing the next
     event then overlaps the server storing the previous ones. Outcomes come in event order.
 
@@ -87,10 +93,14 @@ async def _send_all(nc: Any, events: Iterator[UsageEvent], taken: list[UsageEven
         taken.append(event)
         if acks.in_flight >= MAX_IN_FLIGHT:  # bounded, as nats-py bounds publish_async
             await acks.wait_for_room()
+        subject, reply = subject_for(settings.subject_prefix, event.external_subscription_id, event.code), f"{inbox}.{index}"
+        payload, message_headers = event.to_json(), {**headers, "Nats-Msg-Id": event.transaction_id}
+        problem = too_large(subject, reply, payload, message_headers, nc.max_payload)
+        if problem is not None:
+            acks.rejected[index] = problem
+            continue
         try:
-            await nc.publish(subject_for(settings.subject_prefix, event.external_subscription_id, event.code),
-                             event.to_json(), reply=f"{inbox}.{index}",
-                             headers={**headers, "Nats-Msg-Id": event.transaction_id})
+            await nc.publish(subject, payload, reply=reply, headers=message_headers)
         except Exception as exc:  # the connection is gone: this event was not sent
             acks.errors[index] = describe(exc)
             continue
@@ -101,12 +111,23 @@ async def _send_all(nc: Any, events: Iterator[UsageEvent], taken: list[UsageEven
 MAX_IN_FLIGHT = 4000
 
 
+def too_large(subject: str, reply: str, payload: bytes, headers: dict[str, str], max_payload: int) -> str | None:
+    """Why NATS cannot take this message (checked before it is sent), or None."""
+    if len(subject.encode()) + len(reply) + _CONTROL_OVERHEAD > MAX_CONTROL_LINE:
+        return f"subject too long for NATS: {len(subject.encode()):,} bytes (its control line is {MAX_CONTROL_LINE})"
+    header_block = len("NATS/1.0\r\n\r\n") + sum(len(k.encode()) + len(v.encode()) + 4 for k, v in headers.items())
+    if max_payload and header_block + len(payload) > max_payload:
+        return f"too large for NATS: {header_block + len(payload):,} bytes, the server takes {max_payload:,}"
+    return None
+
+
 class _Acks:
     """The replies to one call's publishes, by index."""
 
     def __init__(self) -> None:
         self.acks: dict[int, tuple[str, int | None]] = {}  # index -> (status or error, sequence)
         self.errors: dict[int, str] = {}
+        self.rejected: dict[int, str] = {}
         self.handed_over: set[int] = set()
         self.in_flight = 0
         self.connection_lost = False
@@ -139,6 +160,8 @@ class _Acks:
             self.all_in.set()
 
     def outcome(self, index: int, event: UsageEvent) -> PublishOutcome:
+        if index in self.rejected:
+            return PublishOutcome(event.transaction_id, "rejected", self.rejected[index])
         if index in self.errors:
             return PublishOutcome(event.transaction_id, "failed", self.errors[index])
         if index not in self.acks:
