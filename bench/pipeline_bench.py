@@ -39,17 +39,15 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.lago_sync_bench import raw_fetch_ack, raw_posts
+from bench.lambda_context import Context
+from bench.publish_event_bench import bench_raw
+from local.functions import load_function_app
+from local.lago_emulator.process import LagoEmulatorProcess
+from local.nats_server import NatsServer
+from local.workload import cloudwatch_event, generate, lago_seed, s3_event
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "layers/core"), str(ROOT / "layers/nats")]
-
-from lago_sync_bench import raw_fetch_ack, raw_posts  # noqa: E402
-from lambda_context import Context  # noqa: E402
-from publish_event_bench import bench_raw  # noqa: E402
-
-from local.functions import load_function_app  # noqa: E402
-from local.lago_emulator.process import LagoEmulatorProcess  # noqa: E402
-from local.nats_server import NatsServer  # noqa: E402
-from local.workload import cloudwatch_event, generate, lago_seed, s3_event  # noqa: E402
 
 GB_SECOND_USD = 0.0000166667
 REQUEST_USD = 0.20 / 1_000_000
@@ -205,7 +203,7 @@ def report(n: int, events: int, stages: list[tuple[Stage, str, float]], reconcil
 
 def _ensure_stream(url: str) -> None:
     """The USAGE stream, as publish_event would create it, on the raw baseline's own server."""
-    from tokenmeter_nats import ManagedConnection, NatsSettings
+    from tokenmeter.nats import ManagedConnection, NatsSettings
 
     connection = ManagedConnection(NatsSettings(url=url))
 

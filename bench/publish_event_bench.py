@@ -25,13 +25,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.lambda_context import Context
+from local.functions import load_function_app
+from local.nats_server import NatsServer
+
 ROOT = Path(__file__).resolve().parent.parent
-FUNCTION = ROOT / "functions/publish_event"
-sys.path[:0] = [str(ROOT), str(FUNCTION), str(ROOT / "layers/core"), str(ROOT / "layers/nats")]
-
-from lambda_context import Context  # noqa: E402
-
-from local.nats_server import NatsServer  # noqa: E402
 
 REPEATS = 5
 PER_MESSAGE = 100
@@ -65,7 +63,7 @@ def bench_handler(app, rounds: list[list[dict]], per_batch: int) -> float:
 
 
 def bench_raw(url: str, rounds: list[list[dict]], *, pipelined: bool) -> float:
-    from tokenmeter_nats import subject_for
+    from tokenmeter.nats import subject_for
 
     async def run() -> float:
         import nats
@@ -97,10 +95,11 @@ def bench_raw(url: str, rounds: list[list[dict]], *, pipelined: bool) -> float:
 
 def bench_import(env: dict, what: str = "import app") -> float:
     """Median of 11 fresh interpreters (one import is noisy on a shared machine)."""
-    code = (f"import sys; sys.path[:0] = {[str(FUNCTION), str(ROOT / 'layers/core'), str(ROOT / 'layers/nats')]!r}; "
-            f"import time; t = time.perf_counter(); {what}; print(time.perf_counter() - t)")
+    code = f"import time; t = time.perf_counter(); {what}; print(time.perf_counter() - t)"
+    # Run in the function's folder, as Lambda runs a handler from /var/task.
     return statistics.median(float(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                                                  check=True).stdout) for _ in range(11))
+                                                  check=True, cwd=ROOT / "functions/publish_event").stdout)
+                             for _ in range(11))
 
 
 # What the handler cannot do without: nats-py with JetStream and Powertools' Logger and Metrics.
@@ -117,7 +116,7 @@ def main() -> None:
         try:
             env = {**os.environ, "NATS_URL": server.url, "POWERTOOLS_LOG_LEVEL": "WARNING", "AWS_DEFAULT_REGION": "us-east-1"}
             os.environ.update(env)
-            import app
+            app = load_function_app("publish_event")
 
             bench_handler(app, [events_for(999, 1000)], 10)  # connects and creates the stream
             # Interleaved rounds, best of each: drift on a busy machine hits all three alike.

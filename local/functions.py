@@ -1,4 +1,4 @@
-"""Load a function's handler module the way Lambda does: its folder on the path, its layers beside it."""
+"""Load a function's handler module as Lambda would run it (every handler is app.py, so each gets a unique name)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,10 @@ from pathlib import Path
 from types import ModuleType
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYERS = [ROOT / "layers/core", ROOT / "layers/nats"]
 
 
 def load_function_app(function: str) -> ModuleType:
-    """functions/<function>/app.py under the unique module name ``<function>_app`` (every handler is app.py)."""
-    for folder in [*LAYERS, ROOT / "functions" / function]:
-        if str(folder) not in sys.path:
-            sys.path.insert(0, str(folder))
+    """functions/<function>/app.py under the module name ``<function>_app``; it imports only the tokenmeter package."""
     name = f"{function}_app"
     if name in sys.modules:
         return sys.modules[name]

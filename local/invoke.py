@@ -3,7 +3,7 @@
     python -m local.invoke <LogicalId> <event.json> [--env-vars env.json] [--build-dir .aws-sam/build] [--timeout S]
 
 The real runtime client (awslambdaric, as in AWS's Python base images) runs the
-built handler, its layers where /opt/python would be, against a small Lambda
+built handler, its layers merged into one /opt/python as Lambda merges them, against a small Lambda
 Runtime API server on loopback. The environment is the template's (Globals and
 the function's, parameters at their defaults) plus overrides in sam's
 ``--env-vars`` format: {"<LogicalId>": {"VAR": "value"}, "Parameters": {...}}.
@@ -15,8 +15,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -69,20 +71,31 @@ def _resolve(value: Any, parameters: dict[str, str]) -> str:
     return str(value)
 
 
-def _opt_python(value: str, layers: list[Path]) -> str:
-    """Paths under /opt/python (where Lambda unpacks layers) pointed at the built layer that has them."""
-    marker = "/opt/python/"
-    while marker in value:
-        start = value.index(marker)
-        end = start + len(marker)
-        while end < len(value) and value[end] not in "\"', ":
-            end += 1
-        relative = value[start + len(marker) : end]
-        found = next((layer / relative for layer in layers if (layer / relative).exists()), None)
-        if found is None:
-            break
-        value = value[:start] + str(found) + value[end:]
-    return value
+def merge_layers(layers: list[Path], opt: Path) -> Path:
+    """The layers' python/ folders as Lambda unpacks them into /opt/python: one tree, a later layer's files
+    over an earlier's. Directories present in one layer only are linked, not copied."""
+    target = opt / "python"
+    for layer in layers:
+        _merge(layer, target)
+    return target
+
+
+def _merge(source: Path, target: Path) -> None:
+    target.mkdir(parents=True, exist_ok=True)
+    for entry in source.iterdir():
+        placed = target / entry.name
+        if entry.is_dir() and placed.is_dir():
+            if placed.is_symlink():  # an earlier layer's directory: made real so that both can meet in it
+                earlier = placed.resolve()
+                placed.unlink()
+                _merge(earlier, placed)
+            _merge(entry, placed)
+            continue
+        if placed.is_symlink() or placed.is_file():
+            placed.unlink()
+        elif placed.is_dir():
+            shutil.rmtree(placed)
+        placed.symlink_to(entry)
 
 
 class RuntimeApi:
@@ -147,16 +160,24 @@ def invoke(build_dir: Path, logical_id: str, event: bytes, overrides: dict[str, 
     timeout = timeout or float(properties.get("Timeout", 3))
     task_root = build_dir / properties["CodeUri"]
     layers = [build_dir / layer["Ref"] / "python" for layer in properties.get("Layers", []) if isinstance(layer, dict)]
+    with tempfile.TemporaryDirectory(prefix="tokenmeter-opt-") as opt:
+        return _run(template, logical_id, properties, task_root, merge_layers(layers, Path(opt)), event, overrides,
+                    timeout)
+
+
+def _run(template: dict[str, Any], logical_id: str, properties: dict[str, Any], task_root: Path, opt_python: Path,
+         event: bytes, overrides: dict[str, Any], timeout: float) -> tuple[str, Any, str]:
     arn = f"arn:aws:lambda:us-east-1:123456789012:function:{logical_id}"
     api = RuntimeApi(event, arn, timeout)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "LAMBDA_", "_HANDLER"))}
-    env.update({k: _opt_python(v, layers) for k, v in function_environment(template, logical_id, overrides).items()})
+    env.update({k: v.replace("/opt/python/", f"{opt_python}/")
+                for k, v in function_environment(template, logical_id, overrides).items()})
     env.update({"AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{api.port}", "LAMBDA_TASK_ROOT": str(task_root),
                 "_HANDLER": properties["Handler"], "AWS_LAMBDA_FUNCTION_NAME": logical_id,
                 "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(properties.get("MemorySize", 128)),
                 "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST", "AWS_REGION": env.get("AWS_REGION", "us-east-1"),
                 "AWS_DEFAULT_REGION": env.get("AWS_DEFAULT_REGION", "us-east-1"),
-                "PYTHONPATH": os.pathsep.join(str(p) for p in [task_root, *layers])})
+                "PYTHONPATH": os.pathsep.join(str(p) for p in [task_root, opt_python])})
     process = subprocess.Popen([sys.executable, "-m", "awslambdaric", properties["Handler"]], cwd=task_root, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:

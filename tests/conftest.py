@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from local.functions import load_function_app
-from tokenmeter_core.aws import reset_clients
+from tokenmeter.core.aws import reset_clients
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -313,8 +313,8 @@ def publish_to_ledger(url: str, events: list[dict], raw: list[tuple[str, bytes]]
     """Put usage events on the USAGE stream the way publish_event does (and raw messages, as given)."""
     import asyncio
 
-    from tokenmeter_core import UsageEvent
-    from tokenmeter_nats import ManagedConnection, NatsSettings, publish_events
+    from tokenmeter.core import UsageEvent
+    from tokenmeter.nats import ManagedConnection, NatsSettings, publish_events
 
     connection = ManagedConnection(NatsSettings(url=url))
 

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from inference_logs.delivery import SqsOutbox
-from inference_logs.pipeline import meter_trigger
-from inference_logs.records import Summary
-from inference_logs.tokenizer_pool import TokenizerPool
-from tokenmeter_core import MeteringConfig, MeteringConfigError, load_config
-from tokenmeter_core.aws import aws_client
+from tokenmeter.core import MeteringConfig, MeteringConfigError, load_config
+from tokenmeter.core.aws import aws_client
+from tokenmeter.metering.delivery import SqsOutbox
+from tokenmeter.metering.pipeline import meter_trigger
+from tokenmeter.metering.records import Summary
+from tokenmeter.metering.tokenizer_pool import TokenizerPool
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext

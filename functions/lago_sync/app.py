@@ -12,14 +12,14 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from nats.js.errors import BucketNotFoundError
 
-from shipping.dead_letters import ensure_side_stream
-from shipping.lago_api import LagoApi, LagoAuthError
-from shipping.reconcile import Reconciliation, reconcile
-from shipping.settings import SyncSettings
-from shipping.shipper import Shipper
-from tokenmeter_core import MeteringConfig, load_config
-from tokenmeter_core.secrets import load_secret
-from tokenmeter_nats import ManagedConnection, NatsSettings
+from tokenmeter.core import MeteringConfig, load_config
+from tokenmeter.core.secrets import load_secret
+from tokenmeter.nats import ManagedConnection, NatsSettings
+from tokenmeter.shipping.dead_letters import ensure_side_stream
+from tokenmeter.shipping.lago_api import LagoApi, LagoAuthError
+from tokenmeter.shipping.reconcile import Reconciliation, reconcile
+from tokenmeter.shipping.settings import SyncSettings
+from tokenmeter.shipping.shipper import Shipper
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext

@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from ingestion.http_api import HttpSettings, handle_request, is_http_event
-from ingestion.sqs_batch import publish_batch, publish_or_fail
-from tokenmeter_core import MeteringConfigError, UsageEvent, ascii_json
-from tokenmeter_core.aws import aws_client
-from tokenmeter_core.secrets import load_secret
-from tokenmeter_core.sqs import QueueBatcher
-from tokenmeter_nats import ManagedConnection, NatsSettings, PublishOutcome
+from tokenmeter.core import MeteringConfigError, UsageEvent, ascii_json
+from tokenmeter.core.aws import aws_client
+from tokenmeter.core.secrets import load_secret
+from tokenmeter.core.sqs import QueueBatcher
+from tokenmeter.ingestion.http_api import HttpSettings, handle_request, is_http_event
+from tokenmeter.ingestion.sqs_batch import publish_batch, publish_or_fail
+from tokenmeter.nats import ManagedConnection, NatsSettings, PublishOutcome
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext

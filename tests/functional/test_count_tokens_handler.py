@@ -6,7 +6,7 @@ import json
 import pytest
 from conftest import LambdaContext, cloudwatch_event, drain
 
-from tokenmeter_core import MeteringConfigError
+from tokenmeter.core import MeteringConfigError
 
 BEDROCK = {
     "schemaType": "ModelInvocationLog", "schemaVersion": "1.0", "timestamp": "2024-11-26T18:40:00Z",

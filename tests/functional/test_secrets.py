@@ -2,8 +2,8 @@
 
 import pytest
 
-from tokenmeter_core import SecretUnavailable
-from tokenmeter_core.secrets import load_secret
+from tokenmeter.core import SecretUnavailable
+from tokenmeter.core.secrets import load_secret
 
 
 def test_secret_value_and_missing_secret(aws):

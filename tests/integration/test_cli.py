@@ -9,7 +9,7 @@ import os
 import pytest
 from conftest import IN_PERIOD, LambdaContext, cloudwatch_event, drain, publish_to_ledger, seed_per_token_plan
 
-from tokenmeter.cli import main
+from tokenmeter.cli.cli import main
 
 SUBSCRIPTIONS = {"sub_acme": "acme", "sub_globex": "globex"}
 
@@ -215,7 +215,7 @@ def test_the_set_up_installs_the_command():
 def test_object_time_comes_from_a_date_path_or_else_last_modified():
     from datetime import UTC, datetime
 
-    from tokenmeter.backfill import object_time
+    from tokenmeter.cli.backfill import object_time
 
     modified = datetime(2026, 11, 20, 8, 30, tzinfo=UTC)
     base = "AWSLogs/123456789012/BedrockModelInvocationLogs/us-east-1"

@@ -116,8 +116,8 @@ def test_invalid_events_are_dead_lettered_and_the_rest_shipped(lago_sync, nats_s
 def test_lago_rejections_are_dead_lettered_with_lagos_reason(lago, lago_client):
     import time
 
-    from shipping.lago_api import LagoApi
-    from tokenmeter_core import UsageEvent
+    from tokenmeter.core import UsageEvent
+    from tokenmeter.shipping.lago_api import LagoApi
 
     seed_per_token_plan(lago_client, SUBSCRIPTIONS)
     good = [UsageEvent.from_dict(e) for e in workload(3)]
@@ -185,7 +185,7 @@ def test_reconciliation_heals_lost_events_and_reports_extra_usage(lago_sync, nat
 
 @pytest.mark.parametrize("missing", ["LAGO_API_URL", "LAGO_API_KEY"])
 def test_missing_lago_settings_are_clear_errors(lago_sync, monkeypatch, missing):
-    from tokenmeter_core import MeteringConfigError
+    from tokenmeter.core import MeteringConfigError
 
     monkeypatch.delenv(missing)
     with pytest.raises(MeteringConfigError, match="LAGO_API"):

@@ -10,7 +10,7 @@ from conftest import LambdaContext, sqs_event, usage_event
 from nats.js.api import StorageType, StreamConfig
 
 from local.nats_server import NatsServer
-from tokenmeter_nats import ManagedConnection, NatsSettings, NatsUnavailable, StreamConfigConflict
+from tokenmeter.nats import ManagedConnection, NatsSettings, NatsUnavailable, StreamConfigConflict
 
 
 def settings(url, **overrides):
@@ -110,8 +110,8 @@ def test_conflicting_existing_stream_is_a_clear_error(nats_server, connections):
 
 
 def test_an_event_jetstream_does_not_store_in_the_usage_stream_fails_with_why(nats_server, connections):
-    from tokenmeter_core import UsageEvent
-    from tokenmeter_nats import publish_events
+    from tokenmeter.core import UsageEvent
+    from tokenmeter.nats import publish_events
 
     connection = connections(settings(nats_server.url))
     js = connect(connection)

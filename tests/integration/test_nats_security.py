@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from local.nats_server import NatsServer
-from tokenmeter_core import UsageEvent
-from tokenmeter_nats import ManagedConnection, NatsSettings, NatsUnavailable, publish_events
+from tokenmeter.core import UsageEvent
+from tokenmeter.nats import ManagedConnection, NatsSettings, NatsUnavailable, publish_events
 
 SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:nats"
 PASSWORD = "s3cret-Pa55word-for-nats"

@@ -12,8 +12,8 @@ from conftest import LAGO_NOW, LambdaContext, cloudwatch_event, drain, seed_per_
 from local.functions import load_function_app
 from local.lago_emulator.process import LagoEmulatorProcess
 from local.nats_server import NatsServer
-from tokenmeter.cli import main as tokenmeter
-from tokenmeter_core.aws import reset_clients
+from tokenmeter.cli.cli import main as tokenmeter
+from tokenmeter.core.aws import reset_clients
 
 NATS_PASSWORD = "nats-pw-Zq81xKd03Lm"
 LAGO_KEY = "lago-key-Wn47sPq92Hv"
@@ -80,7 +80,7 @@ def test_a_full_run_prints_and_stores_no_secret(stack, aws, count_tokens, capfd,
         seen.append(json.dumps(apps["publish_event"].lambda_handler(http(body, key), LambdaContext())))
 
     seed_per_token_plan(Client(api_key=LAGO_KEY, api_url=lago.url), {"sub_acme": "acme"})
-    from shipping.lago_api import LagoAuthError
+    from tokenmeter.shipping.lago_api import LagoAuthError
 
     with pytest.raises(LagoAuthError) as refused:  # a wrong Lago key: Lago answers 401, the invocation fails
         apps["lago_sync"].lambda_handler({}, LambdaContext())

@@ -8,7 +8,7 @@ from collections import defaultdict
 
 from conftest import LambdaContext, cloudwatch_event, drain
 
-from tokenmeter.cli import main
+from tokenmeter.cli.cli import main
 
 BEDROCK = {"schemaType": "ModelInvocationLog", "schemaVersion": "1.0", "timestamp": "2026-11-02T10:00:00Z",
            "requestId": "5f2a7c3e-0b7d-4a45-9a53-2d7f3c8f9e10", "modelId": "meta.llama3-1-8b-instruct-v1:0",
@@ -71,8 +71,8 @@ def test_every_path_sends_an_id_with_one_timestamp(count_tokens, aws, monkeypatc
 
 
 def test_a_batch_never_holds_one_id_twice():
-    from shipping.shipper import chunks_of
-    from tokenmeter_core import UsageEvent
+    from tokenmeter.core import UsageEvent
+    from tokenmeter.shipping.shipper import chunks_of
 
     def event(transaction_id, subscription):
         return (None, UsageEvent(transaction_id, subscription, "llm_tokens", "1794744000.000", {"tokens": 1}))

@@ -108,8 +108,8 @@ def test_each_api_key_reports_only_for_its_subscriptions(publish_event, nats_ser
     ({}, "must map each caller"),
 ])
 def test_bad_api_key_config_is_a_clear_error_without_the_key(keys, message):
-    from ingestion.http_api import parse_api_keys
-    from tokenmeter_core import MeteringConfigError
+    from tokenmeter.core import MeteringConfigError
+    from tokenmeter.ingestion.http_api import parse_api_keys
 
     with pytest.raises(MeteringConfigError, match=message) as error:
         parse_api_keys(json.dumps(keys))

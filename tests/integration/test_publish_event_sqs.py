@@ -6,7 +6,7 @@ import time
 import pytest
 from conftest import LambdaContext, drain, sqs_event, stream_messages, usage_event
 
-from tokenmeter_nats import decode_token
+from tokenmeter.nats import decode_token
 
 
 def message_ids(response):
@@ -24,8 +24,8 @@ def test_events_land_once_and_a_repeat_is_a_duplicate(publish_event, nats_server
 
 
 def test_publish_outcomes_say_stored_then_duplicate(publish_event, nats_server):
-    from tokenmeter_core import UsageEvent
-    from tokenmeter_nats import publish_events
+    from tokenmeter.core import UsageEvent
+    from tokenmeter.nats import publish_events
 
     rt = publish_event.runtime()
     events = [UsageEvent.from_dict(usage_event(i)) for i in range(3)]

@@ -12,7 +12,7 @@ from conftest import IN_PERIOD, LambdaContext, publish_to_ledger, seed_per_token
 from lago_python_client.client import Client
 
 from local.functions import load_function_app
-from tokenmeter.cli import main as tokenmeter
+from tokenmeter.cli.cli import main as tokenmeter
 
 AWKWARD = {"acme/eu west": "cust.acme", "team.alpha": "cust/team", "what?now": "cust what", "hash#tag": "cust#1",
            "50%off": "cust%20", "ünïcødé-客户": "客户.1"}
@@ -45,7 +45,7 @@ def units(lago_api, customer, subscription):
 
 
 def test_awkward_ids_ship_preview_and_reconcile(lago_sync, nats_server, lago_client, lago, capsys):
-    from shipping.lago_api import LagoApi
+    from tokenmeter.shipping.lago_api import LagoApi
 
     seed_per_token_plan(lago_client, {})
     api = LagoApi(lago.url, lago.api_key)
@@ -103,7 +103,7 @@ def test_late_usage_is_not_reshipped(start_lago, nats_server, monkeypatch, store
 
 
 def test_unbillable_usage_is_shipped_reported_and_counted(lago_sync, nats_server, lago, capsys):
-    from shipping.lago_api import LagoApi
+    from tokenmeter.shipping.lago_api import LagoApi
 
     http = httpx.Client(base_url=f"{lago.url}/api/v1", headers={"Authorization": f"Bearer {lago.api_key}"})
     seed_per_token_plan(Client(api_key=lago.api_key, api_url=lago.url), {"sub_month": "cust_m"})
@@ -155,7 +155,7 @@ def test_unbillable_usage_is_shipped_reported_and_counted(lago_sync, nats_server
 def test_a_rotated_key_is_read_again_and_a_refused_one_fails_the_run(aws, lago_sync, nats_server, lago, monkeypatch):
     import boto3
 
-    from shipping.lago_api import LagoAuthError
+    from tokenmeter.shipping.lago_api import LagoAuthError
 
     secrets = boto3.client("secretsmanager")
     arn = secrets.create_secret(Name="lago-key", SecretString=lago.api_key)["ARN"]

@@ -12,14 +12,14 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from inference_logs.formats import NothingToBill, read_inference
-from inference_logs.metering import Meter
-from inference_logs.records import RecordError
-from inference_logs.tokenizer_pool import TokenizerPool
-from inference_logs.triggers import cloudwatch_records, s3_records
-from ingestion.http_api import HttpSettings, handle_request
-from tokenmeter_core import UsageEvent, parse_config
-from tokenmeter_nats import PublishOutcome
+from tokenmeter.core import UsageEvent, parse_config
+from tokenmeter.ingestion.http_api import HttpSettings, handle_request
+from tokenmeter.metering.formats import NothingToBill, read_inference
+from tokenmeter.metering.metering import Meter
+from tokenmeter.metering.records import RecordError
+from tokenmeter.metering.tokenizer_pool import TokenizerPool
+from tokenmeter.metering.triggers import cloudwatch_records, s3_records
+from tokenmeter.nats import PublishOutcome
 
 EXAMPLES = settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

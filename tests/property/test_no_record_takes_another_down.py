@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_hostile_input import json_values, records
 
-from inference_logs.pipeline import OutOfTime
-from inference_logs.s3_objects import S3ReadError, s3_records
+from tokenmeter.metering.pipeline import OutOfTime
+from tokenmeter.metering.s3_objects import S3ReadError, s3_records
 
 GOOD_SUB = "sub_good_7f3a9c"  # no generated record names it
 
@@ -153,7 +153,7 @@ class _Breaking(io.BytesIO):
 
 
 def lines_of(items) -> list:
-    from inference_logs.records import RawRecord
+    from tokenmeter.metering.records import RawRecord
 
     return [i for i in items if isinstance(i, RawRecord)]
 
@@ -180,14 +180,12 @@ def test_running_out_of_time_fails_the_invocation_for_a_retry(count_tokens, aws)
 
 # Each S3 case runs in its own interpreter, so that its peak memory (ru_maxrss) is its own.
 _CHILD = textwrap.dedent("""
-    import gzip, io, json, resource, sys, time, zlib
-    sys.path[:0] = ["layers/core", "functions/count_tokens"]
-    from inference_logs.metering import Meter
-    from inference_logs.pipeline import _run
-    from inference_logs.records import DeadLetterBudget
-    from inference_logs.s3_objects import s3_records
-    from inference_logs.tokenizer_pool import TokenizerPool
-    from tokenmeter_core import parse_config
+    import gzip, io, json, resource, sys, time
+    from tokenmeter.core import parse_config
+    from tokenmeter.metering.metering import Meter
+    from tokenmeter.metering.records import DeadLetterBudget
+    from tokenmeter.metering.s3_objects import s3_records
+    from tokenmeter.metering.tokenizer_pool import TokenizerPool
 
     class Lines(io.RawIOBase):  # generated as read, never held whole
         def __init__(self, head, line, count, tail=b""):

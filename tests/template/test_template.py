@@ -12,6 +12,8 @@ import pytest
 import yaml
 from conftest import ROOT
 
+from local.invoke import merge_layers
+
 SAM = ROOT / ".venv-sam" / "bin" / "sam"
 ENV = {**os.environ, "SAM_CLI_TELEMETRY": "0"}
 # Local-only alternatives to the secret ARNs the template sets: a deployment keeps keys in Secrets Manager.
@@ -52,7 +54,8 @@ def env_vars_read(folders: list[Path]) -> set[str]:
 
 def test_every_environment_variable_the_code_reads_is_set_by_the_template(template):
     globals_env = template["Globals"]["Function"]["Environment"]["Variables"]
-    layers = {"CoreLayer": ROOT / "layers/core", "NatsLayer": ROOT / "layers/nats"}
+    layers = {f"{part.title()}Layer": ROOT / "src/tokenmeter" / part
+              for part in ("core", "nats", "metering", "ingestion", "shipping")}
     for name, function in functions(template).items():
         folders = [ROOT / function["CodeUri"]] + [layers[ref] for ref in function["Layers"] if ref in layers]
         set_by_template = set(globals_env) | set(function.get("Environment", {}).get("Variables", {}))
@@ -75,8 +78,9 @@ def test_sam_build_without_docker_and_every_built_handler_imports(sam_build, tmp
     build = sam_build
     assert (build / "TokenizersLayer/python/tokenizers/llama3/tokenizer.json").exists()
     for name, function in functions(template).items():
-        # As Lambda lays them out: the function at /var/task, each layer's python/ at /opt/python.
-        path = [str(build / name)] + [str(build / layer / "python") for layer in function["Layers"]]
+        # As Lambda lays them out: the function at /var/task, its layers merged into /opt/python.
+        opt = merge_layers([build / layer / "python" for layer in function["Layers"]], tmp_path / name)
+        path = [str(build / name), str(opt)]
         code = f"import sys; sys.path[:0] = {path!r}; import app; assert callable(app.lambda_handler)"
         # -S: no site-packages, so every import must come from the built artifacts.
         check = subprocess.run([sys.executable, "-I", "-S", "-c", code], env=ENV, capture_output=True, text=True,

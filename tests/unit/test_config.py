@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from tokenmeter_core import MeteringConfig, MeteringConfigError, load_config
+from tokenmeter.core import MeteringConfig, MeteringConfigError, load_config
 
 
 def test_unset_config_gives_documented_defaults(monkeypatch):

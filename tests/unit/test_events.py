@@ -1,6 +1,6 @@
 import pytest
 
-from tokenmeter_core import InvalidEventError, UsageEvent, format_timestamp, parse_rfc3339_ms, transaction_id
+from tokenmeter.core import InvalidEventError, UsageEvent, format_timestamp, parse_rfc3339_ms, transaction_id
 
 
 @pytest.mark.parametrize(

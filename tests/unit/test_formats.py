@@ -3,8 +3,8 @@ by hand from the provider's documented semantics (reference/inference-logs.md)."
 
 import pytest
 
-from inference_logs.formats import NothingToBill, read_inference
-from inference_logs.records import RecordError
+from tokenmeter.metering.formats import NothingToBill, read_inference
+from tokenmeter.metering.records import RecordError
 
 BEDROCK = {
     "schemaType": "ModelInvocationLog",

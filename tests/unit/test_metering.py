@@ -7,11 +7,11 @@ import sys
 import pytest
 from conftest import ROOT
 
-from inference_logs.metering import Meter
-from inference_logs.records import RawRecord, Skipped
-from inference_logs.tokenizer_pool import TokenizerPool
-from tokenmeter_core import parse_config, record_key
-from tokenmeter_core.dead_letters import DeadLetter
+from tokenmeter.core import parse_config, record_key
+from tokenmeter.core.dead_letters import DeadLetter
+from tokenmeter.metering.metering import Meter
+from tokenmeter.metering.records import RawRecord, Skipped
+from tokenmeter.metering.tokenizer_pool import TokenizerPool
 
 
 class Collect:
@@ -168,11 +168,10 @@ def test_every_record_is_accounted_for():
 def test_records_with_counts_never_import_transformers():
     script = f"""
 import sys, json
-sys.path[:0] = [{str(ROOT / 'layers/core')!r}, {str(ROOT / 'functions/count_tokens')!r}]
-from inference_logs.metering import Meter
-from inference_logs.records import RawRecord
-from inference_logs.tokenizer_pool import TokenizerPool
-from tokenmeter_core import parse_config
+from tokenmeter.metering.metering import Meter
+from tokenmeter.metering.records import RawRecord
+from tokenmeter.metering.tokenizer_pool import TokenizerPool
+from tokenmeter.core import parse_config
 config = parse_config({{"tokenizers": {{"*": "/nowhere"}}}})
 class Sink:
     def add_events(self, events): pass

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tokenmeter_nats import NatsSettings, NatsSettingsError, decode_token, encode_token, redact, subject_for
-from tokenmeter_nats.credentials import connect_options
+from tokenmeter.nats import NatsSettings, NatsSettingsError, decode_token, encode_token, redact, subject_for
+from tokenmeter.nats.credentials import connect_options
 
 
 @pytest.mark.parametrize(

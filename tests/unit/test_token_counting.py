@@ -3,7 +3,7 @@ against tiktoken reading the same vocabulary from the package's tokenizer.model.
 
 import pytest
 
-from inference_logs.tokenizer_pool import ModelTokenizer, TokenizerPool, TokenizerUnavailable
+from tokenmeter.metering.tokenizer_pool import ModelTokenizer, TokenizerPool, TokenizerUnavailable
 
 TEXTS = [
     "Hello this is a test",

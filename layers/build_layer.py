@@ -1,0 +1,46 @@
+"""Build one Lambda layer from the tokenmeter package: a part of it, and that part's pinned dependencies.
+
+    python layers/build_layer.py <part> <requirements.txt> <artifacts dir>
+
+Run by each layer's Makefile (`sam build`, no Docker) from the repository root. The part's modules are
+copied from src/tokenmeter into python/tokenmeter/<part> (the core layer also takes the package's
+__init__); Lambda unpacks every layer of a function into one /opt/python, where the parts meet as one
+package. Dependencies are installed as wheels for Lambda's platform, at the versions of constraints.txt.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PLATFORM = ["--platform", "manylinux2014_x86_64", "--implementation", "cp", "--python-version", "3.11",
+            "--only-binary=:all:"]
+
+
+def build(part: str, requirements: Path, artifacts: Path) -> None:
+    target = artifacts / "python"
+    package = target / "tokenmeter"
+    package.mkdir(parents=True, exist_ok=True)
+    if part == "core":
+        shutil.copy2(ROOT / "src/tokenmeter/__init__.py", package / "__init__.py")
+    shutil.copytree(ROOT / "src/tokenmeter" / part, package / part, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    if not any(line.strip() and not line.lstrip().startswith("#") for line in requirements.read_text().splitlines()):
+        return
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet"]
+    constraints = ["-c", str(ROOT / "constraints.txt")]
+    with tempfile.TemporaryDirectory() as wheelhouse:
+        # Some pure-Python packages ship only an sdist (nats-py, nkeys): built into wheels here first, since an
+        # install for another platform takes wheels only.
+        subprocess.run([*pip, "wheel", "--wheel-dir", wheelhouse, "-r", str(requirements), *constraints],
+                       check=True)
+        subprocess.run([*pip, "install", "--no-compile", "--target", str(target), *PLATFORM, "--find-links", wheelhouse,
+                        "-r", str(requirements), *constraints], check=True)
+
+
+if __name__ == "__main__":
+    build(sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]))

@@ -1,0 +1,5 @@
+import sys
+
+from tokenmeter.cli.cli import main
+
+sys.exit(main())

@@ -1,0 +1,40 @@
+"""Reading usage events out of a request or message body, field by field."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tokenmeter.core import InvalidEventError, UsageEvent
+
+
+@dataclass(slots=True)
+class Rejected:
+    """An event that breaks the contract: its position, what is wrong, and the event as sent."""
+
+    index: int
+    errors: dict[str, str]
+    raw: Any
+
+
+def read_events(items: list[Any]) -> tuple[list[UsageEvent], list[Rejected]]:
+    """Valid events, and the rejected ones with their field errors."""
+    events: list[UsageEvent] = []
+    rejected: list[Rejected] = []
+    for index, item in enumerate(items):
+        try:
+            events.append(UsageEvent.from_dict(item))
+        except InvalidEventError as error:
+            rejected.append(Rejected(index, error.errors, item))
+    return events, rejected
+
+
+def event_list(document: Any, *, allow_single: bool) -> list[Any]:
+    """The ``events`` array of a body; ValueError saying what the body should be."""
+    if isinstance(document, dict) and "events" in document:
+        if not isinstance(document["events"], list):
+            raise ValueError("'events' must be an array of usage events")
+        return document["events"]
+    if allow_single and isinstance(document, dict):
+        return [document]
+    raise ValueError('body must be {"events": [...]}' + (" or one usage event" if allow_single else ""))

@@ -1,0 +1,44 @@
+"""Deliver usage events and dead letters to SQS, many events packed per message."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tokenmeter.core import UsageEvent, ascii_json
+from tokenmeter.core.dead_letters import DeadLetter
+from tokenmeter.core.sqs import QueueBatcher
+
+MAX_MESSAGE_BYTES = 25_000
+_ENVELOPE = len('{"events":[]}')
+
+
+class SqsOutbox:
+    """The metering sink in Lambda: events to the usage queue, dead letters to theirs."""
+
+    def __init__(self, sqs: Any, usage_queue_url: str, dead_letter_queue_url: str):
+        self._usage = QueueBatcher(sqs, usage_queue_url)
+        self._dead = QueueBatcher(sqs, dead_letter_queue_url)
+        self._parts: list[bytes] = []
+        self._size = _ENVELOPE
+
+    def add_events(self, events: list[UsageEvent]) -> None:
+        for event in events:
+            part = event.to_json()
+            if self._parts and self._size + len(part) + 1 > MAX_MESSAGE_BYTES:
+                self._seal()
+            self._parts.append(part)
+            self._size += len(part) + 1
+
+    def add_dead_letter(self, letter: DeadLetter) -> None:
+        self._dead.add(ascii_json(letter.as_dict()).decode())
+
+    def flush(self) -> None:
+        """Send everything buffered; raises DeliveryError if SQS did not take it all."""
+        if self._parts:
+            self._seal()
+        self._usage.flush()
+        self._dead.flush()
+
+    def _seal(self) -> None:
+        self._usage.add('{"events":[' + b",".join(self._parts).decode() + "]}")
+        self._parts, self._size = [], _ENVELOPE

@@ -1,0 +1,242 @@
+"""From raw records to usage events: parse, attribute, count, and dead-letter the rest."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from aws_lambda_powertools import Logger
+
+from tokenmeter.core import (
+    MeteringConfig,
+    UsageEvent,
+    ascii_json,
+    decode_json,
+    format_timestamp,
+    identifier_problem,
+    record_key,
+)
+from tokenmeter.core.dead_letters import DeadLetter, truncate_record
+
+from .attribution import Attributor
+from .formats import NothingToBill, read_inference
+from .records import (
+    INVALID_IDENTIFIER,
+    INVALID_RECORD,
+    INVALID_TIMESTAMP,
+    INVALID_UTF8,
+    MALFORMED_JSON,
+    NO_TOKENIZER,
+    NO_USAGE,
+    TOKENIZER_ERROR,
+    UNATTRIBUTED,
+    DeadLetterBudget,
+    Inference,
+    RawRecord,
+    RecordError,
+    Skipped,
+    Summary,
+)
+from .tokenizer_pool import TokenizerPool, TokenizerUnavailable
+
+logger = Logger(child=True)
+
+# Text-only records wait for a batch this big before they are encoded together.
+_BATCH_RECORDS = 256
+_BATCH_CHARS = 4_000_000
+# Request ids this short are not unique enough to stand for the inference
+# (Ollama's OpenAI endpoint answers "chatcmpl-" and a number below 1000).
+_MIN_REQUEST_ID = 16
+_VALID_IDS_KEPT = 10_000
+
+
+class Sink(Protocol):
+    """Where metering delivers: usage events and dead letters."""
+
+    def add_events(self, events: list[UsageEvent]) -> None: ...
+
+    def add_dead_letter(self, letter: DeadLetter) -> None: ...
+
+
+@dataclass(slots=True)
+class _Pending:
+    raw: RawRecord
+    inference: Inference
+    subscription: str
+    timestamp_ms: int
+
+
+class Meter:
+    """Turns records into events as they arrive; call ``finish`` once at the end."""
+
+    def __init__(self, config: MeteringConfig, tokenizers: TokenizerPool, sink: Sink,
+                 budget: DeadLetterBudget | None = None):
+        self._config = config
+        self._budget = budget or DeadLetterBudget(0)
+        self._tokenizers = tokenizers
+        self._sink = sink
+        self._attributor = Attributor(config.subscription_from, config.default_subscription)
+        names = config.property_names
+        self._tokens_key, self._model_key, self._type_key = names["tokens"], names["model"], names["token_type"]
+        self._valid_ids: set[str] = set()
+        self._pending: dict[str, list[_Pending]] = {}
+        self._pending_count = 0
+        self._pending_chars = 0
+        self.summary = Summary()
+
+    def add(self, item: RawRecord | DeadLetter | Skipped) -> None:
+        self.summary.records += 1
+        if isinstance(item, Skipped):
+            self.summary.skipped[item.reason] += 1
+        elif isinstance(item, DeadLetter):
+            self._dead_letter(item)
+        else:
+            try:
+                self._meter(item)
+            except NothingToBill as nothing:
+                self.summary.skipped[nothing.reason] += 1
+            except RecordError as error:
+                self._dead_letter(self.dead_letter(item, error.reason, error.detail))
+            except MemoryError:
+                raise  # the environment itself is in trouble: fail, and let Lambda retry in a fresh one
+            except Exception as exc:  # whatever one record does, the others are metered
+                logger.warning("record failed unexpectedly", extra={"source": item.source, "error": type(exc).__name__})
+                self._dead_letter(self.dead_letter(item, INVALID_RECORD, f"{type(exc).__name__}: {_clip(str(exc))}"))
+
+    def finish(self) -> Summary:
+        self._count_pending()
+        return self.summary
+
+    def dead_letter(self, raw: RawRecord, reason: str, detail: str) -> DeadLetter:
+        """A dead letter carrying the raw record, truncated past the configured size."""
+        text = raw.text if isinstance(raw.text, str) else raw.text.decode("utf-8", "replace")
+        if not text and raw.parsed:
+            try:
+                text = ascii_json(raw.value).decode()  # falls back where orjson refuses (ints past 64 bits)
+            except (RecursionError, ValueError, TypeError) as exc:  # nested past what any encoder takes
+                text = f"<a JSON {type(raw.value).__name__} that cannot be written back: {type(exc).__name__}>"
+        self._budget.note(raw.origin)
+        return DeadLetter(reason, detail, raw.source, truncate_record(text, self._config.dead_letter_record_max_bytes),
+                          raw.identity, raw.fallback_ms)
+
+    def _meter(self, raw: RawRecord) -> None:
+        data = raw.value if raw.parsed else _decode(raw)
+        inference = read_inference(data)
+        subscription = self._attributor.subscription_for(data)
+        if subscription is None:
+            raise RecordError(UNATTRIBUTED, "no subscription in " + ", ".join(self._config.subscription_from))
+        valid = self._valid_ids  # few distinct ids, each checked once
+        if subscription not in valid or inference.model not in valid:
+            self._check_identifiers(subscription, inference.model)
+        timestamp_ms = inference.timestamp_ms if inference.timestamp_ms is not None else raw.fallback_ms
+        if timestamp_ms is None:
+            raise RecordError(INVALID_TIMESTAMP, "no timestamp in the record or its log event")
+        if inference.counts is not None:
+            self._emit(raw, inference, subscription, timestamp_ms, inference.counts)
+            return
+        if raw.lossy:
+            raise RecordError(INVALID_UTF8, "text-only record with invalid UTF-8: its tokens cannot be counted exactly")
+        folder = self._tokenizers.folder_for(inference.model)
+        if folder is None:
+            raise RecordError(NO_TOKENIZER, f"no tokenizer configured for model {inference.model!r}")
+        self._pending.setdefault(folder, []).append(_Pending(raw, inference, subscription, timestamp_ms))
+        self._pending_count += 1
+        self._pending_chars += _text_size(inference)
+        if self._pending_count >= _BATCH_RECORDS or self._pending_chars >= _BATCH_CHARS:
+            self._count_pending()
+
+    def _check_identifiers(self, subscription: str, model: str) -> None:
+        for name, value in (("subscription", subscription), ("model", model)):
+            problem = identifier_problem(value)
+            if problem is not None:
+                raise RecordError(INVALID_IDENTIFIER, f"{name}: {problem}")
+            if len(self._valid_ids) < _VALID_IDS_KEPT:
+                self._valid_ids.add(value)
+
+    def _emit(self, raw: RawRecord, inference: Inference, subscription: str, timestamp_ms: int, counts: dict[str, int]) -> None:
+        request_id = inference.request_id
+        if request_id is not None and len(request_id) >= _MIN_REQUEST_ID:
+            # The same inference logged twice (Bedrock to CloudWatch and S3) bills once.
+            identity = f"req:{request_id}|{inference.model}"
+        else:
+            identity = raw.identity
+        if inference.timestamp_ms is None:
+            # A record without a time of its own takes its delivery's (log event, object), which can differ
+            # between copies that share an identity; Lago's ClickHouse store counts one transaction id sent
+            # with two timestamps twice, so the time is part of the identity.
+            identity += f"|at:{timestamp_ms}"
+        key = record_key(identity)
+        timestamp = format_timestamp(timestamp_ms)
+        code, model = self._config.metric_code, inference.model
+        tokens_key, model_key, type_key = self._tokens_key, self._model_key, self._type_key
+        events = [
+            UsageEvent(f"{key}-{token_type}", subscription, code, timestamp,
+                       {tokens_key: tokens, model_key: model, type_key: token_type})
+            for token_type, tokens in counts.items()
+            if tokens
+        ]
+        if not events:
+            self.summary.skipped[NO_USAGE] += 1
+            return
+        self._sink.add_events(events)
+        self.summary.metered += 1
+        self.summary.events += len(events)
+
+    def _count_pending(self) -> None:
+        pending, self._pending = self._pending, {}
+        self._pending_count = self._pending_chars = 0
+        for folder, items in pending.items():
+            try:
+                tokenizer = self._tokenizers.tokenizer(folder)
+                counts = _count_batch(tokenizer, items)
+            except TokenizerUnavailable as exc:
+                logger.error("tokenizer unavailable", extra={"folder": folder, "error": str(exc)})
+                for item in items:
+                    self._dead_letter(self.dead_letter(item.raw, TOKENIZER_ERROR, str(exc)))
+                continue
+            except Exception:  # one bad text must not cost the batch: retry one by one
+                counts = [_count_one(tokenizer, item) for item in items]
+            for item, count in zip(items, counts):
+                if isinstance(count, str):
+                    self._dead_letter(self.dead_letter(item.raw, TOKENIZER_ERROR, count))
+                else:
+                    self._emit(item.raw, item.inference, item.subscription, item.timestamp_ms, count)
+
+    def _dead_letter(self, letter: DeadLetter) -> None:
+        self._sink.add_dead_letter(letter)
+        self.summary.dead_letters[letter.reason] += 1
+
+
+def _clip(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _decode(raw: RawRecord) -> Any:
+    try:
+        return decode_json(raw.text)
+    except ValueError as exc:
+        raise RecordError(MALFORMED_JSON, f"not JSON: {exc}") from None
+
+
+def _text_size(inference: Inference) -> int:
+    size = len(inference.prompt or "") + len(inference.completion or "")
+    return size + sum(len(m["content"]) for m in inference.messages or ())
+
+
+def _count_batch(tokenizer: Any, items: list[_Pending]) -> list[dict[str, int]]:
+    prompts = [i for i, item in enumerate(items) if item.inference.messages is None]
+    chats = [i for i, item in enumerate(items) if item.inference.messages is not None]
+    inputs = [0] * len(items)
+    for i, n in zip(prompts, tokenizer.count_prompts([items[i].inference.prompt for i in prompts])):
+        inputs[i] = n
+    for i, n in zip(chats, tokenizer.count_chats([items[i].inference.messages for i in chats])):
+        inputs[i] = n
+    outputs = tokenizer.count_completions([item.inference.completion or "" for item in items])
+    return [{"input": n_in, "output": n_out} for n_in, n_out in zip(inputs, outputs)]
+
+
+def _count_one(tokenizer: Any, item: _Pending) -> dict[str, int] | str:
+    try:
+        return _count_batch(tokenizer, [item])[0]
+    except Exception as exc:  # reported as the record's dead-letter detail
+        return f"tokenizer failed on this record: {type(exc).__name__}: {exc}"

@@ -1,0 +1,315 @@
+"""Records of S3 objects, read within bounds: one JSON document, a JSON array, or JSON Lines; gzip or plain.
+
+An object is hostile input as much as a record is, so reading it is bounded:
+- lines are split without re-copying what came before, and a line past ``max_record_bytes`` is
+  skipped to the next newline and dead-lettered with its byte range;
+- at most ``max_object_bytes`` are read (inflated); the rest becomes one dead letter with its range;
+- a whole-document parse (a pretty-printed document or a JSON array) is tried only below
+  ``max_document_bytes``, so a broken first line never pulls a large object into memory;
+- after ``max_dead_letters_per_object`` dead letters the rest becomes one dead letter with its range;
+- the object read is the version the notification named (``versionId``, else its ``eTag``): one
+  overwritten in between is a dead letter, never its new content billed under the old notification;
+- a read that fails in mid-object (timeout, reset) is resumed from where it stopped; if it keeps
+  failing the invocation fails, so Lambda retries it, rather than the rest being taken for garbage.
+Every such letter names the object and where reading stopped, so the object can be backfilled.
+"""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import time
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote_plus
+
+from tokenmeter.core import decode_json
+from tokenmeter.core.dead_letters import DeadLetter
+from tokenmeter.core.exceptions import TokenmeterError
+
+from .records import (
+    DECODE_ERROR,
+    EMPTY_OBJECT,
+    OBJECT_CHANGED,
+    OBJECT_MISSING,
+    OBJECT_TOO_LARGE,
+    RECORD_TOO_LARGE,
+    TOO_MANY_DEAD_LETTERS,
+    UNKNOWN_TRIGGER,
+    DeadLetterBudget,
+    RawRecord,
+    ReadLimits,
+    Skipped,
+)
+
+Item = RawRecord | DeadLetter | Skipped
+_CHUNK = 1 << 16
+_INVALID: Any = object()
+_READ_ATTEMPTS = 3
+
+
+class S3ReadError(TokenmeterError):
+    """Raised when an object cannot be read to its end now: the invocation fails and Lambda retries it."""
+
+
+@dataclass(frozen=True)
+class Notification:
+    bucket: str
+    key: str  # URL-decoded
+    version_id: str | None = None
+    etag: str | None = None
+
+
+def s3_notifications(event: dict[str, Any]) -> Iterator[Notification | DeadLetter]:
+    """The objects of an S3 notification, as it named them."""
+    for position, record in enumerate(event.get("Records") or []):
+        try:
+            found = record["s3"]["object"]
+            yield Notification(record["s3"]["bucket"]["name"], unquote_plus(found["key"]),
+                               found.get("versionId") or None, (found.get("eTag") or "").strip('"') or None)
+        except (KeyError, TypeError, AttributeError):
+            yield DeadLetter(UNKNOWN_TRIGGER, f"Records[{position}] is not an S3 notification", "s3", str(record))
+
+
+def s3_records(s3: Any, bucket: str, key: str, limits: ReadLimits | None = None, budget: DeadLetterBudget | None = None,
+               version_id: str | None = None, etag: str | None = None) -> Iterator[Item]:
+    limits, budget = limits or ReadLimits(), budget or DeadLetterBudget(0)
+    where = f"s3://{bucket}/{key}"
+    reader = _ObjectReader(s3, bucket, key, version_id, etag)
+    try:
+        response = reader.open()
+    except _Gone as gone:
+        yield DeadLetter(gone.reason, gone.detail, where, "")
+        return
+    etag = str(response.get("ETag", "")).strip('"')
+    modified = response.get("LastModified")
+    fallback = int(modified.timestamp() * 1000) if modified is not None else None
+    body: Any = reader
+    if key.endswith(".gz") or response.get("ContentEncoding") == "gzip":
+        body = gzip.GzipFile(fileobj=reader, mode="rb")
+    lines = _Lines(body, limits)
+    identity = f"s3:{bucket}/{key}@{etag}"
+    try:
+        yield from _json_lines(iter(lines), where, identity, fallback, limits, budget, document_first=True)
+        if lines.truncated:
+            yield _rest(OBJECT_TOO_LARGE, f"the object inflates past {limits.max_object_bytes:,} bytes", where,
+                        lines.rest_from)
+    except _Stop as stop:
+        yield _rest(TOO_MANY_DEAD_LETTERS, f"more than {budget.cap} dead letters", where, stop.offset)
+    except (OSError, EOFError, zlib.error) as exc:  # the content itself: a corrupt gzip stream
+        yield DeadLetter(DECODE_ERROR, f"object unreadable after line {lines.number}: {exc}", where, "")
+        return
+    if lines.number == 0:
+        yield Skipped(EMPTY_OBJECT, where)
+
+
+class _Stop(Exception):
+    """Raised inside the line loop when the object has cost its share of dead letters."""
+
+    def __init__(self, offset: int):
+        super().__init__(offset)
+        self.offset = offset  # where the first line not read begins
+
+
+def _json_lines(numbered: Iterator[Line], where: str, identity: str, fallback: int | None,
+                limits: ReadLimits, budget: DeadLetterBudget, document_first: bool = False) -> Iterator[Item]:
+    exhausted = budget.exhausted
+    for line_number, start, line in numbered:
+        if where in exhausted:
+            budget.note(where)
+            raise _Stop(start)
+        if isinstance(line, _TooLong):
+            budget.note(where)
+            yield DeadLetter(RECORD_TOO_LARGE, f"line {line_number} is {line.size:,} bytes (limit "
+                             f"{limits.max_record_bytes:,}), inflated bytes {start}-{start + line.size - 1}",
+                             f"{where}#line={line_number}", "")
+            continue
+        if not line.strip():
+            continue
+        text, lossy, value = _parse(line)
+        if type(value) is dict:  # the usual line: one record
+            yield RawRecord(f"{where}#line={line_number}", f"{identity}#{line_number}", text, fallback, value, lossy,
+                            where)
+            continue
+        if document_first and value is _INVALID and line_number == 1 and line.lstrip()[:1] in (b"{", b"["):
+            # Not one record per line: a pretty-printed document or array, if it is small enough.
+            yield from _document(line, numbered, where, identity, fallback, limits, budget)
+            return
+        yield from _values(value, text, f"{where}#line={line_number}", f"{identity}#{line_number}", fallback, lossy, where)
+
+
+def _rest(reason: str, why: str, where: str, offset: int) -> DeadLetter:
+    return DeadLetter(reason, f"{why}: inflated bytes {offset}- were not read; backfill the object once fixed", where, "")
+
+
+def _document(first: bytes, lines: Iterator[Line], where: str, identity: str, fallback: int | None,
+              limits: ReadLimits, budget: DeadLetterBudget) -> Iterator[Item]:
+    """A document or array spread over lines, parsed whole if the object ends within ``max_document_bytes``;
+    else (and when it is no document either) the lines are JSON Lines whose first line is broken."""
+    numbered: list[Line] = [(1, 0, first)]
+    size = len(first)
+    for number, start, line in lines:
+        numbered.append((number, start, line))
+        if isinstance(line, _TooLong):
+            break  # a line too long to keep: no document that can be read whole
+        size += len(line) + 1
+        if size > limits.max_document_bytes:
+            break
+    else:
+        text, lossy, value = _parse(b"\n".join(line for _, _, line in numbered))  # type: ignore[misc]
+        if value is not _INVALID:
+            yield from _values(value, text, where, identity, fallback, lossy, where)
+            return
+    yield from _json_lines(itertools.chain(numbered, lines), where, identity, fallback, limits, budget)
+
+
+def _values(value: Any, text: str | bytes, where: str, identity: str, fallback: int | None, lossy: bool,
+            origin: str) -> Iterator[Item]:
+    if value is _INVALID:
+        # Left unparsed: metering dead-letters it as malformed JSON with the parser's message.
+        yield RawRecord(where, identity, text, fallback, lossy=lossy, origin=origin)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield RawRecord(f"{where}[{index}]", f"{identity}[{index}]", "", fallback, value=item, lossy=lossy,
+                            origin=origin)
+    else:
+        yield RawRecord(where, identity, text, fallback, value=value, lossy=lossy, origin=origin)
+
+
+def _parse(content: bytes) -> tuple[str | bytes, bool, Any]:
+    """(text, lossy, value): invalid UTF-8 is replaced (and flagged) rather than lost."""
+    try:
+        return content, False, decode_json(content)
+    except ValueError:
+        pass
+    try:
+        content.decode("utf-8")
+        return content, False, _INVALID
+    except UnicodeDecodeError:
+        text = content.decode("utf-8", "replace")
+    try:
+        return text, True, decode_json(text)
+    except ValueError:
+        return text, True, _INVALID
+
+
+@dataclass(frozen=True, slots=True)
+class _TooLong:
+    size: int
+
+
+Line = tuple[int, int, "bytes | _TooLong"]  # (number, inflated offset of its first byte, the line)
+
+
+class _Lines:
+    """Numbered lines of a binary stream, read in chunks, each byte copied once; bounded as ``limits`` say."""
+
+    def __init__(self, body: Any, limits: ReadLimits):
+        self.body, self.limits = body, limits
+        self.number = 0
+        self.offset = 0  # inflated bytes read so far
+        self.truncated = False  # stopped at max_object_bytes
+        self.rest_from = 0  # once truncated: where the unread rest begins
+
+    def __iter__(self) -> Iterator[Line]:
+        pending: list[bytes] = []  # the unfinished line's pieces, joined once when it ends
+        pending_size, start, too_long = 0, 0, False
+        max_line, max_object = self.limits.max_record_bytes, self.limits.max_object_bytes
+        while chunk := self.body.read(_CHUNK):
+            if self.offset + len(chunk) > max_object:
+                chunk, self.truncated = chunk[: max_object - self.offset], True
+            position = self.offset  # of the chunk's first byte
+            self.offset += len(chunk)
+            parts = chunk.split(b"\n")
+            if len(parts) > 1:
+                # The first part ends the unfinished line.
+                first = parts[0]
+                pending_size += len(first)
+                self.number += 1
+                if too_long or pending_size > max_line:
+                    yield self.number, start, _TooLong(pending_size)
+                else:
+                    yield self.number, start, b"".join(pending) + first if pending else first
+                position += len(first) + 1
+                # Lines wholly inside the chunk: the usual case, kept lean.
+                for part in itertools.islice(parts, 1, len(parts) - 1):
+                    self.number += 1
+                    yield self.number, position, part if len(part) <= max_line else _TooLong(len(part))
+                    position += len(part) + 1
+                pending, pending_size, start, too_long = [], 0, position, False
+            last = parts[-1]
+            if not too_long:
+                if pending_size + len(last) > max_line:
+                    too_long, pending = True, []
+                else:
+                    pending.append(last)
+            pending_size += len(last)
+            if self.truncated:
+                self.rest_from = start  # the unfinished line is part of what was not read
+                return
+        if pending_size:
+            self.number += 1
+            yield self.number, start, _TooLong(pending_size) if too_long else b"".join(pending)
+
+
+class _Gone(Exception):
+    def __init__(self, reason: str, detail: str):
+        super().__init__(detail)
+        self.reason, self.detail = reason, detail
+
+
+class _ObjectReader:
+    """The object's bytes; a read that fails part-way resumes with a ranged GET of the same version."""
+
+    def __init__(self, s3: Any, bucket: str, key: str, version_id: str | None, etag: str | None):
+        self.s3, self.bucket, self.key, self.version_id, self.etag = s3, bucket, key, version_id, etag
+        self.offset = 0
+        self._body: Any = None
+
+    def open(self) -> dict[str, Any]:
+        response = self._get()
+        self.etag = self.etag or str(response.get("ETag", "")).strip('"') or None
+        self._body = response["Body"]
+        return response
+
+    def _get(self, start: int = 0) -> dict[str, Any]:
+        args: dict[str, Any] = {"Bucket": self.bucket, "Key": self.key}
+        if self.version_id:
+            args["VersionId"] = self.version_id
+        elif self.etag:
+            args["IfMatch"] = self.etag  # no versioning: at least know the content is the one notified
+        if start:
+            args["Range"] = f"bytes={start}-"
+        try:
+            return self.s3.get_object(**args)
+        except self.s3.exceptions.NoSuchKey:
+            raise _Gone(OBJECT_MISSING, "the object no longer exists") from None
+        except Exception as exc:
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code") if hasattr(exc, "response") else None
+            if code in ("NoSuchVersion", "NoSuchKey"):
+                raise _Gone(OBJECT_MISSING, f"the object version no longer exists ({code})") from None
+            if code in ("PreconditionFailed", "412"):
+                raise _Gone(OBJECT_CHANGED, f"the object was overwritten after the notification (inflated "
+                                            f"offset {self.offset}); its new content has a notification of its own") from None
+            raise
+
+    def read(self, size: int = -1) -> bytes:
+        for attempt in range(_READ_ATTEMPTS):
+            try:
+                data = self._body.read(size)
+                self.offset += len(data)
+                return data
+            except Exception as exc:  # the transport, not the content: resume where it stopped
+                if attempt == _READ_ATTEMPTS - 1:
+                    raise S3ReadError(f"s3://{self.bucket}/{self.key}: reading failed at byte {self.offset} "
+                                      f"{_READ_ATTEMPTS} times: {type(exc).__name__}") from None
+                time.sleep(0.2 * 2**attempt)
+                try:
+                    self._body = self._get(self.offset)["Body"]
+                except _Gone as gone:
+                    raise S3ReadError(gone.detail) from None
+                except Exception:  # noqa: S112 - counted as the next attempt
+                    continue
+        raise S3ReadError(f"s3://{self.bucket}/{self.key}: unreadable")

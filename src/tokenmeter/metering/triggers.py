@@ -1,0 +1,80 @@
+"""Decode the two triggers into raw records: CloudWatch Logs subscriptions and S3 objects (s3_objects.py)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import gzip
+import zlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import orjson
+
+from tokenmeter.core.dead_letters import DeadLetter
+
+from .records import (
+    DECODE_ERROR,
+    MALFORMED_JSON,
+    PLATFORM_LINE,
+    UNKNOWN_TRIGGER,
+    DeadLetterBudget,
+    RawRecord,
+    ReadLimits,
+    Skipped,
+)
+from .s3_objects import s3_notifications, s3_records
+
+Item = RawRecord | DeadLetter | Skipped
+
+# Lines the Lambda platform writes into every function's log group.
+_PLATFORM_PREFIXES = ("START RequestId:", "END RequestId:", "REPORT RequestId:", "INIT_START ", "EXTENSION\t")
+
+
+def trigger_records(event: Any, s3_client: Callable[[], Any], limits: ReadLimits | None = None,
+                    budget: DeadLetterBudget | None = None) -> Iterator[Item]:
+    """Every record a trigger event carries; an event of no known trigger is one dead letter."""
+    if isinstance(event, dict) and "awslogs" in event:
+        yield from cloudwatch_records(event)
+    elif isinstance(event, dict) and isinstance(event.get("Records"), list):
+        for found in s3_notifications(event):
+            if isinstance(found, DeadLetter):
+                yield found
+            else:
+                yield from s3_records(s3_client(), found.bucket, found.key, limits, budget, found.version_id, found.etag)
+    else:
+        yield DeadLetter(UNKNOWN_TRIGGER, "neither a CloudWatch Logs nor an S3 event", "trigger", str(event))
+
+
+def cloudwatch_records(event: dict[str, Any]) -> Iterator[Item]:
+    """Records of a CloudWatch Logs subscription event (base64 of gzip of JSON)."""
+    data = event["awslogs"].get("data") if isinstance(event.get("awslogs"), dict) else None
+    try:
+        payload = orjson.loads(gzip.decompress(base64.b64decode(data, validate=True)))
+    except (TypeError, ValueError, binascii.Error, OSError, EOFError, zlib.error, orjson.JSONDecodeError) as exc:
+        yield DeadLetter(DECODE_ERROR, f"CloudWatch Logs payload: {type(exc).__name__}: {exc}", "cloudwatch", str(data))
+        return
+    if not isinstance(payload, dict) or not isinstance(payload.get("logEvents", []), list):
+        yield DeadLetter(DECODE_ERROR, "CloudWatch Logs payload has no logEvents list", "cloudwatch", str(payload))
+        return
+    if payload.get("messageType") == "CONTROL_MESSAGE":
+        return
+    where = f"cloudwatch:{payload.get('logGroup')}:{payload.get('logStream')}"
+    for position, log_event in enumerate(payload.get("logEvents", [])):
+        if not isinstance(log_event, dict) or not isinstance(log_event.get("message"), str):
+            yield DeadLetter(DECODE_ERROR, f"logEvents[{position}] has no message", where, str(log_event))
+            continue
+        event_id = log_event.get("id") or f"{payload.get('logGroup')}:{payload.get('logStream')}:{position}"
+        timestamp = log_event.get("timestamp")
+        fallback = timestamp if type(timestamp) is int and timestamp >= 0 else None
+        source = f"{where}:{event_id}"
+        message = log_event["message"]
+        start = message.find("{")
+        if start < 0:
+            if message.startswith(_PLATFORM_PREFIXES):
+                yield Skipped(PLATFORM_LINE, source)
+            else:
+                yield DeadLetter(MALFORMED_JSON, "no JSON object in the log line", source, message)
+            continue
+        # A prefix before the JSON ("<time>\t<request id>\tINFO\t{...}") is dropped.
+        yield RawRecord(source, f"cwl:{event_id}", message[start:] if start else message, fallback)

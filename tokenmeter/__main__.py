@@ -1,5 +1,0 @@
-import sys
-
-from tokenmeter.cli import main
-
-sys.exit(main())
