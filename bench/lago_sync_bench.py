@@ -62,7 +62,7 @@ def publish(url: str, events: list[dict]) -> None:
     from tokenmeter.core import UsageEvent
     from tokenmeter.nats import ManagedConnection, NatsSettings, publish_events
 
-    connection = ManagedConnection(NatsSettings(url=url))
+    connection = ManagedConnection(NatsSettings.from_env({**os.environ, "NATS_URL": url}))
 
     async def go() -> None:
         await connection.jetstream()
@@ -113,6 +113,8 @@ def raw_posts(lago: LagoEmulatorProcess, events: list[dict]) -> float:
 
 
 def main() -> None:
+    # The generated events carry fixed dates: the ledger keeps ten years, so the event contract takes them.
+    os.environ.setdefault("NATS_STREAM_MAX_AGE_DAYS", "3650")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=20_000)
     n = parser.parse_args().events

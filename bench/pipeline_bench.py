@@ -142,6 +142,8 @@ def sync_stage(events: int) -> tuple[Stage, Stage]:
 
 
 def main() -> None:
+    # The generated events carry fixed dates: the ledger keeps ten years, so the event contract takes them.
+    os.environ.setdefault("NATS_STREAM_MAX_AGE_DAYS", "3650")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=20_000)
     n = parser.parse_args().records
@@ -205,7 +207,7 @@ def _ensure_stream(url: str) -> None:
     """The USAGE stream, as publish_event would create it, on the raw baseline's own server."""
     from tokenmeter.nats import ManagedConnection, NatsSettings
 
-    connection = ManagedConnection(NatsSettings(url=url))
+    connection = ManagedConnection(NatsSettings.from_env({**os.environ, "NATS_URL": url}))
 
     async def ensure() -> None:
         await connection.jetstream()

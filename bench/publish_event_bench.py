@@ -107,6 +107,8 @@ LIBRARIES = "import asyncio, nats, nats.js; from aws_lambda_powertools import Lo
 
 
 def main() -> None:
+    # The generated events carry fixed dates: the ledger keeps ten years, so the event contract takes them.
+    os.environ.setdefault("NATS_STREAM_MAX_AGE_DAYS", "3650")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=20_000)
     args = parser.parse_args()

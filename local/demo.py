@@ -27,6 +27,9 @@ from local import workload
 ROOT = Path(__file__).resolve().parent.parent
 TIME = 1_732_646_400  # 2024-11-26T18:40:00Z
 USAGE_DELAY_MS = 1000
+# The sample logs are from November 2024: the ledger is told to keep them (the contract refuses events
+# older than the ledger keeps, 62 days by default).
+KEEP = {"NATS_STREAM_MAX_AGE_DAYS": "3650"}
 
 
 def sample_cloudwatch_lines() -> list[str]:
@@ -123,11 +126,11 @@ def main() -> int:
             usage_messages, letters = _count_tokens(build, moto)
             records = [{"messageId": f"demo-{i}", "body": json.dumps(body), "eventSource": "aws:sqs"}
                        for i, body in enumerate(usage_messages)]
-            response = _invoke(build, "PublishEventFunction", {"Records": records}, {"NATS_URL": nats_server.url})
+            response = _invoke(build, "PublishEventFunction", {"Records": records}, {"NATS_URL": nats_server.url, **KEEP})
             print(f"publish_event: {len(records)} SQS messages, failures: {response['batchItemFailures']}")
             summary = _invoke(build, "LagoSyncFunction", {"source": "aws.events", "detail-type": "Scheduled Event"},
                               {"NATS_URL": nats_server.url, "LAGO_API_URL": lago.url, "LAGO_API_KEY": lago.api_key,
-                               "LAGO_API_KEY_SECRET_ARN": ""})
+                               "LAGO_API_KEY_SECRET_ARN": "", **KEEP})
             print(f"lago_sync: shipped {summary['shipped']}, already billed {summary['already_billed']}, "
                   f"drift {summary.get('reconciliation', {}).get('drifting')}")
             print(f"Lago (ClickHouse event store) shows usage {USAGE_DELAY_MS} ms after accepting it; waiting ...")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -161,18 +162,34 @@ def nats_server(tmp_path):
     server.stop()
 
 
+@pytest.fixture(autouse=True)
+def _ledger_keeps_the_fixed_dates(monkeypatch):
+    """The tests' events carry fixed dates (2024, 2026): the ledger keeps ten years, so that the contract's
+    "no older than the ledger keeps" holds whenever the suite runs."""
+    monkeypatch.setenv("NATS_STREAM_MAX_AGE_DAYS", "3650")
+
+
 @pytest.fixture
 def publish_event(aws, nats_server, monkeypatch):
-    """The publish_event handler module on a fresh runtime (its own NATS connection and loop)."""
+    """The publish_event (SQS) handler module on a fresh runtime (its own NATS connection and loop)."""
     monkeypatch.setenv("NATS_URL", nats_server.url)
     app = load_function_app("publish_event")
     monkeypatch.setattr(app, "_runtime", None)
     reset_clients()
     yield app
     if app._runtime is not None:
-        connection = app._runtime.nats
-        connection.run(connection.close())
-        connection.loop.close()
+        app._runtime.close()
+
+
+@pytest.fixture
+def publish_http(nats_server, monkeypatch):
+    """The publish_http (POST /v1/events) handler module on a fresh runtime."""
+    monkeypatch.setenv("NATS_URL", nats_server.url)
+    app = load_function_app("publish_http")
+    monkeypatch.setattr(app, "_runtime", None)
+    yield app
+    if app._runtime is not None:
+        app._runtime[0].close()
 
 
 def stream_messages(url: str, stream: str = "USAGE") -> list:
@@ -211,6 +228,20 @@ def sqs_event(*bodies: dict | str) -> dict:
         "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
         "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:usage", "awsRegion": "us-east-1",
     } for i, body in enumerate(bodies)]}
+
+
+def http_api_event(body: dict | str, *, headers: dict | None = None, method: str = "POST",
+                   base64_encoded: bool = False) -> dict:
+    """``<method> /v1/events`` as API Gateway's HTTP API delivers it (payload format 2.0)."""
+    raw = body if isinstance(body, str) else json.dumps(body)
+    if base64_encoded:
+        raw = base64.b64encode(raw.encode()).decode()
+    return {"version": "2.0", "routeKey": f"{method} /v1/events", "rawPath": "/v1/events", "rawQueryString": "",
+            "headers": headers or {}, "body": raw, "isBase64Encoded": base64_encoded,
+            "requestContext": {"accountId": "123456789012", "apiId": "abc123", "requestId": "req-1", "stage": "$default",
+                               "routeKey": f"{method} /v1/events",
+                               "http": {"method": method, "path": "/v1/events", "protocol": "HTTP/1.1",
+                                        "sourceIp": "203.0.113.7", "userAgent": "pytest"}}}
 
 
 def usage_event(n: int, subscription: str = "sub_1", token_type: str = "input") -> dict:
@@ -316,7 +347,7 @@ def publish_to_ledger(url: str, events: list[dict], raw: list[tuple[str, bytes]]
     from tokenmeter.core import UsageEvent
     from tokenmeter.nats import ManagedConnection, NatsSettings, publish_events
 
-    connection = ManagedConnection(NatsSettings(url=url))
+    connection = ManagedConnection(NatsSettings.from_env({**os.environ, "NATS_URL": url}))  # as the functions see it
 
     async def publish() -> None:
         js = await connection.jetstream()

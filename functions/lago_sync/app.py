@@ -12,7 +12,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from nats.js.errors import BucketNotFoundError
 
-from tokenmeter.core import MeteringConfig, load_config
+from tokenmeter.core import Contract, MeteringConfig, load_config
 from tokenmeter.core.secrets import load_secret
 from tokenmeter.nats import ManagedConnection, NatsSettings
 from tokenmeter.shipping.dead_letters import ensure_side_stream
@@ -35,6 +35,7 @@ class Runtime:
     settings: SyncSettings
     config: MeteringConfig
     lago: LagoApi
+    contract: Contract
     runs: int = 0
     reconciled_at_run: int = 0
     side_streams_ready: bool = False
@@ -46,12 +47,13 @@ _runtime: Runtime | None = None
 def runtime() -> Runtime:
     global _runtime
     if _runtime is None:
-        settings = SyncSettings.from_env(secret_loader=load_secret)
+        settings, nats, config = SyncSettings.from_env(secret_loader=load_secret), NatsSettings.from_env(), load_config()
         arn = settings.lago_api_key_secret_arn
-        _runtime = Runtime(ManagedConnection(NatsSettings.from_env()), settings, load_config(),
+        _runtime = Runtime(ManagedConnection(nats), settings, config,
                            LagoApi(settings.lago_api_url, settings.lago_api_key, settings.lago_timeout_seconds,
                                    settings.lago_concurrency,
-                                   reload_key=(lambda: load_secret(arn, fresh=True)) if arn else None))
+                                   reload_key=(lambda: load_secret(arn, fresh=True)) if arn else None),
+                           Contract.from_config(config, nats.max_age_seconds))
     return _runtime
 
 
@@ -73,7 +75,7 @@ async def _sync(rt: Runtime, deadline: float) -> dict[str, Any]:
         await ensure_side_stream(js, rt.settings.unbillable_stream)
         rt.side_streams_ready = True
     try:
-        shipped = await Shipper(js, rt.nats.client, rt.lago, rt.nats.settings, rt.settings, deadline).run()
+        shipped = await Shipper(js, rt.nats.client, rt.lago, rt.nats.settings, rt.settings, deadline, rt.contract).run()
     except LagoAuthError as exc:
         logger.error("Lago refused lago_sync's API key; the run fails so that the errors alarm fires",
                      extra={"error": str(exc)})

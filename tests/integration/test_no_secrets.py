@@ -7,7 +7,15 @@ import logging
 import sys
 
 import pytest
-from conftest import LAGO_NOW, LambdaContext, cloudwatch_event, drain, seed_per_token_plan, stream_messages
+from conftest import (
+    LAGO_NOW,
+    LambdaContext,
+    cloudwatch_event,
+    drain,
+    http_api_event,
+    seed_per_token_plan,
+    stream_messages,
+)
 
 from local.functions import load_function_app
 from local.lago_emulator.process import LagoEmulatorProcess
@@ -36,23 +44,23 @@ def stack(aws, count_tokens, tmp_path, monkeypatch):
                        "HTTP_API_KEY": json.dumps({"acme-app": {"key": HTTP_KEY, "subscriptions": ["sub_acme"]}}),
                        "POWERTOOLS_LOG_LEVEL": "DEBUG"}.items():
         monkeypatch.setenv(key, value)
-    apps = {name: load_function_app(name) for name in ("publish_event", "lago_sync")}
+    apps = {name: load_function_app(name) for name in ("publish_event", "publish_http", "lago_sync")}
     for app in apps.values():
         monkeypatch.setattr(app, "_runtime", None)
     reset_clients()
     yield apps, nats, lago
     for app in apps.values():
-        if app._runtime is not None:
-            app._runtime.nats.run(app._runtime.nats.close())
-            app._runtime.nats.loop.close()
+        runtime = app._runtime
+        if runtime is not None:
+            connection = (runtime[0] if isinstance(runtime, tuple) else runtime).nats
+            connection.run(connection.close())
+            connection.loop.close()
     lago.stop()
     nats.stop()
 
 
 def http(body, key):
-    return {"version": "2.0", "routeKey": "POST /v1/events", "headers": {"x-api-key": key},
-            "requestContext": {"requestId": "req-1", "http": {"method": "POST", "path": "/v1/events"}},
-            "body": body if isinstance(body, str) else json.dumps(body), "isBase64Encoded": False}
+    return http_api_event(body, headers={"x-api-key": key})
 
 
 def test_a_full_run_prints_and_stores_no_secret(stack, aws, count_tokens, capfd, monkeypatch):
@@ -77,7 +85,7 @@ def test_a_full_run_prints_and_stores_no_secret(stack, aws, count_tokens, capfd,
              "timestamp": "1794744000.000", "properties": {"tokens": 9, "model": "gpt-4o", "token_type": "input"}}
     for body, key in ((event, HTTP_KEY), (event, WRONG_HTTP_KEY), ({**event, "external_subscription_id": "sub_x"},
                                                                     HTTP_KEY), ("{not json", HTTP_KEY)):
-        seen.append(json.dumps(apps["publish_event"].lambda_handler(http(body, key), LambdaContext())))
+        seen.append(json.dumps(apps["publish_http"].lambda_handler(http(body, key), LambdaContext())))
 
     seed_per_token_plan(Client(api_key=LAGO_KEY, api_url=lago.url), {"sub_acme": "acme"})
     from tokenmeter.shipping.lago_api import LagoAuthError

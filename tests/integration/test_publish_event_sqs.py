@@ -101,7 +101,7 @@ def test_hostile_subscription_ids_get_one_safe_subject_token_each(publish_event,
     assert len({m.subject for m in stored}) == len(HOSTILE)
 
 
-def test_events_past_the_limits_cost_only_themselves(publish_event, nats_server, aws):
+def test_events_past_the_limits_cost_only_themselves(publish_event, nats_server, aws, monkeypatch):
     """Before: a 4 KB subscription id dropped the NATS connection ("maximum control line exceeded") and every
     event of the batch failed on every retry. Now each is a dead letter and the rest are stored at once."""
     good = [usage_event(i) for i in range(4)]
@@ -111,6 +111,7 @@ def test_events_past_the_limits_cost_only_themselves(publish_event, nats_server,
         "transaction id with edge spaces": {**usage_event(12), "transaction_id": " t-12 "},
         "2 MB of properties": {**usage_event(13), "properties": {**usage_event(13)["properties"], "note": "x" * 2_000_000}},
     }
+    monkeypatch.setenv("METERING_CONFIG", json.dumps({"extra_properties": ["note"]}))  # the contract takes a note
     surrogate = json.dumps({"events": [good[2], {**usage_event(14), "external_subscription_id": "sub\udc80"}, good[3]]})
     response = publish_event.lambda_handler(sqs_event({"events": [good[0], *bad.values(), good[1]]}, surrogate),
                                             LambdaContext())

@@ -44,12 +44,17 @@ def test_count_tokens_built_artifact_meters_the_sample_cloudwatch_batch(sam_buil
     assert chat_output[0]["properties"]["tokens"] == len(tiktoken_llama3.encode("The meeting is now on Thursday."))
 
 
+# The sample events carry fixed dates: the ledger is told to keep ten years, so the contract takes them.
+KEEP = {"NATS_STREAM_MAX_AGE_DAYS": "3650"}
+
+
 @pytest.mark.slow
-def test_publish_event_built_artifact_takes_the_sample_sqs_and_http_events(sam_build, nats_server):
-    overrides = {"PublishEventFunction": {"NATS_URL": nats_server.url}}
-    kind, result, logs = run(sam_build, "PublishEventFunction", "sqs-usage.json", overrides)
+def test_publish_event_and_publish_http_built_artifacts_take_the_sample_events(sam_build, nats_server):
+    kind, result, logs = run(sam_build, "PublishEventFunction", "sqs-usage.json",
+                             {"PublishEventFunction": {"NATS_URL": nats_server.url, **KEEP}})
     assert (kind, result) == ("response", {"batchItemFailures": []}), logs
-    kind, result, logs = run(sam_build, "PublishEventFunction", "http-post-events.json", overrides)
+    kind, result, logs = run(sam_build, "PublishHttpFunction", "http-post-events.json",
+                             {"PublishHttpFunction": {"NATS_URL": nats_server.url, **KEEP}})
     assert kind == "response" and result["statusCode"] == 202, logs
     assert [r["status"] for r in json.loads(result["body"])["results"]] == ["duplicate", "duplicate"]
     assert len(stream_messages(nats_server.url)) == 2
@@ -63,7 +68,7 @@ def test_lago_sync_built_artifact_ships_on_the_schedule(sam_build, nats_server, 
         "timestamp": f"{IN_PERIOD}.000", "properties": {"tokens": 100 + i, "model": "gpt-4o", "token_type": "input"}}
         for i in range(10)])
     overrides = {"LagoSyncFunction": {"NATS_URL": nats_server.url, "LAGO_API_URL": lago.url, "LAGO_API_KEY": lago.api_key,
-                                      "LAGO_API_KEY_SECRET_ARN": ""}}
+                                      "LAGO_API_KEY_SECRET_ARN": "", **KEEP}}
     kind, result, logs = run(sam_build, "LagoSyncFunction", "schedule.json", overrides)
     assert kind == "response", logs
     assert result["shipped"] == 10 and result["reconciliation"]["drifting"] == []

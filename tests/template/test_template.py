@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import subprocess
@@ -43,23 +44,44 @@ def test_sam_validate_lint_passes():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def env_vars_read(folders: list[Path]) -> set[str]:
-    pattern = re.compile(r"""(?:environ\.get|env\.get|environ\[|env\[|_number\(env,|_name\(env,|_positive\(env,)\s*["']([A-Z][A-Z0-9_]+)["']""")
-    names = set()
-    for folder in folders:
-        for path in folder.rglob("*.py"):
-            names |= set(pattern.findall(path.read_text()))
-    return names
+ENV_READ = re.compile(r"""(?:environ\.get\(|env\.get\(|environ\[|env\[|_number\(env,|_name\(env,|_positive\(env,)\s*["']([A-Z][A-Z0-9_]+)["']""")
+
+
+def modules_reached(app: Path) -> set[Path]:
+    """The handler and every tokenmeter module it imports, directly or through others."""
+    seen, todo = set(), [app]
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        inside = path.is_relative_to(ROOT / "src")
+        package = list(path.relative_to(ROOT / "src").parent.parts) if inside else []
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = (package[: len(package) - node.level + 1] if node.level else []) + (node.module or "").split(".")
+                names = [".".join(p for p in base if p)] + [".".join([*base, a.name]) for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            for name in names:
+                parts = [p for p in name.split(".") if p]
+                if parts[:1] != ["tokenmeter"]:
+                    continue
+                for found in (ROOT / "src" / Path(*parts)).with_suffix(".py"), ROOT / "src" / Path(*parts) / "__init__.py":
+                    if found.exists():
+                        todo.append(found)
+    return seen
 
 
 def test_every_environment_variable_the_code_reads_is_set_by_the_template(template):
     globals_env = template["Globals"]["Function"]["Environment"]["Variables"]
-    layers = {f"{part.title()}Layer": ROOT / "src/tokenmeter" / part
-              for part in ("core", "nats", "metering", "ingestion", "shipping")}
     for name, function in functions(template).items():
-        folders = [ROOT / function["CodeUri"]] + [layers[ref] for ref in function["Layers"] if ref in layers]
+        reached = modules_reached(ROOT / function["CodeUri"] / "app.py")
+        read = set().union(*(set(ENV_READ.findall(path.read_text())) for path in reached))
         set_by_template = set(globals_env) | set(function.get("Environment", {}).get("Variables", {}))
-        missing = env_vars_read(folders) - set_by_template - LOCAL_ONLY
+        missing = read - set_by_template - LOCAL_ONLY
         assert not missing, f"{name} reads {sorted(missing)} but the template does not set them"
 
 

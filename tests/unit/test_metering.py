@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT
 
 from tokenmeter.core import parse_config, record_key
 from tokenmeter.core.dead_letters import DeadLetter

@@ -28,6 +28,13 @@ class MeteringConfig:
     tokenizers: dict[str, str] = field(default_factory=dict)
     property_names: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_PROPERTY_NAMES))
     dead_letter_record_max_bytes: int = 32_768
+    # The event contract every door checks (tokenmeter.core.contract): metric codes besides metric_code that
+    # apps may report over HTTP, properties besides tokens/model/token_type, the largest token count, and
+    # how far in the future a timestamp may be (clock skew).
+    extra_metric_codes: tuple[str, ...] = ()
+    extra_properties: tuple[str, ...] = ()
+    max_tokens: int = 10**9
+    max_future_seconds: int = 300
     # Bounds on reading one S3 object (count_tokens): a record (line), the whole object once inflated,
     # a document parsed whole, and dead letters before the rest of the object becomes one letter.
     max_record_bytes: int = 16 << 20
@@ -85,7 +92,14 @@ def parse_config(document: Any, *, base_dir: Path | None = None) -> MeteringConf
         values["tokenizers"] = _tokenizers(document["tokenizers"], base_dir)
     if "property_names" in document:
         values["property_names"] = _property_names(document["property_names"])
+    for key in ("extra_metric_codes", "extra_properties"):
+        if key in document:
+            items = document[key]
+            if not isinstance(items, list):
+                raise _bad(key, "a list of names", items)
+            values[key] = tuple(_non_empty_str(item, f"{key}[{i}]") for i, item in enumerate(items))
     for key, low, high in (("dead_letter_record_max_bytes", 256, 200_000), ("max_record_bytes", 1024, 1 << 30),
+                           ("max_tokens", 1, 10**15), ("max_future_seconds", 0, 86_400),
                            ("max_object_bytes", 1024, 1 << 40), ("max_document_bytes", 1024, 1 << 30),
                            ("max_dead_letters_per_object", 0, 10**9)):
         if key in document:

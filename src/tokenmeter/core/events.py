@@ -12,8 +12,10 @@ import orjson
 from .exceptions import InvalidEventError
 from .identifiers import identifier_problem
 
-# Disjoint token types: their sum is every token processed, each once.
-TOKEN_TYPES = ("input", "output", "cached_input", "cache_write", "reasoning")
+# Disjoint token types: their sum is every token processed, each once. Audio and image tokens, where a
+# log splits them out, are taken out of input/output the same way cached and reasoning tokens are.
+TOKEN_TYPES = ("input", "output", "cached_input", "cache_write", "reasoning", "input_audio", "output_audio",
+               "input_image", "output_image")
 
 MAX_TOKENS = 10**9
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -1,1 +1,1 @@
-"""publish_event: usage events from the UsageQueue and from HTTP into JetStream."""
+"""publish_event's logic: usage events from the UsageQueue (SQS) and from HTTP into JetStream."""

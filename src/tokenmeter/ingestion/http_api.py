@@ -1,7 +1,8 @@
 """``POST /v1/events`` (API Gateway HTTP API) for apps that count their own tokens.
 
 Each refusal has its own status and error code; a request either has every event
-validated before anything is published, or is refused whole.
+validated (envelope and contract) before anything is published, or is refused whole.
+The route itself is Powertools' HTTP API resolver (functions/publish_http); this is what it does.
 """
 
 from __future__ import annotations
@@ -17,12 +18,18 @@ from typing import Any
 
 import orjson
 
-from tokenmeter.core import MeteringConfigError, UsageEvent, ascii_json
+from tokenmeter.core import Contract, MeteringConfigError, UsageEvent
 from tokenmeter.nats import PublishOutcome
 
 from .validation import event_list, read_events
 
 Publish = Callable[[list[UsageEvent]], list[PublishOutcome]]
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -85,18 +92,12 @@ def parse_api_keys(text: str) -> tuple[ApiKey, ...]:
     return tuple(keys)
 
 
-def is_http_event(event: Any) -> bool:
-    return isinstance(event, dict) and isinstance(event.get("requestContext"), dict) and "http" in event["requestContext"]
-
-
-def handle_request(event: dict[str, Any], settings: HttpSettings, publish: Publish) -> tuple[dict[str, Any], list[PublishOutcome]]:
-    """The HTTP response for one request, and the outcome of each event published."""
+def handle_request(event: dict[str, Any], settings: HttpSettings, publish: Publish,
+                   contract: Contract | None = None) -> tuple[Reply, list[PublishOutcome]]:
+    """The reply to one ``POST /v1/events`` (its API Gateway event), and the outcome of each event published."""
     caller = _caller(event.get("headers") or {}, settings.api_keys) if settings.api_keys else None
     if settings.api_keys and caller is None:
         return _error(401, "unauthorized", "a valid API key is required (x-api-key or Authorization: Bearer)"), []
-    method = event["requestContext"]["http"].get("method", "POST")
-    if method != "POST":
-        return _error(405, "method_not_allowed", f"{method} is not allowed; POST usage events"), []
     body = event.get("body") or ""
     try:
         raw = base64.b64decode(body, validate=True) if event.get("isBase64Encoded") else body.encode()
@@ -116,7 +117,7 @@ def handle_request(event: dict[str, Any], settings: HttpSettings, publish: Publi
         return _error(400, "no_events", "the request has no events"), []
     if len(items) > settings.max_events:
         return _error(413, "too_many_events", f"{len(items)} events; the limit is {settings.max_events} per request"), []
-    events, rejected = read_events(items)
+    events, rejected = read_events(items, contract)
     if rejected:
         errors = {f"events[{r.index}].{name}": why for r in rejected for name, why in r.errors.items()}
         return _error(400, "invalid_events", f"{len(rejected)} of {len(items)} events are invalid", errors=errors), []
@@ -138,7 +139,7 @@ def handle_request(event: dict[str, Any], settings: HttpSettings, publish: Publi
         stored = len(outcomes) - failed
         message = f"NATS did not acknowledge {failed} of {len(outcomes)} events ({stored} stored); retry the request"
         return _error(503, "unavailable", message, results=results), outcomes
-    return _response(202, {"accepted": len(outcomes), "results": results}), outcomes
+    return Reply(202, {"accepted": len(outcomes), "results": results}), outcomes
 
 
 def _caller(headers: Mapping[str, str], api_keys: tuple[ApiKey, ...]) -> ApiKey | None:
@@ -155,12 +156,8 @@ def _caller(headers: Mapping[str, str], api_keys: tuple[ApiKey, ...]) -> ApiKey 
     return found
 
 
-def _error(status: int, code: str, message: str, **extra: Any) -> dict[str, Any]:
-    return _response(status, {"error": code, "message": message, **extra})
-
-
-def _response(status: int, body: dict[str, Any]) -> dict[str, Any]:
-    return {"statusCode": status, "headers": {"content-type": "application/json"}, "body": ascii_json(body).decode()}
+def _error(status: int, code: str, message: str, **extra: Any) -> Reply:
+    return Reply(status, {"error": code, "message": message, **extra})
 
 
 def _positive(env: Mapping[str, str], key: str, default: int) -> int:

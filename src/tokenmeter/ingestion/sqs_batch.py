@@ -17,7 +17,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from tokenmeter.core import UsageEvent, ascii_json, decode_json
+from tokenmeter.core import Contract, UsageEvent, ascii_json, decode_json
 from tokenmeter.core.dead_letters import DeadLetter, truncate_record
 from tokenmeter.nats import ManagedConnection, NatsUnavailable, PublishOutcome, publish_events
 
@@ -37,7 +37,8 @@ class BatchResult:
     dead_letters: list[DeadLetter] = field(default_factory=list)
 
 
-def publish_batch(event: dict[str, Any], connection: ManagedConnection, timeout: float) -> BatchResult:
+def publish_batch(event: dict[str, Any], connection: ManagedConnection, timeout: float,
+                  contract: Contract | None = None) -> BatchResult:
     """Publish every message's events; a message fails only if one of its events has no PubAck.
 
     The response is SQS's partial batch response: the ids of the messages to deliver again.
@@ -49,7 +50,7 @@ def publish_batch(event: dict[str, Any], connection: ManagedConnection, timeout:
     def events() -> Iterator[UsageEvent]:
         # Decoded as they are published: the server stores one message's events while the next is read.
         for position, record in enumerate(records):
-            valid, letters = decode_message(record.get("body") or "", f"sqs:{record.get('messageId')}")
+            valid, letters = decode_message(record.get("body") or "", f"sqs:{record.get('messageId')}", contract)
             result.dead_letters.extend(letters)
             owners.extend([position] * len(valid))
             yield from valid
@@ -85,14 +86,14 @@ async def publish_or_fail(connection: ManagedConnection, events: Iterable[UsageE
     return await publish_events(connection.client, events, connection.settings, timeout=timeout, lost=connection.lost)
 
 
-def decode_message(body: str, source: str) -> tuple[list[UsageEvent], list[DeadLetter]]:
+def decode_message(body: str, source: str, contract: Contract | None = None) -> tuple[list[UsageEvent], list[DeadLetter]]:
     """A message's valid events, and dead letters for what cannot be published."""
     try:
         # Lenient: an escaped lone surrogate in one event must cost only that event (the contract refuses it).
         items = event_list(decode_json(body), allow_single=False)
     except ValueError as exc:
         return [], [DeadLetter(INVALID_MESSAGE, str(exc), source, truncate_record(body, DEAD_LETTER_RECORD_MAX_BYTES))]
-    events, rejected = read_events(items)
+    events, rejected = read_events(items, contract)
     letters = [
         DeadLetter(
             INVALID_EVENT,

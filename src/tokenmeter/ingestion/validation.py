@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tokenmeter.core import InvalidEventError, UsageEvent
+from tokenmeter.core import Contract, InvalidEventError, UsageEvent
 
 
 @dataclass(slots=True)
@@ -17,15 +17,21 @@ class Rejected:
     raw: Any
 
 
-def read_events(items: list[Any]) -> tuple[list[UsageEvent], list[Rejected]]:
-    """Valid events, and the rejected ones with their field errors."""
+def read_events(items: list[Any], contract: Contract | None = None) -> tuple[list[UsageEvent], list[Rejected]]:
+    """Valid events, and the rejected ones with their field errors (the envelope's, then the contract's)."""
     events: list[UsageEvent] = []
     rejected: list[Rejected] = []
     for index, item in enumerate(items):
         try:
-            events.append(UsageEvent.from_dict(item))
+            event = UsageEvent.from_dict(item)
         except InvalidEventError as error:
             rejected.append(Rejected(index, error.errors, item))
+            continue
+        errors = contract.errors(event) if contract is not None else {}
+        if errors:
+            rejected.append(Rejected(index, errors, item))
+        else:
+            events.append(event)
     return events, rejected
 
 

@@ -13,7 +13,7 @@ import nats.errors
 import orjson
 from aws_lambda_powertools import Logger
 
-from tokenmeter.core import InvalidEventError, UsageEvent
+from tokenmeter.core import Contract, InvalidEventError, UsageEvent
 from tokenmeter.nats import NatsSettings
 
 from .dead_letters import copy_to, dead_letter
@@ -48,8 +48,9 @@ class Shipper:
     """One run's shipping; ``deadline`` is a time.monotonic() by which the run must be done."""
 
     def __init__(self, js: Any, nc: Any, lago: LagoApi, nats_settings: NatsSettings, settings: SyncSettings,
-                 deadline: float):
+                 deadline: float, contract: Contract | None = None):
         self.js, self.nc, self.lago, self.nats, self.settings, self.deadline = js, nc, lago, nats_settings, settings, deadline
+        self.contract = contract
         self.summary = ShipSummary()
         self.unbillable: dict[int, tuple[str, str]] = {}  # id(msg) -> (reason, detail), until it is settled
         self.refused: LagoAuthError | None = None  # Lago refused the key: the run fails once it has handed back
@@ -105,6 +106,10 @@ class Shipper:
                 event = UsageEvent.from_dict(orjson.loads(msg.data))
             except (orjson.JSONDecodeError, InvalidEventError) as exc:
                 await self.dead_letter(msg, "invalid_event", str(exc))
+                continue
+            broken = self.contract.errors(event) if self.contract is not None else None
+            if broken:  # the last door before Lago: nothing that breaks the contract is billed
+                await self.dead_letter(msg, "invalid_event", "; ".join(f"{k}: {why}" for k, why in broken.items()))
                 continue
             ready.append((msg, event))
         known: Chunk = []
