@@ -169,3 +169,25 @@ def test_missing_configuration_is_a_clear_error(count_tokens, monkeypatch):
     monkeypatch.setenv("METERING_CONFIG", '{"tokenisers": {}}')
     with pytest.raises(MeteringConfigError, match="unknown key 'tokenisers'"):
         count_tokens.lambda_handler(cloudwatch_event([]), LambdaContext())
+
+
+def test_a_dead_letter_keeps_the_whole_log_line_and_replays_from_it(count_tokens, aws, capsys, monkeypatch):
+    from tokenmeter.cli.cli import main
+
+    prefix = "2024-11-26T18:41:00.000Z\t8f1e2d3c-aaaa-bbbb-cccc-1234567890ab\tINFO\t"
+    lines = ["upstream said: {", prefix + json.dumps({**OLLAMA, "metadata": {"team": "sub_globex"}})]
+    summary = count_tokens.lambda_handler(cloudwatch_event(lines), LambdaContext())
+    assert summary["dead_letters"] == {"malformed_json": 1, "unattributed": 1}
+    letters = {d["reason"]: d for d in drain(aws.sqs, aws.dead_url)}
+    # The record as it was logged, not cut at its first brace.
+    assert letters["malformed_json"]["record"] == "upstream said: {"
+    assert letters["unattributed"]["record"] == lines[1]
+    for letter in letters.values():  # back on the queue, for the replay below
+        aws.sqs.send_message(QueueUrl=aws.dead_url, MessageBody=json.dumps(letter))
+    import os
+
+    config = json.loads(os.environ["METERING_CONFIG"])
+    monkeypatch.setenv("METERING_CONFIG", json.dumps({**config, "subscription_from": ["metadata.team"]}))
+    assert main(["replay", "records"]) == 0
+    assert "metered 1" in capsys.readouterr().out  # the prefixed line, read past its prefix
+    assert {e["external_subscription_id"] for e in events_on(aws)} == {"sub_globex"}

@@ -18,6 +18,7 @@ from tokenmeter.metering.delivery import SqsOutbox
 from tokenmeter.metering.pipeline import meter_records, meter_trigger
 from tokenmeter.metering.records import INVALID_UTF8, RawRecord
 from tokenmeter.metering.tokenizer_pool import TokenizerPool
+from tokenmeter.metering.triggers import log_line
 from tokenmeter.nats import subject_for
 from tokenmeter.shipping.ledger import read_stream
 
@@ -72,7 +73,9 @@ def replay_records(env: Environment, *, dry_run: bool, reason: str | None = None
             outcomes.append(Outcome(letter.source, letter.reason, "not_replayable", why_not))
             continue
         collected = Collector()
-        record = RawRecord(letter.source, letter.identity, letter.record, letter.fallback_ms)
+        record = (log_line(letter.source, letter.identity, letter.record, letter.fallback_ms)
+                  if letter.source.startswith("cloudwatch:") else
+                  RawRecord(letter.source, letter.identity, letter.record, letter.fallback_ms))
         meter_records([record], env.metering, tokenizers, collected)
         if collected.dead_letters:
             again = collected.dead_letters[0]

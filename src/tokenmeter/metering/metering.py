@@ -213,7 +213,7 @@ def _clip(text: str, limit: int = 300) -> str:
 
 def _decode(raw: RawRecord) -> Any:
     try:
-        return decode_json(raw.text)
+        return decode_json(raw.text[raw.json_at:] if raw.json_at else raw.text)
     except ValueError as exc:
         raise RecordError(MALFORMED_JSON, f"not JSON: {exc}") from None
 

@@ -46,6 +46,7 @@ class RawRecord:
     value: Any = _UNPARSED  # already-decoded JSON (elements of a JSON array)
     lossy: bool = False  # invalid UTF-8 was replaced while decoding
     origin: str | None = None  # the S3 object it was read from: dead letters are capped per object
+    json_at: int = 0  # where the JSON starts in ``text`` (after a log line's prefix, kept for the dead letter)
 
     @property
     def parsed(self) -> bool:

@@ -69,12 +69,16 @@ def cloudwatch_records(event: dict[str, Any]) -> Iterator[Item]:
         fallback = timestamp if type(timestamp) is int and timestamp >= 0 else None
         source = f"{where}:{event_id}"
         message = log_event["message"]
-        start = message.find("{")
-        if start < 0:
+        if message.find("{") < 0:
             if message.startswith(_PLATFORM_PREFIXES):
                 yield Skipped(PLATFORM_LINE, source)
             else:
                 yield DeadLetter(MALFORMED_JSON, "no JSON object in the log line", source, message)
             continue
-        # A prefix before the JSON ("<time>\t<request id>\tINFO\t{...}") is dropped.
-        yield RawRecord(source, f"cwl:{event_id}", message[start:] if start else message, fallback)
+        yield log_line(source, f"cwl:{event_id}", message, fallback)
+
+
+def log_line(source: str, identity: str, message: str, fallback: int | None) -> RawRecord:
+    """A CloudWatch log line as a record: a prefix before the JSON ("<time>\t<request id>\tINFO\t{...}") is
+    skipped when the record is read, and kept whole in a dead letter, so that it can be read and replayed."""
+    return RawRecord(source, identity, message, fallback, json_at=max(message.find("{"), 0))
