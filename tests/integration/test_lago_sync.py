@@ -1,6 +1,7 @@
 """lago_sync against a real nats-server and the Lago emulator over HTTP. Expected totals are
 summed by the test from the events it published, independently of the code under test."""
 
+import asyncio
 import json
 import random
 import time
@@ -123,7 +124,14 @@ def test_lago_rejections_are_dead_lettered_with_lagos_reason(lago, lago_client):
     good = [UsageEvent.from_dict(e) for e in workload(3)]
     # Built around the contract's validation, as an older producer might have sent it.
     iso = UsageEvent("iso-1", "sub_acme", "llm_tokens", "2026-11-15T12:00:00Z", {"tokens": 5})
-    result = LagoApi(lago.url, lago.api_key).ship([good[0], iso, good[1], good[2]], deadline=time.monotonic() + 10)
+    async def ship():
+        api = LagoApi(lago.url, lago.api_key)
+        try:
+            return await api.ship([good[0], iso, good[1], good[2]], deadline=time.monotonic() + 10)
+        finally:
+            await api.close()
+
+    result = asyncio.run(ship())
     assert sorted(result.stored) == [0, 2, 3] and result.rejected == {1: "timestamp: invalid_format"}
 
 
@@ -219,3 +227,44 @@ def test_reconciles_at_the_first_clean_drain_then_every_nth_run(lago_sync, nats_
     runs = [lago_sync.lambda_handler({}, LambdaContext()) for _ in range(5)]
     assert ["reconciliation" in r for r in runs] == [True, False, False, True, False]
     assert runs[0]["shipped"] == 30 and runs[3]["reconciliation"]["drifting"] == []
+
+
+def test_waiting_on_lago_never_blocks_the_event_loop(lago, lago_client):
+    """NATS acks, pings and the next fetch share the loop with Lago's calls: a slow Lago must not stall it."""
+    from tokenmeter.shipping.lago_api import LagoApi
+
+    seed_per_token_plan(lago_client, SUBSCRIPTIONS)
+    lago.set_faults(latency_ms=400)
+
+    async def measure():
+        api, ticks = LagoApi(lago.url, lago.api_key), []
+
+        async def tick():
+            while True:
+                ticks.append(time.monotonic())
+                await asyncio.sleep(0.01)
+
+        ticker = asyncio.create_task(tick())
+        try:
+            found = await asyncio.gather(*(api.subscription(s) for s in SUBSCRIPTIONS))
+        finally:
+            ticker.cancel()
+            await api.close()
+        return found, max(b - a for a, b in zip(ticks, ticks[1:]))
+
+    found, longest_gap = asyncio.run(measure())
+    assert all(s is not None and s.status == "active" for s in found)
+    assert longest_gap < 0.15, longest_gap  # the loop ran on while three 0.4 s lookups were in flight
+
+
+def test_a_rate_limit_wait_never_runs_past_the_deadline_margin(lago_sync, nats_server, lago_client, lago, monkeypatch):
+    monkeypatch.setenv("LAGO_SYNC_DEADLINE_MARGIN_SECONDS", "1")
+    seed_per_token_plan(lago_client, SUBSCRIPTIONS)
+    publish_to_ledger(nats_server.url, workload(50, seed=31))
+    lago_sync.lambda_handler({}, LambdaContext())  # subscriptions and metric looked up and cached
+    publish_to_ledger(nats_server.url, workload(50, seed=32))
+    lago.set_faults(rate_limit_next=100, rate_limit_reset=3)  # Lago says: come back in 3 s
+    started = time.monotonic()
+    summary = lago_sync.lambda_handler({}, LambdaContext(remaining_ms=3_500))
+    assert time.monotonic() - started < 2.5  # 3.5 s left, 1 s margin: a 3 s wait does not fit, so none is made
+    assert summary["shipped"] == 0 and summary["retried"] == 50

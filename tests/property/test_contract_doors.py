@@ -130,11 +130,11 @@ class _Message:
 class _KnownLago:
     """Every subscription and metric known and active: only the contract decides."""
 
-    def subscription(self, external_id):
+    async def subscription(self, external_id):
         return SimpleNamespace(status="active", started_ms=0, ended_ms=None, period_start_ms=0, period_end_ms=None,
                                external_customer_id="c")
 
-    def metric_exists(self, code):
+    async def metric_exists(self, code):
         return True
 
 

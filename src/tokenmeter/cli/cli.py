@@ -105,6 +105,8 @@ def _with_nats(env: Environment, work: Callable[[Any], Awaitable[T]]) -> T:
         try:
             return await work(await connection.jetstream())
         finally:
+            if "lago" in env.__dict__:  # the Lago client belongs to this loop: closed with it
+                await env.lago.close()
             await connection.close()
 
     try:

@@ -130,7 +130,8 @@ async def replay_usage(env: Environment, js: Any, *, dry_run: bool, reason: str 
         except (orjson.JSONDecodeError, InvalidEventError) as exc:
             outcomes.append(Outcome(source, why, "not_replayable", f"not a usage event: {exc}"))
             continue
-        known = env.lago.subscription(event.external_subscription_id) is not None and env.lago.metric_exists(event.code)
+        known = (await env.lago.subscription(event.external_subscription_id) is not None
+                 and await env.lago.metric_exists(event.code))
         detail = f"{event.external_subscription_id} / {event.code}" + ("" if known else " still unknown to Lago")
         if not dry_run:
             seq = msg.metadata.sequence.stream

@@ -22,11 +22,11 @@ class UnknownSubscription(Exception):
 
 
 async def usage_preview(env: Environment, js: Any, subscription_id: str) -> dict[str, Any]:
-    subscription = env.lago.subscription(subscription_id)
+    subscription = await env.lago.subscription(subscription_id)
     if subscription is None or subscription.status != "active":
         raise UnknownSubscription(f"Lago has no active subscription {subscription_id!r}"
                                   + (f" (it is {subscription.status})" if subscription else ""))
-    usage = env.lago.current_usage(subscription.external_customer_id, subscription_id)
+    usage = await env.lago.current_usage(subscription.external_customer_id, subscription_id)
     period = lago_period(usage)
     since = datetime.fromtimestamp(period.start_ms / 1000, UTC) - timedelta(minutes=15)
     ledger = (await ledger_events(js, env.nats_settings.stream, env.nats_settings.subject_prefix, since,

@@ -3,12 +3,14 @@
 The client keeps Lago's wire format (its models, URL, headers, JSON and error
 parsing); we turn its answers into "held by Lago", "already billed", "rejected
 (dead letter)" or "try again later". Departures, each for a reason:
-- requests go out on one kept-alive httpx connection with an explicit timeout:
-  the client's module-level ``httpx.post``/``get`` build a new client, and load a
-  TLS context (~40 ms), per request; bench/lago_sync_bench.py measured ~1,000
-  events/s through it against ~8,700/s for raw batch POSTs to the same emulator;
+- requests go out on kept-alive connections of one ``httpx.AsyncClient`` with an
+  explicit timeout, at most ``concurrency`` at once, on the event loop lago_sync
+  already runs for NATS (nothing blocks it): the client's module-level
+  ``httpx.post``/``get`` build a new client, and load a TLS context (~40 ms), per
+  request; bench/lago_sync_bench.py measured ~1,000 events/s through it against
+  ~8,700/s for raw batch POSTs to the same emulator;
 - its own 429 retries are off: they can sleep past the Lambda deadline, so we
-  wait as Lago says only while time remains;
+  wait as Lago says only while that leaves the deadline's margin;
 - every id in a path is percent-encoded (the client joins ids in raw): Lago's
   routes take an id segment without ``/`` and Rails' default customer segment
   also stops at ``.``, so ``.`` is encoded too (config/routes.rb);
@@ -17,10 +19,9 @@ parsing); we turn its answers into "held by Lago", "already billed", "rejected
 
 from __future__ import annotations
 
-import threading
+import asyncio
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -93,28 +94,32 @@ def path_id(value: str) -> str:
 
 
 class LagoApi:
+    """Lago's API for one event loop (lago_sync keeps one per Lambda environment)."""
+
     def __init__(self, api_url: str, api_key: str, timeout: float = 5.0, concurrency: int = 4,
                  reload_key: Callable[[], str] | None = None, usage_rate_per_second: float = 150.0):
         self._origin = Client(api_key=api_key, api_url=api_url).base_api_url
         self._batch_url = make_url(origin=self._origin, path_parts=("events", "batch"))
         self._key, self._reload_key = api_key, reload_key
-        self._key_lock = threading.Lock()
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        self._http = httpx.Client(headers=make_headers(api_key=api_key), timeout=timeout, limits=limits)
+        self._http = httpx.AsyncClient(headers=make_headers(api_key=api_key), timeout=timeout, limits=limits)
         # Batches are independent (each transaction id stands alone), so a few go out at once.
-        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="lago")
+        self._slots = asyncio.Semaphore(concurrency)
         self._subscriptions: dict[str, tuple[float, LagoSubscription | None]] = {}
         self._metrics: dict[str, tuple[float, Any]] = {}
         self._usage_interval, self._next_usage_at = 1.0 / usage_rate_per_second, 0.0
-        self._usage_lock = threading.Lock()
+
+    async def close(self) -> None:
+        await self._http.aclose()
 
     # --- transport ---
-    def _send(self, method: str, url: str, content: bytes | None = None) -> httpx.Response:
+    async def _send(self, method: str, url: str, content: bytes | None = None) -> httpx.Response:
         """One request; a 401 re-reads the key once and retries; 401 again or 403 is LagoAuthError."""
         key = self._key
-        response = self._http.request(method, url, content=content)
-        if response.status_code == 401 and self._reload_key is not None and self._rotate(key):
-            response = self._http.request(method, url, content=content)
+        async with self._slots:
+            response = await self._http.request(method, url, content=content)
+            if response.status_code == 401 and self._reload_key is not None and self._rotate(key):
+                response = await self._http.request(method, url, content=content)
         if response.status_code == 401:
             raise LagoAuthError("Lago refused the API key (401): check LAGO_API_KEY / its secret")
         if response.status_code == 403:
@@ -123,57 +128,60 @@ class LagoApi:
         return response
 
     def _rotate(self, used: str) -> bool:
-        """Read the key again; True when it differs from the one Lago refused."""
-        with self._key_lock:
-            if self._key == used:
-                try:
-                    fresh = (self._reload_key() or "").strip()  # type: ignore[misc]
-                except Exception:  # the secret cannot be read now: the 401 stands
-                    return False
-                if not fresh or fresh == used:
-                    return False
-                self._key = fresh
-                self._http.headers.update(make_headers(api_key=fresh))
+        """Read the key again; True when it differs from the one Lago refused (another request may have)."""
+        if self._key != used:
             return True
+        try:
+            fresh = (self._reload_key() or "").strip()  # type: ignore[misc]
+        except Exception:  # the secret cannot be read now: the 401 stands
+            return False
+        if not fresh or fresh == used:
+            return False
+        self._key = fresh
+        self._http.headers.update(make_headers(api_key=fresh))
+        return True
 
-    def _post_batch(self, events: list[UsageEvent]) -> None:
+    async def _post_batch(self, events: list[UsageEvent]) -> None:
         """POST /events/batch as lago-python-client's batch_create does; raises its errors.
 
         The body is the client's JSON of the events we already validated; building its
         pydantic models for them measured 14 ms a batch of 100, and adds only nulls.
         """
         body = to_json({"events": [e.as_dict() for e in events]})
-        verify_response(self._send("POST", self._batch_url, body))
+        verify_response(await self._send("POST", self._batch_url, body))
 
-    def _get(self, path: tuple[str, ...], key: str, model: Any, query: dict[str, Any] | None = None) -> Any:
-        """GET a resource and parse it into lago-python-client's response model; ids are encoded here."""
-        response = self._send("GET", make_url(origin=self._origin, path_parts=path, query_pairs=query))
+    async def _get(self, path: tuple[str, ...], key: str, model: Any, query: dict[str, Any] | None = None) -> Any:
+        """GET a resource and parse it into lago-python-client's response model; ids are encoded by callers."""
+        response = await self._send("GET", make_url(origin=self._origin, path_parts=path, query_pairs=query))
         return prepare_object_response(response_model=model, data=get_response_data(response=response, key=key))
 
     # --- shipping ---
-    def ship_all(self, chunks: list[list[UsageEvent]], deadline: float) -> list[ShipResult | LagoAuthError]:
+    async def ship_all(self, chunks: list[list[UsageEvent]], deadline: float) -> list[ShipResult | LagoAuthError]:
         """Ship several batches of at most 100 concurrently; results in the same order."""
-        def ship(chunk: list[UsageEvent]) -> ShipResult | LagoAuthError:
+        async def ship(chunk: list[UsageEvent]) -> ShipResult | LagoAuthError:
             try:
-                return self.ship(chunk, deadline)
+                return await self.ship(chunk, deadline)
             except LagoAuthError as exc:
                 return exc
 
-        return list(self._pool.map(ship, chunks))
+        return list(await asyncio.gather(*(ship(chunk) for chunk in chunks)))
 
-    def ship(self, events: list[UsageEvent], deadline: float) -> ShipResult:
-        """Ship at most 100 events; a 422 batch is retried without the events Lago named."""
+    async def ship(self, events: list[UsageEvent], deadline: float) -> ShipResult:
+        """Ship at most 100 events; a 422 batch is retried without the events Lago named.
+
+        ``deadline`` is the time.monotonic() by which the run must be done with Lago (its margin taken).
+        """
         result = ShipResult()
         pending = list(range(len(events)))
         while pending:
             try:
-                self._post_batch([events[i] for i in pending])
+                await self._post_batch([events[i] for i in pending])
                 result.stored.extend(pending)
                 return result
             except LagoRateLimitError as exc:
                 reset = float(exc.reset or 1)
                 if time.monotonic() + reset < deadline:
-                    time.sleep(reset)
+                    await asyncio.sleep(reset)
                     continue
                 return _retry(result, pending, "rate_limited", reset)
             except LagoApiError as exc:
@@ -195,7 +203,7 @@ class LagoApi:
         return result
 
     # --- lookups ---
-    def subscription(self, external_id: str) -> LagoSubscription | None:
+    async def subscription(self, external_id: str) -> LagoSubscription | None:
         """The subscription in its most relevant status (cached), or None if Lago has none by that id.
 
         An active subscription is cached no longer than its billing period lasts: the next lookup sees the
@@ -210,7 +218,7 @@ class LagoApi:
             query = None if status == "active" else {"status": status}
             try:
                 found = LagoSubscription.from_response(
-                    self._get(("subscriptions", path_id(external_id)), "subscription", SubscriptionResponse, query))
+                    await self._get(("subscriptions", path_id(external_id)), "subscription", SubscriptionResponse, query))
                 break
             except LagoApiError as exc:
                 if exc.status_code != 404:
@@ -220,16 +228,21 @@ class LagoApi:
         self._subscriptions[external_id] = (now + _cache_seconds(found), found)
         return found
 
+    def cached_subscription(self, external_id: str) -> LagoSubscription | None:
+        """The subscription as last looked up (None if never), without asking Lago."""
+        entry = self._subscriptions.get(external_id)
+        return entry[1] if entry else None
+
     def forget_subscription(self, external_id: str) -> None:
         self._subscriptions.pop(external_id, None)
 
-    def metric_exists(self, code: str) -> bool:
+    async def metric_exists(self, code: str) -> bool:
         """Whether Lago has the billable metric (cached)."""
         entry = self._metrics.get(code)
         if entry and time.monotonic() < entry[0]:
             return entry[1] is not None
         try:
-            found = self._get(("billable_metrics", path_id(code)), "billable_metric", BillableMetricResponse)
+            found = await self._get(("billable_metrics", path_id(code)), "billable_metric", BillableMetricResponse)
         except LagoApiError as exc:
             if exc.status_code != 404:
                 raise LagoUnavailable(f"billable_metric lookup: Lago answered {exc.status_code}") from None
@@ -239,28 +252,27 @@ class LagoApi:
         self._metrics[code] = (time.monotonic() + (_CACHE_SECONDS if found else _MISSING_CACHE_SECONDS), found)
         return found is not None
 
-    def current_usage(self, customer: str, subscription: str) -> Any:
+    async def current_usage(self, customer: str, subscription: str) -> Any:
         """GET current_usage, within the configured rate (Lago Cloud allows 200 requests/s)."""
-        with self._usage_lock:
-            wait = self._next_usage_at - time.monotonic()
-            self._next_usage_at = max(self._next_usage_at, time.monotonic()) + self._usage_interval
+        now = time.monotonic()
+        wait, self._next_usage_at = self._next_usage_at - now, max(self._next_usage_at, now) + self._usage_interval
         if wait > 0:
-            time.sleep(wait)
+            await asyncio.sleep(wait)
         try:
-            return self._get(("customers", path_id(customer), "current_usage"), "customer_usage", CustomerUsageResponse,
-                             {"external_subscription_id": subscription})
+            return await self._get(("customers", path_id(customer), "current_usage"), "customer_usage",
+                                   CustomerUsageResponse, {"external_subscription_id": subscription})
         except LagoApiError as exc:
             raise LagoUnavailable(f"current usage of {subscription}: Lago answered {exc.status_code}") from None
         except httpx.HTTPError as exc:
             raise LagoUnavailable(f"current usage of {subscription}: {type(exc).__name__}") from None
 
-    def events(self, subscription: str, code: str, from_ms: int, to_ms: int, page: int = 1,
-               per_page: int = 100) -> tuple[list[dict[str, Any]], int]:
+    async def events(self, subscription: str, code: str, from_ms: int, to_ms: int, page: int = 1,
+                     per_page: int = 100) -> tuple[list[dict[str, Any]], int]:
         """GET /events of one subscription and code timestamped in [from_ms, to_ms]: (page, total count)."""
         query = {"external_subscription_id": subscription, "code": code, "timestamp_from": _iso_ms(from_ms),
                  "timestamp_to": _iso_ms(to_ms), "page": page, "per_page": per_page}
         try:
-            response = self._send("GET", make_url(origin=self._origin, path_parts=("events",), query_pairs=query))
+            response = await self._send("GET", make_url(origin=self._origin, path_parts=("events",), query_pairs=query))
             verify_response(response)
         except (LagoApiError, httpx.HTTPError) as exc:
             raise LagoUnavailable(f"events of {subscription}: {type(exc).__name__}") from None

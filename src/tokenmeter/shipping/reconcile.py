@@ -111,12 +111,12 @@ async def reconcile(js: Any, lago: LagoApi, nats_settings: NatsSettings, setting
             result.skipped[subscription_id] = "out of time"
             continue
         try:
-            subscription = lago.subscription(subscription_id)
+            subscription = await lago.subscription(subscription_id)
             if subscription is None or subscription.status != "active":
                 result.skipped[subscription_id] = "unknown to Lago" if subscription is None else \
                     f"subscription {subscription.status}: no current usage"
                 continue
-            usage = lago.current_usage(subscription.external_customer_id, subscription_id)
+            usage = await lago.current_usage(subscription.external_customer_id, subscription_id)
         except LagoUnavailable as exc:
             result.skipped[subscription_id] = str(exc)
             continue
@@ -134,8 +134,8 @@ async def reconcile(js: Any, lago: LagoApi, nats_settings: NatsSettings, setting
                                 lago_units.get(code), unsettled_events=len(of_code) - len(settled))
             if drift.status == "lago_short" and settings.reconcile_heal:
                 try:
-                    missing = missing_from_lago(lago, subscription_id, code, period, of_code, settled_by, deadline)
-                    drift.healed_events = reship(lago, missing, deadline)
+                    missing = await missing_from_lago(lago, subscription_id, code, period, of_code, settled_by, deadline)
+                    drift.healed_events = await reship(lago, missing, deadline)
                 except LagoUnavailable as exc:
                     result.skipped[subscription_id] = f"healing: {exc}"
             result.metrics.append(drift)
@@ -163,7 +163,7 @@ def _tokens(entries: list[LedgerEntry], tokens_property: str) -> Decimal:
     return sum((Decimal(str(e.event.properties.get(tokens_property, 0))) for e in entries), Decimal(0))
 
 
-def missing_from_lago(lago: LagoApi, subscription: str, code: str, period: Period, entries: list[LedgerEntry],
+async def missing_from_lago(lago: LagoApi, subscription: str, code: str, period: Period, entries: list[LedgerEntry],
                       settled_by: int, deadline: float) -> list[UsageEvent]:
     """The settled ledger events of one subscription and code that Lago does not hold, found by narrowing."""
     missing: list[UsageEvent] = []
@@ -173,7 +173,7 @@ def missing_from_lago(lago: LagoApi, subscription: str, code: str, period: Perio
         settled = [e for e in inside if e.appended_ms <= settled_by]
         if not settled:
             continue
-        _, held = lago.events(subscription, code, start, end, per_page=1)
+        _, held = await lago.events(subscription, code, start, end, per_page=1)
         if held >= len(inside):
             continue  # Lago holds as many events here as the ledger has (copies on ClickHouse may hide one)
         if len(inside) > _LIST_AT_MOST and end > start:
@@ -185,20 +185,20 @@ def missing_from_lago(lago: LagoApi, subscription: str, code: str, period: Perio
         listed: set[str] = set()
         page, pages = 1, 1
         while page <= pages:
-            events, total = lago.events(subscription, code, start, end, page=page, per_page=100)
+            events, total = await lago.events(subscription, code, start, end, page=page, per_page=100)
             listed.update(str(e.get("transaction_id")) for e in events)
             pages, page = -(-total // 100), page + 1
         missing.extend(e.event for e in settled if e.event.transaction_id not in listed)
     return missing
 
 
-def reship(lago: LagoApi, events: list[UsageEvent], deadline: float) -> int:
+async def reship(lago: LagoApi, events: list[UsageEvent], deadline: float) -> int:
     """Ship events again; returns how many Lago took (on ClickHouse a copy it held also counts)."""
     stored = 0
     for chunk in chunks_of([(None, e) for e in events]):
         if time.monotonic() > deadline:
             break
-        stored += len(lago.ship([e for _, e in chunk], deadline=deadline).stored)
+        stored += len((await lago.ship([e for _, e in chunk], deadline=deadline)).stored)
     return stored
 
 

@@ -61,11 +61,11 @@ class Shipper:
     async def run(self) -> ShipSummary:
         """Fetch, check and ship until drained or near the deadline.
 
-        Shipping (a thread, blocking HTTP) overlaps fetching and checking the next batch, and the
+        Shipping (a task on the same loop) overlaps fetching and checking the next batch, and the
         next batch starts shipping before the previous one is settled (acked).
         """
         puller = await Puller(self.nc, self.nats.stream, self.nats.consumer).start()
-        loop = asyncio.get_running_loop()
+        lago_deadline = self.deadline - self.settings.deadline_margin_seconds  # no wait on Lago runs past this
         in_flight: deque[tuple[list[Chunk], asyncio.Future]] = deque()
         try:
             while self.time_left() > 0 and self.refused is None:
@@ -83,7 +83,7 @@ class Shipper:
                     break
                 if chunks:
                     batches = [[event for _, event in chunk] for chunk in chunks]
-                    in_flight.append((chunks, loop.run_in_executor(None, self.lago.ship_all, batches, self.deadline)))
+                    in_flight.append((chunks, asyncio.ensure_future(self.lago.ship_all(batches, lago_deadline))))
                 while len(in_flight) > 1:
                     await self.settle_all(*in_flight.popleft())
                 if messages[-1].metadata.num_pending == 0:
@@ -118,7 +118,7 @@ class Shipper:
             pair = (item[1].external_subscription_id, item[1].code)
             try:
                 if pair in checked:
-                    self.check_billable(*item)
+                    await self.check_billable(*item)
                     known.append(item)
                 elif await self.known_to_lago(*item):
                     known.append(item)
@@ -164,9 +164,9 @@ class Shipper:
 
     async def known_to_lago(self, msg: Any, event: UsageEvent) -> bool:
         """Lago silently accepts, and never bills, unknown subscriptions and metrics: hold those."""
-        subscription_known = self.lago.subscription(event.external_subscription_id) is not None
-        if subscription_known and self.lago.metric_exists(event.code):
-            self.check_billable(msg, event)
+        subscription_known = await self.lago.subscription(event.external_subscription_id) is not None
+        if subscription_known and await self.lago.metric_exists(event.code):
+            await self.check_billable(msg, event)
             return True
         reason = "unknown_metric" if subscription_known else "unknown_subscription"
         age = (datetime.now(UTC) - msg.metadata.timestamp).total_seconds()
@@ -178,9 +178,9 @@ class Shipper:
             await msg.nak(delay=self.settings.unknown_retry_delay_seconds)
         return False
 
-    def check_billable(self, msg: Any, event: UsageEvent) -> None:
+    async def check_billable(self, msg: Any, event: UsageEvent) -> None:
         """Note an event Lago will store and never bill (its subscription, looked up and cached, says so)."""
-        subscription = self.lago.subscription(event.external_subscription_id)
+        subscription = await self.lago.subscription(event.external_subscription_id)
         why = unbillable_reason(subscription, event) if subscription is not None else None
         if why is not None:
             self.unbillable[id(msg)] = why
