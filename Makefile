@@ -49,6 +49,7 @@ bench: install
 	$(PY) -m bench.publish_event_bench
 	$(PY) -m bench.lago_sync_bench
 	$(PY) -m bench.pipeline_bench
+	$(PY) -m bench.http_route_bench
 
 demo: install
 	$(PY) -m local.demo
