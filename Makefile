@@ -50,6 +50,7 @@ bench: install
 	$(PY) -m bench.lago_sync_bench
 	$(PY) -m bench.pipeline_bench
 	$(PY) -m bench.http_route_bench
+	$(PY) -m bench.reconcile_bench
 
 demo: install
 	$(PY) -m local.demo

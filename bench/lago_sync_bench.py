@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/lago_sync_bench.py [--events N]
 
-- tokenmeter: the lago_sync handler run until the consumer is drained (reconciliation off);
+- tokenmeter: the lago_sync handler run until the consumer is drained;
 - raw fetch+ack: a nats-py loop fetching 500 at a time from another durable consumer on the same
   stream and acking each message;
 - raw batch POSTs: httpx posting the same number of events to the same emulator, 100 per request,
@@ -125,7 +125,7 @@ def main() -> None:
             seed(lago)
             publish(nats_server.url, events_for("ledger", n))
             os.environ.update({"NATS_URL": nats_server.url, "LAGO_API_URL": lago.url, "LAGO_API_KEY": lago.api_key,
-                               "RECONCILE_EVERY": "0", "POWERTOOLS_LOG_LEVEL": "WARNING", "AWS_DEFAULT_REGION": "us-east-1"})
+                               "POWERTOOLS_LOG_LEVEL": "WARNING", "AWS_DEFAULT_REGION": "us-east-1"})
             app = load_function_app("lago_sync")
 
             shipped = 0

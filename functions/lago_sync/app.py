@@ -1,8 +1,7 @@
-"""lago_sync (scheduled): ship the ledger's usage to Lago, then reconcile the ledger against Lago."""
+"""lago_sync (scheduled): ship the ledger's usage to Lago (reconciliation is the reconcile function's)."""
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass
@@ -10,14 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
-from nats.js.errors import BucketNotFoundError
 
 from tokenmeter.core import Contract, MeteringConfig, load_config
 from tokenmeter.core.secrets import load_secret
 from tokenmeter.nats import ManagedConnection, NatsSettings
 from tokenmeter.shipping.dead_letters import ensure_side_stream
 from tokenmeter.shipping.lago_api import LagoApi, LagoAuthError
-from tokenmeter.shipping.reconcile import Reconciliation, reconcile
 from tokenmeter.shipping.settings import SyncSettings
 from tokenmeter.shipping.shipper import Shipper
 
@@ -36,8 +33,6 @@ class Runtime:
     config: MeteringConfig
     lago: LagoApi
     contract: Contract
-    runs: int = 0
-    reconciled_at_run: int = 0
     side_streams_ready: bool = False
 
 
@@ -61,7 +56,6 @@ def runtime() -> Runtime:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     rt = runtime()
-    rt.runs += 1
     deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000
     summary = rt.nats.run(_sync(rt, deadline))
     logger.info("lago_sync run", extra=summary)
@@ -86,29 +80,7 @@ async def _sync(rt: Runtime, deadline: float) -> dict[str, Any]:
     consumer = await js.consumer_info(rt.nats.settings.stream, rt.nats.settings.consumer)
     pending = consumer.num_pending + consumer.num_ack_pending
     metrics.add_metric(name="ConsumerPending", unit=MetricUnit.Count, value=pending)
-    summary: dict[str, Any] = {**shipped.as_dict(), "pending": pending}  # includes events waiting out a retry delay
-    every = rt.settings.reconcile_every
-    # Only after a clean drain: events this run handed back for retry are still on their way to Lago,
-    # and would read as drift (and be re-shipped) while Lago is failing.
-    # A new environment reconciles at its first clean drain, then every `every`th run.
-    due = rt.reconciled_at_run == 0 or rt.runs - rt.reconciled_at_run >= every
-    if every and due and shipped.drained and not shipped.retried:
-        rt.reconciled_at_run = rt.runs
-        result = await reconcile(js, rt.lago, rt.nats.settings, rt.settings, rt.config.property_names["tokens"],
-                                 deadline - rt.settings.deadline_margin_seconds)
-        await _keep_report(js, rt.settings.report_bucket, result)
-        report_drift(result)
-        summary["reconciliation"] = result.as_dict()
-    return summary
-
-
-async def _keep_report(js: Any, bucket: str, result: Reconciliation) -> None:
-    """The latest reconciliation report, in a NATS KV bucket (history of 20 runs)."""
-    try:
-        kv = await js.key_value(bucket)
-    except BucketNotFoundError:
-        kv = await js.create_key_value(bucket=bucket, history=20)
-    await kv.put("latest", json.dumps(result.as_dict()).encode())
+    return {**shipped.as_dict(), "pending": pending}  # pending includes events waiting out a retry delay
 
 
 def report(shipped: dict[str, Any]) -> None:
@@ -121,13 +93,3 @@ def report(shipped: dict[str, Any]) -> None:
         for reason, count in counts.items():
             with single_metric(name=name, unit=MetricUnit.Count, value=count, namespace=NAMESPACE) as metric:
                 metric.add_dimension(name="reason", value=reason)
-
-
-def report_drift(result: Reconciliation) -> None:
-    metrics.add_metric(name="ReconciliationDriftingMetrics", unit=MetricUnit.Count, value=len(result.unresolved))
-    metrics.add_metric(name="ReconciliationHealedEvents", unit=MetricUnit.Count,
-                       value=sum(m.healed_events for m in result.metrics))
-    for drift in result.unresolved:
-        with single_metric(name="ReconciliationDrift", unit=MetricUnit.Count, value=float(abs(drift.drift)),
-                           namespace=NAMESPACE) as metric:
-            metric.add_dimension(name="subscription", value=drift.subscription[:250])

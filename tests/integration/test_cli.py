@@ -101,7 +101,7 @@ def usage_events(subscription: str, n: int, start: int = 0) -> list[dict]:
             for i in range(start, start + n)]
 
 
-def test_status_usage_preview_and_usage_replay(lago_sync, nats_server, lago_client, capsys, monkeypatch):
+def test_status_usage_preview_and_usage_replay(lago_sync, reconcile, nats_server, lago_client, capsys, monkeypatch):
     from lago_python_client.models import Customer, Subscription
 
     monkeypatch.setenv("UNKNOWN_SUBSCRIPTION_HOLD_SECONDS", "0")
@@ -117,9 +117,13 @@ def test_status_usage_preview_and_usage_replay(lago_sync, nats_server, lago_clie
     assert summary["shipped"] == 6 and summary["dead_lettered"] == {"unknown_subscription": 3}
     status = json.loads(run(capsys, "status", "--json")[1])
     assert status["consumer"]["pending"] == 0 and status["consumer"]["ack_pending"] == 0
-    assert status["usage_dead_letters"] == {"unknown_subscription": 3}
-    assert status["last_reconciliation"]["drifting"] == []
-    assert "USAGE_DLQ: unknown_subscription 3" in run(capsys, "status")[1]
+    assert status["usage_dead_letters"] == {"unknown_subscription": 3} and status["usage_dead_letters_waiting"] == 3
+    # The status caught the running totals up: 9 ledger messages counted, none behind.
+    assert status["totals"] == {"through_seq": 9, "behind": 0} and status["last_reconciliation"] is None
+    assert reconcile.lambda_handler({}, LambdaContext())["reconciliation"]["drifting"] == []
+    text = run(capsys, "status")[1]
+    assert "USAGE_DLQ: 3 waiting" in text and "USAGE_DLQ, ever: unknown_subscription 3" in text
+    assert "last reconciliation" in text and "2 subscriptions checked" in text
 
     preview = json.loads(run(capsys, "usage", "sub_acme", "--json")[1])
     # gpt-4o: inputs are events 0, 2, 4 (100 + 300 + 500), outputs 1, 3, 5 (200 + 400 + 600)
@@ -137,7 +141,8 @@ def test_status_usage_preview_and_usage_replay(lago_sync, nats_server, lago_clie
                                                   external_id="sub_new", subscription_at="2026-01-01T00:00:00Z"))
     out = run(capsys, "replay", "usage")[1]
     assert "republished 3" in out and "still unknown" not in out
-    assert json.loads(run(capsys, "status", "--json")[1])["usage_dead_letters"] == {}
+    after = json.loads(run(capsys, "status", "--json")[1])
+    assert after["usage_dead_letters_waiting"] == 0 and after["usage_dead_letters"] == {"unknown_subscription": 3}
     assert "nothing to replay" in run(capsys, "replay", "usage")[1]
 
     lago_sync._runtime.lago._subscriptions.clear()  # lago_sync's cache still says sub_new is unknown

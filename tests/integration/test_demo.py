@@ -20,5 +20,6 @@ def test_demo_prints_each_customers_invoice():
     assert "input              8,600 tokens" in initech and "output            23,600 tokens" in initech
     # Bedrock 6 records x 3 types + gpt-4o 1 x 4 + Ollama 3 x 2 + Llama 3.2 text 1 x 2; the second
     # CloudWatch delivery adds nothing.
-    assert "lago_sync: shipped 30, already billed 0, drift []" in out
+    assert "lago_sync: shipped 30, already billed 0" in out
+    assert "reconcile: 30 ledger events counted, 3 subscriptions checked, drift []" in out
     assert "Dead letters" in out and "no_tokenizer" in out

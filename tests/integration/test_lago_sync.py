@@ -48,12 +48,12 @@ def run_until_drained(app, runs=60, remaining_ms=30_000):
     for _ in range(runs):
         summary = app.lambda_handler({"source": "aws.events"}, LambdaContext(remaining_ms=remaining_ms))
         summaries.append(summary)
-        if summary["drained"] and summary["pending"] == 0 and summary.get("reconciliation"):
+        if summary["drained"] and summary["pending"] == 0:
             return summaries
     raise AssertionError(f"not drained after {runs} runs: {summaries[-1]}")
 
 
-def test_happy_path_totals_are_exact(lago_sync, nats_server, lago_client):
+def test_happy_path_totals_are_exact(lago_sync, reconcile, nats_server, lago_client):
     seed_per_token_plan(lago_client, SUBSCRIPTIONS)
     events = workload(450)
     publish_to_ledger(nats_server.url, events)
@@ -63,7 +63,8 @@ def test_happy_path_totals_are_exact(lago_sync, nats_server, lago_client):
     expected_output = sum(e["properties"]["tokens"] for e in events if e["external_subscription_id"] == "sub_acme"
                           and e["properties"]["model"] == "gpt-4o" and e["properties"]["token_type"] == "output")
     assert gpt4o_output_units(lago_client, "acme", "sub_acme") == expected_output
-    assert summaries[-1]["reconciliation"]["drifting"] == []
+    report = reconcile.lambda_handler({}, LambdaContext())["reconciliation"]
+    assert report["drifting"] == [] and report["subscriptions"] == len(SUBSCRIPTIONS)
 
 
 def test_events_published_twice_or_already_in_lago_bill_once(lago_sync, nats_server, lago_client, lago):
@@ -171,7 +172,7 @@ def test_a_short_deadline_stops_in_time_and_the_next_run_carries_on(lago_sync, n
     assert lago_totals(lago_client) == {s: expected_totals(events)[s] for s in SUBSCRIPTIONS}
 
 
-def test_reconciliation_heals_lost_events_and_reports_extra_usage(lago_sync, nats_server, lago_client, lago):
+def test_reconciliation_heals_lost_events_and_reports_extra_usage(lago_sync, reconcile, nats_server, lago_client, lago):
     from lago_python_client.models import Event
 
     seed_per_token_plan(lago_client, SUBSCRIPTIONS)
@@ -182,7 +183,7 @@ def test_reconciliation_heals_lost_events_and_reports_extra_usage(lago_sync, nat
     assert lago.admin("delete_events", {"transaction_ids": lost}) == {"deleted": 15}
     lago_client.events.create(Event(transaction_id="extra-1", external_subscription_id="sub_initech", code="llm_tokens",
                                     timestamp=str(IN_PERIOD), properties={"tokens": 777, "model": "gpt-4o", "token_type": "input"}))
-    result = lago_sync.lambda_handler({}, LambdaContext())["reconciliation"]
+    result = reconcile.lambda_handler({"sweep": True}, LambdaContext())["reconciliation"]
     drifting = {d["external_subscription_id"]: d for d in result["drifting"]}
     assert drifting["sub_globex"]["status"] == "healed" and drifting["sub_globex"]["healed_events"] == 15
     assert drifting["sub_initech"]["status"] == "lago_over" and drifting["sub_initech"]["drift"] == "-777"
@@ -218,15 +219,6 @@ def test_responses_slower_than_the_timeout_are_retried_not_lost(lago_sync, nats_
     again = run_until_drained(lago_sync)
     assert sum(s["already_billed"] for s in again) == 200  # stored before: acked as billed, not billed twice
     assert lago_totals(lago_client) == {s: expected_totals(first + late)[s] for s in SUBSCRIPTIONS}
-
-
-def test_reconciles_at_the_first_clean_drain_then_every_nth_run(lago_sync, nats_server, lago_client, monkeypatch):
-    monkeypatch.setenv("RECONCILE_EVERY", "3")
-    seed_per_token_plan(lago_client, SUBSCRIPTIONS)
-    publish_to_ledger(nats_server.url, workload(30, seed=21))
-    runs = [lago_sync.lambda_handler({}, LambdaContext()) for _ in range(5)]
-    assert ["reconciliation" in r for r in runs] == [True, False, False, True, False]
-    assert runs[0]["shipped"] == 30 and runs[3]["reconciliation"]["drifting"] == []
 
 
 def test_waiting_on_lago_never_blocks_the_event_loop(lago, lago_client):

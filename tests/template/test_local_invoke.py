@@ -61,7 +61,7 @@ def test_publish_event_and_publish_http_built_artifacts_take_the_sample_events(s
 
 
 @pytest.mark.slow
-def test_lago_sync_built_artifact_ships_on_the_schedule(sam_build, nats_server, lago, lago_client):
+def test_lago_sync_and_reconcile_built_artifacts_run_on_their_schedules(sam_build, nats_server, lago, lago_client):
     seed_per_token_plan(lago_client, {"sub_acme": "acme"})
     publish_to_ledger(nats_server.url, [{
         "transaction_id": f"t{i}-input", "external_subscription_id": "sub_acme", "code": "llm_tokens",
@@ -71,9 +71,14 @@ def test_lago_sync_built_artifact_ships_on_the_schedule(sam_build, nats_server, 
                                       "LAGO_API_KEY_SECRET_ARN": "", **KEEP}}
     kind, result, logs = run(sam_build, "LagoSyncFunction", "schedule.json", overrides)
     assert kind == "response", logs
-    assert result["shipped"] == 10 and result["reconciliation"]["drifting"] == []
+    assert result["shipped"] == 10 and "reconciliation" not in result
     usage = lago_client.customers.current_usage("acme", "sub_acme")
     assert float(usage.charges_usage[0].units) == sum(100 + i for i in range(10))
+    overrides = {"ReconcileFunction": {**overrides["LagoSyncFunction"], "RECONCILE_SETTLE_SECONDS": "0"}}
+    kind, result, logs = run(sam_build, "ReconcileFunction", "schedule.json", overrides)
+    assert kind == "response", logs
+    assert result["totals"]["applied"]["USAGE"] == 10
+    assert result["reconciliation"]["subscriptions"] == 1 and result["reconciliation"]["drifting"] == []
 
 
 @pytest.mark.slow

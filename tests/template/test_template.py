@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import os
 import re
 import subprocess
@@ -128,7 +129,22 @@ def test_least_privilege_and_encryption(template):
             for statement in properties["PolicyDocument"]["Statement"]:
                 assert statement["Effect"] == "Deny" or "*" not in str(statement.get("Principal")), name
     assert resources["LagoSyncFunction"]["Properties"]["ReservedConcurrentExecutions"] == 1
+    assert resources["ReconcileFunction"]["Properties"]["ReservedConcurrentExecutions"] == 1
     sqs_trigger = resources["PublishEventFunction"]["Properties"]["Events"]["Usage"]["Properties"]
     assert sqs_trigger["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     http_api = resources["UsageHttpApi"]["Properties"]["Auth"]
     assert http_api == {"EnableIamAuthorizer": True, "DefaultAuthorizer": "AWS_IAM"}
+
+
+def test_reconciliation_runs_on_its_own_schedules_not_inside_lago_sync(template):
+    resources, parameters = template["Resources"], template["Parameters"]
+    reconcile, lago_sync = resources["ReconcileFunction"]["Properties"], resources["LagoSyncFunction"]["Properties"]
+    assert reconcile["CodeUri"] == "functions/reconcile" and reconcile["Timeout"] == 900
+    events = reconcile["Events"]
+    assert events["Schedule"]["Properties"]["Schedule"] == "ReconcileSchedule"
+    assert parameters["ReconcileSchedule"]["Default"] == "rate(15 minutes)"
+    assert events["Sweep"]["Properties"]["Schedule"] == "SweepSchedule"
+    assert json.loads(events["Sweep"]["Properties"]["Input"]) == {"sweep": True}
+    assert not [v for v in lago_sync["Environment"]["Variables"] if v.startswith(("RECONCILE", "TOTALS"))]
+    alarm = resources["ReconciliationDriftAlarm"]["Properties"]
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": "reconcile"}]

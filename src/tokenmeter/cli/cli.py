@@ -41,11 +41,15 @@ def parser() -> argparse.ArgumentParser:
 
     cmd = commands.add_parser("status", help="ledger stream and consumer, dead letters by reason, last reconciliation")
     cmd.add_argument("--json", action="store_true")
+    cmd.add_argument("--no-catch-up", action="store_true",
+                     help="read the running totals as they are (for credentials that may only read)")
     cmd.set_defaults(run=_status)
 
     cmd = commands.add_parser("usage", help="a subscription's ledger totals for Lago's current period beside Lago's")
     cmd.add_argument("subscription", help="external subscription id")
     cmd.add_argument("--json", action="store_true")
+    cmd.add_argument("--no-catch-up", action="store_true",
+                     help="read the running totals as they are (for credentials that may only read)")
     cmd.set_defaults(run=_usage)
 
     cmd = commands.add_parser("replay", help="send dead letters through again once their cause is fixed")
@@ -70,12 +74,13 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _status(args: argparse.Namespace, env: Environment) -> str:
-    found = {**_with_nats(env, lambda js: status.ledger_status(env, js)), **status.queue_status(env)}
+    found = {**_with_nats(env, lambda js: status.ledger_status(env, js, not args.no_catch_up)),
+             **status.queue_status(env)}
     return json.dumps(found, indent=2) if args.json else status.render(found)
 
 
 def _usage(args: argparse.Namespace, env: Environment) -> str:
-    preview = _with_nats(env, lambda js: usage.usage_preview(env, js, args.subscription))
+    preview = _with_nats(env, lambda js: usage.usage_preview(env, js, args.subscription, not args.no_catch_up))
     return json.dumps(preview, indent=2) if args.json else usage.render(preview)
 
 

@@ -12,6 +12,7 @@ from tokenmeter.core.aws import aws_client
 from tokenmeter.core.secrets import load_secret
 from tokenmeter.nats import ManagedConnection, NatsSettings
 from tokenmeter.shipping.lago_api import LagoApi
+from tokenmeter.shipping.reconcile_settings import ReconcileSettings
 from tokenmeter.shipping.settings import SyncSettings
 
 QUEUES = {
@@ -35,6 +36,10 @@ class Environment:
     @cached_property
     def sync(self) -> SyncSettings:
         return SyncSettings.from_env(self.env, secret_loader=load_secret)
+
+    @cached_property
+    def reconcile(self) -> ReconcileSettings:
+        return ReconcileSettings.from_env(self.env, secret_loader=load_secret)
 
     @cached_property
     def lago(self) -> LagoApi:

@@ -21,9 +21,12 @@ from tokenmeter.metering.tokenizer_pool import TokenizerPool
 from tokenmeter.metering.triggers import log_line
 from tokenmeter.nats import subject_for
 from tokenmeter.shipping.ledger import read_stream
+from tokenmeter.shipping.narrowing import DUPLICATE_COPY
+from tokenmeter.shipping.totals import DEAD
 
 from .environment import Environment
 from .queues import body_json, delete, receive_all, release
+from .totals import current_totals
 
 LIMIT = 100_000
 
@@ -119,11 +122,20 @@ def replay_failures(env: Environment, *, dry_run: bool) -> list[Outcome]:
 async def replay_usage(env: Environment, js: Any, *, dry_run: bool, reason: str | None = None) -> list[Outcome]:
     """lago_sync's USAGE_DLQ: events published back to the ledger, then removed from the DLQ."""
     stream, nats = env.sync.dead_letter_stream, env.nats_settings
+    # The totals take a dead letter away before it is removed (the replayed event is counted anew): only
+    # letters the totals have read are replayed.
+    tallied = None if dry_run else (await current_totals(env, js)).checkpoint.through.get(DEAD, 0)
     outcomes = []
     for msg in await read_stream(js, stream, f"{stream.lower()}.>"):
         headers = msg.headers or {}
         why, source = headers.get("Tokenmeter-Reason", "?"), headers.get("Tokenmeter-Source", "")
         if reason and why != reason:
+            continue
+        if why == DUPLICATE_COPY:
+            outcomes.append(Outcome(source, why, "not_replayable", "a second copy of an event the ledger holds"))
+            continue
+        if tallied is not None and msg.metadata.sequence.stream > tallied:
+            outcomes.append(Outcome(source, why, "waiting", "newer than the running totals: run replay again"))
             continue
         try:
             event = UsageEvent.from_dict(orjson.loads(msg.data))

@@ -9,16 +9,15 @@ from typing import Any
 
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NotFoundError
 
-from tokenmeter.shipping.ledger import read_stream
-
 from .environment import Environment
 from .queues import body_json, receive_all, release
+from .totals import current_totals
 
 SAMPLE = 10_000  # dead letters read per queue to count reasons
 
 
-async def ledger_status(env: Environment, js: Any) -> dict[str, Any]:
-    nats, sync = env.nats_settings, env.sync
+async def ledger_status(env: Environment, js: Any, catch_up: bool = True) -> dict[str, Any]:
+    nats = env.nats_settings
     info = await js.stream_info(nats.stream)
     consumer = await js.consumer_info(nats.stream, nats.consumer)
     waiting = consumer.num_pending + consumer.num_ack_pending
@@ -29,24 +28,27 @@ async def ledger_status(env: Environment, js: Any) -> dict[str, Any]:
             oldest = (datetime.now(UTC) - first.time).total_seconds()
         except NotFoundError:
             pass
-    dead = await read_stream(js, sync.dead_letter_stream, f"{sync.dead_letter_stream.lower()}.>")
-    unbillable = await read_stream(js, sync.unbillable_stream, f"{sync.unbillable_stream.lower()}.>")
+    totals = await current_totals(env, js, catch_up)
     return {
         "stream": {"name": nats.stream, "messages": info.state.messages, "bytes": info.state.bytes,
                    "first_seq": info.state.first_seq, "last_seq": info.state.last_seq},
         "consumer": {"name": nats.consumer, "pending": consumer.num_pending, "ack_pending": consumer.num_ack_pending,
                      "redelivered": consumer.num_redelivered, "oldest_unshipped_seconds": oldest},
-        "usage_dead_letters": dict(Counter((m.headers or {}).get("Tokenmeter-Reason", "?") for m in dead)),
-        "unbillable": _by_reason(unbillable),
-        "last_reconciliation": await _last_reconciliation(js, sync.report_bucket),
+        # By reason, every letter ever written (counted by the running totals: as cheap at a million as at
+        # one); how many wait in the stream now (replay removes them).
+        "usage_dead_letters": totals.checkpoint.dead_letters,
+        "usage_dead_letters_waiting": await _messages(js, env.sync.dead_letter_stream),
+        "unbillable": totals.checkpoint.unbillable,
+        "totals": totals.as_dict(),
+        "last_reconciliation": await _last_reconciliation(js, env.reconcile.report_bucket),
     }
 
 
-def _by_reason(messages: list[Any]) -> dict[str, int]:
-    """Copies of events by reason, each transaction id once (a copy may be stored twice after the dedup window)."""
-    reasons = {(m.headers or {}).get("Tokenmeter-Transaction-Id", m.metadata.sequence.stream):
-               (m.headers or {}).get("Tokenmeter-Reason", "?") for m in messages}
-    return dict(Counter(reasons.values()))
+async def _messages(js: Any, stream: str) -> int:
+    try:
+        return (await js.stream_info(stream)).state.messages
+    except NotFoundError:
+        return 0
 
 
 async def _last_reconciliation(js: Any, bucket: str) -> dict[str, Any] | None:
@@ -85,8 +87,11 @@ def render(status: dict[str, Any]) -> str:
              f"seq {stream['first_seq']}..{stream['last_seq']}",
              f"consumer {consumer['name']}: {consumer['pending']:,} pending, {consumer['ack_pending']:,} awaiting ack "
              f"or retry, {consumer['redelivered']:,} redelivered; oldest unshipped "
-             + ("-" if age is None else f"{age:,.0f} s ago")]
-    for key, title in (("usage_dead_letters", "USAGE_DLQ"), ("unbillable", "unbillable (Lago stores, never bills)"),
+             + ("-" if age is None else f"{age:,.0f} s ago"),
+             f"running totals: through seq {status['totals']['through_seq']:,}"
+             + (f", {status['totals']['behind']:,} newer messages not counted yet" if status["totals"]["behind"] else "")]
+    lines.append(f"USAGE_DLQ: {status['usage_dead_letters_waiting']:,} waiting")
+    for key, title in (("usage_dead_letters", "USAGE_DLQ, ever"), ("unbillable", "unbillable (Lago stores, never bills)"),
                        ("record_dead_letters", "record dead letters")):
         if key in status:
             counts = status[key]
@@ -98,7 +103,7 @@ def render(status: dict[str, Any]) -> str:
         lines.append("last reconciliation: none yet")
     else:
         drifting = [d for d in report["drifting"] if d["status"] != "healed"]
-        lines.append(f"last reconciliation {report['checked_at']}: {report['subscriptions']} subscriptions, "
+        lines.append(f"last reconciliation {report['checked_at']}: {report['subscriptions']} subscriptions checked, "
                      f"{report['healed_events']} events healed, {len(drifting)} drifting, "
                      f"{len(report['skipped'])} skipped")
         lines += [f"  {d['external_subscription_id']} {d['code']}: {d['status']} by {d['drift']}" for d in drifting]

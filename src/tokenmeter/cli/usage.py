@@ -1,50 +1,48 @@
-"""`tokenmeter usage SUBSCRIPTION`: the ledger's totals for Lago's current period beside Lago's own."""
+"""`tokenmeter usage SUBSCRIPTION`: the running totals for Lago's current period beside Lago's own."""
 
 from __future__ import annotations
 
-import contextlib
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import orjson
-
-from tokenmeter.nats import encode_token
-from tokenmeter.shipping.ledger import dead_lettered_ids, ledger_events, read_stream
-from tokenmeter.shipping.reconcile import in_billing_period, lago_period, plain
+from tokenmeter.shipping.period_totals import days_touching
+from tokenmeter.shipping.reconcile import lago_period, plain
+from tokenmeter.shipping.totals import SLICE_MS, SubscriptionTotals, day_start_ms, split_key
 
 from .environment import Environment
+from .totals import current_totals
 
 
 class UnknownSubscription(Exception):
     pass
 
 
-async def usage_preview(env: Environment, js: Any, subscription_id: str) -> dict[str, Any]:
+async def usage_preview(env: Environment, js: Any, subscription_id: str, catch_up: bool = True) -> dict[str, Any]:
     subscription = await env.lago.subscription(subscription_id)
     if subscription is None or subscription.status != "active":
         raise UnknownSubscription(f"Lago has no active subscription {subscription_id!r}"
                                   + (f" (it is {subscription.status})" if subscription else ""))
     usage = await env.lago.current_usage(subscription.external_customer_id, subscription_id)
     period = lago_period(usage)
-    since = datetime.fromtimestamp(period.start_ms / 1000, UTC) - timedelta(minutes=15)
-    ledger = (await ledger_events(js, env.nats_settings.stream, env.nats_settings.subject_prefix, since,
-                                  subscription_id)).get(subscription_id, {})
-    never_billed = await dead_lettered_ids(js, env.sync.dead_letter_stream)
+    totals = await current_totals(env, js, catch_up)
     names = env.metering.property_names
     rows: dict[tuple[str, str, str], dict[str, Decimal | None]] = defaultdict(lambda: {"ledger": Decimal(0),
                                                                                        "lago": None})
-    for entry in in_billing_period(ledger.values(), period, never_billed):
-        event = entry.event
-        key = (event.code, str(event.properties.get(names["model"], "")), str(event.properties.get(names["token_type"], "")))
-        rows[key]["ledger"] += Decimal(str(event.properties.get(names["tokens"], 0)))
-    totals: dict[str, dict[str, Decimal]] = defaultdict(lambda: {"ledger": Decimal(0), "lago": Decimal(0)})
+    sub = SubscriptionTotals(subscription_id)
+    if totals.store is not None:
+        sub, _ = await totals.store.subscription(subscription_id)
+        for day, doc in (await totals.store.days(subscription_id, days_touching(period))).items():
+            for index, part in doc.slices.items():
+                if period.touches(day_start_ms(day) + index * SLICE_MS, SLICE_MS):
+                    for key, (units, _) in part.by_key.items():
+                        rows[split_key(key)]["ledger"] += Decimal(str(units))
+    codes: dict[str, dict[str, Decimal]] = defaultdict(lambda: {"ledger": Decimal(0), "lago": Decimal(0)})
     for (code, _, _), row in rows.items():
-        totals[code]["ledger"] += row["ledger"]
+        codes[code]["ledger"] += row["ledger"]
     for charge in usage.charges_usage:
         code = charge.billable_metric.code
-        totals[code]["lago"] += Decimal(charge.units)
+        codes[code]["lago"] += Decimal(charge.units)
         for row in charge.filters or []:
             values = row.values or {}
             model, token_type = values.get(names["model"], []), values.get(names["token_type"], [])
@@ -52,34 +50,15 @@ async def usage_preview(env: Environment, js: Any, subscription_id: str) -> dict
                 rows[(code, model[0], token_type[0])]["lago"] = Decimal(row.units)
     return {
         "external_subscription_id": subscription_id, "from_datetime": usage.from_datetime,
-        "to_datetime": usage.to_datetime,
+        "to_datetime": usage.to_datetime, "totals_state": totals.as_dict(),
         "rows": [{"code": c, "model": m, "token_type": t, "ledger": plain(r["ledger"]),
                   "lago": None if r["lago"] is None else plain(r["lago"])}
                  for (c, m, t), r in sorted(rows.items()) if r["ledger"] or r["lago"]],
         "totals": [{"code": c, "ledger": plain(t["ledger"]), "lago": plain(t["lago"]),
-                    "drift": plain(t["ledger"] - t["lago"])} for c, t in sorted(totals.items())],
-        "unbillable": await unbillable(js, env, subscription_id),
+                    "drift": plain(t["ledger"] - t["lago"])} for c, t in sorted(codes.items())],
+        "unbillable": [{"reason": reason, "events": events, "tokens": plain(Decimal(str(units)))}
+                       for reason, (units, events) in sorted(sub.unbillable.items())],
     }
-
-
-async def unbillable(js: Any, env: Environment, subscription_id: str) -> list[dict[str, Any]]:
-    """Events of the subscription that Lago stores and will never bill, by reason: events and tokens."""
-    stream = env.sync.unbillable_stream
-    tokens = env.metering.property_names["tokens"]
-    found: dict[str, dict[str, Any]] = {}
-    seen: set[str] = set()
-    for msg in await read_stream(js, stream, f"{stream.lower()}.{encode_token(subscription_id)}.*"):
-        headers = msg.headers or {}
-        transaction_id = headers.get("Tokenmeter-Transaction-Id", "")
-        if transaction_id in seen:
-            continue
-        seen.add(transaction_id)
-        row = found.setdefault(headers.get("Tokenmeter-Reason", "?"), {"events": 0, "tokens": Decimal(0)})
-        row["events"] += 1
-        with contextlib.suppress(ValueError, KeyError, TypeError, ArithmeticError):  # an event is counted all the same
-            row["tokens"] += Decimal(str(orjson.loads(msg.data)["properties"][tokens]))
-    return [{"reason": reason, "events": row["events"], "tokens": plain(row["tokens"])}
-            for reason, row in sorted(found.items())]
 
 
 def render(preview: dict[str, Any]) -> str:
@@ -94,5 +73,6 @@ def render(preview: dict[str, Any]) -> str:
                      f"  drift {total['drift']}")
     lines.append("  unbillable (stored by Lago, never billed): " + (", ".join(
         f"{u['reason']} {u['events']:,} events / {Decimal(u['tokens']):,} tokens" for u in preview["unbillable"]) or "none"))
+    if preview["totals_state"]["behind"]:
+        lines.append(f"  the totals do not count the ledger's newest {preview['totals_state']['behind']:,} messages yet")
     return "\n".join(lines)
-

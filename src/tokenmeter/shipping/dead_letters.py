@@ -27,15 +27,16 @@ async def ensure_side_stream(js: Any, stream: str) -> None:
                                          retention=RetentionPolicy.LIMITS, max_age=_YEAR))
 
 
-async def copy_to(js: Any, stream: str, msg: Any, reason: str, detail: str) -> None:
+async def copy_to(js: Any, stream: str, msg: Any, reason: str, detail: str, msg_id: str | None = None,
+                  transaction_id: str | None = None) -> None:
     """Store a copy of the message in ``stream`` with why; raises if it is not stored."""
-    transaction_id = (msg.headers or {}).get("Nats-Msg-Id", "")
+    transaction_id = transaction_id or (msg.headers or {}).get("Nats-Msg-Id", "")
     await js.publish(
         side_subject(stream, msg.subject),
         msg.data,
         stream=stream,
         headers={
-            "Nats-Msg-Id": f"{stream}:{transaction_id or msg.metadata.sequence.stream}",
+            "Nats-Msg-Id": msg_id or f"{stream}:{transaction_id or msg.metadata.sequence.stream}",
             "Tokenmeter-Reason": reason,
             # Header values are one line; Lago's messages and ours fit in a few hundred bytes.
             "Tokenmeter-Detail": " ".join(detail.split())[:1000],

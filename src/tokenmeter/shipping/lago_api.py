@@ -81,7 +81,11 @@ class LagoSubscription:
 
 
 class LagoUnavailable(Exception):
-    """Raised when Lago cannot answer a lookup now (network, 5xx, rate limit)."""
+    """Raised when Lago cannot answer a lookup now (network, 5xx, rate limit), or refuses it (``status``)."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
 
 
 class LagoAuthError(Exception):
@@ -97,7 +101,8 @@ class LagoApi:
     """Lago's API for one event loop (lago_sync keeps one per Lambda environment)."""
 
     def __init__(self, api_url: str, api_key: str, timeout: float = 5.0, concurrency: int = 4,
-                 reload_key: Callable[[], str] | None = None, usage_rate_per_second: float = 150.0):
+                 reload_key: Callable[[], str] | None = None, usage_rate_per_second: float = 180.0,
+                 read_rate_per_second: float = 45.0):
         self._origin = Client(api_key=api_key, api_url=api_url).base_api_url
         self._batch_url = make_url(origin=self._origin, path_parts=("events", "batch"))
         self._key, self._reload_key = api_key, reload_key
@@ -107,7 +112,8 @@ class LagoApi:
         self._slots = asyncio.Semaphore(concurrency)
         self._subscriptions: dict[str, tuple[float, LagoSubscription | None]] = {}
         self._metrics: dict[str, tuple[float, Any]] = {}
-        self._usage_interval, self._next_usage_at = 1.0 / usage_rate_per_second, 0.0
+        # Lago Cloud's limits per organization: current usage 200 requests/s, other reads 50/s (a margin kept).
+        self._usage_pace, self._read_pace = Pace(usage_rate_per_second), Pace(read_rate_per_second)
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -152,6 +158,7 @@ class LagoApi:
 
     async def _get(self, path: tuple[str, ...], key: str, model: Any, query: dict[str, Any] | None = None) -> Any:
         """GET a resource and parse it into lago-python-client's response model; ids are encoded by callers."""
+        await (self._usage_pace if path[-1] == "current_usage" else self._read_pace).turn()
         response = await self._send("GET", make_url(origin=self._origin, path_parts=path, query_pairs=query))
         return prepare_object_response(response_model=model, data=get_response_data(response=response, key=key))
 
@@ -254,23 +261,36 @@ class LagoApi:
 
     async def current_usage(self, customer: str, subscription: str) -> Any:
         """GET current_usage, within the configured rate (Lago Cloud allows 200 requests/s)."""
-        now = time.monotonic()
-        wait, self._next_usage_at = self._next_usage_at - now, max(self._next_usage_at, now) + self._usage_interval
-        if wait > 0:
-            await asyncio.sleep(wait)
         try:
             return await self._get(("customers", path_id(customer), "current_usage"), "customer_usage",
                                    CustomerUsageResponse, {"external_subscription_id": subscription})
         except LagoApiError as exc:
-            raise LagoUnavailable(f"current usage of {subscription}: Lago answered {exc.status_code}") from None
+            raise LagoUnavailable(f"current usage of {subscription}: Lago answered {exc.status_code}",
+                                  exc.status_code) from None
         except httpx.HTTPError as exc:
             raise LagoUnavailable(f"current usage of {subscription}: {type(exc).__name__}") from None
+
+    async def active_subscriptions(self, page: int, per_page: int = 100) -> tuple[dict[str, str], int]:
+        """One page of Lago's active subscriptions: (external id -> external customer id, pages in all)."""
+        await self._read_pace.turn()
+        query = {"page": page, "per_page": per_page}
+        try:
+            response = await self._send("GET", make_url(origin=self._origin, path_parts=("subscriptions",),
+                                                        query_pairs=query))
+            verify_response(response)
+        except (LagoApiError, httpx.HTTPError) as exc:
+            raise LagoUnavailable(f"subscription list: {type(exc).__name__}") from None
+        body = response.json()
+        found = {str(s.get("external_id")): str(s.get("external_customer_id"))
+                 for s in body.get("subscriptions") or [] if s.get("status", "active") == "active"}
+        return found, int((body.get("meta") or {}).get("total_pages") or 1)
 
     async def events(self, subscription: str, code: str, from_ms: int, to_ms: int, page: int = 1,
                      per_page: int = 100) -> tuple[list[dict[str, Any]], int]:
         """GET /events of one subscription and code timestamped in [from_ms, to_ms]: (page, total count)."""
         query = {"external_subscription_id": subscription, "code": code, "timestamp_from": _iso_ms(from_ms),
                  "timestamp_to": _iso_ms(to_ms), "page": page, "per_page": per_page}
+        await self._read_pace.turn()
         try:
             response = await self._send("GET", make_url(origin=self._origin, path_parts=("events",), query_pairs=query))
             verify_response(response)
@@ -278,6 +298,19 @@ class LagoApi:
             raise LagoUnavailable(f"events of {subscription}: {type(exc).__name__}") from None
         body = response.json()
         return body.get("events") or [], int((body.get("meta") or {}).get("total_count") or 0)
+
+
+class Pace:
+    """At most ``rate`` turns a second, spread evenly (each caller waits for its turn)."""
+
+    def __init__(self, rate: float):
+        self._interval, self._next = 1.0 / rate, 0.0
+
+    async def turn(self) -> None:
+        now = time.monotonic()
+        wait, self._next = self._next - now, max(self._next, now) + self._interval
+        if wait > 0:
+            await asyncio.sleep(wait)
 
 
 def _cache_seconds(found: LagoSubscription | None) -> float:

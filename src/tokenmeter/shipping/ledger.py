@@ -1,91 +1,50 @@
-"""Reading the ledger: the USAGE stream's events since a time, and the ids already dead-lettered."""
+"""Reading a stream of the ledger back: a range of messages through an ephemeral consumer."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import nats.errors
-import orjson
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
-
-from tokenmeter.core import InvalidEventError, UsageEvent
-from tokenmeter.nats import encode_token
 
 _FETCH = 1000
 
 
-async def read_stream(js: Any, stream: str, subjects: str, since: datetime | None = None) -> list[Any]:
-    """Every message of ``stream`` on ``subjects`` stored since ``since``, through an ephemeral consumer."""
+async def read_stream(js: Any, stream: str, subjects: str, since: datetime | None = None,
+                      first_seq: int | None = None, last_seq: int | None = None) -> list[Any]:
+    """The messages of ``stream`` on ``subjects``: all, those stored since ``since``, or those between two
+    stream sequences (both included)."""
     try:
         info = await js.stream_info(stream)
     except NotFoundError:
         return []
-    last = info.state.last_seq
-    if not info.state.messages:
+    last = min(info.state.last_seq, last_seq) if last_seq else info.state.last_seq
+    if not info.state.messages or last < (first_seq or 0):
         return []
-    config = ConsumerConfig(
-        ack_policy=AckPolicy.NONE,
-        deliver_policy=DeliverPolicy.BY_START_TIME if since else DeliverPolicy.ALL,
-        opt_start_time=since.isoformat().replace("+00:00", "Z") if since else None,
-        inactive_threshold=60.0,
-        mem_storage=True,
-    )
+    if first_seq:
+        policy, start = {"deliver_policy": DeliverPolicy.BY_START_SEQUENCE, "opt_start_seq": first_seq}, None
+    elif since:
+        policy, start = {"deliver_policy": DeliverPolicy.BY_START_TIME}, since.isoformat().replace("+00:00", "Z")
+    else:
+        policy, start = {"deliver_policy": DeliverPolicy.ALL}, None
+    config = ConsumerConfig(ack_policy=AckPolicy.NONE, opt_start_time=start, inactive_threshold=60.0,
+                            mem_storage=True, **policy)
     sub = await js.pull_subscribe(subjects, durable=None, stream=stream, config=config)
     messages: list[Any] = []
     try:
-        while True:
+        # Ask for no more than the consumer holds: a fetch for more waits out its timeout.
+        pending = (await sub.consumer_info()).num_pending
+        while pending > 0:
             try:
-                batch = await sub.fetch(_FETCH, timeout=1.0)
+                batch = await sub.fetch(min(_FETCH, pending), timeout=1.0)
             except nats.errors.TimeoutError:
                 break
-            messages.extend(batch)
+            pending -= len(batch)
+            messages.extend(m for m in batch if m.metadata.sequence.stream <= last)
             if batch[-1].metadata.sequence.stream >= last:
                 break
     finally:
         await sub.unsubscribe()
     return messages
-
-
-@dataclass(slots=True)
-class LedgerEntry:
-    event: UsageEvent
-    appended_ms: int  # when the USAGE stream stored it
-
-
-async def ledger_events(js: Any, stream: str, prefix: str, since: datetime,
-                        subscription: str | None = None) -> dict[str, dict[str, LedgerEntry]]:
-    """Events per subscription (or of one), by transaction id: a re-delivery stored after the dedup
-    window counts once, at its first append."""
-    subjects = f"{prefix}.>" if subscription is None else f"{prefix}.{encode_token(subscription)}.*"
-    by_subscription: dict[str, dict[str, LedgerEntry]] = {}
-    for msg in await read_stream(js, stream, subjects, since):
-        try:
-            event = UsageEvent.from_dict(orjson.loads(msg.data))
-        except (orjson.JSONDecodeError, InvalidEventError):
-            continue  # dead-lettered by shipping; never billed
-        appended_ms = int(msg.metadata.timestamp.timestamp() * 1000)
-        by_subscription.setdefault(event.external_subscription_id, {}).setdefault(
-            event.transaction_id, LedgerEntry(event, appended_ms))
-    return by_subscription
-
-
-async def first_kept_ms(js: Any, stream: str) -> int | None:
-    """When the oldest message the stream still keeps was stored, if the stream ever dropped any
-    (retention); None when it holds everything it was ever given."""
-    try:
-        info = await js.stream_info(stream)
-    except NotFoundError:
-        return None
-    if info.state.first_seq <= 1 or not info.state.messages:
-        return None
-    first = await js.get_msg(stream, info.state.first_seq)
-    return int(first.time.timestamp() * 1000)
-
-
-async def dead_lettered_ids(js: Any, stream: str) -> set[str]:
-    """Transaction ids in the dead-letter stream: Lago will never hold them, by design."""
-    messages = await read_stream(js, stream, f"{stream.lower()}.>")
-    return {m.headers.get("Tokenmeter-Transaction-Id", "") for m in messages if m.headers} - {""}

@@ -1,50 +1,50 @@
-"""Reconciliation: the ledger's totals for each subscription's current Lago period against Lago's
-current usage, healed event by event.
+"""Reconciliation: the running totals of each subscription the ledger touched against Lago's current usage.
 
-- The period is the one Lago reports (``from_datetime``..``to_datetime``): any plan interval, billing
-  time and customer timezone.
-- Lago's usage is late on both event stores, so drift is judged only on events that reached the
-  ledger at least ``settle`` ago: Lago is short when it bills less than those, over when it bills
-  more than the whole ledger; in between it is still settling.
-- Short: the events Lago lacks are found by narrowing, never a whole period re-sent: per time slice,
-  Lago's event count (GET /events) against the ledger's, halving the slice until it holds few enough
-  events to list, then the ids Lago lists against the ledger's. Only those are shipped again
-  (transaction ids and timestamps are deterministic, so a copy Lago already holds merges away).
-- Over: reported, never deleted.
+- A pass checks only subscriptions marked due (new usage or dead letters since their last check, or a
+  check that has not come to rest), a few at a time and within Lago's current-usage rate; it stops
+  before its deadline and the next pass goes on after the last one it checked.
+- The period is the one Lago reports (``from_datetime``..``to_datetime``): any interval, billing time
+  and timezone; the totals give it from whole UTC days and 15-minute slices.
+- Lago's usage is late on both event stores, so it must bill at least the events the ledger has held
+  for ``settle`` and at most all of them; in between it is still settling.
+- Short: the events Lago lacks are found by narrowing (``narrowing.py``) and only those are sent again.
+  Over: reported, never deleted.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from tokenmeter.core import UsageEvent, parse_rfc3339_ms, timestamp_ms
+from tokenmeter.core import UsageEvent, parse_rfc3339_ms
 from tokenmeter.nats import NatsSettings
 
 from .lago_api import LagoApi, LagoUnavailable
-from .ledger import LedgerEntry, dead_lettered_ids, first_kept_ms, ledger_events
-from .settings import SyncSettings
+from .narrowing import narrow
+from .period_totals import Period, edge_days, period_totals
+from .reconcile_settings import ReconcileSettings
 from .shipper import chunks_of
+from .tally import shipped_through
+from .totals import Checkpoint, SubscriptionTotals, plus
+from .totals_store import CHECKPOINT, TotalsStore, key_token, subscription_key
 
-# An event is appended to the ledger after it happened, at most this much earlier (publish_event
-# refuses timestamps further in the future): reading from a period's start less this margin finds
-# every event of the period.
-_APPEND_MARGIN_MS = 15 * 60_000
-_LIST_AT_MOST = 500  # a slice with more ledger events than this is halved before its events are listed
+_AT_REST = ("ok", "not_in_plan")
 
 
 @dataclass
 class MetricDrift:
     subscription: str
     code: str
-    ledger: Decimal  # settled ledger events: Lago must bill at least this
-    ledger_all: Decimal  # every ledger event of the period: Lago must bill at most this
+    ledger: Decimal  # settled ledger units: Lago must bill at least this
+    ledger_all: Decimal  # every ledger unit that may fall in the period: Lago must bill at most this
     lago: Decimal | None  # None: the plan has no charge on this metric
     unsettled_events: int = 0
     healed_events: int = 0
+    duplicate_copies: int = 0  # ledger copies of one transaction id found (and dead-lettered) while narrowing
 
     @property
     def drift(self) -> Decimal:
@@ -64,7 +64,7 @@ class MetricDrift:
         return {"external_subscription_id": self.subscription, "code": self.code, "ledger_units": plain(self.ledger_all),
                 "settled_ledger_units": plain(self.ledger), "lago_units": None if self.lago is None else plain(self.lago),
                 "drift": plain(self.drift), "unsettled_events": self.unsettled_events,
-                "healed_events": self.healed_events, "status": self.status}
+                "healed_events": self.healed_events, "duplicate_copies": self.duplicate_copies, "status": self.status}
 
 
 @dataclass
@@ -72,6 +72,8 @@ class Reconciliation:
     checked_at: str
     metrics: list[MetricDrift] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # subscription -> why not checked
+    checked: int = 0
+    waiting: int = 0  # due subscriptions left for the next pass
 
     @property
     def unresolved(self) -> list[MetricDrift]:
@@ -79,16 +81,10 @@ class Reconciliation:
         return [m for m in self.metrics if m.status in ("lago_short", "lago_over")]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"checked_at": self.checked_at, "subscriptions": len({m.subscription for m in self.metrics}),
+        return {"checked_at": self.checked_at, "subscriptions": self.checked, "waiting": self.waiting,
                 "drifting": [m.as_dict() for m in self.metrics if m.status in ("lago_short", "lago_over", "healed")],
                 "settling": sum(1 for m in self.metrics if m.status == "settling"),
                 "healed_events": sum(m.healed_events for m in self.metrics), "skipped": self.skipped}
-
-
-@dataclass(frozen=True)
-class Period:
-    start_ms: int
-    end_ms: int  # inclusive, to the last millisecond
 
 
 def lago_period(usage: Any) -> Period:
@@ -96,57 +92,119 @@ def lago_period(usage: Any) -> Period:
     return Period(parse_rfc3339_ms(usage.from_datetime), parse_rfc3339_ms(usage.to_datetime) + 999)
 
 
-async def reconcile(js: Any, lago: LagoApi, nats_settings: NatsSettings, settings: SyncSettings,
-                    tokens_property: str, deadline: float) -> Reconciliation:
-    now = datetime.now(UTC)
-    result = Reconciliation(checked_at=now.strftime("%Y-%m-%dT%H:%M:%SZ"))
-    since = now - timedelta(days=settings.reconcile_lookback_days)
-    ledger = await ledger_events(js, nats_settings.stream, nats_settings.subject_prefix, since)
-    never_billed = await dead_lettered_ids(js, settings.dead_letter_stream)
-    kept_from = await first_kept_ms(js, nats_settings.stream)
-    read_from = max(int(since.timestamp() * 1000), kept_from or 0)
-    settled_by = int(now.timestamp() * 1000) - int(settings.reconcile_settle_seconds * 1000)
-    for subscription_id, entries in sorted(ledger.items()):
-        if time.monotonic() > deadline:
-            result.skipped[subscription_id] = "out of time"
-            continue
+class Reconciler:
+    def __init__(self, js: Any, store: TotalsStore, lago: LagoApi, nats: NatsSettings, settings: ReconcileSettings,
+                 tokens_property: str, deadline: float):
+        self.js, self.store, self.lago, self.nats, self.settings = js, store, lago, nats, settings
+        self.tokens_property, self.deadline = tokens_property, deadline
+        now = datetime.now(UTC)
+        self.result = Reconciliation(checked_at=now.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        self.settled_by_ms = int(now.timestamp() * 1000) - int(settings.settle_seconds * 1000)
+        self._customers: dict[str, str] | None = None  # from Lago's subscription list, when that is cheaper
+        self._customers_lock = asyncio.Lock()
+        self._due = 0
+
+    async def run(self) -> Reconciliation:
+        self.shipped_through = await shipped_through(self.js, self.nats.stream, self.nats.consumer)
+        checkpoint, _ = await self.store.checkpoint()
+        due = await self.store.due()
+        self._due = len(due)
+        # Begin after the subscription the last pass ended on, so that every one gets its turn.
+        after = [d for d in due if key_token(d[0]) > checkpoint.cursor]
+        order = after + [d for d in due if key_token(d[0]) <= checkpoint.cursor]
+        slots = asyncio.Semaphore(self.settings.concurrency)
+        reached = [-1]  # the furthest place in ``order`` checked
+
+        async def check(place: int, subscription: str, revision: int) -> None:
+            async with slots:
+                if time.monotonic() > self.deadline:
+                    self.result.waiting += 1
+                    return
+                if await self._check(subscription, checkpoint.complete_from_ms):
+                    await self.store.clear_due(subscription, revision)
+                self.result.checked += 1
+                reached[0] = max(reached[0], place)
+
+        await asyncio.gather(*(check(i, s, r) for i, (s, r) in enumerate(order)))
+        if reached[0] >= 0:
+            cursor = key_token(order[reached[0]][0])
+            await self.store.change(CHECKPOINT, Checkpoint.from_json, lambda c: setattr(c, "cursor", cursor))
+        return self.result
+
+    async def _check(self, subscription: str, complete_from_ms: int | None) -> bool:
+        """Check one subscription; True when it has come to rest (no longer due)."""
+        sub, revision = await self.store.subscription(subscription)
         try:
-            subscription = await lago.subscription(subscription_id)
-            if subscription is None or subscription.status != "active":
-                result.skipped[subscription_id] = "unknown to Lago" if subscription is None else \
-                    f"subscription {subscription.status}: no current usage"
-                continue
-            usage = await lago.current_usage(subscription.external_customer_id, subscription_id)
+            usage = await self._current_usage(sub, revision)
         except LagoUnavailable as exc:
-            result.skipped[subscription_id] = str(exc)
-            continue
+            self.result.skipped[subscription] = str(exc)
+            return False
+        if isinstance(usage, str):
+            self.result.skipped[subscription] = usage
+            return True
         period = lago_period(usage)
-        if period.start_ms - _APPEND_MARGIN_MS < read_from:
-            result.skipped[subscription_id] = ("the ledger no longer reaches back to this period's start "
-                                               "(NATS_STREAM_MAX_AGE_DAYS, RECONCILE_LOOKBACK_DAYS)")
-            continue
-        in_period = in_billing_period(entries.values(), period, never_billed)
+        if complete_from_ms and period.start_ms < complete_from_ms:
+            self.result.skipped[subscription] = ("the ledger had already dropped events of this period when the "
+                                                 "totals began (NATS_STREAM_MAX_AGE_DAYS)")
+            return True
+        edges = await self.store.days(subscription, edge_days(period))
         lago_units = _units_by_code(usage)
-        for code in sorted({e.event.code for e in in_period}):
-            of_code = [e for e in in_period if e.event.code == code]
-            settled = [e for e in of_code if e.appended_ms <= settled_by]
-            drift = MetricDrift(subscription_id, code, _tokens(settled, tokens_property), _tokens(of_code, tokens_property),
-                                lago_units.get(code), unsettled_events=len(of_code) - len(settled))
-            if drift.status == "lago_short" and settings.reconcile_heal:
+        at_rest = True
+        for code, row in sorted(period_totals(sub, edges, period, self.settled_by_ms, self.shipped_through).items()):
+            drift = MetricDrift(subscription, code, _decimal(plus(row.certain, -row.unsettled)), _decimal(row.possible),
+                                lago_units.get(code), unsettled_events=row.unsettled_events)
+            if drift.status == "lago_short":
                 try:
-                    missing = await missing_from_lago(lago, subscription_id, code, period, of_code, settled_by, deadline)
-                    drift.healed_events = await reship(lago, missing, deadline)
+                    await self._heal(drift, sub, edges, period)
                 except LagoUnavailable as exc:
-                    result.skipped[subscription_id] = f"healing: {exc}"
-            result.metrics.append(drift)
-    return result
+                    self.result.skipped[subscription] = f"healing: {exc}"
+            self.result.metrics.append(drift)
+            at_rest = at_rest and drift.status in _AT_REST and not drift.unsettled_events
+        return at_rest
 
+    async def _current_usage(self, sub: SubscriptionTotals, revision: int) -> Any:
+        """Lago's current usage of the subscription, or why there is none; the customer is looked up once."""
+        if sub.customer:
+            try:
+                return await self.lago.current_usage(sub.customer, sub.subscription)
+            except LagoUnavailable as exc:
+                if exc.status not in (404, 405):  # the customer or subscription changed: look it up again
+                    raise
+        customer = (await self._listed_customers()).get(sub.subscription)
+        if customer is None or customer == sub.customer:
+            found = await self.lago.subscription(sub.subscription)
+            if found is None:
+                return "unknown to Lago"
+            if found.status != "active":
+                return f"subscription {found.status}: no current usage"
+            customer = found.external_customer_id
+        if customer != sub.customer:
+            await self.store.change(subscription_key(sub.subscription), lambda d: SubscriptionTotals.from_json(
+                sub.subscription, d), lambda doc: setattr(doc, "customer", customer), known=(sub, revision))
+        return await self.lago.current_usage(customer, sub.subscription)
 
-def in_billing_period(entries: Any, period: Period, never_billed: set[str]) -> list[LedgerEntry]:
-    """The ledger entries timestamped inside ``period``, less those never to be billed."""
-    return [e for e in entries
-            if period.start_ms <= timestamp_ms(e.event.timestamp) <= period.end_ms
-            and e.event.transaction_id not in never_billed]
+    async def _listed_customers(self) -> dict[str, str]:
+        """Every active subscription's customer, from Lago's list (100 a page), when there are fewer pages than
+        due subscriptions to look up one by one (a first pass); else nothing."""
+        async with self._customers_lock:
+            if self._customers is None:
+                self._customers = {}
+                first, pages = await self.lago.active_subscriptions(1)
+                if pages * 4 <= self._due:
+                    self._customers.update(first)
+                    for page in range(2, pages + 1):
+                        self._customers.update((await self.lago.active_subscriptions(page))[0])
+        return self._customers
+
+    async def _heal(self, drift: MetricDrift, sub: SubscriptionTotals, edges: dict[str, Any], period: Period) -> None:
+        found = await narrow(self.js, self.store, self.lago, self.nats, self.settings.dead_letter_stream, sub, edges,
+                             period, drift.code, (self.settled_by_ms, self.shipped_through), self.tokens_property,
+                             self.deadline)
+        copied = _decimal(found.copied_units)
+        drift.ledger, drift.ledger_all, drift.duplicate_copies = drift.ledger - copied, drift.ledger_all - copied, \
+            found.copies
+        if self.settings.heal and found.missing:
+            drift.healed_events = await reship(self.lago, found.missing, self.deadline)
 
 
 def _units_by_code(usage: Any) -> dict[str, Decimal]:
@@ -159,39 +217,6 @@ def _units_by_code(usage: Any) -> dict[str, Decimal]:
     return units
 
 
-def _tokens(entries: list[LedgerEntry], tokens_property: str) -> Decimal:
-    return sum((Decimal(str(e.event.properties.get(tokens_property, 0))) for e in entries), Decimal(0))
-
-
-async def missing_from_lago(lago: LagoApi, subscription: str, code: str, period: Period, entries: list[LedgerEntry],
-                      settled_by: int, deadline: float) -> list[UsageEvent]:
-    """The settled ledger events of one subscription and code that Lago does not hold, found by narrowing."""
-    missing: list[UsageEvent] = []
-    slices = [(period.start_ms, period.end_ms, sorted(entries, key=lambda e: timestamp_ms(e.event.timestamp)))]
-    while slices and time.monotonic() < deadline:
-        start, end, inside = slices.pop()
-        settled = [e for e in inside if e.appended_ms <= settled_by]
-        if not settled:
-            continue
-        _, held = await lago.events(subscription, code, start, end, per_page=1)
-        if held >= len(inside):
-            continue  # Lago holds as many events here as the ledger has (copies on ClickHouse may hide one)
-        if len(inside) > _LIST_AT_MOST and end > start:
-            middle = timestamp_ms(inside[len(inside) // 2].event.timestamp)
-            middle = min(max(middle, start), end - 1)
-            slices.append((start, middle, [e for e in inside if timestamp_ms(e.event.timestamp) <= middle]))
-            slices.append((middle + 1, end, [e for e in inside if timestamp_ms(e.event.timestamp) > middle]))
-            continue
-        listed: set[str] = set()
-        page, pages = 1, 1
-        while page <= pages:
-            events, total = await lago.events(subscription, code, start, end, page=page, per_page=100)
-            listed.update(str(e.get("transaction_id")) for e in events)
-            pages, page = -(-total // 100), page + 1
-        missing.extend(e.event for e in settled if e.event.transaction_id not in listed)
-    return missing
-
-
 async def reship(lago: LagoApi, events: list[UsageEvent], deadline: float) -> int:
     """Ship events again; returns how many Lago took (on ClickHouse a copy it held also counts)."""
     stored = 0
@@ -200,6 +225,10 @@ async def reship(lago: LagoApi, events: list[UsageEvent], deadline: float) -> in
             break
         stored += len((await lago.ship([e for _, e in chunk], deadline=deadline)).stored)
     return stored
+
+
+def _decimal(units: Any) -> Decimal:
+    return Decimal(units) if isinstance(units, int) else Decimal(str(units))
 
 
 def plain(value: Decimal) -> str:

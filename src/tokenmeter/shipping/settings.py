@@ -1,4 +1,4 @@
-"""lago_sync settings, read once from the environment and validated."""
+"""lago_sync's settings, read once from the environment and validated."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from tokenmeter.core import MeteringConfigError
 from tokenmeter.core.env import env_number
+
+SecretLoader = Callable[[str], str]
 
 
 @dataclass(frozen=True)
@@ -25,53 +27,43 @@ class SyncSettings:
     lago_timeout_seconds: float = 5.0
     # Batches in flight to Lago at once: hides network latency to a remote Lago.
     lago_concurrency: int = 2
-    reconcile_every: int = 1  # reconcile on every Nth run; 0 never
-    # How far back reconciliation reads the ledger at most; a period that starts earlier is not judged.
-    reconcile_lookback_days: float = 400.0
-    # Lago's usage lags what it accepted (caches, and on ClickHouse Kafka): drift is judged only on
-    # events that reached the ledger at least this long ago.
-    reconcile_settle_seconds: float = 3600.0
-    reconcile_heal: bool = True  # re-send the events Lago lacks (off: report only)
     dead_letter_stream: str = "USAGE_DLQ"
     unbillable_stream: str = "USAGE_UNBILLABLE"
-    report_bucket: str = "tokenmeter_reconciliation"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, secret_loader: Callable[[str], str] | None = None) -> SyncSettings:
+    def from_env(cls, env: Mapping[str, str] | None = None, secret_loader: SecretLoader | None = None) -> SyncSettings:
         env = os.environ if env is None else env
-        url = env.get("LAGO_API_URL", "").strip()
-        if not url:
-            raise MeteringConfigError("LAGO_API_URL is not set (e.g. https://api.getlago.com)")
-        key = env.get("LAGO_API_KEY", "").strip()
-        arn = None
-        if not key and env.get("LAGO_API_KEY_SECRET_ARN") and secret_loader is not None:
-            arn = env["LAGO_API_KEY_SECRET_ARN"]
-            key = secret_loader(arn).strip()
-        if not key:
-            raise MeteringConfigError("set LAGO_API_KEY_SECRET_ARN (or LAGO_API_KEY) to Lago's API key")
-        heal = env.get("RECONCILE_HEAL", "on").strip().lower()
-        if heal not in ("on", "off"):
-            raise MeteringConfigError(f"RECONCILE_HEAL must be on or off, got {heal!r}")
+        url, key, arn = lago_from_env(env, secret_loader)
         return cls(
             lago_api_url=url,
             lago_api_key=key,
             lago_api_key_secret_arn=arn,
-            fetch_batch=int(_number(env, "LAGO_SYNC_FETCH_BATCH", cls.fetch_batch, 1, 10_000)),
-            deadline_margin_seconds=_number(env, "LAGO_SYNC_DEADLINE_MARGIN_SECONDS", cls.deadline_margin_seconds, 0.5, 60),
-            unknown_hold_seconds=_number(env, "UNKNOWN_SUBSCRIPTION_HOLD_SECONDS", cls.unknown_hold_seconds, 0, 30 * 86_400),
-            unknown_retry_delay_seconds=_number(env, "UNKNOWN_SUBSCRIPTION_RETRY_SECONDS", cls.unknown_retry_delay_seconds, 1, 86_400),
-            lago_timeout_seconds=_number(env, "LAGO_TIMEOUT_SECONDS", cls.lago_timeout_seconds, 0.1, 60),
-            lago_concurrency=int(_number(env, "LAGO_SYNC_CONCURRENCY", cls.lago_concurrency, 1, 32)),
-            retry_max_seconds=_number(env, "LAGO_SYNC_RETRY_MAX_SECONDS", cls.retry_max_seconds, 0.01, 3600),
-            reconcile_every=int(_number(env, "RECONCILE_EVERY", cls.reconcile_every, 0, 10_000)),
-            reconcile_lookback_days=_number(env, "RECONCILE_LOOKBACK_DAYS", cls.reconcile_lookback_days, 1, 400),
-            reconcile_settle_seconds=_number(env, "RECONCILE_SETTLE_SECONDS", cls.reconcile_settle_seconds, 0, 7 * 86_400),
-            reconcile_heal=heal == "on",
+            fetch_batch=int(number(env, "LAGO_SYNC_FETCH_BATCH", cls.fetch_batch, 1, 10_000)),
+            deadline_margin_seconds=number(env, "LAGO_SYNC_DEADLINE_MARGIN_SECONDS", cls.deadline_margin_seconds, 0.5, 60),
+            unknown_hold_seconds=number(env, "UNKNOWN_SUBSCRIPTION_HOLD_SECONDS", cls.unknown_hold_seconds, 0, 30 * 86_400),
+            unknown_retry_delay_seconds=number(env, "UNKNOWN_SUBSCRIPTION_RETRY_SECONDS", cls.unknown_retry_delay_seconds, 1, 86_400),
+            lago_timeout_seconds=number(env, "LAGO_TIMEOUT_SECONDS", cls.lago_timeout_seconds, 0.1, 60),
+            lago_concurrency=int(number(env, "LAGO_SYNC_CONCURRENCY", cls.lago_concurrency, 1, 32)),
+            retry_max_seconds=number(env, "LAGO_SYNC_RETRY_MAX_SECONDS", cls.retry_max_seconds, 0.01, 3600),
             dead_letter_stream=env.get("NATS_DEAD_LETTER_STREAM") or cls.dead_letter_stream,
             unbillable_stream=env.get("NATS_UNBILLABLE_STREAM") or cls.unbillable_stream,
-            report_bucket=env.get("RECONCILIATION_BUCKET") or cls.report_bucket,
         )
 
 
-def _number(env: Mapping[str, str], key: str, default: float, low: float, high: float) -> float:
+def lago_from_env(env: Mapping[str, str], secret_loader: SecretLoader | None) -> tuple[str, str, str | None]:
+    """Lago's URL and API key (from LAGO_API_KEY, or the secret LAGO_API_KEY_SECRET_ARN names)."""
+    url = env.get("LAGO_API_URL", "").strip()
+    if not url:
+        raise MeteringConfigError("LAGO_API_URL is not set (e.g. https://api.getlago.com)")
+    key = env.get("LAGO_API_KEY", "").strip()
+    arn = None
+    if not key and env.get("LAGO_API_KEY_SECRET_ARN") and secret_loader is not None:
+        arn = env["LAGO_API_KEY_SECRET_ARN"]
+        key = secret_loader(arn).strip()
+    if not key:
+        raise MeteringConfigError("set LAGO_API_KEY_SECRET_ARN (or LAGO_API_KEY) to Lago's API key")
+    return url, key, arn
+
+
+def number(env: Mapping[str, str], key: str, default: float, low: float, high: float) -> float:
     return env_number(env, key, default, low, high, MeteringConfigError)
