@@ -44,12 +44,14 @@ SPAN_SECONDS = 14 * 86_400 + 12 * 3600  # to the emulator's now
 GB_SECOND_USD, MEMORY_GB, USAGE_RATE = 0.0000166667, 0.5, 200.0
 
 
-def events(start: int, n: int, subscriptions: int, seed: int) -> list[dict]:
-    """Events in time order (as a ledger fills), each subscription in turn."""
+def events(start: int, n: int, subscriptions: int, seed: int, total: int, first_second: int = MONTH_START,
+           span: int = SPAN_SECONDS) -> list[dict]:
+    """Events ``start``..``start + n`` of ``total`` spread in time order over ``span`` seconds from
+    ``first_second`` (as a ledger fills), each subscription in turn."""
     rng = random.Random(seed)
-    step = SPAN_SECONDS / max(n, 1)
+    step = span / max(total, 1)
     return [{"transaction_id": f"e{start + i:09d}", "external_subscription_id": f"sub_{(start + i) % subscriptions:05d}",
-             "code": "llm_tokens", "timestamp": f"{MONTH_START + (start + i) * step % SPAN_SECONDS:.3f}",
+             "code": "llm_tokens", "timestamp": f"{first_second + (start + i) * step:.3f}",
              "properties": {"tokens": rng.randrange(1, 4000), "model": rng.choice(("gpt-4o", "llama3.1:8b")),
                             "token_type": rng.choice(("input", "output"))}} for i in range(n)]
 
@@ -143,7 +145,8 @@ def child(what: str, count: int) -> None:
     if what == "pass":
         with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
             summary = app.lambda_handler({}, Context())
-        result = {"totals": summary["totals"], "checked": summary["reconciliation"]["subscriptions"],
+        result = {"totals": summary["totals"], "seconds": summary["seconds"],
+                  "checked": summary["reconciliation"]["subscriptions"],
                   "drifting": len(summary["reconciliation"]["drifting"]), "waiting": summary["reconciliation"]["waiting"]}
     else:
         result = {"read": asyncio.run(_read_all(os.environ["NATS_URL"], count))}
@@ -213,7 +216,7 @@ def main() -> None:
             seed(lago, subs)
             took, posted = 0.0, 0.0
             for start in range(0, n, 100_000):
-                batch = events(start, min(100_000, n - start), subs, seed=start)
+                batch = events(start, min(100_000, n - start), subs, seed=start, total=n)
                 t = time.perf_counter()
                 asyncio.run(publish(nats_server.url, batch))
                 took += time.perf_counter() - t
@@ -228,7 +231,10 @@ def main() -> None:
             assert first["totals"]["caught_up"] and first["drifting"] == 0 and first["checked"] == subs, first
             report("first pass", n, first, floor, "read + decode every message (the previous version's floor)")
 
-            new = events(n, args.new, subs, seed=n)
+            # The newest usage: the last hour before Lago's clock.
+            new = events(0, args.new, subs, seed=n, total=args.new, first_second=MONTH_START + SPAN_SECONDS - 3600,
+                         span=3600)
+            new = [{**e, "transaction_id": "new-" + e["transaction_id"]} for e in new]
             asyncio.run(publish(nats_server.url, new))
             ship(lago, new)
             hand_all_to_lago_sync(nats_server.url)
@@ -243,11 +249,17 @@ def main() -> None:
             print(f"  baseline: raw read of the {args.new:,} messages {raw['wall']:.2f} s + {subs:,} current-usage "
                   f"calls at 200/s {calls:.2f} s = {baseline:.2f} s; pass / baseline = "
                   f"{incremental['wall'] / baseline:.2f}x (target <= 2x)")
-            per_event = first["wall"] / n
-            print(f"\nextrapolation: one 15-minute pass reconciles a month of up to {900 / per_event:,.0f} ledger events "
-                  f"from scratch (first pass, {subs:,} subscriptions); after that a pass costs what arrived since the last")
-            print(f"Lambda cost per million ledger events: {per_event * 1e6 * MEMORY_GB * GB_SECOND_USD * 100:.3f} US cents "
-                  f"at 512 MB ({per_event * 1e6:.0f} s of a first pass), plus $0.20 per million passes")
+            counting, checking = first["seconds"]["totals"], first["seconds"]["checks"]
+            per_event = counting / n
+            print(f"\nthe first pass: counting {counting:.1f} s ({per_event * 1e6:.1f} us/event), checking {subs:,} "
+                  f"subscriptions {checking:.1f} s (Lago's rate limits: {checking / subs * 1000:.1f} ms each)")
+            print(f"extrapolation: one 15-minute pass reconciles from scratch a month of up to "
+                  f"{(900 - checking) / per_event:,.0f} ledger events for {subs:,} subscriptions "
+                  f"(({900:,} s - {checking:.0f} s checking) / {per_event * 1e6:.1f} us); afterwards each pass costs what "
+                  f"arrived since the last")
+            print(f"Lambda cost per million ledger events counted: {per_event * 1e6 * MEMORY_GB * GB_SECOND_USD * 100:.3f} "
+                  f"US cents at 512 MB ({per_event * 1e6:.0f} s), plus {checking / subs * MEMORY_GB * GB_SECOND_USD * 1e5:.4f}"
+                  f" cents per thousand subscriptions checked and $0.20 per million passes")
         finally:
             lago.stop()
             nats_server.stop()

@@ -67,17 +67,21 @@ async def _pass(rt: Runtime, deadline: float, sweep: bool) -> dict[str, Any]:
     """``sweep`` (the daily schedule): check every subscription, not only those with new usage."""
     js = await rt.nats.jetstream()
     store = await TotalsStore.open(js, rt.settings.totals_bucket, rt.settings.totals_keep_days)
+    started = time.monotonic()
     tally = await Tally(js, store, rt.tally, deadline).run()
     metrics.add_metric(name="TotalsMessagesApplied", unit=MetricUnit.Count, value=sum(tally.applied.values()))
-    summary: dict[str, Any] = {"totals": tally.as_dict(), "reconciliation": None}
+    summary: dict[str, Any] = {"totals": tally.as_dict(), "reconciliation": None,
+                               "seconds": {"totals": round(time.monotonic() - started, 3)}}
     if sweep:
         summary["swept"] = await store.mark_all_due()
     if not tally.caught_up:
         # Judged against half-counted totals, Lago would look over: the next pass goes on counting first.
         logger.warning("the totals did not catch up with the ledger in this pass; checks wait", extra=summary)
         return summary
+    started = time.monotonic()
     result = await Reconciler(js, store, rt.lago, rt.nats.settings, rt.settings, rt.tally.names.tokens,
                               deadline).run()
+    summary["seconds"]["checks"] = round(time.monotonic() - started, 3)
     await _keep_report(js, rt.settings.report_bucket, result)
     report_drift(result)
     summary["reconciliation"] = result.as_dict()

@@ -40,7 +40,7 @@ from .totals import (
 from .totals_store import CHECKPOINT, TotalsStore, day_doc_key, gather_bounded, subscription_key
 
 _FETCH = 1000
-BATCH = 50_000  # messages applied between checkpoints: bounds memory, not correctness
+BATCH = 20_000  # messages applied between checkpoints: bounds memory, not correctness
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,8 @@ class Tally:
         self.step = step or (lambda name: None)
         self.result = TallyResult()
         self.shipped_through = 0
+        self._previous: dict[str, tuple[Any, int]] = {}
+        self._written: dict[str, tuple[Any, int]] = {}
 
     async def run(self) -> TallyResult:
         await self._ledger()
@@ -144,7 +146,7 @@ class Tally:
         by_subscription: dict[str, list[Unbillable]] = defaultdict(list)
         for item in items:
             by_subscription[item.subscription].append(item)
-        await gather_bounded([self.store.change(
+        await gather_bounded([self._change(
             subscription_key(sub), lambda d, sub=sub: SubscriptionTotals.from_json(sub, d),
             lambda doc, its=its: doc.add_unbillable(its, end)) for sub, its in by_subscription.items()])
         self.step("unbillable:documents")
@@ -162,7 +164,7 @@ class Tally:
         for u in usages:
             by_day[(u.subscription, u.day)].append(u)
             by_subscription[u.subscription].append(u)
-        await gather_bounded([self.store.change(day_doc_key(sub, day), DayTotals.from_json,
+        await gather_bounded([self._change(day_doc_key(sub, day), DayTotals.from_json,
                                                 lambda doc, its=its: doc.add(its, end))
                               for (sub, day), its in by_day.items()])
         self.step("ledger:days")
@@ -171,7 +173,7 @@ class Tally:
             doc.add(its, end, settle_from, self.shipped_through)
             doc.forget_before(keep_from)
 
-        await gather_bounded([self.store.change(subscription_key(sub), lambda d, sub=sub: SubscriptionTotals.from_json(
+        await gather_bounded([self._change(subscription_key(sub), lambda d, sub=sub: SubscriptionTotals.from_json(
             sub, d), lambda doc, its=its: add(doc, its)) for sub, its in by_subscription.items()])
         self.step("ledger:subscriptions")
         await self.store.mark_due(set(by_subscription))
@@ -190,18 +192,26 @@ class Tally:
             repeats.update(found)
             doc.remove(its, end, found)
 
-        await gather_bounded([self.store.change(day_doc_key(sub, day), DayTotals.from_json,
+        await gather_bounded([self._change(day_doc_key(sub, day), DayTotals.from_json,
                                                 lambda doc, its=its: remove(doc, its))
                               for (sub, day), its in by_day.items()])
         self.step("dead:days")
         by_subscription: dict[str, list[DeadLetter]] = defaultdict(list)
         for (sub, _), its in by_day.items():
             by_subscription[sub].extend(its)
-        await gather_bounded([self.store.change(subscription_key(sub), lambda d, sub=sub: SubscriptionTotals.from_json(
+        await gather_bounded([self._change(subscription_key(sub), lambda d, sub=sub: SubscriptionTotals.from_json(
             sub, d), lambda doc, its=its: doc.remove(its, end, repeats)) for sub, its in by_subscription.items()])
         self.step("dead:subscriptions")
         await self.store.mark_due(set(by_subscription))
         self.result.touched.update(by_subscription)
+
+    async def _change(self, key: str, load: Callable[[bytes | None], Any], apply: Callable[[Any], None]) -> None:
+        """A document changed over the copy this pass last wrote, if it has one (a ledger read in time order
+        touches the same days batch after batch): no read back. Only the last batch's documents are kept."""
+        self._written[key] = await self.store.change(key, load, apply, known=self._previous.get(key))
+
+    def _batch_done(self) -> None:
+        self._previous, self._written = self._written, {}
 
     async def _move_checkpoint(self, stream: str, end: int, also: Callable[[Any], None] | None = None) -> None:
         def move(checkpoint: Any) -> None:
@@ -211,6 +221,7 @@ class Tally:
 
         self.step(f"{stream}:checkpoint")
         await self.store.change(CHECKPOINT, Checkpoint.from_json, move)
+        self._batch_done()
         self.step(f"{stream}:checkpointed")
 
     # --- reading ---
