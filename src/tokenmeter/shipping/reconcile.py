@@ -103,6 +103,7 @@ class Reconciler:
         self._customers: dict[str, str] | None = None  # from Lago's subscription list, when that is cheaper
         self._customers_lock = asyncio.Lock()
         self._due = 0
+        self.shipped_through = 0  # the last ledger seq lago_sync has been handed, read when the pass begins
 
     async def run(self) -> Reconciliation:
         self.shipped_through = await shipped_through(self.js, self.nats.stream, self.nats.consumer)

@@ -17,6 +17,7 @@ the next without counting a message twice or skipping one. Nothing here touches 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -148,6 +149,13 @@ class DeadLetter:
     usage: Usage | None  # None: its message was never counted
 
 
+def taking_away(letters: list[DeadLetter], done: int, repeats: set[int]) -> Iterator[tuple[DeadLetter, Usage]]:
+    """The letters a document has not applied (past ``done``) that take usage away (not repeats)."""
+    for letter in letters:
+        if letter.seq > done and letter.usage is not None and letter.seq not in repeats:
+            yield letter, letter.usage
+
+
 @dataclass(frozen=True, slots=True)
 class Unbillable:
     seq: int  # in the unbillable stream
@@ -201,10 +209,7 @@ class DayTotals:
 
     def remove(self, letters: list[DeadLetter], through: int, repeats: set[int]) -> None:
         done = self.through.get(DEAD, 0)
-        for letter in letters:
-            u = letter.usage
-            if letter.seq <= done or u is None or letter.seq in repeats:
-                continue
+        for letter, u in taking_away(letters, done, repeats):
             self.dead.setdefault(letter.source_seq, letter.seq)
             row = self.slices[u.slice].by_key[u.key] if u.slice in self.slices else None
             if row is not None:
@@ -268,10 +273,7 @@ class SubscriptionTotals:
     def remove(self, letters: list[DeadLetter], through: int, repeats: set[int]) -> None:
         """Take dead letters away; ``repeats`` holds the dead-letter seqs their day documents call repeats."""
         done = self.through.get(DEAD, 0)
-        for letter in letters:
-            u = letter.usage
-            if letter.seq <= done or u is None or letter.seq in repeats:
-                continue
+        for _, u in taking_away(letters, done, repeats):
             row = self.days.get(u.day, {}).get(u.code)
             if row is not None:
                 row[0], row[1] = plus(row[0], -u.units), row[1] - 1
