@@ -30,7 +30,7 @@ TIME = 1_732_646_400  # 2024-11-26T18:40:00Z
 USAGE_DELAY_MS = 1000
 # The sample logs are from November 2024: the ledger is told to keep them (the contract refuses events
 # older than the ledger keeps, 62 days by default).
-KEEP = {"NATS_STREAM_MAX_AGE_DAYS": "3650"}
+KEEP = {"NATS_STREAM_MAX_AGE_DAYS": "3650", "NATS_STREAM_REPLICAS": "1"}  # one local nats-server
 
 
 def sample_cloudwatch_lines() -> list[str]:
@@ -138,7 +138,7 @@ def main() -> int:
             time.sleep(USAGE_DELAY_MS / 1000 + 0.2)
             # The demo does not wait out the hour the template gives Lago to settle.
             checked = _invoke(build, "ReconcileFunction", scheduled, {**lago_env, "RECONCILE_SETTLE_SECONDS": "0"})
-            print(f"reconcile: {checked['totals']['applied']['USAGE']} ledger events counted, "
+            print(f"reconcile: {checked['totals']['through']['ledger']} ledger events counted, "
                   f"{checked['reconciliation']['subscriptions']} subscriptions checked, "
                   f"drift {checked['reconciliation']['drifting']}")
             _print_invoices(lago)

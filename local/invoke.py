@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -51,24 +52,60 @@ def _tag(loader: yaml.Loader, suffix: str, node: yaml.Node) -> dict[str, Any]:
 _Tagged.add_multi_constructor("!", _tag)
 
 
+STACK_NAME = "tokenmeter-local"  # what ${AWS::StackName} stands for in a local invocation
+
+
+def load_template(path: Path) -> dict[str, Any]:
+    """A SAM template, short-form tags (!Ref, !Sub, ...) read as their long forms."""
+    return yaml.load(path.read_text(), Loader=_Tagged)
+
+
 def function_environment(template: dict[str, Any], logical_id: str, overrides: dict[str, Any]) -> dict[str, str]:
     """The function's variables as deployed with default parameters, then the overrides."""
-    parameters = {k: str(v.get("Default", "")) for k, v in template.get("Parameters", {}).items()}
+    parameters = {"AWS::StackName": STACK_NAME, "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012",
+                  "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"}
+    parameters.update({k: str(v.get("Default", "")) for k, v in template.get("Parameters", {}).items()})
     parameters.update({k: str(v) for k, v in overrides.get("Parameters", {}).items()})
+    scope = _Scope(parameters, template.get("Conditions", {}))
     variables = dict(template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {}))
     variables.update(template["Resources"][logical_id]["Properties"].get("Environment", {}).get("Variables", {}))
-    resolved = {name: _resolve(value, parameters) for name, value in variables.items()}
+    resolved = {name: scope.resolve(value) for name, value in variables.items()}
     resolved.update({k: str(v) for k, v in overrides.get(logical_id, {}).items()})
     return resolved
 
 
-def _resolve(value: Any, parameters: dict[str, str]) -> str:
-    if isinstance(value, dict) and "Ref" in value:
-        # A parameter takes its default; a resource (a queue URL...) exists only when deployed.
-        return parameters.get(value["Ref"], "")
-    if isinstance(value, dict):
-        return ""
-    return str(value)
+class _Scope:
+    """Ref, Fn::Sub, Fn::If and the conditions they name, over parameters; a resource (a queue URL...) exists
+    only when deployed, and reads as empty."""
+
+    def __init__(self, parameters: dict[str, str], conditions: dict[str, Any]):
+        self.parameters, self.conditions = parameters, conditions
+
+    def resolve(self, value: Any) -> str:
+        if isinstance(value, dict) and "Ref" in value:
+            return self.parameters.get(value["Ref"], "")
+        if isinstance(value, dict) and "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):
+            return re.sub(r"\$\{([^}]+)\}", lambda m: self.parameters.get(m.group(1), ""), value["Fn::Sub"])
+        if isinstance(value, dict) and "Fn::If" in value:
+            name, yes, no = value["Fn::If"]
+            return self.resolve(yes if self.holds(self.conditions[name]) else no)
+        if isinstance(value, dict):
+            return ""
+        return str(value)
+
+    def holds(self, condition: Any) -> bool:
+        (kind, args), = condition.items()
+        if kind == "Fn::Equals":
+            return self.resolve(args[0]) == self.resolve(args[1])
+        if kind == "Fn::Not":
+            return not self.holds(args[0])
+        if kind == "Fn::And":
+            return all(self.holds(a) for a in args)
+        if kind == "Fn::Or":
+            return any(self.holds(a) for a in args)
+        if kind in ("Condition", "Fn::Condition"):
+            return self.holds(self.conditions[args])
+        raise ValueError(f"local invoke cannot evaluate the condition {condition!r}")
 
 
 def merge_layers(layers: list[Path], opt: Path) -> Path:
@@ -152,7 +189,7 @@ class RuntimeApi:
 def invoke(build_dir: Path, logical_id: str, event: bytes, overrides: dict[str, Any], timeout: float | None = None
            ) -> tuple[str, Any, str]:
     """Run one invocation; returns ("response" | "error" | "timeout", decoded payload, the function's logs)."""
-    template = yaml.load((build_dir / "template.yaml").read_text(), Loader=_Tagged)
+    template = load_template(build_dir / "template.yaml")
     resource = template["Resources"].get(logical_id)
     if resource is None or resource["Type"] != "AWS::Serverless::Function":
         raise SystemExit(f"{logical_id} is not a function in {build_dir / 'template.yaml'}")

@@ -92,6 +92,21 @@ def test_stream_and_consumer_are_created_once_with_the_configured_limits(nats_se
     connect(second)  # what exists is left as it is
 
 
+def test_a_changed_age_limit_or_dedup_window_updates_the_stream_in_place(nats_server, connections):
+    from tokenmeter.core import UsageEvent
+    from tokenmeter.nats import publish_events
+
+    first = connections(settings(nats_server.url, duplicate_window_seconds=900, max_age_seconds=5 * 86400))
+    connect(first)
+    event = UsageEvent("t-1", "sub_1", "llm_tokens", "1732646400.000", {"tokens": 5, "model": "m", "token_type": "input"})
+    assert first.run(publish_events(first.client, [event], first.settings, timeout=5))[0].status == "stored"
+    second = connections(settings(nats_server.url, duplicate_window_seconds=600, max_age_seconds=9 * 86400))
+    js = connect(second)
+    info = second.run(js.stream_info("USAGE"))
+    assert info.config.duplicate_window == 600 and info.config.max_age == 9 * 86400
+    assert info.state.messages == 1  # the ledger kept
+
+
 def test_conflicting_existing_stream_is_a_clear_error(nats_server, connections):
     async def create_other():
         import nats

@@ -72,7 +72,7 @@ def test_every_path_sends_an_id_with_one_timestamp(count_tokens, aws, monkeypatc
 
 def test_a_batch_never_holds_one_id_twice():
     from tokenmeter.core import UsageEvent
-    from tokenmeter.shipping.shipper import chunks_of
+    from tokenmeter.shipping.lago_api import chunks_of
 
     def event(transaction_id, subscription):
         return (None, UsageEvent(transaction_id, subscription, "llm_tokens", "1794744000.000", {"tokens": 1}))

@@ -44,8 +44,11 @@ def test_count_tokens_built_artifact_meters_the_sample_cloudwatch_batch(sam_buil
     assert chat_output[0]["properties"]["tokens"] == len(tiktoken_llama3.encode("The meeting is now on Thursday."))
 
 
-# The sample events carry fixed dates: the ledger is told to keep ten years, so the contract takes them.
-KEEP = {"NATS_STREAM_MAX_AGE_DAYS": "3650"}
+# The sample events carry fixed dates: the ledger is told to keep ten years, so the contract takes them;
+# one nats-server here, so one replica.
+KEEP = {"NATS_STREAM_MAX_AGE_DAYS": "3650", "NATS_STREAM_REPLICAS": "1"}
+# The names a stack deployed before names came from the stack keeps (the ones the test helpers use).
+LEGACY_NAMES = {"NatsStream": "USAGE", "NatsSubjectPrefix": "usage", "NatsConsumer": "lago-sync"}
 
 
 @pytest.mark.slow
@@ -57,7 +60,9 @@ def test_publish_event_and_publish_http_built_artifacts_take_the_sample_events(s
                              {"PublishHttpFunction": {"NATS_URL": nats_server.url, **KEEP}})
     assert kind == "response" and result["statusCode"] == 202, logs
     assert [r["status"] for r in json.loads(result["body"])["results"]] == ["duplicate", "duplicate"]
-    assert len(stream_messages(nats_server.url)) == 2
+    # The stream is named after the stack (tokenmeter-local, here), its subjects too.
+    ledger = stream_messages(nats_server.url, "tokenmeter-local-USAGE")
+    assert len(ledger) == 2 and all(m.subject.startswith("tokenmeter-local-usage.") for m in ledger)
 
 
 @pytest.mark.slow
@@ -68,13 +73,14 @@ def test_lago_sync_and_reconcile_built_artifacts_run_on_their_schedules(sam_buil
         "timestamp": f"{IN_PERIOD}.000", "properties": {"tokens": 100 + i, "model": "gpt-4o", "token_type": "input"}}
         for i in range(10)])
     overrides = {"LagoSyncFunction": {"NATS_URL": nats_server.url, "LAGO_API_URL": lago.url, "LAGO_API_KEY": lago.api_key,
-                                      "LAGO_API_KEY_SECRET_ARN": "", **KEEP}}
+                                      "LAGO_API_KEY_SECRET_ARN": "", **KEEP}, "Parameters": LEGACY_NAMES}
     kind, result, logs = run(sam_build, "LagoSyncFunction", "schedule.json", overrides)
     assert kind == "response", logs
     assert result["shipped"] == 10 and "reconciliation" not in result
     usage = lago_client.customers.current_usage("acme", "sub_acme")
     assert float(usage.charges_usage[0].units) == sum(100 + i for i in range(10))
-    overrides = {"ReconcileFunction": {**overrides["LagoSyncFunction"], "RECONCILE_SETTLE_SECONDS": "0"}}
+    overrides = {"ReconcileFunction": {**overrides["LagoSyncFunction"], "RECONCILE_SETTLE_SECONDS": "0"},
+                 "Parameters": LEGACY_NAMES}
     kind, result, logs = run(sam_build, "ReconcileFunction", "schedule.json", overrides)
     assert kind == "response", logs
     assert result["totals"]["applied"]["USAGE"] == 10

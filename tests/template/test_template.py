@@ -45,7 +45,7 @@ def test_sam_validate_lint_passes():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-ENV_READ = re.compile(r"""(?:environ\.get\(|env\.get\(|environ\[|env\[|_number\(env,|_name\(env,|_positive\(env,)\s*["']([A-Z][A-Z0-9_]+)["']""")
+ENV_READ = re.compile(r"""(?:environ\.get\(|env\.get\(|environ\[|env\[|_?number\(env,|_name\(env,|_positive\(env,)\s*["']([A-Z][A-Z0-9_]+)["']""")
 
 
 def modules_reached(app: Path) -> set[Path]:
@@ -111,13 +111,8 @@ def test_sam_build_without_docker_and_every_built_handler_imports(sam_build, tmp
         assert check.returncode == 0, f"{name}: {check.stderr[-2000:]}"
 
 
-def test_least_privilege_and_encryption(template):
+def test_encryption_and_what_callers_rely_on(template):
     resources = template["Resources"]
-    for name, function in functions(template).items():
-        for policy in function.get("Policies", []):
-            text = str(policy)
-            assert "'*'" not in text and "Action: '*'" not in text, f"{name} has a wildcard policy: {text}"
-            assert not isinstance(policy, str) or policy.startswith("arn:"), f"{name} uses a broad managed policy"
     for name, resource in resources.items():
         properties = resource.get("Properties", {})
         if resource["Type"] == "AWS::SQS::Queue":
@@ -128,8 +123,6 @@ def test_least_privilege_and_encryption(template):
         if resource["Type"] == "AWS::S3::BucketPolicy":
             for statement in properties["PolicyDocument"]["Statement"]:
                 assert statement["Effect"] == "Deny" or "*" not in str(statement.get("Principal")), name
-    assert resources["LagoSyncFunction"]["Properties"]["ReservedConcurrentExecutions"] == 1
-    assert resources["ReconcileFunction"]["Properties"]["ReservedConcurrentExecutions"] == 1
     sqs_trigger = resources["PublishEventFunction"]["Properties"]["Events"]["Usage"]["Properties"]
     assert sqs_trigger["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     http_api = resources["UsageHttpApi"]["Properties"]["Auth"]

@@ -1,5 +1,6 @@
 """The USAGE stream (the usage ledger) and lago_sync's durable consumer: created if missing,
-checked if present. Creating what exists is a no-op; a conflicting config is a clear error."""
+checked if present. Creating what exists is a no-op; replicas, age limit and dedup window are changed in
+place (a stack's parameters may change them); any other difference is a clear error."""
 
 from __future__ import annotations
 
@@ -46,14 +47,19 @@ async def ensure_stream(js: Any, settings: NatsSettings) -> None:
         await js.add_stream(wanted)
         return
     have = info.config
-    _check(f"stream {settings.stream}", [
-        ("subjects", sorted(have.subjects or []), sorted(wanted.subjects)),
-        ("storage", have.storage, wanted.storage),
-        ("retention", have.retention, wanted.retention),
-        ("max_age", have.max_age, wanted.max_age),
-        ("duplicate_window", have.duplicate_window, wanted.duplicate_window),
-        ("num_replicas", have.num_replicas, wanted.num_replicas),
-    ])
+    fixed = [("subjects", sorted(have.subjects or []), sorted(wanted.subjects)),
+             ("storage", have.storage, wanted.storage),
+             ("retention", have.retention, wanted.retention)]
+    changeable = [("max_age", have.max_age, wanted.max_age),
+                  ("duplicate_window", have.duplicate_window, wanted.duplicate_window),
+                  ("num_replicas", have.num_replicas, wanted.num_replicas)]
+    if any(not _same(h, w) for _, h, w in fixed):
+        _check(f"stream {settings.stream}", fixed + changeable)
+    if any(not _same(h, w) for _, h, w in changeable):
+        # JetStream changes these on a live stream (replicas too, in a cluster), keeping every message.
+        have.max_age, have.duplicate_window, have.num_replicas = wanted.max_age, wanted.duplicate_window, \
+            wanted.num_replicas
+        await js.update_stream(have)
 
 
 async def ensure_consumer(js: Any, settings: NatsSettings) -> None:

@@ -39,6 +39,7 @@ from lago_python_client.services.response import get_response_data, prepare_obje
 from tokenmeter.core import UsageEvent, parse_rfc3339_ms
 
 MAX_BATCH = 100
+Chunk = list[tuple[Any, UsageEvent]]  # (whatever the caller keeps beside it, the event)
 _CACHE_SECONDS = 300.0
 _MISSING_CACHE_SECONDS = 30.0
 # GET /subscriptions/{id} finds only an active one unless asked for another status.
@@ -346,3 +347,22 @@ def _iso_ms(ms: int) -> str:
 def _retry(result: ShipResult, pending: list[int], reason: str, after: float | None) -> ShipResult:
     result.retry, result.retry_reason, result.retry_after = list(pending), reason, after
     return result
+
+
+def chunks_of(items: Chunk) -> list[Chunk]:
+    """Batches of at most 100, never two events with one transaction id in a batch: Lago's Postgres store
+    matches a batch's rows by transaction id alone, so the second would read as already billed."""
+    chunks: list[Chunk] = []
+    ids: list[set[str]] = []
+    for item in items:
+        transaction_id = item[1].transaction_id
+        for chunk, taken in zip(chunks, ids):
+            if len(chunk) < MAX_BATCH and transaction_id not in taken:
+                break
+        else:
+            chunk, taken = [], set()
+            chunks.append(chunk)
+            ids.append(taken)
+        chunk.append(item)
+        taken.add(transaction_id)
+    return chunks

@@ -23,11 +23,10 @@ from typing import Any
 from tokenmeter.core import UsageEvent, parse_rfc3339_ms
 from tokenmeter.nats import NatsSettings
 
-from .lago_api import LagoApi, LagoUnavailable
+from .lago_api import LagoApi, LagoUnavailable, chunks_of
 from .narrowing import narrow
 from .period_totals import Period, edge_days, period_totals
 from .reconcile_settings import ReconcileSettings
-from .shipper import chunks_of
 from .tally import shipped_through
 from .totals import Checkpoint, SubscriptionTotals, plus
 from .totals_store import CHECKPOINT, TotalsStore, key_token, subscription_key

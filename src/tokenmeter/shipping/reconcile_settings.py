@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from tokenmeter.core import MeteringConfigError
 
-from .settings import SecretLoader, lago_from_env, number
+from .lago_settings import SecretLoader, lago_from_env, number
 
 
 @dataclass(frozen=True)

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from tokenmeter.core import MeteringConfigError
-from tokenmeter.core.env import env_number
-
-SecretLoader = Callable[[str], str]
+from .lago_settings import SecretLoader, lago_from_env, number
 
 
 @dataclass(frozen=True)
@@ -48,22 +45,3 @@ class SyncSettings:
             dead_letter_stream=env.get("NATS_DEAD_LETTER_STREAM") or cls.dead_letter_stream,
             unbillable_stream=env.get("NATS_UNBILLABLE_STREAM") or cls.unbillable_stream,
         )
-
-
-def lago_from_env(env: Mapping[str, str], secret_loader: SecretLoader | None) -> tuple[str, str, str | None]:
-    """Lago's URL and API key (from LAGO_API_KEY, or the secret LAGO_API_KEY_SECRET_ARN names)."""
-    url = env.get("LAGO_API_URL", "").strip()
-    if not url:
-        raise MeteringConfigError("LAGO_API_URL is not set (e.g. https://api.getlago.com)")
-    key = env.get("LAGO_API_KEY", "").strip()
-    arn = None
-    if not key and env.get("LAGO_API_KEY_SECRET_ARN") and secret_loader is not None:
-        arn = env["LAGO_API_KEY_SECRET_ARN"]
-        key = secret_loader(arn).strip()
-    if not key:
-        raise MeteringConfigError("set LAGO_API_KEY_SECRET_ARN (or LAGO_API_KEY) to Lago's API key")
-    return url, key, arn
-
-
-def number(env: Mapping[str, str], key: str, default: float, low: float, high: float) -> float:
-    return env_number(env, key, default, low, high, MeteringConfigError)

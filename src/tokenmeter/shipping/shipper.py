@@ -17,13 +17,12 @@ from tokenmeter.core import Contract, InvalidEventError, UsageEvent
 from tokenmeter.nats import NatsSettings
 
 from .dead_letters import copy_to, dead_letter
-from .lago_api import MAX_BATCH, LagoApi, LagoAuthError, LagoUnavailable, ShipResult
+from .lago_api import Chunk, LagoApi, LagoAuthError, LagoUnavailable, ShipResult, chunks_of
 from .puller import Puller
 from .settings import SyncSettings
 from .unbillable import unbillable_reason
 
 logger = Logger(child=True)
-Chunk = list[tuple[Any, UsageEvent]]
 # A refused key is a configuration error, not a retry: the messages wait this long before the next try.
 _AUTH_RETRY_SECONDS = 30.0
 
@@ -210,22 +209,3 @@ class Shipper:
             await msg.nak(delay=self.settings.retry_max_seconds)
             return
         self.summary.dead_lettered[reason] += 1
-
-
-def chunks_of(items: Chunk) -> list[Chunk]:
-    """Batches of at most 100, never two events with one transaction id in a batch: Lago's Postgres store
-    matches a batch's rows by transaction id alone, so the second would read as already billed."""
-    chunks: list[Chunk] = []
-    ids: list[set[str]] = []
-    for item in items:
-        transaction_id = item[1].transaction_id
-        for chunk, taken in zip(chunks, ids):
-            if len(chunk) < MAX_BATCH and transaction_id not in taken:
-                break
-        else:
-            chunk, taken = [], set()
-            chunks.append(chunk)
-            ids.append(taken)
-        chunk.append(item)
-        taken.add(transaction_id)
-    return chunks
