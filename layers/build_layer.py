@@ -17,7 +17,9 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PLATFORM = ["--platform", "manylinux2014_x86_64", "--implementation", "cp", "--python-version", "3.11",
+# Lambda's python3.13 runtime runs on Amazon Linux 2023 (glibc 2.34): wheels built for that glibc or older.
+PLATFORM = ["--platform", "manylinux_2_34_x86_64", "--platform", "manylinux_2_28_x86_64",
+            "--platform", "manylinux2014_x86_64", "--implementation", "cp", "--python-version", "3.13",
             "--only-binary=:all:"]
 
 

@@ -24,6 +24,7 @@ from collections import Counter
 from pathlib import Path
 
 from local import workload
+from local.invoke import sam_build as build_with_sam
 
 ROOT = Path(__file__).resolve().parent.parent
 TIME = 1_732_646_400  # 2024-11-26T18:40:00Z
@@ -158,8 +159,7 @@ def sam_build() -> Path:
     """The functions and layers as `sam build` makes them (cached: unchanged parts are not rebuilt)."""
     build = ROOT / ".aws-sam" / "build"
     print("sam build (no Docker) ...", flush=True)
-    result = subprocess.run([str(ROOT / ".venv-sam" / "bin" / "sam"), "build", "--cached", "--build-dir", str(build)],
-                            cwd=ROOT, env={**os.environ, "SAM_CLI_TELEMETRY": "0"}, capture_output=True, text=True)
+    result = build_with_sam(build, cached=True)
     if result.returncode != 0:
         raise SystemExit(f"sam build failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
     return build

@@ -31,6 +31,8 @@ import yaml
 
 from local.processes import free_port
 
+ROOT = Path(__file__).resolve().parent.parent
+
 API = "/2018-06-01/runtime"
 
 
@@ -53,6 +55,16 @@ _Tagged.add_multi_constructor("!", _tag)
 
 
 STACK_NAME = "tokenmeter-local"  # what ${AWS::StackName} stands for in a local invocation
+
+
+def sam_build(build: Path, cached: bool = False) -> subprocess.CompletedProcess[str]:
+    """`sam build` of template.yaml into ``build``, without Docker. SAM builds python3.13 functions with the
+    python3.13 it finds on PATH, and the layers' Makefiles run `python3`: both must be this virtualenv's."""
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    command = [str(ROOT / ".venv-sam" / "bin" / "sam"), "build", *(["--cached"] if cached else []), "--build-dir",
+               str(build)]
+    return subprocess.run(command, cwd=ROOT, env={**os.environ, "SAM_CLI_TELEMETRY": "0", "PATH": path},
+                          capture_output=True, text=True, timeout=1800)
 
 
 def load_template(path: Path) -> dict[str, Any]:

@@ -384,11 +384,9 @@ def publish_to_ledger(url: str, events: list[dict], raw: list[tuple[str, bytes]]
 @pytest.fixture(scope="session")
 def sam_build(tmp_path_factory) -> Path:
     """`sam build` of template.yaml, without Docker, once per test session."""
-    import os
-    import subprocess
+    from local.invoke import sam_build as build_with_sam
 
     build = tmp_path_factory.mktemp("sam") / "build"
-    result = subprocess.run([str(ROOT / ".venv-sam/bin/sam"), "build", "--build-dir", str(build)], cwd=ROOT,
-                            env={**os.environ, "SAM_CLI_TELEMETRY": "0"}, capture_output=True, text=True, timeout=900)
+    result = build_with_sam(build)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return build

@@ -8,7 +8,7 @@ import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from tokenmeter.core import MeteringConfigError
 from tokenmeter.nats.exceptions import NatsLayerError
@@ -16,8 +16,6 @@ from tokenmeter.shipping.lago_api import LagoAuthError, LagoUnavailable
 
 from . import backfill, replay, status, usage
 from .environment import Environment
-
-T = TypeVar("T")
 
 
 def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> int:
@@ -103,7 +101,7 @@ def _backfill(args: argparse.Namespace, env: Environment) -> str:
     return backfill.as_json(result) if args.json else backfill.render(result, args.dry_run)
 
 
-def _with_nats(env: Environment, work: Callable[[Any], Awaitable[T]]) -> T:
+def _with_nats[T](env: Environment, work: Callable[[Any], Awaitable[T]]) -> T:
     connection = env.nats()
 
     async def run() -> T:

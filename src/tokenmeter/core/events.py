@@ -82,7 +82,7 @@ def decode_json(content: str | bytes) -> Any:
     try:
         return orjson.loads(content)
     except orjson.JSONDecodeError as exc:
-        if "recursion" in str(exc):
+        if "recursion" in str(exc) or "depth limit" in str(exc):
             raise ValueError(f"JSON nested too deeply: {exc}") from None
         try:
             return json.loads(content)

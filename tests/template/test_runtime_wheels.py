@@ -1,0 +1,71 @@
+"""Every wheel `sam build` puts in a layer runs on Lambda's python3.13 runtime: CPython 3.13 on x86_64
+Amazon Linux 2023, whose glibc is 2.34. The compatible tags come from `packaging` (pip's own rules), not
+from the build script, so a layer built for the wrong Python or a newer glibc is caught."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import ROOT
+from packaging import tags
+
+GLIBC = (2, 34)
+
+
+def runtime_tags() -> set[tags.Tag]:
+    platforms = [f"manylinux_{GLIBC[0]}_{minor}_x86_64" for minor in range(GLIBC[1], 4, -1)]
+    platforms += ["manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64", "linux_x86_64"]
+    found = set(tags.cpython_tags((3, 13), platforms=platforms))
+    found |= set(tags.compatible_tags((3, 13), "cp313", platforms))
+    return found
+
+
+def wheel_tags(dist_info: Path) -> set[tags.Tag]:
+    lines = (dist_info / "WHEEL").read_text().splitlines()
+    return {tag for line in lines if line.startswith("Tag:") for tag in tags.parse_tag(line.split(":", 1)[1].strip())}
+
+
+def incompatible(site: Path, allowed: set[tags.Tag]) -> list[str]:
+    """The distributions under ``site`` none of whose tags the runtime takes."""
+    return sorted(f"{d.name}: {sorted(map(str, wheel_tags(d)))}" for d in site.glob("*.dist-info")
+                  if (d / "WHEEL").exists() and not wheel_tags(d) & allowed)
+
+
+def test_the_template_asks_for_python3_13_everywhere():
+    template = yaml.load((ROOT / "template.yaml").read_text(), Loader=yaml.BaseLoader)
+    assert template["Globals"]["Function"]["Runtime"] == "python3.13"
+    for name, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::Serverless::LayerVersion":
+            assert resource["Properties"]["CompatibleRuntimes"] == ["python3.13"], name
+        if resource["Type"] == "AWS::Serverless::Function":
+            assert resource["Properties"].get("Runtime", "python3.13") == "python3.13", name
+
+
+def test_every_layer_wheel_runs_on_the_runtime(sam_build):
+    allowed = runtime_tags()
+    layers = [d for d in sam_build.iterdir() if d.name.endswith("Layer") and (d / "python").is_dir()]
+    assert {d.name for d in layers} >= {"CoreLayer", "NatsLayer", "MeteringLayer", "TokenizersLayer"}
+    checked = 0
+    for layer in layers:
+        assert incompatible(layer / "python", allowed) == [], layer.name
+        checked += len(list((layer / "python").glob("*.dist-info")))
+    assert checked > 20  # the layers really carry their dependencies
+
+
+@pytest.mark.parametrize("tag", ["cp311-cp311-manylinux_2_17_x86_64", "cp313-cp313-manylinux_2_39_x86_64",
+                                 "cp313-cp313-manylinux_2_28_aarch64", "cp313-cp313-macosx_11_0_arm64"])
+def test_a_wheel_for_another_runtime_is_caught(tmp_path, tag):
+    for name, wheel_tag in (("good-1.0.dist-info", "py3-none-any"), ("bad-1.0.dist-info", tag)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "WHEEL").write_text(f"Wheel-Version: 1.0\nTag: {wheel_tag}\n")
+    assert incompatible(tmp_path, runtime_tags()) == [f"bad-1.0.dist-info: ['{tag}']"]
+
+
+def test_abi3_and_manylinux2014_wheels_are_taken(tmp_path):
+    for name, wheel_tag in (("a-1.dist-info", "cp38-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64"),
+                            ("b-1.dist-info", "cp313-cp313-manylinux_2_34_x86_64")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "WHEEL").write_text(f"Tag: {wheel_tag}\n")
+    assert incompatible(tmp_path, runtime_tags()) == []
