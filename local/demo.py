@@ -6,7 +6,8 @@ the real runtime client against a loopback Runtime API): count_tokens against a 
 event store that Lago Cloud runs (read-time dedup on, usage a second late), seeded with a per-token
 plan priced by model and token type and three customers; then reconcile checks the running totals
 against Lago. A CloudWatch Logs batch is
-delivered twice, S3 objects come in several layouts, and a few records are bad. Prints per
+delivered twice, S3 objects come in several layouts (an OpenTelemetry trace and LiteLLM proxy logs
+among them), and a few records are bad. Prints per
 customer the tokens by model and type and the amount Lago would invoice (from current_usage),
 then every dead letter with its reason. Stops everything it started, even on failure.
 """
@@ -15,8 +16,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -63,7 +62,53 @@ def sample_s3_objects() -> dict[str, bytes]:
              "timestamp": TIME + 1200, "user": "sub_initech"},
             {"model": "mistral-7b", "prompt": "Hello", "completion": "Hi", "timestamp": TIME + 1300, "user": "sub_initech"}]
     jsonl = "\n".join(json.dumps(r) for r in [*ollama, chunk, *text]).encode()
-    return {"gateway/2024/11/26/ollama.jsonl.gz": gzip.compress(jsonl), "gateway/2024/11/26/broken.jsonl": b'{"model": \n'}
+    return {"gateway/2024/11/26/ollama.jsonl.gz": gzip.compress(jsonl), "gateway/2024/11/26/broken.jsonl": b'{"model": \n',
+            "otel/2024/11/26/19/traces-0001.json.gz": gzip.compress(json.dumps(sample_trace()).encode()),
+            "litellm/2024-11-26/call-1.json": json.dumps(sample_litellm()).encode(),
+            "litellm/2024-11-26/call-2.json": json.dumps({**sample_litellm(), "id": "chatcmpl-failed-0002",
+                                                          "status": "failure", "prompt_tokens": 0,
+                                                          "completion_tokens": 0}).encode()}
+
+
+def sample_trace() -> dict:
+    """An agent run as the OpenTelemetry Collector's S3 exporter writes it: the agent span sums its two model
+    calls (billed once each, the sum never); the second call is from an older instrumentation."""
+    def attr(key: str, value: object) -> dict:
+        return {"key": key, "value": {"intValue": str(value)} if isinstance(value, int) else {"stringValue": value}}
+
+    def span(span_id: str, name: str, end_s: int, **attributes: object) -> dict:
+        return {"traceId": "4bf92f3577b34da6a3ce929d0e0e4736", "spanId": span_id, "name": name,
+                "parentSpanId": "" if span_id == "00f067aa0ba902b7" else "00f067aa0ba902b7",
+                "startTimeUnixNano": str((TIME + end_s - 2) * 10**9), "endTimeUnixNano": str((TIME + end_s) * 10**9),
+                "attributes": [attr(k, v) for k, v in attributes.items()]}
+
+    model = "gpt-4o-mini-2024-07-18"
+    spans = [
+        span("00f067aa0ba902b7", "invoke_agent planner", 1500, **{"gen_ai.operation.name": "invoke_agent",
+             "gen_ai.usage.input_tokens": 150_000, "gen_ai.usage.output_tokens": 13_000}),
+        span("53995c3f42cd8ad8", f"chat {model}", 1480, **{"gen_ai.operation.name": "chat", "gen_ai.provider.name":
+             "openai", "gen_ai.request.model": "gpt-4o-mini", "gen_ai.response.model": model,
+             "gen_ai.usage.input_tokens": 120_000, "gen_ai.usage.cache_read.input_tokens": 40_000,
+             "gen_ai.usage.output_tokens": 8_000}),
+        span("d6a7b8c9e0f1a2b3", f"chat {model}", 1495, **{"gen_ai.system": "openai", "gen_ai.request.model": model,
+             "gen_ai.usage.prompt_tokens": 30_000, "gen_ai.usage.completion_tokens": 5_000}),
+    ]
+    resource = [attr("service.name", "planner"), attr("user.id", "sub_globex")]
+    return {"resourceSpans": [{"resource": {"attributes": resource},
+                               "scopeSpans": [{"scope": {"name": "opentelemetry.instrumentation.openai_v2"},
+                                               "spans": spans}]}]}
+
+
+def sample_litellm() -> dict:
+    """A LiteLLM proxy's StandardLoggingPayload, as its S3 logger writes one per call."""
+    return {"id": "chatcmpl-7d3e5f1a-2b4c-4d6e-8f0a-1b2c3d4e5f60", "call_type": "acompletion", "status": "success",
+            "cache_hit": False, "startTime": TIME + 1600.25, "endTime": TIME + 1601.5, "model": "gpt-4o-mini",
+            "model_group": "gpt-4o-mini", "end_user": "sub_globex", "prompt_tokens": 50_000, "completion_tokens": 7_000,
+            "total_tokens": 57_000, "metadata": {"user_api_key_team_id": "team-research"},
+            "response": {"id": "chatcmpl-AbCdEfGhIjKlMnOpQrStUvWxYz999", "model": "gpt-4o-mini-2024-07-18",
+                         "usage": {"prompt_tokens": 50_000, "completion_tokens": 7_000,
+                                   "prompt_tokens_details": {"cached_tokens": 10_000},
+                                   "completion_tokens_details": {"reasoning_tokens": 0}}}}
 
 
 def cloudwatch_event(lines: list[str]) -> dict:
@@ -79,6 +124,9 @@ PRICES = {  # USD per token, by model and token type
     ("gpt-4o-2024-08-06", "cached_input"): "0.00000125",
     ("gpt-4o-2024-08-06", "output"): "0.00001",
     ("gpt-4o-2024-08-06", "reasoning"): "0.00001",
+    ("gpt-4o-mini-2024-07-18", "input"): "0.00000015",
+    ("gpt-4o-mini-2024-07-18", "cached_input"): "0.000000075",
+    ("gpt-4o-mini-2024-07-18", "output"): "0.0000006",
     ("llama3.1:8b", "input"): "0.0000002",
     ("llama3.1:8b", "output"): "0.0000002",
     ("llama3.2:3b", "input"): "0.0000001",

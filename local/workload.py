@@ -1,8 +1,9 @@
 """A generated inference-log workload and its ground truth, for the end-to-end tests and benchmark.
 
-Six record formats (Bedrock and OpenAI chat in CloudWatch Logs batches; Anthropic, OpenAI Responses,
-Ollama and text-only in S3 JSON Lines objects, some gzipped), 50 subscriptions, several models,
-cached, cache-write and reasoning tokens, and a known set of deliberately bad records. The truth is
+Ten record formats (Bedrock, OpenAI chat and OpenAI streamed chunks in CloudWatch Logs batches;
+Anthropic, OpenAI Responses, Ollama, text-only, LiteLLM proxy payloads, Vertex AI Gemini responses and
+OpenTelemetry traces in S3 objects, some gzipped), 50 subscriptions, several models, cached, cache-write,
+reasoning and audio tokens, and a known set of deliberately bad records. The truth is
 worked out here from the numbers the generator chose, never by the code under test; text-only
 records are counted by a tokenizer the caller passes in (the tests pass tiktoken).
 """
@@ -22,7 +23,7 @@ from datetime import UTC, datetime
 PERIOD_START = 1_793_491_200  # 2026-11-01T00:00:00Z
 PERIOD_SPAN = 14 * 86_400  # records fall in the first two weeks of November 2026
 GHOST = "sub_ghost"  # a subscription Lago does not know: its usage must be dead-lettered, never billed
-TOKEN_TYPES = ["input", "cached_input", "cache_write", "output", "reasoning"]
+TOKEN_TYPES = ["input", "cached_input", "cache_write", "output", "reasoning", "input_audio"]
 BAD_MARKER = re.compile(r"bad-\d+")
 WORDS = ["the", "meeting", "moved", "to", "thursday", "please", "summarise", "these", "notes", "about", "tokens", "billing", "and", "latency"]
 
@@ -97,22 +98,32 @@ def generate(n: int, count_prompt: TextCounter, count_completion: TextCounter, s
         elif roll < 0.80:
             record, counts, model = _openai_responses(i, rng, sub, ts)
             objects.setdefault(f"gateway/responses/{i // 400:04d}.jsonl", []).append(record)
-        else:
+        elif roll < 0.88:
             record, counts, model = _ollama(i, rng, sub, ts)
             folder = objects.setdefault(f"ollama/{i // 400:04d}.jsonl.gz", [])
             folder.append(record)
             if i % 5 == 0:  # a streamed chunk before the final record: skipped, never billed
                 folder.append(json.dumps({"model": model, "created_at": _rfc3339(ts), "response": "The", "done": False}))
+        else:
+            # The formats where one record holds several inferences, or several records one.
+            if roll < 0.92:
+                texts, inferences = _otlp_trace(i, rng, sub, ts)
+                objects.setdefault(f"otel/{i // 300:04d}.json" + (".gz" if i % 2 else ""), []).extend(texts)
+            elif roll < 0.95:
+                texts, inferences = _litellm(i, rng, sub, ts)
+                objects.setdefault(f"litellm/{i // 300:04d}.jsonl", []).extend(texts)
+            elif roll < 0.97:
+                texts, inferences = _gemini(i, rng, sub, ts)
+                objects.setdefault(f"vertex/{i // 300:04d}.jsonl.gz", []).extend(texts)
+            else:
+                texts, inferences = _openai_stream(i, rng, sub, ts)
+                lines.extend(texts)  # a stream's chunks may straddle two CloudWatch batches
+            work.records += len(texts)
+            for counts, model, at_ms in inferences:
+                _tally(work, sub, counts, model, at_ms)
+            continue
         work.records += 1
-        for token_type, tokens in counts.items():
-            if tokens:
-                if sub == GHOST:
-                    work.ghost_tokens += tokens
-                    work.ghost_events += 1
-                else:
-                    work.truth[(sub, model, token_type)] += tokens
-                    work.usages.append((sub, model, token_type, tokens, ts * 1000))
-                    work.events += 1
+        _tally(work, sub, counts, model, ts * 1000)
     work.records += len(work.bad)
     for start in range(0, len(lines), 200):
         work.cloudwatch.append([(f"{37_000_000 + start + j:056d}", (PERIOD_START + start + j) * 1000, line)
@@ -121,6 +132,18 @@ def generate(n: int, count_prompt: TextCounter, count_completion: TextCounter, s
         body = "\n".join(records).encode()
         work.s3_objects[key] = gzip.compress(body) if key.endswith(".gz") else body
     return work
+
+
+def _tally(work: Workload, sub: str, counts: dict[str, int], model: str, at_ms: int) -> None:
+    for token_type, tokens in counts.items():
+        if tokens:
+            if sub == GHOST:
+                work.ghost_tokens += tokens
+                work.ghost_events += 1
+            else:
+                work.truth[(sub, model, token_type)] += tokens
+                work.usages.append((sub, model, token_type, tokens, at_ms))
+                work.events += 1
 
 
 def cloudwatch_event(batch: list[tuple[str, int, str]], stream: str = "gateway") -> dict:
@@ -236,6 +259,110 @@ def _text_only(i: int, rng: random.Random, sub: str, ts: int, count_prompt: Text
     record = {"id": f"gen-{i:012d}", "model": model, "prompt": prompt, "completion": completion, "timestamp": ts,
               "user": sub}
     return json.dumps(record), {"input": count_prompt(prompt), "output": count_completion(completion)}, model
+
+
+def _otel_attr(key: str, value: object) -> dict:
+    if isinstance(value, int):
+        return {"key": key, "value": {"intValue": str(value)}}
+    return {"key": key, "value": {"stringValue": value}}
+
+
+def _otlp_trace(i: int, rng: random.Random, sub: str, ts: int) -> tuple[list[str], list[tuple[dict, str, int]]]:
+    """One agent run as the Collector's S3 exporter writes it: an agent span summing one to three model
+    calls (cache reads inside their input tokens, as the conventions say), a tool call and an HTTP span."""
+    trace, agent = f"{i:032x}", f"{i:08x}a0000000"
+    spans, inferences, total_in, total_out = [], [], 0, 0
+    end_ms = ts * 1000 + rng.randrange(1000)
+    for k in range(rng.randint(1, 3)):
+        model = rng.choice(["gpt-4o-mini-2024-07-18", "claude-3-5-haiku-20241022"])
+        inp, out = rng.randint(1, 9_000), rng.randint(1, 2_000)
+        cached = _split(rng, inp)
+        total_in, total_out = total_in + inp, total_out + out
+        call_end = end_ms - 100 * (3 - k)
+        names = ("gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens") if k % 2 == 0 else \
+            ("gen_ai.usage.prompt_tokens", "gen_ai.usage.completion_tokens")  # older instrumentations
+        attributes = [_otel_attr("gen_ai.operation.name", "chat"), _otel_attr("gen_ai.request.model", model),
+                      _otel_attr("gen_ai.response.model", model), _otel_attr(names[0], inp),
+                      _otel_attr(names[1], out), _otel_attr("gen_ai.usage.cache_read.input_tokens", cached)]
+        spans.append({"traceId": trace, "spanId": f"{i:08x}c{k:07d}", "parentSpanId": agent, "name": f"chat {model}",
+                      "kind": 3, "startTimeUnixNano": str((call_end - 400) * 1_000_000),
+                      "endTimeUnixNano": str(call_end * 1_000_000 + 123), "attributes": attributes})
+        inferences.append(({"input": inp - cached, "cached_input": cached, "output": out}, model, call_end))
+    spans.append({"traceId": trace, "spanId": f"{i:08x}d0000000", "parentSpanId": agent, "name": "execute_tool search",
+                  "startTimeUnixNano": str(end_ms * 1_000_000 - 50), "endTimeUnixNano": str(end_ms * 1_000_000),
+                  "attributes": [_otel_attr("gen_ai.operation.name", "execute_tool")]})
+    spans.append({"traceId": trace, "spanId": f"{i:08x}e0000000", "parentSpanId": agent, "name": "GET /search",
+                  "startTimeUnixNano": str(end_ms * 1_000_000 - 40), "endTimeUnixNano": str(end_ms * 1_000_000),
+                  "attributes": [_otel_attr("http.request.method", "GET")]})
+    spans.insert(0, {"traceId": trace, "spanId": agent, "name": "invoke_agent helper",
+                     "startTimeUnixNano": str((end_ms - 1000) * 1_000_000), "endTimeUnixNano": str(end_ms * 1_000_000),
+                     "attributes": [_otel_attr("gen_ai.operation.name", "invoke_agent"),
+                                    _otel_attr("gen_ai.usage.input_tokens", total_in),
+                                    _otel_attr("gen_ai.usage.output_tokens", total_out)]})
+    document = {"resourceSpans": [{"resource": {"attributes": [_otel_attr("service.name", "helper"),
+                                                               _otel_attr("user.id", sub)]},
+                                   "scopeSpans": [{"scope": {"name": "opentelemetry.instrumentation.openai_v2"},
+                                                   "spans": spans}]}]}
+    return [json.dumps(document)], inferences
+
+
+def _litellm(i: int, rng: random.Random, sub: str, ts: int) -> tuple[list[str], list[tuple[dict, str, int]]]:
+    """A LiteLLM proxy StandardLoggingPayload; one in six a failed call and one in six a proxy cache hit,
+    which bill nothing by default."""
+    model = "gpt-4o-2024-08-06"
+    prompt, completion = rng.randint(1, 20_000), rng.randint(1, 3_000)
+    cached, reasoning = _split(rng, prompt), _split(rng, completion)
+    end = ts + rng.randrange(1000) / 1000
+    status = "failure" if i % 6 == 1 else "success"
+    payload = {"id": f"chatcmpl-{i:08x}-1637-4e50-91b9-2e6aa5c9ba40", "trace_id": f"{i:08x}-6a79", "call_type":
+               "acompletion", "status": status, "cache_hit": i % 6 == 2, "startTime": end - 0.7, "endTime": end,
+               "model": "gpt-4o", "model_group": "gpt-4o", "end_user": sub, "prompt_tokens": prompt,
+               "completion_tokens": completion, "total_tokens": prompt + completion,
+               "metadata": {"user_api_key_team_id": "team-1", "user_api_key_end_user_id": sub},
+               "response": {"id": f"chatcmpl-{i:024d}", "model": model, "object": "chat.completion",
+                            "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
+                                      "prompt_tokens_details": {"cached_tokens": cached},
+                                      "completion_tokens_details": {"reasoning_tokens": reasoning}}}}
+    if status == "failure" or payload["cache_hit"]:
+        return [json.dumps(payload)], []
+    counts = {"input": prompt - cached, "cached_input": cached, "output": completion - reasoning,
+              "reasoning": reasoning}
+    return [json.dumps(payload)], [(counts, model, round(end * 1000))]
+
+
+def _gemini(i: int, rng: random.Random, sub: str, ts: int) -> tuple[list[str], list[tuple[dict, str, int]]]:
+    """A Vertex AI generateContent response with thoughts, a cache and audio in the prompt."""
+    model = "gemini-2.5-flash"
+    text, audio = rng.randint(1, 8_000), rng.choice([0, rng.randint(1, 3_000)])
+    cached = _split(rng, text)
+    candidates, thoughts = rng.randint(1, 2_000), rng.choice([0, rng.randint(1, 4_000)])
+    details = [{"modality": "TEXT", "tokenCount": text}] + ([{"modality": "AUDIO", "tokenCount": audio}] if audio else [])
+    usage = {"promptTokenCount": text + audio, "cachedContentTokenCount": cached, "candidatesTokenCount": candidates,
+             "thoughtsTokenCount": thoughts, "totalTokenCount": text + audio + candidates + thoughts,
+             "promptTokensDetails": details, "cacheTokensDetails": [{"modality": "TEXT", "tokenCount": cached}]}
+    record = {"user": sub, "request": {"contents": [{"role": "user", "parts": [{"text": "..."}]}]},
+              "response": {"modelVersion": model, "responseId": f"gem{i:021d}", "createTime": _rfc3339(ts),
+                           "usageMetadata": usage}}
+    counts = {"input": text - cached, "cached_input": cached, "input_audio": audio, "output": candidates,
+              "reasoning": thoughts}
+    return [json.dumps(record)], [(counts, model, ts * 1000)]
+
+
+def _openai_stream(i: int, rng: random.Random, sub: str, ts: int) -> tuple[list[str], list[tuple[dict, str, int]]]:
+    """A chat completion streamed with include_usage, a log line per chunk (the gateway adds the user)."""
+    model = "gpt-4o-mini-2024-07-18"
+    prompt, completion = rng.randint(1, 6_000), rng.randint(2, 900)
+    cached = _split(rng, prompt)
+    base = {"id": f"chatcmpl-{i:020d}stream", "object": "chat.completion.chunk", "created": ts, "model": model,
+            "user": sub, "usage": None}
+    chunks = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}]
+    chunks += [{**base, "choices": [{"index": 0, "delta": {"content": w}, "finish_reason": None}]}
+               for w in ("Sure", ",", " here")]
+    chunks.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    chunks.append({**base, "choices": [], "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
+                                                    "prompt_tokens_details": {"cached_tokens": cached}}})
+    counts = {"input": prompt - cached, "cached_input": cached, "output": completion}
+    return [json.dumps(chunk) for chunk in chunks], [(counts, model, ts * 1000)]
 
 
 def _bad(i: int, ordinal: int, rng: random.Random, ts: int) -> tuple[str, str]:

@@ -120,6 +120,20 @@ def drain(sqs, url: str) -> list[dict]:
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
 
 
+class Collect:
+    """A metering sink that keeps what it is given: usage events and dead letters."""
+
+    def __init__(self) -> None:
+        self.events: list = []
+        self.dead_letters: list = []
+
+    def add_events(self, events) -> None:
+        self.events.extend(events)
+
+    def add_dead_letter(self, letter) -> None:
+        self.dead_letters.append(letter)
+
+
 class LambdaContext:
     """The attributes of Lambda's context object that Powertools and the handlers read."""
 
@@ -142,7 +156,8 @@ def count_tokens(aws, monkeypatch, llama3_chat_dir):
     monkeypatch.setenv(
         "METERING_CONFIG",
         json.dumps({
-            "subscription_from": ["requestMetadata.subscription_id", "user", "metadata.customer"],
+            "subscription_from": ["requestMetadata.subscription_id", "user", "metadata.customer", "end_user",
+                                  "attributes.user.id"],
             "tokenizers": {"llama3*": llama3_chat_dir},
         }),
     )

@@ -14,6 +14,7 @@ from tokenmeter.core.aws import aws_client
 from tokenmeter.metering.delivery import SqsOutbox
 from tokenmeter.metering.pipeline import meter_trigger
 from tokenmeter.metering.records import Summary
+from tokenmeter.metering.stream_memory import S3StreamMemory
 from tokenmeter.metering.tokenizer_pool import TokenizerPool
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ class Settings:
     tokenizers: TokenizerPool
     usage_queue_url: str
     dead_letter_queue_url: str
+    stream_memory_bucket: str | None  # where Anthropic streams split between deliveries are kept
 
 
 _settings: Settings | None = None
@@ -47,7 +49,8 @@ def settings() -> Settings:
             raise MeteringConfigError(f"environment variable(s) not set: {', '.join(missing)}")
         config = load_config()
         _settings = Settings(
-            config, TokenizerPool(config.tokenizers), os.environ["USAGE_QUEUE_URL"], os.environ["DEAD_LETTER_QUEUE_URL"]
+            config, TokenizerPool(config.tokenizers), os.environ["USAGE_QUEUE_URL"], os.environ["DEAD_LETTER_QUEUE_URL"],
+            os.environ.get("STREAM_MEMORY_BUCKET") or None,
         )
     return _settings
 
@@ -57,9 +60,10 @@ def settings() -> Settings:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     env = settings()
     outbox = SqsOutbox(aws_client("sqs"), env.usage_queue_url, env.dead_letter_queue_url)
+    memory = S3StreamMemory(lambda: aws_client("s3"), env.stream_memory_bucket) if env.stream_memory_bucket else None
     # Raises if SQS did not take everything: the trigger retries, with the same ids.
     summary = meter_trigger(event, env.config, env.tokenizers, outbox, lambda: aws_client("s3"),
-                            lambda: context.get_remaining_time_in_millis() / 1000)
+                            lambda: context.get_remaining_time_in_millis() / 1000, memory)
     report(summary)
     return summary.as_dict()
 

@@ -191,3 +191,46 @@ def test_a_dead_letter_keeps_the_whole_log_line_and_replays_from_it(count_tokens
     assert main(["replay", "records"]) == 0
     assert "metered 1" in capsys.readouterr().out  # the prefixed line, read past its prefix
     assert {e["external_subscription_id"] for e in events_on(aws)} == {"sub_globex"}
+
+
+ANTHROPIC_STREAM = [  # Anthropic's documented stream, one event per log line
+    {"type": "message_start", "message": {"id": "msg_01XFDUDYJgAACzvnptvVoYEL", "type": "message", "role": "assistant",
+                                          "content": [], "model": "claude-sonnet-4-5-20250929", "stop_reason": None,
+                                          "usage": {"input_tokens": 25, "cache_read_input_tokens": 100,
+                                                    "output_tokens": 1}}},
+    {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hello"}},
+    {"type": "content_block_stop", "index": 0},
+    {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None}, "usage": {"output_tokens": 15}},
+    {"type": "message_stop"},
+]
+
+
+def test_an_anthropic_stream_split_between_deliveries_bills_once(count_tokens, aws, monkeypatch):
+    monkeypatch.setenv("METERING_CONFIG", json.dumps({"default_subscription": "sub_stream"}))
+    monkeypatch.setenv("STREAM_MEMORY_BUCKET", "inference-logs")
+    lines = [json.dumps(event) for event in ANTHROPIC_STREAM]
+    first = cloudwatch_event(lines[:3], start_ms=1_732_646_400_000)
+    second = cloudwatch_event(lines[3:], start_ms=1_732_646_400_003)
+    assert count_tokens.lambda_handler(first, LambdaContext())["metered"] == 1  # the input, at the end
+    kept = aws.s3.list_objects_v2(Bucket="inference-logs", Prefix="tokenmeter-streams/").get("Contents", [])
+    assert len(kept) == 1
+    assert count_tokens.lambda_handler(second, LambdaContext())["metered"] == 1  # the output
+    once = events_on(aws)
+    count_tokens.lambda_handler(second, LambdaContext())  # a retried delivery pairs as the first did
+    again = events_on(aws)
+    totals = {}
+    for event in once:
+        totals[event["properties"]["token_type"]] = totals.get(event["properties"]["token_type"], 0) + \
+            event["properties"]["tokens"]
+    assert totals == {"input": 25, "cached_input": 100, "output": 15}
+    assert len({e["transaction_id"] for e in once}) == 3
+    assert again == [e for e in once if e["properties"]["token_type"] == "output"]  # the same id, the same event
+    # A delta whose start was lost does not pair with the message already ended: dead-lettered, not misbilled.
+    orphan = cloudwatch_event(lines[4:5], start_ms=1_732_646_400_009)
+    assert count_tokens.lambda_handler(orphan, LambdaContext())["dead_letters"] == {"stream_unpaired": 1}
+    assert events_on(aws) == []
+    # A new start whose end is not delivered yet replaces what was kept.
+    count_tokens.lambda_handler(cloudwatch_event(lines[:1], start_ms=1_732_646_400_020), LambdaContext())
+    count_tokens.lambda_handler(cloudwatch_event(lines[4:5], start_ms=1_732_646_400_030), LambdaContext())
+    assert sorted(e["properties"]["token_type"] for e in events_on(aws)) == ["cached_input", "input", "output"]

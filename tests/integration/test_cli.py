@@ -228,3 +228,25 @@ def test_object_time_comes_from_a_date_path_or_else_last_modified():
     assert object_time("gateway/2024/11/26/ollama.jsonl.gz", modified) == datetime(2024, 11, 26, tzinfo=UTC)
     assert object_time("builds/2024/99/99/x.jsonl", modified) == modified  # digits that are no date
     assert object_time("gateway/today.jsonl", modified) == modified
+
+
+def test_backfill_reads_opentelemetry_traces_and_litellm_logs(aws, capsys, tmp_path, count_tokens):
+    from local.demo import sample_litellm, sample_trace
+
+    aws.s3.put_object(Bucket="inference-logs", Key="otel/2026/11/01/05/traces-1.json.gz",
+                      Body=gzip.compress(json.dumps(sample_trace()).encode()))
+    aws.s3.put_object(Bucket="inference-logs", Key="otel/2026/11/01/06/litellm-1.json",
+                      Body=json.dumps(sample_litellm()).encode())
+    code, out, _ = run(capsys, "backfill", "s3://inference-logs/otel/", "--since", "2026-11-01", "--until",
+                       "2026-11-02", "--state", str(tmp_path / "state.json"), "--json")
+    # The trace's three spans are three records: the agent's sum skipped, its two model calls billed.
+    assert code == 0 and json.loads(out) == {"objects": 2, "already_done": 0, "records": 4, "events": 8,
+                                             "dead_letters": {}}
+    totals = {}
+    for body in drain(aws.sqs, aws.usage_url):
+        for event in body["events"]:
+            key = (event["external_subscription_id"], event["properties"]["token_type"])
+            totals[key] = totals.get(key, 0) + event["properties"]["tokens"]
+    # Trace: 120,000 - 40,000 cached + 30,000 input; 8,000 + 5,000 output. LiteLLM: 50,000 - 10,000; 7,000.
+    assert totals == {("sub_globex", "input"): 150_000, ("sub_globex", "cached_input"): 50_000,
+                      ("sub_globex", "output"): 20_000}

@@ -18,8 +18,14 @@ def test_demo_prints_each_customers_invoice():
     initech = out.split("initech (sub_initech)")[1].split("\n\n")[0]
     # gpt-4o: prompt 200,600 - cached 192,000 = 8,600 input; completion 30,000 - reasoning 6,400 = 23,600 output.
     assert "input              8,600 tokens" in initech and "output            23,600 tokens" in initech
-    # Bedrock 6 records x 3 types + gpt-4o 1 x 4 + Ollama 3 x 2 + Llama 3.2 text 1 x 2; the second
-    # CloudWatch delivery adds nothing.
-    assert "lago_sync: shipped 30, already billed 0" in out
-    assert "reconcile: 30 ledger events counted, 3 subscriptions checked, drift []" in out
+    globex = out.split("globex (sub_globex)")[1].split("\n\n")[0]
+    mini = {line.split()[1]: line.split()[2] for line in globex.splitlines() if "gpt-4o-mini-2024-07-18" in line}
+    # The OpenTelemetry trace: 120,000 - 40,000 cached + 30,000 (older names); the agent's sum is not billed.
+    # LiteLLM: 50,000 - 10,000 cached. Output 8,000 + 5,000 + 7,000; the failed LiteLLM call bills nothing.
+    assert mini == {"input": "150,000", "cached_input": "50,000", "output": "20,000"}
+    # Bedrock 6 records x 3 types + gpt-4o 1 x 4 + Ollama 3 x 2 + Llama 3.2 text 1 x 2 + the trace's two model
+    # calls 3 + 2 + LiteLLM 3; the second CloudWatch delivery adds nothing.
+    assert "lago_sync: shipped 38, already billed 0" in out
+    assert "reconcile: 38 ledger events counted, 3 subscriptions checked, drift []" in out
+    assert "'aggregate_span': 1, 'failed_call': 1" in out
     assert "Dead letters" in out and "no_tokenizer" in out

@@ -144,6 +144,11 @@ def test_every_role_is_the_functions_own_and_grants_only_what_it_uses(deployed):
     assert all(r in ({"Ref": "NatsCredsSecretArn"}, {"Ref": "LagoApiKeySecretArn"}, {"Ref": "HttpApiKeySecretArn"})
                for found in secrets.values() for r in found)
     assert secrets["CountTokensRole"] == []
+    # count_tokens writes in the log bucket only its stream memory (Anthropic streams split between deliveries),
+    # a prefix the S3 trigger never fires on.
+    writes = [s for s in statements(roles["CountTokensRole"]) if "s3:PutObject" in as_list(s["Action"])]
+    assert [as_list(s["Action"]) for s in writes] == [["s3:PutObject", "s3:DeleteObject"]]
+    assert writes[0]["Resource"]["Fn::Sub"].endswith("/tokenmeter-streams/*")
 
 
 def test_logs_are_kept_for_the_retention_parameter_and_go_with_the_stack(deployed):

@@ -9,7 +9,8 @@ def test_unset_config_gives_documented_defaults(monkeypatch):
     monkeypatch.delenv("METERING_CONFIG", raising=False)
     config = load_config()
     assert config.metric_code == "llm_tokens"
-    assert config.subscription_from == ("requestMetadata.subscription_id", "user", "metadata.customer")
+    assert config.subscription_from == ("requestMetadata.subscription_id", "user", "metadata.customer", "end_user",
+                                        "attributes.user.id", "attributes.enduser.id")
     assert config.default_subscription is None
     assert config.tokenizers == {}
     assert config.property_names == {"tokens": "tokens", "model": "model", "token_type": "token_type"}
@@ -55,6 +56,7 @@ def test_json_file(tmp_path):
         ({"property_names": {"model": "tokens"}}, "'property_names'"),
         ({"dead_letter_record_max_bytes": 10}, "'dead_letter_record_max_bytes'"),
         ({"subscriptions_from": ["user"]}, "'subscriptions_from'"),
+        ({"bill_proxy_cache_hits": "yes"}, "'bill_proxy_cache_hits'"),
     ],
 )
 def test_invalid_key_is_named_in_the_error(document, named):
@@ -82,3 +84,8 @@ def test_unreadable_and_unparsable_configs_say_so(tmp_path):
 def test_config_is_immutable():
     with pytest.raises(AttributeError):
         MeteringConfig().metric_code = "x"  # type: ignore[misc]
+
+
+def test_proxy_cache_hits_are_not_billed_unless_asked():
+    assert load_config("").bill_proxy_cache_hits is False
+    assert load_config('{"bill_proxy_cache_hits": true}').bill_proxy_cache_hits is True

@@ -13,7 +13,9 @@ from .exceptions import MeteringConfigError
 
 ENV_VAR = "METERING_CONFIG"
 
-DEFAULT_SUBSCRIPTION_FROM = ("requestMetadata.subscription_id", "user", "metadata.customer")
+# Bedrock's request tags, OpenAI's user, a gateway's customer; LiteLLM's end user; OpenTelemetry's user.id.
+DEFAULT_SUBSCRIPTION_FROM = ("requestMetadata.subscription_id", "user", "metadata.customer", "end_user",
+                             "attributes.user.id", "attributes.enduser.id")
 DEFAULT_PROPERTY_NAMES = {"tokens": "tokens", "model": "model", "token_type": "token_type"}
 
 
@@ -41,6 +43,8 @@ class MeteringConfig:
     max_object_bytes: int = 1 << 30
     max_document_bytes: int = 32 << 20
     max_dead_letters_per_object: int = 1000
+    # A LiteLLM proxy cache hit costs the provider nothing: billed only when this says so.
+    bill_proxy_cache_hits: bool = False
 
 
 def load_config(source: str | None = None, *, base_dir: Path | None = None) -> MeteringConfig:
@@ -107,6 +111,10 @@ def parse_config(document: Any, *, base_dir: Path | None = None) -> MeteringConf
             if isinstance(limit, bool) or not isinstance(limit, int) or not low <= limit <= high:
                 raise _bad(key, f"an integer from {low} to {high}", limit)
             values[key] = limit
+    if "bill_proxy_cache_hits" in document:
+        if not isinstance(document["bill_proxy_cache_hits"], bool):
+            raise _bad("bill_proxy_cache_hits", "true or false", document["bill_proxy_cache_hits"])
+        values["bill_proxy_cache_hits"] = document["bill_proxy_cache_hits"]
     return MeteringConfig(**values)
 
 

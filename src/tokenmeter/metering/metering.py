@@ -19,7 +19,9 @@ from tokenmeter.core import (
 from tokenmeter.core.dead_letters import DeadLetter, truncate_record
 
 from .attribution import Attributor
-from .formats import NothingToBill, read_inference
+from .fields import NothingToBill
+from .formats import read_inference
+from .otlp import DUPLICATE_SPAN, NO_SPANS, billable_spans, is_otlp, otlp_spans, read_span
 from .records import (
     INVALID_IDENTIFIER,
     INVALID_RECORD,
@@ -37,6 +39,7 @@ from .records import (
     Skipped,
     Summary,
 )
+from .streams import STREAM_CHUNK, Bill, Streams, is_stream_event
 from .tokenizer_pool import TokenizerPool, TokenizerUnavailable
 
 logger = Logger(child=True)
@@ -70,8 +73,9 @@ class Meter:
     """Turns records into events as they arrive; call ``finish`` once at the end."""
 
     def __init__(self, config: MeteringConfig, tokenizers: TokenizerPool, sink: Sink,
-                 budget: DeadLetterBudget | None = None):
+                 budget: DeadLetterBudget | None = None, streams: Streams | None = None):
         self._config = config
+        self._streams = streams or Streams()
         self._budget = budget or DeadLetterBudget(0)
         self._tokenizers = tokenizers
         self._sink = sink
@@ -91,19 +95,25 @@ class Meter:
         elif isinstance(item, DeadLetter):
             self._dead_letter(item)
         else:
-            try:
-                self._meter(item)
-            except NothingToBill as nothing:
-                self.summary.skipped[nothing.reason] += 1
-            except RecordError as error:
-                self._dead_letter(self.dead_letter(item, error.reason, error.detail))
-            except MemoryError:
-                raise  # the environment itself is in trouble: fail, and let Lambda retry in a fresh one
-            except Exception as exc:  # whatever one record does, the others are metered
-                logger.warning("record failed unexpectedly", extra={"source": item.source, "error": type(exc).__name__})
-                self._dead_letter(self.dead_letter(item, INVALID_RECORD, f"{type(exc).__name__}: {_clip(str(exc))}"))
+            self._guarded(item, self._meter, item)
+
+    def _guarded(self, raw: RawRecord, step: Any, *args: Any) -> None:
+        """``step(*args)`` for one record: whatever it raises, the record has exactly one outcome."""
+        try:
+            step(*args)
+        except NothingToBill as nothing:
+            self.summary.skipped[nothing.reason] += 1
+        except RecordError as error:
+            self._dead_letter(self.dead_letter(raw, error.reason, error.detail))
+        except MemoryError:
+            raise  # the environment itself is in trouble: fail, and let Lambda retry in a fresh one
+        except Exception as exc:  # whatever one record does, the others are metered
+            logger.warning("record failed unexpectedly", extra={"source": raw.source, "error": type(exc).__name__})
+            self._dead_letter(self.dead_letter(raw, INVALID_RECORD, f"{type(exc).__name__}: {_clip(str(exc))}"))
 
     def finish(self) -> Summary:
+        for bill in self._streams.finish():
+            self._settle(bill)
         self._count_pending()
         return self.summary
 
@@ -121,7 +131,58 @@ class Meter:
 
     def _meter(self, raw: RawRecord) -> None:
         data = raw.value if raw.parsed else _decode(raw)
-        inference = read_inference(data)
+        if type(data) is dict:
+            if is_otlp(data):
+                self._meter_spans(raw, data)
+                return
+            if is_stream_event(data):
+                self._meter_chunk(raw, data)
+                return
+        self._bill(raw, data, read_inference(data, self._config.bill_proxy_cache_hits))
+
+    def _meter_spans(self, raw: RawRecord, document: dict[str, Any]) -> None:
+        """Each span of an OTLP document is a record of its own: one outcome per span, not per document."""
+        found = list(otlp_spans(document))
+        if not found:
+            raise NothingToBill(NO_SPANS)
+        self.summary.records += len(found) - 1
+        spans = [span for span in found if not isinstance(span, tuple)]
+        leaves = {id(spans[i]) for i in billable_spans(spans)}
+        seen: set[tuple[str, str]] = set()
+        for number, span in enumerate(found):
+            if isinstance(span, tuple):
+                body, error = span
+                record = RawRecord(f"{raw.source}#span={number}", f"{raw.identity}#span={number}", "", raw.fallback_ms,
+                                   body, raw.lossy, raw.origin)
+                self._dead_letter(self.dead_letter(record, error.reason, error.detail))
+                continue
+            if (span.trace_id, span.span_id) in seen:
+                self.summary.skipped[DUPLICATE_SPAN] += 1  # the same span twice in one export
+                continue
+            seen.add((span.trace_id, span.span_id))
+            record = RawRecord(f"{raw.source}#span={span.trace_id}/{span.span_id}",
+                               f"otel:{span.trace_id}/{span.span_id}", "", raw.fallback_ms, span.body, raw.lossy,
+                               raw.origin)
+            self._guarded(record, lambda s, r: self._bill(r, s.view(), read_span(s, id(s) in leaves)), span, record)
+
+    def _meter_chunk(self, raw: RawRecord, data: dict[str, Any]) -> None:
+        """A streamed chunk: kept until its stream is complete (a stream_chunk), or what it completes."""
+        bills = self._streams.add(raw, data, raw.origin or raw.source.rpartition(":")[0])
+        for bill in bills:
+            if not bill.by_current:
+                self._settle(bill)
+        mine = [bill for bill in bills if bill.by_current]
+        if not mine:
+            self.summary.skipped[STREAM_CHUNK] += 1
+        for bill in mine:
+            self._bill(bill.raw, bill.data, bill.inference)
+
+    def _settle(self, bill: Bill) -> None:
+        """A stream billed after its first chunk was counted as kept: that chunk's outcome is the bill's."""
+        self.summary.skipped[STREAM_CHUNK] -= 1
+        self._guarded(bill.raw, self._bill, bill.raw, bill.data, bill.inference)
+
+    def _bill(self, raw: RawRecord, data: Any, inference: Inference) -> None:
         subscription = self._attributor.subscription_for(data)
         if subscription is None:
             raise RecordError(UNATTRIBUTED, "no subscription in " + ", ".join(self._config.subscription_from))
@@ -224,7 +285,8 @@ def _text_size(inference: Inference) -> int:
 
 
 def _count_batch(tokenizer: Any, items: list[_Pending]) -> list[dict[str, int]]:
-    prompts = [i for i, item in enumerate(items) if item.inference.messages is None]
+    # A stream's chunks carry no prompt: its input is not in the log, and counts as nothing.
+    prompts = [i for i, item in enumerate(items) if item.inference.messages is None and item.inference.prompt is not None]
     chats = [i for i, item in enumerate(items) if item.inference.messages is not None]
     inputs = [0] * len(items)
     for i, n in zip(prompts, tokenizer.count_prompts([items[i].inference.prompt for i in prompts])):

@@ -31,6 +31,7 @@ NOT_FINAL = "not_final"
 NO_USAGE = "no_usage"
 PLATFORM_LINE = "platform_line"
 EMPTY_OBJECT = "empty_object"
+OWN_STATE = "own_state"  # count_tokens' own objects in the log bucket (stream_memory.py)
 
 _UNPARSED: Any = object()
 

@@ -16,6 +16,7 @@ from tokenmeter.core.dead_letters import DeadLetter
 from .records import (
     DECODE_ERROR,
     MALFORMED_JSON,
+    OWN_STATE,
     PLATFORM_LINE,
     UNKNOWN_TRIGGER,
     DeadLetterBudget,
@@ -24,6 +25,7 @@ from .records import (
     Skipped,
 )
 from .s3_objects import s3_notifications, s3_records
+from .stream_memory import PREFIX as STREAM_MEMORY_PREFIX
 
 Item = RawRecord | DeadLetter | Skipped
 
@@ -40,6 +42,8 @@ def trigger_records(event: Any, s3_client: Callable[[], Any], limits: ReadLimits
         for found in s3_notifications(event):
             if isinstance(found, DeadLetter):
                 yield found
+            elif found.key.startswith(STREAM_MEMORY_PREFIX):
+                yield Skipped(OWN_STATE, f"s3://{found.bucket}/{found.key}")  # count_tokens' own state
             else:
                 yield from s3_records(s3_client(), found.bucket, found.key, limits, budget, found.version_id, found.etag)
     else:

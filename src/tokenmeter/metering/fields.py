@@ -1,0 +1,108 @@
+"""Reading one field of a record: counts, ids, models and times, each checked with a clear error.
+
+Shared by every format reader (formats.py and the readers beside it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tokenmeter.core import parse_rfc3339_ms
+from tokenmeter.core.events import MAX_TOKENS
+
+from .records import INVALID_COUNTS, INVALID_RECORD, INVALID_TIMESTAMP, NO_USAGE, Inference, RecordError
+
+
+class NothingToBill(Exception):
+    """Raised for a record that is valid but bills nothing (a non-final chunk, zero tokens)."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(reason)
+
+
+def with_counts(model: str, request_id: str | None, timestamp: int | None, counts: dict[str, int]) -> Inference:
+    if not any(counts.values()):
+        raise NothingToBill(NO_USAGE)
+    return Inference(model, request_id, timestamp, counts)
+
+
+def carve(name: str, total: int, parts: dict[str, int]) -> dict[str, int]:
+    """``total`` split into disjoint types: the reported parts taken out of it, the rest kept as ``name``.
+    Cached and reasoning parts are always listed; a modality only when the log reports some."""
+    kept = {kind: tokens for kind, tokens in parts.items() if tokens or kind in ("cached_input", "reasoning")}
+    inside = sum(kept.values())
+    if inside > total:
+        detail = ", ".join(f"{kind} {tokens}" for kind, tokens in kept.items() if tokens)
+        raise RecordError(INVALID_COUNTS, f"{detail} exceed the {name} tokens they are part of ({total})")
+    return {name: total - inside, **kept}
+
+
+def count_at(holder: dict[str, Any], key: str, name: str) -> int:
+    value = holder.get(key)
+    if value is None:
+        return 0
+    if type(value) is not int or not 0 <= value <= MAX_TOKENS:
+        raise RecordError(INVALID_COUNTS, f"{name} must be a whole number from 0 to 10^9, got {short(value)}")
+    return value
+
+
+def object_at(holder: dict[str, Any], key: str) -> dict[str, Any]:
+    value = holder.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise RecordError(INVALID_RECORD, f"{key!r} must be an object, got {short(value)}")
+    return value
+
+
+def model_at(holder: dict[str, Any], key: str) -> str:
+    value = holder.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise RecordError(INVALID_RECORD, f"{key!r} must name the model, got {short(value)}")
+    return value
+
+
+def id_at(holder: dict[str, Any], key: str) -> str | None:
+    value = holder.get(key)
+    if value is None or value == "":
+        return None
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        return str(value)
+    raise RecordError(INVALID_RECORD, f"{key!r} must be a string id, got {short(value)}")
+
+
+def rfc3339_at(holder: dict[str, Any], key: str) -> int | None:
+    value = holder.get(key)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            return parse_rfc3339_ms(value)
+        except ValueError:
+            pass
+    raise RecordError(INVALID_TIMESTAMP, f"{key!r} must be an RFC 3339 time, got {short(value)}")
+
+
+def unix_seconds_at(holder: dict[str, Any], key: str) -> int | None:
+    value = holder.get(key)
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 10**11:
+        return round(value * 1000)
+    raise RecordError(INVALID_TIMESTAMP, f"{key!r} must be Unix seconds, got {short(value)}")
+
+
+def time_at(holder: dict[str, Any], key: str) -> int | None:
+    value = holder.get(key)
+    if isinstance(value, str):
+        # isascii: str.isdigit() also takes digits such as "²" that float() refuses.
+        if not (value.isascii() and value.replace(".", "", 1).isdigit()):
+            return rfc3339_at(holder, key)
+        value = float(value)
+    return unix_seconds_at({key: value}, key)
+
+
+def short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

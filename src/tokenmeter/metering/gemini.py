@@ -1,0 +1,68 @@
+"""Gemini and Vertex AI `generateContent` responses: `usageMetadata` split into disjoint token types.
+
+promptTokenCount includes the cached tokens; toolUsePromptTokenCount and thoughtsTokenCount are counted
+beside prompt and candidates (totalTokenCount is the sum of all four). The per-modality details split
+each count again: AUDIO and IMAGE get their own types, TEXT, VIDEO and DOCUMENT stay in input/output
+(Gemini prices video and documents as it prices text).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .fields import carve, count_at, id_at, model_at, rfc3339_at, short, with_counts
+from .records import INVALID_COUNTS, INVALID_RECORD, Inference, RecordError
+
+_MODALITY_TYPES = {"AUDIO": "audio", "IMAGE": "image"}
+
+
+def is_gemini(data: dict[str, Any]) -> bool:
+    return isinstance(data.get("usageMetadata"), dict)
+
+
+def read_gemini(data: dict[str, Any]) -> Inference:
+    usage = data["usageMetadata"]
+    model = model_at(data, "modelVersion") if "modelVersion" in data else model_at(data, "model")
+    prompt = count_at(usage, "promptTokenCount", "usageMetadata.promptTokenCount")
+    tool_use = count_at(usage, "toolUsePromptTokenCount", "usageMetadata.toolUsePromptTokenCount")
+    cached = count_at(usage, "cachedContentTokenCount", "usageMetadata.cachedContentTokenCount")
+    candidates = count_at(usage, "candidatesTokenCount", "usageMetadata.candidatesTokenCount")
+    thoughts = count_at(usage, "thoughtsTokenCount", "usageMetadata.thoughtsTokenCount")
+    if cached > prompt:
+        raise RecordError(INVALID_COUNTS, f"cachedContentTokenCount {cached} exceeds promptTokenCount {prompt}")
+    # Modality tokens that were not read from the cache (the cache's own split is cacheTokensDetails).
+    prompt_split = _modalities(usage, "promptTokensDetails")
+    cache_split = _modalities(usage, "cacheTokensDetails")
+    tool_split = _modalities(usage, "toolUsePromptTokensDetails")
+    inputs = {
+        "cached_input": cached,
+        **{f"input_{kind}": prompt_split.get(kind, 0) - cache_split.get(kind, 0) + tool_split.get(kind, 0)
+           for kind in _MODALITY_TYPES.values()},
+    }
+    for kind, tokens in inputs.items():
+        if tokens < 0:
+            raise RecordError(INVALID_COUNTS, f"cacheTokensDetails reports more {kind[6:]} tokens than "
+                                              "promptTokensDetails")
+    output_split = _modalities(usage, "candidatesTokensDetails")
+    outputs = {"reasoning": thoughts, **{f"output_{kind}": output_split.get(kind, 0) for kind in _MODALITY_TYPES.values()}}
+    counts = {**carve("input", prompt + tool_use, inputs), **carve("output", candidates + thoughts, outputs)}
+    timestamp = rfc3339_at(data, "createTime") if "createTime" in data else None
+    return with_counts(model, id_at(data, "responseId"), timestamp, counts)
+
+
+def _modalities(usage: dict[str, Any], key: str) -> dict[str, int]:
+    """A details list ([{modality, tokenCount}]) as tokens per audio/image type; other modalities dropped."""
+    details = usage.get(key)
+    if details is None:
+        return {}
+    if not isinstance(details, list):
+        raise RecordError(INVALID_RECORD, f"usageMetadata.{key} must be a list, got {short(details)}")
+    split: dict[str, int] = {}
+    for i, detail in enumerate(details):
+        if not isinstance(detail, dict) or not isinstance(detail.get("modality", ""), str):
+            raise RecordError(INVALID_RECORD, f"usageMetadata.{key}[{i}] must be an object with a string modality")
+        kind = _MODALITY_TYPES.get(detail.get("modality", ""))
+        tokens = count_at(detail, "tokenCount", f"usageMetadata.{key}[{i}].tokenCount")
+        if kind is not None:
+            split[kind] = split.get(kind, 0) + tokens
+    return split

@@ -1,0 +1,236 @@
+"""Streamed responses logged chunk by chunk, put back together into inferences.
+
+OpenAI `chat.completion.chunk`s: with `stream_options.include_usage` every chunk carries `"usage": null`
+and one last chunk the usage of the whole stream, which alone is billed. Without it no chunk has a `usage`
+key: the streamed text is gathered per response id and counted with the tokenizer once the stream ends,
+or at the end of the invocation for a stream split across two deliveries, each part billed once under
+the identity of its own first chunk.
+
+OpenAI Responses API events: the last (`response.completed`, `.incomplete` or `.failed`) carries the
+response and its usage; the events before it are parts.
+
+Anthropic events: `message_start` carries the message id, model and input usage; `message_delta` the
+output usage (cumulative, so the last one counts) and no id; each delta belongs to the last message
+started in the same log stream or object. Input is billed when the output is, or at the end of the
+invocation if the stream's end is not in it; the output of a message whose start came in an earlier
+invocation is billed from the start kept in the stream memory (stream_memory.py) under the same identity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .fields import NothingToBill, model_at, short, unix_seconds_at
+from .formats import anthropic_counts, openai_counts
+from .records import INVALID_RECORD, Inference, RawRecord, RecordError
+
+STREAM_CHUNK = "stream_chunk"
+STREAM_UNPAIRED = "stream_unpaired"
+_ANTHROPIC_EVENTS = {"message_start", "message_delta", "message_stop", "content_block_start", "content_block_delta",
+                     "content_block_stop", "ping"}
+_RESPONSE_ENDS = {"response.completed", "response.incomplete", "response.failed"}
+
+
+def is_stream_event(data: dict[str, Any]) -> bool:
+    kind = data.get("type")
+    return (data.get("object") == "chat.completion.chunk" or kind in _ANTHROPIC_EVENTS
+            or (isinstance(kind, str) and kind.startswith("response.")))
+
+
+@dataclass(slots=True)
+class Bill:
+    """An inference put together from chunks: the record it is billed as, and what attribution reads."""
+
+    raw: RawRecord
+    data: Any
+    inference: Inference
+    by_current: bool = True  # completed by the chunk just read (else by a later one, or the invocation's end)
+
+
+@dataclass(slots=True)
+class OpenStart:
+    """A message_start waiting for its message_delta."""
+
+    raw: RawRecord
+    data: Any
+    message_id: str
+    model: str
+    usage: dict[str, Any]
+    billed_input: bool = False
+
+
+@dataclass(slots=True)
+class _Text:
+    raw: RawRecord  # the first chunk seen of this stream: its identity is the part's
+    data: Any
+    model: str
+    created_ms: int | None
+    complete: bool  # the first chunk (the one with the role) was seen
+    texts: dict[int, list[str]] = field(default_factory=dict)
+    finished: set[int] = field(default_factory=set)
+
+
+class StreamMemory(Protocol):
+    """Message starts kept between invocations (stream_memory.py)."""
+
+    def take(self, group: str, delta: str) -> OpenStart | None: ...
+
+    def keep(self, group: str, start: OpenStart | None, paired_by: str | None = None) -> None: ...
+
+
+class Streams:
+    """The streams of one invocation; ``group`` is the log stream or object a record came from."""
+
+    def __init__(self, memory: StreamMemory | None = None):
+        self._texts: dict[tuple[str, str], _Text] = {}
+        self._starts: dict[str, OpenStart] = {}
+        self._touched: set[str] = set()  # log streams with Anthropic events in this invocation
+        self._remembered: dict[str, tuple[OpenStart, str]] = {}  # kept starts ended here, and by which delta
+        self._memory = memory
+
+    def add(self, raw: RawRecord, data: dict[str, Any], group: str) -> list[Bill]:
+        """What this chunk completes; raises NothingToBill(STREAM_CHUNK) for a chunk only kept."""
+        if data.get("object") == "chat.completion.chunk":
+            return self._openai(raw, data, group)
+        kind = data["type"]
+        if kind.startswith("response."):
+            return self._responses_event(raw, data)
+        if kind in ("message_start", "message_delta"):
+            self._touched.add(group)
+        if kind == "message_start":
+            return self._start(raw, data, group)
+        if kind == "message_delta":
+            return self._delta(raw, data, group)
+        raise NothingToBill(STREAM_CHUNK)
+
+    def finish(self) -> list[Bill]:
+        """Streams whose end was not in this invocation: what they hold so far."""
+        bills = [self._text_bill(text, by_current=False) for text in self._texts.values()]
+        for group in sorted(self._touched):
+            start = self._starts.get(group)
+            if start is not None:
+                bills.append(self._input_bill(start, by_current=False))
+            if self._memory is None:
+                continue
+            if start is None and group in self._remembered:
+                self._memory.keep(group, *self._remembered[group])
+            else:
+                self._memory.keep(group, start)
+        self._texts, self._starts, self._touched, self._remembered = {}, {}, set(), {}
+        return bills
+
+    def _openai(self, raw: RawRecord, data: dict[str, Any], group: str) -> list[Bill]:
+        usage = data.get("usage")
+        if isinstance(usage, dict):
+            inference = Inference(model_at(data, "model"), _id(data), unix_seconds_at(data, "created"),
+                                  openai_counts(usage))
+            return [Bill(raw, data, inference)]
+        if "usage" in data:
+            raise NothingToBill(STREAM_CHUNK)  # include_usage was set: the usage chunk bills the stream
+        stream_id = _id(data) or ""
+        parts = _choices(data)  # read whole before anything is kept: a bad chunk is a dead letter, not half kept
+        model = model_at(data, "model")
+        created_ms = unix_seconds_at(data, "created")
+        key = (group, stream_id)
+        text = self._texts.get(key)
+        if text is None:
+            first = any(role for _, _, _, role in parts)
+            text = self._texts[key] = _Text(raw, data, model, created_ms, first)
+        for index, content, finished, _ in parts:
+            pieces = text.texts.setdefault(index, [])
+            if content:
+                pieces.append(content)
+            if finished:
+                text.finished.add(index)
+        if text.texts and text.finished >= text.texts.keys():
+            del self._texts[key]
+            return [self._text_bill(text)]
+        raise NothingToBill(STREAM_CHUNK)
+
+    def _responses_event(self, raw: RawRecord, data: dict[str, Any]) -> list[Bill]:
+        """OpenAI Responses API stream events: the final one (completed, incomplete or failed) carries the
+        whole response with its usage; every other event is part of it."""
+        response = data.get("response")
+        if data["type"] not in _RESPONSE_ENDS or not isinstance(response, dict) or response.get("usage") is None:
+            raise NothingToBill(STREAM_CHUNK)
+        usage = response["usage"]
+        if not isinstance(usage, dict):
+            raise RecordError(INVALID_RECORD, f"response.usage must be an object, got {short(usage)}")
+        inference = Inference(model_at(response, "model"), _id(response), unix_seconds_at(response, "created_at"),
+                              openai_counts(usage))
+        return [Bill(raw, data, inference)]
+
+    def _text_bill(self, text: _Text, by_current: bool = True) -> Bill:
+        completion = "".join("".join(parts) for _, parts in sorted(text.texts.items()))
+        # A whole stream is the response its id names; a part is only what its first chunk's record holds.
+        request_id = _id(text.data) if text.complete and text.finished >= text.texts.keys() else None
+        return Bill(text.raw, text.data, Inference(text.model, request_id, text.created_ms, completion=completion), by_current)
+
+    def _start(self, raw: RawRecord, data: dict[str, Any], group: str) -> list[Bill]:
+        message = data.get("message")
+        if not isinstance(message, dict):
+            raise RecordError(INVALID_RECORD, f"message_start's 'message' must be an object, got {short(message)}")
+        usage = message.get("usage")
+        message_id = _id(message)
+        if message_id is None:
+            raise RecordError(INVALID_RECORD, "message_start without a message id")
+        previous = self._starts.get(group)
+        self._starts[group] = OpenStart(raw, data, message_id, model_at(message, "model"),
+                                        usage if isinstance(usage, dict) else {})
+        if previous is not None:  # its delta never came: its input is billed all the same
+            return [self._input_bill(previous, by_current=False)]
+        raise NothingToBill(STREAM_CHUNK)
+
+    def _delta(self, raw: RawRecord, data: dict[str, Any], group: str) -> list[Bill]:
+        usage = data.get("usage")
+        if not isinstance(usage, dict):
+            raise RecordError(INVALID_RECORD, f"message_delta's 'usage' must be an object, got {short(usage)}")
+        start = self._starts.get(group)
+        remembered = False
+        if start is None and self._memory is not None:
+            start, remembered = self._memory.take(group, raw.identity), True
+        if start is None:
+            raise RecordError(STREAM_UNPAIRED, "a message_delta whose message_start is in no log record read: "
+                                               "its model and message id are unknown")
+        if start.billed_input:
+            counts = {"output": anthropic_counts(usage)["output"]}
+        else:
+            # Cumulative: a delta that repeats the input counts has the final ones (server tools add to them).
+            merged = {**start.usage, **{k: v for k, v in usage.items() if k != "output_tokens" and v is not None},
+                      "output_tokens": usage.get("output_tokens")}
+            counts = anthropic_counts(merged)
+        # Only now is the start ended: a bad delta leaves it open, and its input is billed all the same.
+        if remembered:
+            self._remembered[group] = (start, raw.identity)
+        else:
+            del self._starts[group]
+        return [Bill(start.raw, start.data, Inference(start.model, start.message_id, None, counts))]
+
+    def _input_bill(self, start: OpenStart, by_current: bool) -> Bill:
+        counts = {**anthropic_counts(start.usage), "output": 0}
+        start.billed_input = True
+        return Bill(start.raw, start.data, Inference(start.model, start.message_id, None, counts), by_current)
+
+
+def _choices(data: dict[str, Any]) -> list[tuple[int, str, bool, bool]]:
+    """(index, text, finished, has the role) of each choice of an OpenAI chunk."""
+    choices = data.get("choices")
+    if not isinstance(choices, list):
+        raise RecordError(INVALID_RECORD, f"'choices' must be a list, got {short(choices)}")
+    parts = []
+    for choice in choices:
+        if not isinstance(choice, dict):
+            raise RecordError(INVALID_RECORD, f"a choice must be an object, got {short(choice)}")
+        index = choice.get("index", 0)
+        delta = choice.get("delta")
+        delta = delta if isinstance(delta, dict) else {}
+        content = delta.get("content")
+        parts.append((index if type(index) is int else 0, content if isinstance(content, str) else "",
+                      bool(choice.get("finish_reason")), "role" in delta))
+    return parts
+
+
+def _id(holder: dict[str, Any]) -> str | None:
+    value = holder.get("id")
+    return value if isinstance(value, str) and value else None

@@ -1,0 +1,172 @@
+"""Hostile OpenTelemetry documents, LiteLLM and Gemini payloads and streamed chunks, property-based:
+attribute values of every OTLP type (and of none), missing usage, negative, fractional and string counts,
+huge arrays, parent cycles, chunks in any order. Nothing escapes the Meter, every record (a span, a chunk)
+has exactly one outcome, and every event keeps the contract."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import Collect
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tokenmeter.core import UsageEvent, parse_config
+from tokenmeter.metering.metering import Meter
+from tokenmeter.metering.records import RawRecord
+from tokenmeter.metering.tokenizer_pool import TokenizerPool
+
+EXAMPLES = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+numbers = st.one_of(st.integers(min_value=-2**70, max_value=2**70), st.floats(allow_nan=False),
+                    st.integers(min_value=0, max_value=5000))
+any_value = st.recursive(
+    st.one_of(
+        st.builds(lambda s: {"stringValue": s}, st.text(max_size=20) | st.sampled_from(["12", "-3", "1e3", " 7"])),
+        st.builds(lambda n: {"intValue": n}, numbers.map(str) | numbers | st.text(max_size=5)),
+        st.builds(lambda n: {"doubleValue": n}, numbers | st.text(max_size=5)),
+        st.builds(lambda b: {"boolValue": b}, st.booleans() | st.integers()),
+        st.builds(lambda b: {"bytesValue": b}, st.text(max_size=8)),
+        st.just({}), st.none(), st.integers(), st.text(max_size=5),
+    ),
+    lambda children: st.builds(lambda xs: {"arrayValue": {"values": xs}}, st.lists(children, max_size=4))
+    | st.builds(lambda kv: {"kvlistValue": {"values": [{"key": k, "value": v} for k, v in kv.items()]}},
+                st.dictionaries(st.text(max_size=6), children, max_size=3)),
+    max_leaves=10,
+)
+USAGE_KEYS = ["gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens", "gen_ai.usage.prompt_tokens",
+              "gen_ai.usage.completion_tokens", "gen_ai.usage.cache_read.input_tokens",
+              "gen_ai.usage.reasoning.output_tokens", "llm.usage.prompt_tokens"]
+attribute_keys = st.sampled_from([*USAGE_KEYS, "gen_ai.operation.name", "gen_ai.request.model",
+                                  "gen_ai.response.model", "user.id", "traceloop.span.kind"]) | st.text(max_size=10)
+attributes = st.lists(st.one_of(st.fixed_dictionaries({"key": attribute_keys, "value": any_value}),
+                                st.integers(), st.text(max_size=5), st.fixed_dictionaries({"value": any_value})),
+                      max_size=8)
+ids = st.sampled_from(["a1", "b2", "c3", "d4"]) | st.text(max_size=4) | st.none() | st.integers()
+span = st.fixed_dictionaries({"traceId": st.just("5b8efff798038103d269b633813fc60c") | ids, "spanId": ids},
+                             optional={"parentSpanId": ids, "attributes": attributes | st.text(max_size=3),
+                                       "endTimeUnixNano": numbers.map(str) | numbers | st.text(max_size=4),
+                                       "startTimeUnixNano": numbers.map(str), "name": st.text(max_size=8)})
+good_span = st.builds(
+    lambda span_id, parent, inp, out, op: {
+        "traceId": "5b8efff798038103d269b633813fc60c", "spanId": span_id, "parentSpanId": parent,
+        "endTimeUnixNano": "1794744000000000000",
+        "attributes": [{"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o"}},
+                       {"key": "gen_ai.operation.name", "value": {"stringValue": op}},
+                       {"key": "gen_ai.usage.input_tokens", "value": {"intValue": str(inp)}},
+                       {"key": "gen_ai.usage.output_tokens", "value": {"intValue": out}}]},
+    st.sampled_from(["a1", "b2", "c3", "d4"]), st.sampled_from(["", "a1", "b2", "c3", "d4"]),
+    st.integers(0, 10**6), st.integers(0, 10**6), st.sampled_from(["chat", "invoke_agent", "embeddings"]))
+documents = st.builds(
+    lambda groups, resource: {"resourceSpans": [
+        {"resource": {"attributes": resource}, "scopeSpans": [{"spans": spans}]} for spans in groups]},
+    st.lists(st.lists(span | good_span, max_size=6) | st.integers(), max_size=3),
+    attributes | st.none(),
+) | st.builds(lambda rs: {"resourceSpans": rs}, st.lists(st.integers() | st.text(max_size=3) | st.none(), max_size=3))
+
+# A huge array attribute and a long chain of parents: bounded work, still one outcome per span.
+HUGE = {"resourceSpans": [{"resource": {"attributes": [
+    {"key": "tags", "value": {"arrayValue": {"values": [{"intValue": str(i)} for i in range(50_000)]}}}]},
+    "scopeSpans": [{"spans": [
+        {"traceId": "t" * 32, "spanId": f"s{i}", "parentSpanId": f"s{i - 1}" if i else f"s{1999}",
+         "endTimeUnixNano": "1794744000000000000",
+         "attributes": [{"key": "gen_ai.request.model", "value": {"stringValue": "m"}},
+                        {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "1"}}]}
+        for i in range(2000)]}]}]}
+
+hostile = st.one_of(st.none(), st.booleans(), numbers, st.text(max_size=10), st.lists(numbers, max_size=3),
+                    st.dictionaries(st.text(max_size=5), numbers, max_size=3))
+LITELLM = {"id": "chatcmpl-2299b6a3-1637-4e50-91b9-2e6aa5c9ba40", "call_type": "acompletion", "status": "success",
+           "cache_hit": None, "endTime": 1794744000.5, "model": "gpt-4o", "end_user": "sub_1", "prompt_tokens": 100,
+           "completion_tokens": 20, "response": {"model": "gpt-4o-2024-08-06", "usage": {
+               "prompt_tokens": 100, "completion_tokens": 20, "prompt_tokens_details": {"cached_tokens": 40},
+               "completion_tokens_details": {"reasoning_tokens": 5}}}}
+GEMINI = {"user": "sub_2", "modelVersion": "gemini-2.5-flash", "responseId": "abc",
+          "usageMetadata": {"promptTokenCount": 10, "candidatesTokenCount": 4, "thoughtsTokenCount": 2,
+                            "promptTokensDetails": [{"modality": "AUDIO", "tokenCount": 3}]}}
+payloads = st.one_of(
+    st.dictionaries(st.sampled_from(sorted(LITELLM)), hostile, max_size=3).map(lambda c: {**LITELLM, **c}),
+    st.dictionaries(st.sampled_from(["promptTokenCount", "cachedContentTokenCount", "candidatesTokenCount",
+                                     "thoughtsTokenCount", "toolUsePromptTokenCount", "promptTokensDetails",
+                                     "cacheTokensDetails", "candidatesTokensDetails"]),
+                    hostile | st.lists(st.fixed_dictionaries({"modality": st.sampled_from(["AUDIO", "IMAGE", "TEXT"])
+                                                              | hostile, "tokenCount": hostile}), max_size=3),
+                    max_size=3).map(lambda c: {**GEMINI, "usageMetadata": {**GEMINI["usageMetadata"], **c}}),
+)
+chunks = st.one_of(
+    st.fixed_dictionaries({"type": st.sampled_from(["message_start", "message_delta", "content_block_delta",
+                                                    "message_stop", "ping"])},
+                          optional={"message": st.fixed_dictionaries({}, optional={
+                              "id": st.sampled_from(["msg_1", "msg_2"]) | hostile, "model": st.just("claude") | hostile,
+                              "usage": st.dictionaries(st.sampled_from(["input_tokens", "output_tokens",
+                                                                        "cache_read_input_tokens"]), hostile) | hostile})
+                              | hostile,
+                              "usage": st.dictionaries(st.sampled_from(["input_tokens", "output_tokens"]), hostile)
+                              | hostile}),
+    st.fixed_dictionaries({"object": st.just("chat.completion.chunk"), "id": st.sampled_from(["c1", "c2"]) | hostile,
+                           "model": st.just("gpt-4o") | hostile, "created": st.just(1794744000) | hostile},
+                          optional={"usage": st.none() | hostile, "choices": st.lists(
+                              st.fixed_dictionaries({}, optional={"index": hostile, "finish_reason": hostile,
+                                                                  "delta": st.fixed_dictionaries({}, optional={
+                                                                      "content": hostile, "role": hostile}) | hostile})
+                              | hostile, max_size=2) | hostile}),
+)
+
+
+
+
+def meter(values, batches=1):
+    """The values as one log stream's records, over ``batches`` invocations; returns (records, sink)."""
+    config = parse_config({"default_subscription": "sub_default", "subscription_from": ["attributes.user.id"]})
+    sink, records = Collect(), 0
+    size = max(1, -(-len(values) // batches))
+    for start in range(0, max(len(values), 1), size):
+        m = Meter(config, TokenizerPool({}), sink)
+        for i, value in enumerate(values[start:start + size], start):
+            m.add(RawRecord(f"cloudwatch:g:s:{i}", f"cwl:{i}", json.dumps(value), 1_794_744_000_000 + i))
+        summary = m.finish()
+        assert all(n >= 0 for n in summary.skipped.values()), summary
+        assert summary.records == summary.metered + sum(summary.dead_letters.values()) + sum(summary.skipped.values())
+        records += summary.records
+    assert all(letter.reason and letter.detail for letter in sink.dead_letters)
+    for event in sink.events:
+        UsageEvent.from_dict(json.loads(event.to_json()))
+        assert type(event.properties["tokens"]) is int and 0 < event.properties["tokens"] <= 10**9
+    by_id = {}
+    for event in sink.events:  # an id seen twice (a chunk logged twice) always travels with the same event
+        assert by_id.setdefault(event.transaction_id, event.as_dict()) == event.as_dict()
+    return records, sink
+
+
+@EXAMPLES
+@given(documents)
+def test_otlp_documents_only_ever_bill_or_explain(document):
+    meter([document])
+
+
+@EXAMPLES
+@given(st.lists(good_span, min_size=1, max_size=6, unique_by=lambda s: s["spanId"]))
+def test_no_span_is_billed_with_a_billed_span_below_it(spans):
+    _, sink = meter([{"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}])
+    # Worked out apart from the code: a span is billed when it is no agent and no span here names it parent.
+    parents = {s["parentSpanId"] for s in spans}
+    leaves = [s for s in spans if s["spanId"] not in parents and s["attributes"][1]["value"]["stringValue"] != "invoke_agent"]
+    expected = sum(int(s["attributes"][2]["value"]["intValue"]) + s["attributes"][3]["value"]["intValue"] for s in leaves)
+    assert sum(e.properties["tokens"] for e in sink.events) == expected
+
+
+def test_a_huge_array_and_a_cycle_of_parents():
+    records, sink = meter([HUGE])
+    assert records == 2000 and sink.events == []  # every span has a parent with usage: all wrappers, none billed
+
+
+@EXAMPLES
+@given(payloads)
+def test_litellm_and_gemini_payloads_only_ever_bill_or_explain(payload):
+    meter([payload])
+
+
+@EXAMPLES
+@given(st.lists(chunks, max_size=10), st.integers(1, 3))
+def test_streamed_chunks_in_any_order_and_any_split(values, batches):
+    meter(values, batches)

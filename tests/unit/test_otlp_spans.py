@@ -1,0 +1,147 @@
+"""OpenTelemetry GenAI spans in OTLP JSON, as the Collector's S3 exporter writes them: one inference per
+span that carries usage and is a model call, never the agent or wrapper spans that sum their children."""
+
+import json
+
+from conftest import Collect
+
+from tokenmeter.core import parse_config, record_key
+from tokenmeter.metering.metering import Meter
+from tokenmeter.metering.records import RawRecord
+from tokenmeter.metering.tokenizer_pool import TokenizerPool
+
+TRACE = "5b8efff798038103d269b633813fc60c"
+
+
+def attr(key, value):
+    if isinstance(value, bool):
+        return {"key": key, "value": {"boolValue": value}}
+    if isinstance(value, int):
+        return {"key": key, "value": {"intValue": str(value)}}  # int64 is a string in OTLP JSON
+    if isinstance(value, float):
+        return {"key": key, "value": {"doubleValue": value}}
+    return {"key": key, "value": {"stringValue": value}}
+
+
+def span(span_id, parent, name, end_ns, **attributes):
+    return {"traceId": TRACE, "spanId": span_id, "parentSpanId": parent, "name": name, "kind": 3,
+            "startTimeUnixNano": str(end_ns - 900_000_000), "endTimeUnixNano": str(end_ns),
+            "attributes": [attr(k.replace("__", "."), v) for k, v in attributes.items()], "status": {}}
+
+
+def document(*spans, resource=None):
+    resource = resource or {"service.name": "support-bot", "tenant.id": "sub_acme"}
+    return {"resourceSpans": [{"resource": {"attributes": [attr(k, v) for k, v in resource.items()]},
+                               "scopeSpans": [{"scope": {"name": "opentelemetry.instrumentation.openai_v2"},
+                                               "spans": list(spans)}]}]}
+
+
+# An agent run: the agent span sums its two model calls; a tool call and an HTTP call carry no usage.
+AGENT_TRACE = document(
+    span("a1a1a1a1a1a1a1a1", "", "invoke_agent support", 1_732_646_402_000_000_000,
+         gen_ai__operation__name="invoke_agent", gen_ai__agent__name="support",
+         gen_ai__usage__input_tokens=300, gen_ai__usage__output_tokens=70),
+    span("b2b2b2b2b2b2b2b2", "a1a1a1a1a1a1a1a1", "chat gpt-4o", 1_732_646_400_123_456_789,
+         gen_ai__operation__name="chat", gen_ai__provider__name="openai", gen_ai__request__model="gpt-4o",
+         gen_ai__response__model="gpt-4o-2024-08-06", gen_ai__usage__input_tokens=100,
+         gen_ai__usage__output_tokens=30),
+    span("c3c3c3c3c3c3c3c3", "a1a1a1a1a1a1a1a1", "execute_tool lookup", 1_732_646_401_000_000_000,
+         gen_ai__operation__name="execute_tool", gen_ai__tool__name="lookup"),
+    span("d4d4d4d4d4d4d4d4", "a1a1a1a1a1a1a1a1", "chat gpt-4o", 1_732_646_401_500_000_000,
+         gen_ai__operation__name="chat", gen_ai__system="openai", gen_ai__request__model="gpt-4o",
+         gen_ai__usage__input_tokens=200, gen_ai__usage__output_tokens=40,
+         gen_ai__usage__cache_read__input_tokens=50, **{"user.id": "sub_override"}),
+    span("e5e5e5e5e5e5e5e5", "a1a1a1a1a1a1a1a1", "GET", 1_732_646_401_600_000_000, http__request__method="GET"),
+)
+
+
+
+
+def meter(*docs, paths=("attributes.user.id", "resource.tenant.id"), key="otel/2024/11/26/a.json"):
+    config = parse_config({"subscription_from": list(paths)})
+    sink = Collect()
+    m = Meter(config, TokenizerPool({}), sink)
+    for i, doc in enumerate(docs):
+        m.add(RawRecord(f"s3://logs/{key}", f"s3:logs/{key}@etag#{i}", json.dumps(doc), 1_732_646_500_000))
+    return m.finish(), sink
+
+
+def billed(sink):
+    return {(e.external_subscription_id, e.properties["model"], e.properties["token_type"]): e.properties["tokens"]
+            for e in sink.events}
+
+
+def test_each_model_call_is_billed_once_and_the_agent_sum_is_not():
+    summary, sink = meter(AGENT_TRACE)
+    assert billed(sink) == {
+        ("sub_acme", "gpt-4o-2024-08-06", "input"): 100, ("sub_acme", "gpt-4o-2024-08-06", "output"): 30,
+        # 200 input tokens include the 50 read from the cache.
+        ("sub_override", "gpt-4o", "input"): 150, ("sub_override", "gpt-4o", "cached_input"): 50,
+        ("sub_override", "gpt-4o", "output"): 40,
+    }
+    assert summary.as_dict() == {"records": 5, "metered": 2, "events": 5, "dead_letters": {},
+                                 "skipped": {"aggregate_span": 1, "no_usage": 1, "not_genai_span": 1}}
+
+
+def test_identity_is_the_span_and_time_its_end():
+    _, first = meter(AGENT_TRACE)
+    _, again = meter(AGENT_TRACE, key="otel/2024/11/26/copy-of-a.json")  # the same spans exported twice
+    assert {e.transaction_id for e in first.events} == {e.transaction_id for e in again.events}
+    ids = {e.transaction_id for e in first.events}
+    assert record_key(f"req:{TRACE}/b2b2b2b2b2b2b2b2|gpt-4o-2024-08-06") + "-input" in ids
+    stamps = {e.properties["model"]: e.timestamp for e in first.events}
+    assert stamps == {"gpt-4o-2024-08-06": "1732646400.123", "gpt-4o": "1732646401.500"}
+
+
+def test_older_attribute_names_and_a_wrapper_with_usage_around_a_model_call():
+    # A framework span (no operation name) reports its child's usage again: only the child is billed.
+    doc = document(
+        span("1111111111111111", "", "ChatOpenAI.chat", 1_732_646_400_000_000_000, gen_ai__request__model="gpt-4o",
+             gen_ai__usage__prompt_tokens=12, gen_ai__usage__completion_tokens=3),
+        span("2222222222222222", "1111111111111111", "openai.chat", 1_732_646_400_000_000_000,
+             gen_ai__system="openai", gen_ai__request__model="gpt-4o", gen_ai__response__model="gpt-4o",
+             gen_ai__usage__prompt_tokens=12, gen_ai__usage__completion_tokens=3),
+        span("3333333333333333", "", "anthropic.chat", 1_732_646_400_000_000_000, gen_ai__system="anthropic",
+             gen_ai__request__model="claude-3-5-haiku", llm__usage__prompt_tokens=40, llm__usage__completion_tokens=9,
+             gen_ai__usage__cache_creation_input_tokens=25, gen_ai__usage__cache_read_input_tokens=30),
+    )
+    summary, sink = meter(doc)
+    assert billed(sink) == {
+        ("sub_acme", "gpt-4o", "input"): 12, ("sub_acme", "gpt-4o", "output"): 3,
+        # 25 + 30 cached fit inside 40? No: 55 > 40, so this instrumentation reported them beside the input.
+        ("sub_acme", "claude-3-5-haiku", "input"): 40, ("sub_acme", "claude-3-5-haiku", "cache_write"): 25,
+        ("sub_acme", "claude-3-5-haiku", "cached_input"): 30, ("sub_acme", "claude-3-5-haiku", "output"): 9,
+    }
+    assert summary.skipped == {"aggregate_span": 1}
+
+
+def test_reasoning_inside_output_and_double_and_int_typed_counts():
+    doc = document(span("9999999999999999", "", "chat o3", 1_732_646_400_000_000_000, gen_ai__operation__name="chat",
+                        gen_ai__request__model="o3", gen_ai__usage__input_tokens=10.0,
+                        gen_ai__usage__output_tokens=500, gen_ai__usage__reasoning__output_tokens=420))
+    _, sink = meter(doc)
+    assert billed(sink) == {("sub_acme", "o3", "input"): 10, ("sub_acme", "o3", "output"): 80,
+                            ("sub_acme", "o3", "reasoning"): 420}
+
+
+def test_bad_spans_are_dead_lettered_one_by_one():
+    good = span("8888888888888888", "", "chat", 1_732_646_400_000_000_000, gen_ai__operation__name="chat",
+                gen_ai__request__model="gpt-4o", gen_ai__usage__input_tokens=5, gen_ai__usage__output_tokens=1)
+    fractional = span("7777777777777777", "", "chat", 1_732_646_400_000_000_000, gen_ai__operation__name="chat",
+                      gen_ai__request__model="gpt-4o", gen_ai__usage__input_tokens=5.5)
+    negative = span("6666666666666666", "", "chat", 1_732_646_400_000_000_000, gen_ai__operation__name="chat",
+                    gen_ai__request__model="gpt-4o", gen_ai__usage__input_tokens=-1)
+    no_model = span("5555555555555555", "", "chat", 1_732_646_400_000_000_000, gen_ai__operation__name="chat",
+                    gen_ai__usage__input_tokens=3)
+    summary, sink = meter(document(good, fractional, negative, no_model, {"spanId": "x"}))
+    assert billed(sink) == {("sub_acme", "gpt-4o", "input"): 5, ("sub_acme", "gpt-4o", "output"): 1}
+    assert summary.dead_letters == {"invalid_counts": 2, "invalid_record": 2}
+    assert summary.records == 5
+    assert {letter.source.rsplit("#span=", 1)[1] for letter in sink.dead_letters} >= {
+        f"{TRACE}/7777777777777777", f"{TRACE}/6666666666666666"}
+
+
+def test_unattributed_span_and_an_empty_document():
+    summary, sink = meter(AGENT_TRACE, document(), paths=("attributes.customer",))
+    assert sink.events == [] and summary.dead_letters == {"unattributed": 2}
+    assert summary.skipped["no_spans"] == 1

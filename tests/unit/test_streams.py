@@ -1,0 +1,155 @@
+"""Streams logged chunk by chunk: each billed once, whole or split across deliveries. Chunks follow the
+providers' documented stream examples; counts are worked out by hand (or with tiktoken for text)."""
+
+import json
+
+from conftest import Collect
+
+from tokenmeter.core import parse_config, record_key
+from tokenmeter.metering.metering import Meter
+from tokenmeter.metering.records import RawRecord
+from tokenmeter.metering.tokenizer_pool import TokenizerPool
+
+CHAT_ID = "chatcmpl-123AbCdEfGhIjKlMnOpQrStU"
+
+
+def chunk(delta, finish=None, usage="absent", index=0):
+    body = {"id": CHAT_ID, "object": "chat.completion.chunk", "created": 1694268190, "model": "gpt-4o-mini",
+            "system_fingerprint": "fp_44709d6fcb", "choices": [{"index": index, "delta": delta, "logprobs": None,
+                                                                "finish_reason": finish}]}
+    if usage != "absent":
+        body["usage"] = usage
+    return body
+
+
+WITH_USAGE = [chunk({"role": "assistant", "content": ""}, usage=None), chunk({"content": "Hello"}, usage=None),
+              chunk({"content": " there"}, usage=None), chunk({}, "stop", usage=None),
+              {"id": CHAT_ID, "object": "chat.completion.chunk", "created": 1694268190, "model": "gpt-4o-mini",
+               "system_fingerprint": "fp_44709d6fcb", "choices": [],
+               "usage": {"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11,
+                         "prompt_tokens_details": {"cached_tokens": 0}}}]
+WITHOUT_USAGE = [chunk({"role": "assistant", "content": ""}), chunk({"content": "The sky"}),
+                 chunk({"content": " is blue because of Rayleigh scattering."}), chunk({}, "stop")]
+
+MESSAGE_ID = "msg_1nZdL29xx5MUA1yADyHTEsnR8uuvGzszyY"
+ANTHROPIC = [
+    {"type": "message_start", "message": {"id": MESSAGE_ID, "type": "message", "role": "assistant", "content": [],
+                                          "model": "claude-sonnet-4-5-20250929", "stop_reason": None,
+                                          "stop_sequence": None, "usage": {"input_tokens": 25, "output_tokens": 1,
+                                                                           "cache_read_input_tokens": 100}}},
+    {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+    {"type": "ping"},
+    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hello"}},
+    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "!"}},
+    {"type": "content_block_stop", "index": 0},
+    {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+     "usage": {"output_tokens": 15}},
+    {"type": "message_stop"},
+]
+
+
+
+
+def deliver(batches, tokenizers=None, first_line=0):
+    """Each batch is one invocation's records (CloudWatch log events of one stream, numbered on)."""
+    config = parse_config({"default_subscription": "sub_stream", "tokenizers": tokenizers or {}})
+    sink, summaries, line = Collect(), [], first_line
+    for batch in batches:
+        meter = Meter(config, TokenizerPool(config.tokenizers), sink)
+        for record in batch:
+            line += 1
+            meter.add(RawRecord(f"cloudwatch:/app/llm:stream-1:{line}", f"cwl:{line}", json.dumps(record),
+                                1_732_646_400_000 + line))
+        summaries.append(meter.finish())
+    return summaries, sink
+
+
+def billed(sink):
+    totals = {}
+    for event in sink.events:
+        key = event.properties["token_type"]
+        totals[key] = totals.get(key, 0) + event.properties["tokens"]
+    return totals
+
+
+def test_openai_stream_with_usage_bills_only_the_usage_chunk():
+    [summary], sink = deliver([WITH_USAGE])
+    assert billed(sink) == {"input": 9, "output": 2}
+    assert {e.transaction_id for e in sink.events} == {record_key(f"req:{CHAT_ID}|gpt-4o-mini") + "-input",
+                                                       record_key(f"req:{CHAT_ID}|gpt-4o-mini") + "-output"}
+    assert summary.metered == 1 and summary.skipped == {"stream_chunk": 4} and summary.records == 5
+
+
+def test_openai_stream_with_usage_split_across_deliveries_bills_once():
+    _, whole = deliver([WITH_USAGE])
+    summaries, split = deliver([WITH_USAGE[:2], WITH_USAGE[2:]])
+    assert [e.as_dict() for e in split.events] == [e.as_dict() for e in whole.events]
+    assert sum(s.metered for s in summaries) == 1
+
+
+def test_openai_stream_without_usage_is_counted_from_its_text(llama3_dir, tiktoken_llama3):
+    text = "The sky is blue because of Rayleigh scattering."
+    [summary], sink = deliver([WITHOUT_USAGE], tokenizers={"gpt-4o*": llama3_dir})
+    # No prompt in the chunks: only the streamed text is billed.
+    assert billed(sink) == {"output": len(tiktoken_llama3.encode(text))}
+    assert sink.events[0].transaction_id == record_key(f"req:{CHAT_ID}|gpt-4o-mini") + "-output"
+    assert summary.metered == 1 and summary.skipped == {"stream_chunk": 3}
+
+
+def test_openai_stream_without_usage_split_bills_each_part_once(llama3_dir, tiktoken_llama3):
+    summaries, sink = deliver([WITHOUT_USAGE[:2], WITHOUT_USAGE[2:]], tokenizers={"gpt-4o*": llama3_dir})
+    parts = ["The sky", " is blue because of Rayleigh scattering."]
+    assert sorted(e.properties["tokens"] for e in sink.events) == sorted(len(tiktoken_llama3.encode(p)) for p in parts)
+    assert len({e.transaction_id for e in sink.events}) == 2
+    # Delivered again, the same parts give the same ids.
+    _, again = deliver([WITHOUT_USAGE[:2], WITHOUT_USAGE[2:]], tokenizers={"gpt-4o*": llama3_dir})
+    assert {e.transaction_id for e in again.events} == {e.transaction_id for e in sink.events}
+    assert [s.records for s in summaries] == [2, 2]
+    assert sum(s.metered for s in summaries) == 2
+
+
+def test_anthropic_start_and_delta_are_one_inference():
+    [summary], sink = deliver([ANTHROPIC])
+    assert billed(sink) == {"input": 25, "cached_input": 100, "output": 15}
+    assert summary.records == 8 and summary.metered == 1 and summary.skipped == {"stream_chunk": 7}
+    key = record_key(f"req:{MESSAGE_ID}|claude-sonnet-4-5-20250929|at:1732646400001")
+    assert {e.transaction_id for e in sink.events} == {f"{key}-input", f"{key}-cached_input", f"{key}-output"}
+
+
+def test_anthropic_cumulative_delta_with_final_input_counts_wins():
+    delta = {"type": "message_delta", "delta": {"stop_reason": "end_turn"},
+             "usage": {"input_tokens": 40, "cache_read_input_tokens": 100, "output_tokens": 15}}
+    _, sink = deliver([[ANTHROPIC[0], delta]])
+    assert billed(sink) == {"input": 40, "cached_input": 100, "output": 15}
+
+
+def test_anthropic_stream_whose_end_is_in_the_next_delivery_bills_its_input_then_dead_letters_the_rest():
+    summaries, sink = deliver([ANTHROPIC[:4], ANTHROPIC[4:]])
+    assert billed(sink) == {"input": 25, "cached_input": 100}
+    assert summaries[0].metered == 1
+    assert summaries[1].dead_letters == {"stream_unpaired": 1}
+    assert sum(s.records for s in summaries) == 8
+
+
+def test_two_messages_in_one_log_stream_pair_in_order():
+    second = json.loads(json.dumps(ANTHROPIC))
+    second[0]["message"]["id"] = "msg_2xYzL29xx5MUA1yADyHTEsnR8uuvGzszzz"
+    second[0]["message"]["usage"] = {"input_tokens": 7, "output_tokens": 1}
+    second[6]["usage"] = {"output_tokens": 3}
+    _, sink = deliver([ANTHROPIC + second])
+    assert billed(sink) == {"input": 32, "cached_input": 100, "output": 18}
+
+
+def test_responses_api_stream_bills_the_completed_event():
+    response = {"id": "resp_67c9fdcecf488190bdd9a0409de3a1ec07b8b0ad4e5eb654", "object": "response",
+                "created_at": 1741290958, "status": "in_progress", "model": "gpt-4.1-2025-04-14", "usage": None}
+    events = [{"type": "response.created", "sequence_number": 0, "response": response},
+              {"type": "response.output_text.delta", "sequence_number": 4, "item_id": "msg_1", "output_index": 0,
+               "content_index": 0, "delta": "Hi"},
+              {"type": "response.completed", "sequence_number": 9, "response": {
+                  **response, "status": "completed",
+                  "usage": {"input_tokens": 37, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": 11,
+                            "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 48}}}]
+    [summary], sink = deliver([events])
+    assert billed(sink) == {"input": 37, "output": 11}
+    assert summary.metered == 1 and summary.skipped == {"stream_chunk": 2}
