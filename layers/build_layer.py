@@ -42,6 +42,27 @@ def build(part: str, requirements: Path, artifacts: Path) -> None:
                        check=True)
         subprocess.run([*pip, "install", "--no-compile", "--target", str(target), *PLATFORM, "--find-links", wheelhouse,
                         "-r", str(requirements), *constraints], check=True)
+    leave_out(target, requirements.parent / "leave-out.txt")
+
+
+def leave_out(target: Path, listing: Path) -> None:
+    """Remove what the functions never import (Lambda's 250 MB limit counts it): the packages ``listing``
+    names, with their metadata, and every package's own tests."""
+    names = set()
+    if listing.exists():
+        names = {line.split("#")[0].strip() for line in listing.read_text().splitlines()} - {""}
+    for entry in list(target.iterdir()):
+        if entry.name.endswith(".dist-info"):
+            record = entry / "RECORD"
+            tops = {line.split("/")[0].split(",")[0] for line in record.read_text().splitlines()} if record.exists() else set()
+            owned = {top for top in tops if not top.endswith(".dist-info") and not top.startswith("..")}
+            if owned and {top.split(".")[0] for top in owned} <= names:
+                shutil.rmtree(entry)
+        elif entry.name.split(".")[0] in names:
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    for tests in sorted(target.glob("*/**/tests"), reverse=True):
+        if tests.is_dir() and not tests.is_relative_to(target / "tokenmeter"):
+            shutil.rmtree(tests)
 
 
 if __name__ == "__main__":

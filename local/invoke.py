@@ -19,6 +19,7 @@ import re
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import threading
 import time
@@ -120,6 +121,22 @@ class _Scope:
         raise ValueError(f"local invoke cannot evaluate the condition {condition!r}")
 
 
+# What Lambda's python3.13 runtime has beside a function and its layers: its runtime client and the SDK.
+RUNTIME_PACKAGES = {"awslambdaric", "runtime_client", "simplejson", "snapshot_restore_py", "boto3", "botocore",
+                    "s3transfer", "jmespath", "dateutil", "six", "urllib3", "certifi"}
+
+
+def runtime_site(folder: Path) -> Path:
+    """A site folder holding only RUNTIME_PACKAGES (links into this virtualenv): a function run with it and no
+    other site-packages finds only what Lambda would, so a package a layer leaves out fails here as there."""
+    site = Path(sysconfig.get_paths()["purelib"])
+    folder.mkdir(parents=True, exist_ok=True)
+    for entry in site.iterdir():
+        if entry.name.split(".")[0] in RUNTIME_PACKAGES and not entry.name.endswith(".dist-info"):
+            (folder / entry.name).symlink_to(entry)
+    return folder
+
+
 def merge_layers(layers: list[Path], opt: Path) -> Path:
     """The layers' python/ folders as Lambda unpacks them into /opt/python: one tree, a later layer's files
     over an earlier's. Directories present in one layer only are linked, not copied."""
@@ -210,12 +227,13 @@ def invoke(build_dir: Path, logical_id: str, event: bytes, overrides: dict[str, 
     task_root = build_dir / properties["CodeUri"]
     layers = [build_dir / layer["Ref"] / "python" for layer in properties.get("Layers", []) if isinstance(layer, dict)]
     with tempfile.TemporaryDirectory(prefix="tokenmeter-opt-") as opt:
-        return _run(template, logical_id, properties, task_root, merge_layers(layers, Path(opt)), event, overrides,
-                    timeout)
+        paths = [task_root, merge_layers(layers, Path(opt)), runtime_site(Path(opt) / "runtime")]
+        return _run(template, logical_id, properties, paths, event, overrides, timeout)
 
 
-def _run(template: dict[str, Any], logical_id: str, properties: dict[str, Any], task_root: Path, opt_python: Path,
-         event: bytes, overrides: dict[str, Any], timeout: float) -> tuple[str, Any, str]:
+def _run(template: dict[str, Any], logical_id: str, properties: dict[str, Any], paths: list[Path], event: bytes,
+         overrides: dict[str, Any], timeout: float) -> tuple[str, Any, str]:
+    task_root, opt_python = paths[0], paths[1]
     arn = f"arn:aws:lambda:us-east-1:123456789012:function:{logical_id}"
     api = RuntimeApi(event, arn, timeout)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "LAMBDA_", "_HANDLER"))}
@@ -226,8 +244,9 @@ def _run(template: dict[str, Any], logical_id: str, properties: dict[str, Any], 
                 "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(properties.get("MemorySize", 128)),
                 "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST", "AWS_REGION": env.get("AWS_REGION", "us-east-1"),
                 "AWS_DEFAULT_REGION": env.get("AWS_DEFAULT_REGION", "us-east-1"),
-                "PYTHONPATH": os.pathsep.join(str(p) for p in [task_root, opt_python])})
-    process = subprocess.Popen([sys.executable, "-m", "awslambdaric", properties["Handler"]], cwd=task_root, env=env,
+                "PYTHONPATH": os.pathsep.join(str(p) for p in paths)})
+    # -S: no site-packages of this virtualenv, only the function, its layers and the runtime's own packages.
+    process = subprocess.Popen([sys.executable, "-S", "-m", "awslambdaric", properties["Handler"]], cwd=task_root, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         finished = api.done.wait(timeout)

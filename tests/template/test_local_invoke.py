@@ -44,6 +44,30 @@ def test_count_tokens_built_artifact_meters_the_sample_cloudwatch_batch(sam_buil
     assert chat_output[0]["properties"]["tokens"] == len(tiktoken_llama3.encode("The meeting is now on Thursday."))
 
 
+@pytest.mark.slow
+def test_count_tokens_built_artifact_renders_chat_templates(sam_build, moto_server, llama3_chat_dir, tiktoken_llama3):
+    """The layer carries what a tokenizer with a chat template needs (jinja2), and nothing the build left out
+    is needed: the function runs with its layers and the runtime's own packages only."""
+    from conftest import cloudwatch_event
+
+    aws = moto_server.environment()
+    sqs = moto_server.client("sqs")
+    usage = sqs.create_queue(QueueName="usage")["QueueUrl"]
+    dead = sqs.create_queue(QueueName="dead")["QueueUrl"]
+    config = json.dumps({"tokenizers": {"llama3*": llama3_chat_dir}, "default_subscription": "sub_chat"})
+    record = json.dumps({"model": "llama3.2:3b", "messages": [{"role": "user", "content": "Hi"}], "completion": "Hello!",
+                         "timestamp": 1732646500})
+    env = {**aws, "USAGE_QUEUE_URL": usage, "DEAD_LETTER_QUEUE_URL": dead, "METERING_CONFIG": config}
+    kind, result, logs = invoke(sam_build, "CountTokensFunction", json.dumps(cloudwatch_event([record])).encode(),
+                                {"CountTokensFunction": env}, 60)
+    assert kind == "response" and result["metered"] == 1, (result, logs)
+    body = json.loads(sqs.receive_message(QueueUrl=usage, MaxNumberOfMessages=1)["Messages"][0]["Body"])
+    tokens = {e["properties"]["token_type"]: e["properties"]["tokens"] for e in body["events"]}
+    # Llama 3's template: BOS, the user header (4), "Hi", end of turn, the assistant header (4).
+    assert tokens == {"input": 1 + 4 + len(tiktoken_llama3.encode("Hi")) + 1 + 4,
+                      "output": len(tiktoken_llama3.encode("Hello!"))}
+
+
 # The sample events carry fixed dates: the ledger is told to keep ten years, so the contract takes them;
 # one nats-server here, so one replica.
 KEEP = {"NATS_STREAM_MAX_AGE_DAYS": "3650", "NATS_STREAM_REPLICAS": "1"}

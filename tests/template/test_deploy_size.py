@@ -1,0 +1,43 @@
+"""What `sam build` makes fits Lambda: every function with its layers under 200 MiB unzipped (Lambda's limit
+is 250 MB), and the build leaves out what the functions never import."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from local.invoke import load_template
+
+LIMIT_MIB = 200
+
+
+def mebibytes(folder: Path) -> float:
+    total = 0
+    for root, _, files in os.walk(folder):
+        total += sum(os.lstat(os.path.join(root, name)).st_size for name in files)
+    return total / 2**20
+
+
+def test_every_function_with_its_layers_fits(sam_build):
+    template = load_template(sam_build / "template.yaml")
+    sizes = {}
+    for name, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        properties = resource["Properties"]
+        parts = [sam_build / properties["CodeUri"]] + [sam_build / layer["Ref"] for layer in properties.get("Layers", [])]
+        sizes[name] = sum(mebibytes(part) for part in parts)
+    assert len(sizes) == 5
+    assert all(size < LIMIT_MIB for size in sizes.values()), sizes
+    assert sizes["CountTokensFunction"] > 50  # the tokenizer stack is really there
+
+
+def test_the_build_leaves_out_what_is_never_imported(sam_build):
+    metering, core = sam_build / "MeteringLayer" / "python", sam_build / "CoreLayer" / "python"
+    for gone in ("hf_xet", "pygments", "rich", "typer", "pydantic", "pydantic_core", "fsspec"):
+        assert not (metering / gone).exists(), gone
+    assert not list(metering.glob("pydantic*.dist-info")) and not list(metering.glob("hf_xet*.dist-info"))
+    assert not (core / "botocore").exists() and not (core / "boto3").exists()  # the runtime's own
+    assert not list(metering.glob("numpy/**/tests"))
+    for kept in ("transformers", "tokenizers", "huggingface_hub", "numpy", "jinja2", "tokenmeter"):
+        assert (metering / kept).is_dir(), kept
