@@ -14,7 +14,7 @@ SAM := $(SAM_VENV)/bin/sam
 SAM_STAMP := $(SAM_VENV)/.installed
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: install install-sam test lint bench demo validate build invoke clean
+.PHONY: install install-sam test soak lint bench demo validate build invoke clean
 
 install: $(STAMP) $(SAM_STAMP)
 
@@ -46,6 +46,11 @@ invoke: install
 
 test: install
 	$(PY) -m pytest
+
+# The end-to-end test under faults at 100,000 records, on both Lago event stores (not part of `make test`).
+soak: install
+	TOKENMETER_E2E_RECORDS=$${TOKENMETER_E2E_RECORDS:-100000} POWERTOOLS_LOG_LEVEL=ERROR \
+		POWERTOOLS_METRICS_DISABLED=true $(PY) -m pytest -s -q -p no:cacheprovider tests/integration/test_under_faults.py
 
 lint: install
 	$(VENV)/bin/ruff check .

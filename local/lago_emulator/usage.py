@@ -60,12 +60,24 @@ def _charge_usage(charge: dict[str, Any], metric: dict[str, Any], events: list[d
     rows = []
     if filters:
         expanded = [_all_values(f["values"], metric) for f in filters]
+        # Events alike in every filtered property match the same filters: each kind is matched once (a filter per
+        # model and token type, thousands of events, would otherwise be filters x events matches).
+        keys = sorted({key for values in expanded for key in values})
+        kinds: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+        for event in events:
+            properties = event["properties"]
+            kinds.setdefault(tuple(_text(properties[k]) if k in properties else None for k in keys), []).append(event)
+
+        def matching(test: Any) -> list[dict[str, Any]]:
+            return [event for alike in kinds.values() if test(alike[0]) for event in alike]
+
         for index, charge_filter in enumerate(filters):
             ignored = _ignored(index, filters, expanded)
-            bucket = [e for e in events if _matches(e, expanded[index]) and not any(_matches(e, i) for i in ignored)]
+            bucket = matching(lambda e, index=index, ignored=ignored: _matches(e, expanded[index])
+                              and not any(_matches(e, i) for i in ignored))
             rows.append(_priced(bucket, metric, charge["charge_model"], charge_filter.get("properties") or {},
                                 charge_filter["values"], charge_filter.get("invoice_display_name")))
-        default = [e for e in events if not any(_matches(e, values) for values in expanded)]
+        default = matching(lambda e: not any(_matches(e, values) for values in expanded))
         rows.append(_priced(default, metric, charge["charge_model"], charge.get("properties") or {}, {}, None))
         units, amount = sum(Decimal(r["units"]) for r in rows), sum(r["amount_cents"] for r in rows)
         events_count = sum(r["events_count"] for r in rows)

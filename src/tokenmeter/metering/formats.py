@@ -35,9 +35,9 @@ def read_inference(data: Any, bill_proxy_cache_hits: bool = False) -> Inference:
         raise RecordError(UNKNOWN_FORMAT, f"a record must be a JSON object, got {type(data).__name__}")
     if data.get("schemaType") == "ModelInvocationLog":
         return _bedrock(data)
-    if is_litellm(data):
+    if "call_type" in data and is_litellm(data):
         return read_litellm(data, bill_proxy_cache_hits)
-    if is_gemini(data):
+    if "usageMetadata" in data and is_gemini(data):
         return read_gemini(data)
     response = data.get("response")
     if isinstance(response, dict) and is_gemini(response):

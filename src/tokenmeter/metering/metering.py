@@ -131,11 +131,11 @@ class Meter:
 
     def _meter(self, raw: RawRecord) -> None:
         data = raw.value if raw.parsed else _decode(raw)
-        if type(data) is dict:
-            if is_otlp(data):
+        if type(data) is dict:  # the key tests first: most records are neither, and this is the hot path
+            if "resourceSpans" in data and is_otlp(data):
                 self._meter_spans(raw, data)
                 return
-            if is_stream_event(data):
+            if ("object" in data or "type" in data) and is_stream_event(data):
                 self._meter_chunk(raw, data)
                 return
         self._bill(raw, data, read_inference(data, self._config.bill_proxy_cache_hits))
