@@ -49,6 +49,18 @@ def test_gemini_image_output_and_vertex_wrapper():
     assert inference.timestamp_ms == 1_748_772_000_250
 
 
+def test_gemini_stream_bills_only_its_last_chunk():
+    chunk = {"candidates": [{"content": {"parts": [{"text": "The"}], "role": "model"}, "index": 0}],
+             "usageMetadata": {"promptTokenCount": 12, "totalTokenCount": 12}, "modelVersion": "gemini-2.5-flash",
+             "responseId": "mAitaLmkHPPlz7IPvtfUqQ4"}
+    with pytest.raises(NothingToBill, match="not_final"):
+        read_inference(chunk)
+    last = {**chunk, "candidates": [{"content": {"parts": [{"text": " end."}], "role": "model"}, "finishReason": "STOP",
+                                     "index": 0}],
+            "usageMetadata": {"promptTokenCount": 12, "candidatesTokenCount": 40, "totalTokenCount": 52}}
+    assert read_inference(last).counts == {"input": 12, "cached_input": 0, "output": 40, "reasoning": 0}
+
+
 @pytest.mark.parametrize("usage", [
     {"promptTokenCount": 10, "cachedContentTokenCount": 11},
     {"promptTokenCount": -1},

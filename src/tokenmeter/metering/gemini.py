@@ -3,15 +3,16 @@
 promptTokenCount includes the cached tokens; toolUsePromptTokenCount and thoughtsTokenCount are counted
 beside prompt and candidates (totalTokenCount is the sum of all four). The per-modality details split
 each count again: AUDIO and IMAGE get their own types, TEXT, VIDEO and DOCUMENT stay in input/output
-(Gemini prices video and documents as it prices text).
+(Gemini prices video and documents as it prices text). A response streamed chunk by chunk repeats its
+responseId with the counts so far: only the chunk with a finishReason, the last, is billed.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .fields import carve, count_at, id_at, model_at, rfc3339_at, short, with_counts
-from .records import INVALID_COUNTS, INVALID_RECORD, Inference, RecordError
+from .fields import NothingToBill, carve, count_at, id_at, model_at, rfc3339_at, short, with_counts
+from .records import INVALID_COUNTS, INVALID_RECORD, NOT_FINAL, Inference, RecordError
 
 _MODALITY_TYPES = {"AUDIO": "audio", "IMAGE": "image"}
 
@@ -21,6 +22,11 @@ def is_gemini(data: dict[str, Any]) -> bool:
 
 
 def read_gemini(data: dict[str, Any]) -> Inference:
+    candidates = data.get("candidates")
+    if isinstance(candidates, list) and candidates and not any(
+            isinstance(c, dict) and c.get("finishReason") for c in candidates):
+        # A streamed chunk before the last: its usageMetadata is the count so far, under the response's id.
+        raise NothingToBill(NOT_FINAL)
     usage = data["usageMetadata"]
     model = model_at(data, "modelVersion") if "modelVersion" in data else model_at(data, "model")
     prompt = count_at(usage, "promptTokenCount", "usageMetadata.promptTokenCount")
