@@ -2,8 +2,9 @@
 still bills its output: its message_delta names no message and no model, only the start does.
 
 One small S3 object per log stream (or object) under ``tokenmeter-streams/``, in the log bucket: the start
-whose end was not in the last invocation, or nothing. It is written, or removed, only after the
-invocation's events reached SQS, so a retried invocation pairs exactly as the first attempt did.
+whose end was not in the last invocation; or a kept start a delta of the last invocation ended, with that
+delta's identity (so a retried delivery pairs again, another delta not); or nothing. It is written, or
+removed, only after the invocation's events reached SQS.
 """
 
 from __future__ import annotations
