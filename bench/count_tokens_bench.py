@@ -26,6 +26,8 @@ import sysconfig
 import time
 from pathlib import Path
 
+from bench.stand_ins import MemoryS3
+from local.workload import otel_attribute as attr
 from tokenmeter.core import parse_config
 from tokenmeter.metering.metering import Meter
 from tokenmeter.metering.tokenizer_pool import TokenizerPool
@@ -168,28 +170,9 @@ def _warm_meter(config):
     return run
 
 
-class MemoryS3:
-    """Just enough of an S3 client for s3_records: objects held in memory."""
-
-    class exceptions:  # noqa: N801 - boto3's spelling
-        class NoSuchKey(Exception):
-            pass
-
-    def __init__(self, objects: dict[str, bytes]):
-        self.objects = objects
-
-    def get_object(self, Bucket: str, Key: str, **_: object) -> dict:  # noqa: N803
-        import io
-
-        return {"Body": io.BytesIO(self.objects[Key]), "ETag": '"e"'}
-
-
 def otlp_documents(docs: int) -> list[bytes]:
     """Agent runs as the Collector exports them: per trace an agent span, three model calls, two tool calls and
     three HTTP spans, with the attributes instrumentations write (old and new usage names)."""
-    def attr(key: str, value: object) -> dict:
-        return {"key": key, "value": {"intValue": str(value)} if isinstance(value, int) else {"stringValue": value}}
-
     rng, out = random.Random(7), []
     for d in range(docs):
         spans = []

@@ -29,20 +29,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import hashlib
-import io
 import json
 import logging
 import os
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.lago_sync_bench import raw_fetch_ack, raw_posts
 from bench.lambda_context import Context
 from bench.publish_event_bench import bench_raw
+from bench.stand_ins import MemoryS3, MemorySqs
 from local.functions import load_function_app
 from local.lago_emulator.process import LagoEmulatorProcess
 from local.nats_server import NatsServer
@@ -56,28 +54,6 @@ VCPU_MB = 1769
 MEMORY_MB = {"count_tokens": 1024, "publish_event": 512, "lago_sync": 512}  # template.yaml
 SQS_BATCH = 100
 LAGO_NOW = "2026-11-15T12:00:00Z"
-
-
-class MemorySqs:
-    def __init__(self) -> None:
-        self.bodies: dict[str, list[str]] = {}
-
-    def send_message_batch(self, QueueUrl: str, Entries: list[dict]) -> dict:  # noqa: N803 - boto3's names
-        self.bodies.setdefault(QueueUrl, []).extend(e["MessageBody"] for e in Entries)
-        return {"Successful": [{"Id": e["Id"]} for e in Entries]}
-
-
-class MemoryS3:
-    class exceptions:  # noqa: N801 - boto3's shape
-        NoSuchKey = KeyError
-
-    def __init__(self, objects: dict[str, bytes]) -> None:
-        self.objects = objects
-
-    def get_object(self, Bucket: str, Key: str) -> dict:  # noqa: N803
-        data = self.objects[Key]
-        return {"Body": io.BytesIO(data), "ETag": f'"{hashlib.md5(data).hexdigest()}"',
-                "LastModified": datetime(2026, 11, 2, tzinfo=UTC)}
 
 
 class Stage:

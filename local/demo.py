@@ -73,14 +73,11 @@ def sample_s3_objects() -> dict[str, bytes]:
 def sample_trace() -> dict:
     """An agent run as the OpenTelemetry Collector's S3 exporter writes it: the agent span sums its two model
     calls (billed once each, the sum never); the second call is from an older instrumentation."""
-    def attr(key: str, value: object) -> dict:
-        return {"key": key, "value": {"intValue": str(value)} if isinstance(value, int) else {"stringValue": value}}
-
     def span(span_id: str, name: str, end_s: int, **attributes: object) -> dict:
         return {"traceId": "4bf92f3577b34da6a3ce929d0e0e4736", "spanId": span_id, "name": name,
                 "parentSpanId": "" if span_id == "00f067aa0ba902b7" else "00f067aa0ba902b7",
                 "startTimeUnixNano": str((TIME + end_s - 2) * 10**9), "endTimeUnixNano": str((TIME + end_s) * 10**9),
-                "attributes": [attr(k, v) for k, v in attributes.items()]}
+                "attributes": [workload.otel_attribute(k, v) for k, v in attributes.items()]}
 
     model = "gpt-4o-mini-2024-07-18"
     spans = [
@@ -93,7 +90,7 @@ def sample_trace() -> dict:
         span("d6a7b8c9e0f1a2b3", f"chat {model}", 1495, **{"gen_ai.system": "openai", "gen_ai.request.model": model,
              "gen_ai.usage.prompt_tokens": 30_000, "gen_ai.usage.completion_tokens": 5_000}),
     ]
-    resource = [attr("service.name", "planner"), attr("user.id", "sub_globex")]
+    resource = [workload.otel_attribute("service.name", "planner"), workload.otel_attribute("user.id", "sub_globex")]
     return {"resourceSpans": [{"resource": {"attributes": resource},
                                "scopeSpans": [{"scope": {"name": "opentelemetry.instrumentation.openai_v2"},
                                                "spans": spans}]}]}

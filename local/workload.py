@@ -261,7 +261,8 @@ def _text_only(i: int, rng: random.Random, sub: str, ts: int, count_prompt: Text
     return json.dumps(record), {"input": count_prompt(prompt), "output": count_completion(completion)}, model
 
 
-def _otel_attr(key: str, value: object) -> dict:
+def otel_attribute(key: str, value: object) -> dict:
+    """An OpenTelemetry attribute as OTLP JSON writes it (int64 as a string)."""
     if isinstance(value, int):
         return {"key": key, "value": {"intValue": str(value)}}
     return {"key": key, "value": {"stringValue": value}}
@@ -281,26 +282,26 @@ def _otlp_trace(i: int, rng: random.Random, sub: str, ts: int) -> tuple[list[str
         call_end = end_ms - 100 * (3 - k)
         names = ("gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens") if k % 2 == 0 else \
             ("gen_ai.usage.prompt_tokens", "gen_ai.usage.completion_tokens")  # older instrumentations
-        attributes = [_otel_attr("gen_ai.operation.name", "chat"), _otel_attr("gen_ai.request.model", model),
-                      _otel_attr("gen_ai.response.model", model), _otel_attr(names[0], inp),
-                      _otel_attr(names[1], out), _otel_attr("gen_ai.usage.cache_read.input_tokens", cached)]
+        attributes = [otel_attribute("gen_ai.operation.name", "chat"), otel_attribute("gen_ai.request.model", model),
+                      otel_attribute("gen_ai.response.model", model), otel_attribute(names[0], inp),
+                      otel_attribute(names[1], out), otel_attribute("gen_ai.usage.cache_read.input_tokens", cached)]
         spans.append({"traceId": trace, "spanId": f"{i:08x}c{k:07d}", "parentSpanId": agent, "name": f"chat {model}",
                       "kind": 3, "startTimeUnixNano": str((call_end - 400) * 1_000_000),
                       "endTimeUnixNano": str(call_end * 1_000_000 + 123), "attributes": attributes})
         inferences.append(({"input": inp - cached, "cached_input": cached, "output": out}, model, call_end))
     spans.append({"traceId": trace, "spanId": f"{i:08x}d0000000", "parentSpanId": agent, "name": "execute_tool search",
                   "startTimeUnixNano": str(end_ms * 1_000_000 - 50), "endTimeUnixNano": str(end_ms * 1_000_000),
-                  "attributes": [_otel_attr("gen_ai.operation.name", "execute_tool")]})
+                  "attributes": [otel_attribute("gen_ai.operation.name", "execute_tool")]})
     spans.append({"traceId": trace, "spanId": f"{i:08x}e0000000", "parentSpanId": agent, "name": "GET /search",
                   "startTimeUnixNano": str(end_ms * 1_000_000 - 40), "endTimeUnixNano": str(end_ms * 1_000_000),
-                  "attributes": [_otel_attr("http.request.method", "GET")]})
+                  "attributes": [otel_attribute("http.request.method", "GET")]})
     spans.insert(0, {"traceId": trace, "spanId": agent, "name": "invoke_agent helper",
                      "startTimeUnixNano": str((end_ms - 1000) * 1_000_000), "endTimeUnixNano": str(end_ms * 1_000_000),
-                     "attributes": [_otel_attr("gen_ai.operation.name", "invoke_agent"),
-                                    _otel_attr("gen_ai.usage.input_tokens", total_in),
-                                    _otel_attr("gen_ai.usage.output_tokens", total_out)]})
-    document = {"resourceSpans": [{"resource": {"attributes": [_otel_attr("service.name", "helper"),
-                                                               _otel_attr("user.id", sub)]},
+                     "attributes": [otel_attribute("gen_ai.operation.name", "invoke_agent"),
+                                    otel_attribute("gen_ai.usage.input_tokens", total_in),
+                                    otel_attribute("gen_ai.usage.output_tokens", total_out)]})
+    document = {"resourceSpans": [{"resource": {"attributes": [otel_attribute("service.name", "helper"),
+                                                               otel_attribute("user.id", sub)]},
                                    "scopeSpans": [{"scope": {"name": "opentelemetry.instrumentation.openai_v2"},
                                                    "spans": spans}]}]}
     return [json.dumps(document)], inferences

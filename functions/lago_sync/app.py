@@ -43,11 +43,8 @@ def runtime() -> Runtime:
     global _runtime
     if _runtime is None:
         settings, nats, config = SyncSettings.from_env(secret_loader=load_secret), NatsSettings.from_env(), load_config()
-        arn = settings.lago_api_key_secret_arn
         _runtime = Runtime(ManagedConnection(nats), settings, config,
-                           LagoApi(settings.lago_api_url, settings.lago_api_key, settings.lago_timeout_seconds,
-                                   settings.lago_concurrency,
-                                   reload_key=(lambda: load_secret(arn, fresh=True)) if arn else None),
+                           LagoApi.configured(settings, settings.lago_concurrency),
                            Contract.from_config(config, nats.max_age_seconds))
     return _runtime
 

@@ -45,11 +45,8 @@ def runtime() -> Runtime:
     global _runtime
     if _runtime is None:
         settings, nats = ReconcileSettings.from_env(secret_loader=load_secret), NatsSettings.from_env()
-        arn = settings.lago_api_key_secret_arn
         _runtime = Runtime(ManagedConnection(nats), settings, tally_settings(nats, settings, load_config()),
-                           LagoApi(settings.lago_api_url, settings.lago_api_key, settings.lago_timeout_seconds,
-                                   settings.concurrency,
-                                   reload_key=(lambda: load_secret(arn, fresh=True)) if arn else None))
+                           LagoApi.configured(settings, settings.concurrency))
     return _runtime
 
 

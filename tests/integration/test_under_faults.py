@@ -253,10 +253,7 @@ def pipeline(request, aws, count_tokens, publish_event, nats_server, workload, t
     pipeline = Pipeline(aws, count_tokens, publish_event, lago_sync, reconcile, nats_server, lago, flaky,
                         SETTLE_SECONDS[store])
     yield pipeline
-    for app in (lago_sync, reconcile):
-        if app._runtime is not None:
-            app._runtime.nats.run(app._runtime.nats.close())
-            app._runtime.nats.loop.close()
+    pipeline.restart_functions()  # their connections closed
     lago.stop()
 
 

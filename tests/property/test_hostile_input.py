@@ -9,6 +9,7 @@ import gzip
 import io
 import json
 
+from conftest import Collect
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -64,16 +65,6 @@ mutated = st.sampled_from(VALID).flatmap(lambda base: st.dictionaries(
 records = st.one_of(record_shapes, mutated, st.sampled_from(VALID))
 
 
-class Collect:
-    def __init__(self) -> None:
-        self.events: list[UsageEvent] = []
-        self.dead_letters: list = []
-
-    def add_events(self, events):
-        self.events.extend(events)
-
-    def add_dead_letter(self, letter):
-        self.dead_letters.append(letter)
 
 
 def meter_all(items):

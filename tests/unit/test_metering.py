@@ -5,24 +5,13 @@ import subprocess
 import sys
 
 import pytest
+from conftest import Collect
 
 from tokenmeter.core import parse_config, record_key
 from tokenmeter.core.dead_letters import DeadLetter
 from tokenmeter.metering.metering import Meter
 from tokenmeter.metering.records import RawRecord, Skipped
 from tokenmeter.metering.tokenizer_pool import TokenizerPool
-
-
-class Collect:
-    def __init__(self):
-        self.events = []
-        self.dead_letters = []
-
-    def add_events(self, events):
-        self.events.extend(events)
-
-    def add_dead_letter(self, letter):
-        self.dead_letters.append(letter)
 
 
 def run(records, **config):

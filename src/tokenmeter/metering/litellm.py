@@ -35,13 +35,9 @@ def read_litellm(data: dict[str, Any], bill_cache_hits: bool) -> Inference:
     usage = object_at(response, "usage")
     prompt_details = object_at(usage, "prompt_tokens_details")
     completion_details = object_at(usage, "completion_tokens_details")
-    writes = count_at(usage, "cache_creation_input_tokens", "response.usage.cache_creation_input_tokens")
     writes_inside = "cache_creation_tokens" in prompt_details
-    if writes_inside:
-        writes = count_at(prompt_details, "cache_creation_tokens", "prompt_tokens_details.cache_creation_tokens")
-    cached = count_at(prompt_details, "cached_tokens", "prompt_tokens_details.cached_tokens")
-    if "cached_tokens" not in prompt_details:
-        cached = count_at(usage, "cache_read_input_tokens", "response.usage.cache_read_input_tokens")
+    writes = _either(prompt_details, "cache_creation_tokens", usage, "cache_creation_input_tokens")
+    cached = _either(prompt_details, "cached_tokens", usage, "cache_read_input_tokens")
     prompt = count_at(data, "prompt_tokens", "prompt_tokens")
     inputs = {"cached_input": cached, "cache_write": writes if writes_inside else 0,
               "input_audio": count_at(prompt_details, "audio_tokens", "prompt_tokens_details.audio_tokens"),
@@ -55,3 +51,10 @@ def read_litellm(data: dict[str, Any], bill_cache_hits: bool) -> Inference:
         counts["cache_write"] = writes
     timestamp = unix_seconds_at(data, "endTime") if data.get("endTime") is not None else None
     return with_counts(model, id_at(data, "id"), timestamp, counts)
+
+
+def _either(details: dict[str, Any], key: str, usage: dict[str, Any], fallback: str) -> int:
+    """``details[key]`` where the response has it, else the count it reports beside as ``usage[fallback]``."""
+    if key in details:
+        return count_at(details, key, f"prompt_tokens_details.{key}")
+    return count_at(usage, fallback, f"response.usage.{fallback}")

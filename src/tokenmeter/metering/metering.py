@@ -21,7 +21,7 @@ from tokenmeter.core.dead_letters import DeadLetter, truncate_record
 from .attribution import Attributor
 from .fields import NothingToBill
 from .formats import read_inference
-from .otlp import DUPLICATE_SPAN, NO_SPANS, billable_spans, is_otlp, otlp_spans, read_span
+from .otlp import DUPLICATE_SPAN, NO_SPANS, Span, billable_spans, is_otlp, otlp_spans, read_span
 from .records import (
     INVALID_IDENTIFIER,
     INVALID_RECORD,
@@ -163,7 +163,10 @@ class Meter:
             record = RawRecord(f"{raw.source}#span={span.trace_id}/{span.span_id}",
                                f"otel:{span.trace_id}/{span.span_id}", "", raw.fallback_ms, span.body, raw.lossy,
                                raw.origin)
-            self._guarded(record, lambda s, r: self._bill(r, s.view(), read_span(s, id(s) in leaves)), span, record)
+            self._guarded(record, self._bill_span, record, span, id(span) in leaves)
+
+    def _bill_span(self, record: RawRecord, span: Span, leaf: bool) -> None:
+        self._bill(record, span.view(), read_span(span, leaf))
 
     def _meter_chunk(self, raw: RawRecord, data: dict[str, Any]) -> None:
         """A streamed chunk: kept until its stream is complete (a stream_chunk), or what it completes."""

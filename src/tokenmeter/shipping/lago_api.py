@@ -37,6 +37,7 @@ from lago_python_client.services.request import make_headers, make_url
 from lago_python_client.services.response import get_response_data, prepare_object_response, verify_response
 
 from tokenmeter.core import UsageEvent, parse_rfc3339_ms
+from tokenmeter.core.secrets import load_secret
 
 MAX_BATCH = 100
 Chunk = list[tuple[Any, UsageEvent]]  # (whatever the caller keeps beside it, the event)
@@ -115,6 +116,15 @@ class LagoApi:
         self._metrics: dict[str, tuple[float, Any]] = {}
         # Lago Cloud's limits per organization: current usage 200 requests/s, other reads 50/s (a margin kept).
         self._usage_pace, self._read_pace = Pace(usage_rate_per_second), Pace(read_rate_per_second)
+
+    @classmethod
+    def configured(cls, settings: Any, concurrency: int) -> LagoApi:
+        """The client lago_sync's or reconcile's settings describe (``lago_api_url``, ``lago_api_key``,
+        ``lago_timeout_seconds``, ``lago_api_key_secret_arn``): a key from Secrets Manager is read again after
+        a 401, so a rotated key is picked up."""
+        arn = settings.lago_api_key_secret_arn
+        return cls(settings.lago_api_url, settings.lago_api_key, settings.lago_timeout_seconds, concurrency,
+                   reload_key=(lambda: load_secret(arn, fresh=True)) if arn else None)
 
     async def close(self) -> None:
         await self._http.aclose()
