@@ -62,6 +62,7 @@ bench: install
 	$(PY) -m bench.pipeline_bench
 	$(PY) -m bench.http_route_bench
 	$(PY) -m bench.reconcile_bench
+	$(PY) -m bench.cold_start_bench
 
 demo: install
 	$(PY) -m local.demo

@@ -6,10 +6,14 @@ Run by each layer's Makefile (`sam build`, no Docker) from the repository root. 
 copied from src/tokenmeter into python/tokenmeter/<part> (the core layer also takes the package's
 __init__); Lambda unpacks every layer of a function into one /opt/python, where the parts meet as one
 package. Dependencies are installed as wheels for Lambda's platform, at the versions of constraints.txt.
+Then everything is compiled to bytecode Python trusts without looking at the source (below).
 """
 
 from __future__ import annotations
 
+import compileall
+import py_compile
+import re
 import shutil
 import subprocess
 import sys
@@ -31,8 +35,12 @@ def build(part: str, requirements: Path, artifacts: Path) -> None:
         shutil.copy2(ROOT / "src/tokenmeter/__init__.py", package / "__init__.py")
     shutil.copytree(ROOT / "src/tokenmeter" / part, package / part, dirs_exist_ok=True,
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    if not any(line.strip() and not line.lstrip().startswith("#") for line in requirements.read_text().splitlines()):
-        return
+    if any(line.strip() and not line.lstrip().startswith("#") for line in requirements.read_text().splitlines()):
+        install(requirements, target)
+    compile_bytecode(target)
+
+
+def install(requirements: Path, target: Path) -> None:
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet"]
     constraints = ["-c", str(ROOT / "constraints.txt")]
     with tempfile.TemporaryDirectory() as wheelhouse:
@@ -43,6 +51,22 @@ def build(part: str, requirements: Path, artifacts: Path) -> None:
         subprocess.run([*pip, "install", "--no-compile", "--target", str(target), *PLATFORM, "--find-links", wheelhouse,
                         "-r", str(requirements), *constraints], check=True)
     leave_out(target, requirements.parent / "leave-out.txt")
+
+
+# Transformers' per-model packages: of a family only its tokenizer and configuration modules are ever imported
+# (when its tokenizer is first loaded); compiling its modeling code would add ~50 MB to the metering layer.
+_NOT_COMPILED = re.compile(r"/transformers/models/(?!auto/)[^/]+/(?!tokenization|configuration|__init__)[^/]+\.py$")
+
+
+def compile_bytecode(target: Path) -> None:
+    """Compile the layer's modules ahead: Lambda's /opt is read-only, so without bytecode in the layer every
+    cold start compiles each module it imports from source (bench/cold_start_bench.py measured it).
+    ``unchecked-hash`` bytecode is used without comparing the source's time stamp, which a zip (two-second
+    resolution) does not keep exactly."""
+    compiled = compileall.compile_dir(target, quiet=2, workers=0, rx=_NOT_COMPILED,
+                                      invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+    if not compiled:
+        raise SystemExit(f"compiling {target} to bytecode failed")
 
 
 def leave_out(target: Path, listing: Path) -> None:

@@ -41,3 +41,24 @@ def test_the_build_leaves_out_what_is_never_imported(sam_build):
     assert not list(metering.glob("numpy/**/tests"))
     for kept in ("transformers", "tokenizers", "huggingface_hub", "numpy", "jinja2", "tokenmeter"):
         assert (metering / kept).is_dir(), kept
+
+
+def test_the_layers_carry_bytecode_python_trusts_without_the_source_time(sam_build):
+    """Lambda's /opt is read-only: a module without bytecode in the layer is compiled again on every cold
+    start. PEP 552 flags 0b01 = hash-based and unchecked (a zip does not keep the source's time exactly)."""
+    checked = 0
+    for layer in ("CoreLayer", "NatsLayer", "ShippingLayer", "IngestionLayer", "MeteringLayer"):
+        for source in (sam_build / layer / "python").rglob("*.py"):
+            family = source.as_posix().partition("/transformers/models/")[2]
+            if family.count("/") == 1 and not family.startswith("auto/") and \
+                    not source.name.startswith(("tokenization", "configuration", "__init__")):
+                continue  # a model family's modeling code: never imported to count tokens
+            compiled = source.parent / "__pycache__" / f"{source.stem}.cpython-313.pyc"
+            assert compiled.is_file(), source
+            assert int.from_bytes(compiled.read_bytes()[4:8], "little") == 0b01, compiled
+            checked += 1
+    assert checked > 1000
+    llama = sam_build / "MeteringLayer/python/transformers/models/llama/__pycache__"
+    assert (llama / "tokenization_llama.cpython-313.pyc").is_file()
+    assert (llama / "configuration_llama.cpython-313.pyc").is_file()
+    assert not list(llama.glob("modeling_*.pyc"))

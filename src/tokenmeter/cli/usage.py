@@ -41,13 +41,11 @@ async def usage_preview(env: Environment, js: Any, subscription_id: str, catch_u
     for (code, _, _), row in rows.items():
         codes[code]["ledger"] += row["ledger"]
     for charge in usage.charges_usage:
-        code = charge.billable_metric.code
-        codes[code]["lago"] += Decimal(charge.units)
-        for row in charge.filters or []:
-            values = row.values or {}
-            model, token_type = values.get(names["model"], []), values.get(names["token_type"], [])
-            if len(model) == 1 and len(token_type) == 1 and len(values) == 2:
-                rows[(code, model[0], token_type[0])]["lago"] = Decimal(row.units)
+        codes[charge.code]["lago"] += charge.units
+        for row in charge.filters:
+            model, token_type = row.values.get(names["model"], []), row.values.get(names["token_type"], [])
+            if len(model) == 1 and len(token_type) == 1 and len(row.values) == 2:
+                rows[(charge.code, model[0], token_type[0])]["lago"] = row.units
     return {
         "external_subscription_id": subscription_id, "from_datetime": usage.from_datetime,
         "to_datetime": usage.to_datetime, "totals_state": totals.as_dict(),

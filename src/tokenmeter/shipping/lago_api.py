@@ -1,15 +1,15 @@
-"""Lago through lago-python-client, with outcomes tokenmeter can act on.
+"""Lago's API with outcomes tokenmeter can act on.
 
-The client keeps Lago's wire format (its models, URL, headers, JSON and error
-parsing); we turn its answers into "held by Lago", "already billed", "rejected
-(dead letter)" or "try again later". Departures, each for a reason:
+Lago's wire format (URLs, headers, JSON, error shapes) is lago-python-client's, kept in ``lago_wire``; we
+turn answers into "held by Lago", "already billed", "rejected (dead letter)" or "try again later".
+Departures from the client, each for a reason:
 - requests go out on kept-alive connections of one ``httpx.AsyncClient`` with an
   explicit timeout, at most ``concurrency`` at once, on the event loop lago_sync
   already runs for NATS (nothing blocks it): the client's module-level
   ``httpx.post``/``get`` build a new client, and load a TLS context (~40 ms), per
   request; bench/lago_sync_bench.py measured ~1,000 events/s through it against
   ~8,700/s for raw batch POSTs to the same emulator;
-- its own 429 retries are off: they can sleep past the Lambda deadline, so we
+- no 429 retries of its own: they can sleep past the Lambda deadline, so we
   wait as Lago says only while that leaves the deadline's margin;
 - every id in a path is percent-encoded (the client joins ids in raw): Lago's
   routes take an id segment without ``/`` and Rails' default customer segment
@@ -27,17 +27,13 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-from lago_python_client.client import Client
-from lago_python_client.exceptions import LagoApiError, LagoRateLimitError
-from lago_python_client.models.billable_metric import BillableMetricResponse
-from lago_python_client.models.customer_usage import CustomerUsageResponse
-from lago_python_client.models.subscription import SubscriptionResponse
-from lago_python_client.services.json import to_json
-from lago_python_client.services.request import make_headers, make_url
-from lago_python_client.services.response import get_response_data, prepare_object_response, verify_response
+import orjson
 
 from tokenmeter.core import UsageEvent, parse_rfc3339_ms
 from tokenmeter.core.secrets import load_secret
+
+from . import lago_wire as wire
+from .lago_wire import CurrentUsage, LagoApiError, LagoRateLimitError
 
 MAX_BATCH = 100
 Chunk = list[tuple[Any, UsageEvent]]  # (whatever the caller keeps beside it, the event)
@@ -72,14 +68,23 @@ class LagoSubscription:
     period_end_ms: int | None
 
     @classmethod
-    def from_response(cls, response: SubscriptionResponse) -> LagoSubscription:
-        def ms(text: str | None) -> int | None:
+    def from_json(cls, data: dict[str, Any]) -> LagoSubscription:
+        """From Lago's subscription object; a time Lago gives that is not RFC 3339 is an unreadable answer."""
+        def ms(name: str) -> int | None:
+            text = data.get(name)
             return parse_rfc3339_ms(text) if text else None
 
-        period_end = ms(response.current_billing_period_ending_at)
-        return cls(response.external_id or "", response.external_customer_id or "", response.status or "active",
-                   ms(response.started_at), ms(response.terminated_at or response.canceled_at),
-                   ms(response.current_billing_period_started_at), None if period_end is None else period_end + 999)
+        def text(name: str, default: str) -> str:
+            value = data.get(name)
+            return str(value) if value else default
+
+        try:
+            period_end = ms("current_billing_period_ending_at")
+            return cls(text("external_id", ""), text("external_customer_id", ""), text("status", "active"),
+                       ms("started_at"), ms("terminated_at") or ms("canceled_at"),
+                       ms("current_billing_period_started_at"), None if period_end is None else period_end + 999)
+        except (TypeError, ValueError) as exc:
+            raise LagoApiError(500, None, None, f"Lago's subscription cannot be read: {exc}") from None
 
 
 class LagoUnavailable(Exception):
@@ -105,11 +110,11 @@ class LagoApi:
     def __init__(self, api_url: str, api_key: str, timeout: float = 5.0, concurrency: int = 4,
                  reload_key: Callable[[], str] | None = None, usage_rate_per_second: float = 180.0,
                  read_rate_per_second: float = 45.0):
-        self._origin = Client(api_key=api_key, api_url=api_url).base_api_url
-        self._batch_url = make_url(origin=self._origin, path_parts=("events", "batch"))
+        self._origin = wire.api_base(api_url)
+        self._batch_url = wire.url(self._origin, "events", "batch")
         self._key, self._reload_key = api_key, reload_key
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        self._http = httpx.AsyncClient(headers=make_headers(api_key=api_key), timeout=timeout, limits=limits)
+        self._http = httpx.AsyncClient(headers=wire.headers(api_key), timeout=timeout, limits=limits)
         # Batches are independent (each transaction id stands alone), so a few go out at once.
         self._slots = asyncio.Semaphore(concurrency)
         self._subscriptions: dict[str, tuple[float, LagoSubscription | None]] = {}
@@ -155,23 +160,35 @@ class LagoApi:
         if not fresh or fresh == used:
             return False
         self._key = fresh
-        self._http.headers.update(make_headers(api_key=fresh))
+        self._http.headers.update(wire.headers(fresh))
         return True
 
     async def _post_batch(self, events: list[UsageEvent]) -> None:
-        """POST /events/batch as lago-python-client's batch_create does; raises its errors.
+        """POST /events/batch as lago-python-client's batch_create does; raises LagoApiError.
 
-        The body is the client's JSON of the events we already validated; building its
-        pydantic models for them measured 14 ms a batch of 100, and adds only nulls.
+        The body is the JSON of the events we already validated (the client's models of them add only nulls).
         """
-        body = to_json({"events": [e.as_dict() for e in events]})
-        verify_response(await self._send("POST", self._batch_url, body))
+        body = orjson.dumps({"events": [e.as_dict() for e in events]})
+        _check(await self._send("POST", self._batch_url, body))
 
-    async def _get(self, path: tuple[str, ...], key: str, model: Any, query: dict[str, Any] | None = None) -> Any:
-        """GET a resource and parse it into lago-python-client's response model; ids are encoded by callers."""
+    async def _get(self, path: tuple[str, ...], key: str, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        """GET a resource's object (the one under ``key``); ids are encoded by callers."""
         await (self._usage_pace if path[-1] == "current_usage" else self._read_pace).turn()
-        response = await self._send("GET", make_url(origin=self._origin, path_parts=path, query_pairs=query))
-        return prepare_object_response(response_model=model, data=get_response_data(response=response, key=key))
+        response = await self._send("GET", wire.url(self._origin, *path, query=query))
+        return wire.resource(response.status_code, str(response.request.url), response.headers, response.content, key)
+
+    async def _list(self, path: str, query: dict[str, Any]) -> dict[str, Any]:
+        """GET one page of a list; raises LagoUnavailable (the list's name in the message)."""
+        await self._read_pace.turn()
+        try:
+            response = await self._send("GET", wire.url(self._origin, path, query=query))
+            _check(response)
+            body = orjson.loads(response.content)
+        except (LagoApiError, httpx.HTTPError, orjson.JSONDecodeError) as exc:
+            raise LagoUnavailable(f"{path} list: {type(exc).__name__}") from None
+        if not isinstance(body, dict):
+            raise LagoUnavailable(f"{path} list: the answer is not a JSON object")
+        return body
 
     # --- shipping ---
     async def ship_all(self, chunks: list[list[UsageEvent]], deadline: float) -> list[ShipResult | LagoAuthError]:
@@ -235,8 +252,8 @@ class LagoApi:
         for status in _STATUSES:
             query = None if status == "active" else {"status": status}
             try:
-                found = LagoSubscription.from_response(
-                    await self._get(("subscriptions", path_id(external_id)), "subscription", SubscriptionResponse, query))
+                found = LagoSubscription.from_json(
+                    await self._get(("subscriptions", path_id(external_id)), "subscription", query))
                 break
             except LagoApiError as exc:
                 if exc.status_code != 404:
@@ -260,7 +277,7 @@ class LagoApi:
         if entry and time.monotonic() < entry[0]:
             return entry[1] is not None
         try:
-            found = await self._get(("billable_metrics", path_id(code)), "billable_metric", BillableMetricResponse)
+            found = await self._get(("billable_metrics", path_id(code)), "billable_metric")
         except LagoApiError as exc:
             if exc.status_code != 404:
                 raise LagoUnavailable(f"billable_metric lookup: Lago answered {exc.status_code}") from None
@@ -270,11 +287,11 @@ class LagoApi:
         self._metrics[code] = (time.monotonic() + (_CACHE_SECONDS if found else _MISSING_CACHE_SECONDS), found)
         return found is not None
 
-    async def current_usage(self, customer: str, subscription: str) -> Any:
+    async def current_usage(self, customer: str, subscription: str) -> CurrentUsage:
         """GET current_usage, within the configured rate (Lago Cloud allows 200 requests/s)."""
         try:
-            return await self._get(("customers", path_id(customer), "current_usage"), "customer_usage",
-                                   CustomerUsageResponse, {"external_subscription_id": subscription})
+            return CurrentUsage.from_json(await self._get(("customers", path_id(customer), "current_usage"),
+                                                          "customer_usage", {"external_subscription_id": subscription}))
         except LagoApiError as exc:
             raise LagoUnavailable(f"current usage of {subscription}: Lago answered {exc.status_code}",
                                   exc.status_code) from None
@@ -283,15 +300,7 @@ class LagoApi:
 
     async def active_subscriptions(self, page: int, per_page: int = 100) -> tuple[dict[str, str], int]:
         """One page of Lago's active subscriptions: (external id -> external customer id, pages in all)."""
-        await self._read_pace.turn()
-        query = {"page": page, "per_page": per_page}
-        try:
-            response = await self._send("GET", make_url(origin=self._origin, path_parts=("subscriptions",),
-                                                        query_pairs=query))
-            verify_response(response)
-        except (LagoApiError, httpx.HTTPError) as exc:
-            raise LagoUnavailable(f"subscription list: {type(exc).__name__}") from None
-        body = response.json()
+        body = await self._list("subscriptions", {"page": page, "per_page": per_page})
         found = {str(s.get("external_id")): str(s.get("external_customer_id"))
                  for s in body.get("subscriptions") or [] if s.get("status", "active") == "active"}
         return found, int((body.get("meta") or {}).get("total_pages") or 1)
@@ -301,13 +310,7 @@ class LagoApi:
         """GET /events of one subscription and code timestamped in [from_ms, to_ms]: (page, total count)."""
         query = {"external_subscription_id": subscription, "code": code, "timestamp_from": _iso_ms(from_ms),
                  "timestamp_to": _iso_ms(to_ms), "page": page, "per_page": per_page}
-        await self._read_pace.turn()
-        try:
-            response = await self._send("GET", make_url(origin=self._origin, path_parts=("events",), query_pairs=query))
-            verify_response(response)
-        except (LagoApiError, httpx.HTTPError) as exc:
-            raise LagoUnavailable(f"events of {subscription}: {type(exc).__name__}") from None
-        body = response.json()
+        body = await self._list("events", query)
         return body.get("events") or [], int((body.get("meta") or {}).get("total_count") or 0)
 
 
@@ -332,6 +335,10 @@ def _cache_seconds(found: LagoSubscription | None) -> float:
     left = (found.period_end_ms - time.time() * 1000) / 1000
     # A period Lago says is over by our clock (clocks differ): look again soon, not on every event.
     return min(_CACHE_SECONDS, left + 1) if left > 0 else _MISSING_CACHE_SECONDS
+
+
+def _check(response: httpx.Response) -> None:
+    wire.check(response.status_code, str(response.request.url), response.headers, response.content)
 
 
 def _body(response: httpx.Response) -> dict[str, Any]:

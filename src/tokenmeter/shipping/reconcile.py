@@ -24,6 +24,7 @@ from tokenmeter.core import UsageEvent, parse_rfc3339_ms
 from tokenmeter.nats import NatsSettings
 
 from .lago_api import LagoApi, LagoUnavailable, chunks_of
+from .lago_wire import CurrentUsage
 from .narrowing import narrow
 from .period_totals import Period, edge_days, period_totals
 from .reconcile_settings import ReconcileSettings
@@ -86,7 +87,7 @@ class Reconciliation:
                 "healed_events": sum(m.healed_events for m in self.metrics), "skipped": self.skipped}
 
 
-def lago_period(usage: Any) -> Period:
+def lago_period(usage: CurrentUsage) -> Period:
     """Lago's current billing period; its end (23:59:59 in the answer) runs to the last millisecond."""
     return Period(parse_rfc3339_ms(usage.from_datetime), parse_rfc3339_ms(usage.to_datetime) + 999)
 
@@ -162,7 +163,7 @@ class Reconciler:
             at_rest = at_rest and drift.status in _AT_REST and not drift.unsettled_events
         return at_rest
 
-    async def _current_usage(self, sub: SubscriptionTotals, revision: int) -> Any:
+    async def _current_usage(self, sub: SubscriptionTotals, revision: int) -> CurrentUsage | str:
         """Lago's current usage of the subscription, or why there is none; the customer is looked up once."""
         if sub.customer:
             try:
@@ -207,13 +208,12 @@ class Reconciler:
             drift.healed_events = await reship(self.lago, found.missing, self.deadline)
 
 
-def _units_by_code(usage: Any) -> dict[str, Decimal]:
+def _units_by_code(usage: CurrentUsage) -> dict[str, Decimal]:
     """Lago's units per metric code. Every charge on a metric aggregates all its events (filters only
     split them), so two charges on one metric each show the whole."""
     units: dict[str, Decimal] = {}
     for charge in usage.charges_usage:
-        code = charge.billable_metric.code
-        units[code] = max(units.get(code, Decimal(0)), Decimal(charge.units))
+        units[charge.code] = max(units.get(charge.code, Decimal(0)), charge.units)
     return units
 
 
