@@ -35,9 +35,12 @@ $(SAM_STAMP): requirements-sam.txt constraints-sam.txt
 validate: $(SAM_STAMP)
 	$(SAM) validate --lint
 
-# python3.13 for SAM's workflow and the layers' Makefiles: the virtualenv's.
+# python3.13 for SAM's workflow and the layers' Makefiles: the virtualenv's. ARCH=arm64 builds for Graviton:
+# the layers' wheels (layers/build_layer.py reads TOKENMETER_ARCH) and the template's Architecture alike.
+ARCH ?= x86_64
 build: install
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(SAM) build
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" TOKENMETER_ARCH=$(ARCH) $(SAM) build --parameter-overrides Architecture=$(ARCH)
+	$(PY) layers/pin_architecture.py .aws-sam/build/template.yaml $(ARCH)
 
 # make invoke FN=PublishEventFunction EVENT=events/sqs-usage.json [ENV=env.json]: a built function, run as Lambda runs it.
 invoke: install

@@ -12,6 +12,7 @@ Then everything is compiled to bytecode Python trusts without looking at the sou
 from __future__ import annotations
 
 import compileall
+import os
 import py_compile
 import re
 import shutil
@@ -21,10 +22,19 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# Lambda's python3.13 runtime runs on Amazon Linux 2023 (glibc 2.34): wheels built for that glibc or older.
-PLATFORM = ["--platform", "manylinux_2_34_x86_64", "--platform", "manylinux_2_28_x86_64",
-            "--platform", "manylinux2014_x86_64", "--implementation", "cp", "--python-version", "3.13",
-            "--only-binary=:all:"]
+# The functions' architecture: `make build ARCH=arm64` sets it here and as the template's Architecture.
+ARCHITECTURES = {"x86_64": "x86_64", "arm64": "aarch64"}  # Lambda's name -> the wheel tags' name
+
+
+def platform(architecture: str) -> list[str]:
+    """pip's options for Lambda's python3.13 runtime (Amazon Linux 2023, glibc 2.34): wheels built for that
+    glibc or older, on the architecture's machine."""
+    if architecture not in ARCHITECTURES:
+        raise SystemExit(f"TOKENMETER_ARCH must be one of {', '.join(ARCHITECTURES)}, not {architecture!r}")
+    machine = ARCHITECTURES[architecture]
+    tags = [f"manylinux_2_34_{machine}", f"manylinux_2_28_{machine}", f"manylinux2014_{machine}"]
+    return [*(option for tag in tags for option in ("--platform", tag)), "--implementation", "cp",
+            "--python-version", "3.13", "--only-binary=:all:"]
 
 
 def build(part: str, requirements: Path, artifacts: Path) -> None:
@@ -48,7 +58,8 @@ def install(requirements: Path, target: Path) -> None:
         # install for another platform takes wheels only.
         subprocess.run([*pip, "wheel", "--wheel-dir", wheelhouse, "-r", str(requirements), *constraints],
                        check=True)
-        subprocess.run([*pip, "install", "--no-compile", "--target", str(target), *PLATFORM, "--find-links", wheelhouse,
+        architecture = os.environ.get("TOKENMETER_ARCH", "x86_64")
+        subprocess.run([*pip, "install", "--no-compile", "--target", str(target), *platform(architecture), "--find-links", wheelhouse,
                         "-r", str(requirements), *constraints], check=True)
     leave_out(target, requirements.parent / "leave-out.txt")
 

@@ -58,14 +58,21 @@ _Tagged.add_multi_constructor("!", _tag)
 STACK_NAME = "tokenmeter-local"  # what ${AWS::StackName} stands for in a local invocation
 
 
-def sam_build(build: Path, cached: bool = False) -> subprocess.CompletedProcess[str]:
-    """`sam build` of template.yaml into ``build``, without Docker. SAM builds python3.13 functions with the
-    python3.13 it finds on PATH, and the layers' Makefiles run `python3`: both must be this virtualenv's."""
+def sam_build(build: Path, cached: bool = False, architecture: str = "x86_64") -> subprocess.CompletedProcess[str]:
+    """`sam build` of template.yaml into ``build``, without Docker, as `make build ARCH=...` does. SAM builds
+    python3.13 functions with the python3.13 it finds on PATH, and the layers' Makefiles run `python3`: both
+    must be this virtualenv's. The layers' wheels follow TOKENMETER_ARCH; the built template is then pinned
+    to that architecture (layers/pin_architecture.py)."""
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     command = [str(ROOT / ".venv-sam" / "bin" / "sam"), "build", *(["--cached"] if cached else []), "--build-dir",
-               str(build)]
-    return subprocess.run(command, cwd=ROOT, env={**os.environ, "SAM_CLI_TELEMETRY": "0", "PATH": path},
-                          capture_output=True, text=True, timeout=1800)
+               str(build), "--parameter-overrides", f"Architecture={architecture}"]
+    env = {**os.environ, "SAM_CLI_TELEMETRY": "0", "PATH": path, "TOKENMETER_ARCH": architecture}
+    built = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
+    if built.returncode == 0:
+        pinned = subprocess.run([sys.executable, str(ROOT / "layers/pin_architecture.py"), str(build / "template.yaml"),
+                                 architecture], capture_output=True, text=True)
+        return pinned if pinned.returncode else built
+    return built
 
 
 def load_template(path: Path) -> dict[str, Any]:

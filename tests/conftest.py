@@ -416,3 +416,14 @@ def sam_build(tmp_path_factory) -> Path:
     result = build_with_sam(build)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return build
+
+
+@pytest.fixture(scope="session")
+def sam_build_arm64(tmp_path_factory) -> Path:
+    """`sam build` for Graviton (`make build ARCH=arm64`), once per test session."""
+    from local.invoke import sam_build as build_with_sam
+
+    build = tmp_path_factory.mktemp("sam-arm64") / "build"
+    result = build_with_sam(build, architecture="arm64")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return build

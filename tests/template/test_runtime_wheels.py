@@ -1,6 +1,7 @@
-"""Every wheel `sam build` puts in a layer runs on Lambda's python3.13 runtime: CPython 3.13 on x86_64
-Amazon Linux 2023, whose glibc is 2.34. The compatible tags come from `packaging` (pip's own rules), not
-from the build script, so a layer built for the wrong Python or a newer glibc is caught."""
+"""Every wheel `sam build` puts in a layer runs on Lambda's python3.13 runtime: CPython 3.13 on Amazon Linux
+2023, whose glibc is 2.34, on x86_64 or arm64 (Graviton) as built. The compatible tags come from `packaging`
+(pip's own rules), not from the build script, so a layer built for the wrong Python, a newer glibc or the
+other processor is caught; every native library is also read as ELF, for the processor it was built for."""
 
 from __future__ import annotations
 
@@ -14,9 +15,15 @@ from packaging import tags
 GLIBC = (2, 34)
 
 
-def runtime_tags() -> set[tags.Tag]:
-    platforms = [f"manylinux_{GLIBC[0]}_{minor}_x86_64" for minor in range(GLIBC[1], 4, -1)]
-    platforms += ["manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64", "linux_x86_64"]
+# ELF e_machine of each of Lambda's architectures.
+MACHINES = {"x86_64": 62, "aarch64": 183}
+
+
+def runtime_tags(machine: str = "x86_64") -> set[tags.Tag]:
+    platforms = [f"manylinux_{GLIBC[0]}_{minor}_{machine}" for minor in range(GLIBC[1], 4, -1)]
+    platforms += [f"manylinux2014_{machine}", f"linux_{machine}"]
+    if machine == "x86_64":
+        platforms += ["manylinux2010_x86_64", "manylinux1_x86_64"]
     found = set(tags.cpython_tags((3, 13), platforms=platforms))
     found |= set(tags.compatible_tags((3, 13), "cp313", platforms))
     return found
@@ -43,24 +50,49 @@ def test_the_template_asks_for_python3_13_everywhere():
             assert resource["Properties"].get("Runtime", "python3.13") == "python3.13", name
 
 
-def test_every_layer_wheel_runs_on_the_runtime(sam_build):
-    allowed = runtime_tags()
-    layers = [d for d in sam_build.iterdir() if d.name.endswith("Layer") and (d / "python").is_dir()]
+def elf_machine(path: Path) -> int | None:
+    head = path.read_bytes()[:20]
+    return int.from_bytes(head[18:20], "little") if head[:4] == b"\x7fELF" else None
+
+
+@pytest.mark.parametrize("machine", ["x86_64", "aarch64"])
+def test_every_layer_wheel_runs_on_the_runtime(request, machine):
+    build = request.getfixturevalue("sam_build" if machine == "x86_64" else "sam_build_arm64")
+    allowed = runtime_tags(machine)
+    layers = [d for d in build.iterdir() if d.name.endswith("Layer") and (d / "python").is_dir()]
     assert {d.name for d in layers} >= {"CoreLayer", "NatsLayer", "MeteringLayer", "TokenizersLayer"}
-    checked = 0
+    checked, native = 0, 0
     for layer in layers:
         assert incompatible(layer / "python", allowed) == [], layer.name
         checked += len(list((layer / "python").glob("*.dist-info")))
+        for library in (p for p in (layer / "python").rglob("*.so*") if p.suffix == ".so" or ".so." in p.name):
+            assert elf_machine(library) == MACHINES[machine], library
+            native += 1
     assert checked > 20  # the layers really carry their dependencies
+    assert native > 10  # orjson, PyYAML, tokenizers, numpy... are native
 
 
-@pytest.mark.parametrize("tag", ["cp311-cp311-manylinux_2_17_x86_64", "cp313-cp313-manylinux_2_39_x86_64",
-                                 "cp313-cp313-manylinux_2_28_aarch64", "cp313-cp313-macosx_11_0_arm64"])
-def test_a_wheel_for_another_runtime_is_caught(tmp_path, tag):
+def test_an_arm64_build_can_be_deployed_only_as_arm64(sam_build_arm64, sam_build):
+    """The built template takes only the architecture its layers were built for, and its functions use it."""
+    for build, architecture in ((sam_build_arm64, "arm64"), (sam_build, "x86_64")):
+        template = yaml.safe_load((build / "template.yaml").read_text())
+        parameter = template["Parameters"]["Architecture"]
+        assert (parameter["AllowedValues"], parameter["Default"]) == ([architecture], architecture)
+        assert template["Globals"]["Function"]["Architectures"] == [{"Ref": "Architecture"}]
+        layers = [r for r in template["Resources"].values() if r["Type"] == "AWS::Serverless::LayerVersion"]
+        assert layers and all(r["Properties"]["CompatibleArchitectures"] == [{"Ref": "Architecture"}] for r in layers)
+
+
+@pytest.mark.parametrize("machine, tag", [
+    ("x86_64", "cp311-cp311-manylinux_2_17_x86_64"), ("x86_64", "cp313-cp313-manylinux_2_39_x86_64"),
+    ("x86_64", "cp313-cp313-manylinux_2_28_aarch64"), ("x86_64", "cp313-cp313-macosx_11_0_arm64"),
+    ("aarch64", "cp313-cp313-manylinux_2_28_x86_64"), ("aarch64", "cp313-cp313-manylinux_2_39_aarch64"),
+    ("aarch64", "cp313-cp313-musllinux_1_2_aarch64")])
+def test_a_wheel_for_another_runtime_is_caught(tmp_path, machine, tag):
     for name, wheel_tag in (("good-1.0.dist-info", "py3-none-any"), ("bad-1.0.dist-info", tag)):
         (tmp_path / name).mkdir()
         (tmp_path / name / "WHEEL").write_text(f"Wheel-Version: 1.0\nTag: {wheel_tag}\n")
-    assert incompatible(tmp_path, runtime_tags()) == [f"bad-1.0.dist-info: ['{tag}']"]
+    assert incompatible(tmp_path, runtime_tags(machine)) == [f"bad-1.0.dist-info: ['{tag}']"]
 
 
 def test_abi3_and_manylinux2014_wheels_are_taken(tmp_path):
