@@ -66,6 +66,7 @@ bench: install
 	$(PY) -m bench.http_route_bench
 	$(PY) -m bench.reconcile_bench
 	$(PY) -m bench.cold_start_bench
+	$(PY) -m bench.power_tuning_bench
 
 demo: install
 	$(PY) -m local.demo

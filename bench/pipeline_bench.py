@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import os
 import sys
 import tempfile
@@ -58,58 +59,72 @@ LAGO_NOW = "2026-11-15T12:00:00Z"
 
 class Stage:
     def __init__(self, name: str):
-        self.name, self.wall, self.cpu, self.invocations = name, 0.0, 0.0, 0
+        self.name, self.wall, self.cpu, self.invocations, self.billed_ms = name, 0.0, 0.0, 0, 0
 
     @contextlib.contextmanager
     def measure(self):
+        """One invocation: its wall and CPU time, and its duration as Lambda bills it (whole milliseconds)."""
         wall, cpu = time.perf_counter(), time.process_time()
         with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):  # Powertools' EMF lines
             yield
-        self.wall += time.perf_counter() - wall
+        took = time.perf_counter() - wall
+        self.wall += took
         self.cpu += time.process_time() - cpu
+        self.invocations += 1
+        self.billed_ms += math.ceil(took * 1000)
+
+    def as_dict(self) -> dict:
+        return {"wall": self.wall, "cpu": self.cpu, "invocations": self.invocations, "billed_ms": self.billed_ms}
 
 
 def count_stage(work, triggers: list[dict]) -> tuple[Stage, list[str]]:
     sqs, s3 = MemorySqs(), MemoryS3(work.s3_objects)
     os.environ.update({"USAGE_QUEUE_URL": "usage", "DEAD_LETTER_QUEUE_URL": "dead", "METERING_CONFIG": json.dumps(
-        {"subscription_from": ["requestMetadata.subscription_id", "user", "metadata.customer"]})})
+        {"subscription_from": ["requestMetadata.subscription_id", "user", "metadata.customer", "end_user",
+                               "attributes.user.id"]})})
     app = load_function_app("count_tokens")
     app.aws_client = lambda name: sqs if name == "sqs" else s3
     stage = Stage("count_tokens")
-    with stage.measure():
-        for trigger in triggers:
+    for trigger in triggers:
+        with stage.measure():
             summary = app.lambda_handler(trigger, Context())
-            assert not summary["dead_letters"], summary
-            stage.invocations += 1
+        assert not summary["dead_letters"], summary
     return stage, sqs.bodies["usage"]
 
 
-def publish_stage(bodies: list[str], url: str) -> Stage:
+def publish_stage(bodies: list[str], url: str, batch: int = SQS_BATCH) -> Stage:
+    """publish_event on ``batch`` UsageQueue messages per invocation."""
     os.environ["NATS_URL"] = url
     app = load_function_app("publish_event")
     stage = Stage("publish_event")
-    with stage.measure():
-        for start in range(0, len(bodies), SQS_BATCH):
-            records = [{"messageId": str(i), "body": b, "eventSource": "aws:sqs"}
-                       for i, b in enumerate(bodies[start:start + SQS_BATCH])]
-            assert app.lambda_handler({"Records": records}, Context()) == {"batchItemFailures": []}
-            stage.invocations += 1
+    for start in range(0, len(bodies), batch):
+        records = [{"messageId": str(i), "body": b, "eventSource": "aws:sqs"}
+                   for i, b in enumerate(bodies[start:start + batch])]
+        with stage.measure():
+            result = app.lambda_handler({"Records": records}, Context())
+        assert result == {"batchItemFailures": []}, result
+    app._runtime.close()
+    app._runtime = None
     return stage
 
 
-def sync_stage(events: int) -> tuple[Stage, Stage]:
+def sync_stage(events: int) -> Stage:
+    """lago_sync invoked until the consumer is drained; every event shipped once."""
     app = load_function_app("lago_sync")
     stage, shipped = Stage("lago_sync"), 0
-    with stage.measure():
-        while True:
+    while True:
+        with stage.measure():
             summary = app.lambda_handler({}, Context())
-            shipped += summary["shipped"]
-            stage.invocations += 1
-            if summary["pending"] == 0:
-                break
+        shipped += summary["shipped"]
+        if summary["pending"] == 0:
+            break
     assert shipped == events, (shipped, events, summary)
     app._runtime.nats.run(app._runtime.nats.close())
     app._runtime = None
+    return stage
+
+
+def reconcile_stage() -> Stage:
     check = load_function_app("reconcile")
     reconcile = Stage("reconciliation pass")
     with reconcile.measure():
@@ -117,7 +132,7 @@ def sync_stage(events: int) -> tuple[Stage, Stage]:
     assert summary["reconciliation"]["drifting"] == [], summary["reconciliation"]
     check._runtime.nats.run(check._runtime.nats.close())
     check._runtime = None
-    return stage, reconcile
+    return reconcile
 
 
 def main() -> None:
@@ -145,7 +160,7 @@ def main() -> None:
             _ensure_stream(raw_nats.url)
             raw_publish = bench_raw(raw_nats.url, [events], pipelined=True)
             publish = publish_stage(bodies, nats_server.url)
-            sync, reconcile = sync_stage(len(events))
+            sync, reconcile = sync_stage(len(events)), reconcile_stage()
             raw_ship = max(raw_fetch_ack(nats_server.url, len(events)),
                            raw_posts(lago, [{**e, "transaction_id": "raw-" + e["transaction_id"]} for e in events]))
         finally:

@@ -65,9 +65,13 @@ def weekly_tokyo(subscription: str) -> bool:
 
 def generate(n: int, count_prompt: TextCounter, count_completion: TextCounter, seed: int = 7,
              subscription_count: int = 50, text_share: float = 0.02, bad_every: int = 97,
-             ghost_every: int = 211) -> Workload:
+             ghost_every: int = 211, batch: float = 1.0) -> Workload:
     """``n`` records; every ``bad_every``-th is a bad one and every ``ghost_every``-th bills the ghost
-    subscription (0: none)."""
+    subscription (0: none). ``batch`` scales how many records a CloudWatch batch or an S3 object holds
+    (1: about 40 records per trigger over all formats)."""
+    def per(size: int) -> int:
+        return max(1, round(size * batch))
+
     rng = random.Random(seed)
     subs = subscriptions(subscription_count)
     work = Workload([], {})
@@ -80,12 +84,12 @@ def generate(n: int, count_prompt: TextCounter, count_completion: TextCounter, s
             kind, text = _bad(i, len(work.bad), rng, ts)
             work.bad[f"bad-{i}"] = kind
             (lines if kind in ("malformed_json", "unattributed", "invalid_timestamp") else
-             objects.setdefault(f"gateway/bad/{i // 500:04d}.jsonl", [])).append(text)
+             objects.setdefault(f"gateway/bad/{i // per(500):04d}.jsonl", [])).append(text)
             continue
         roll = rng.random()
         if roll < text_share:
             record, counts, model = _text_only(i, rng, sub, ts, count_prompt, count_completion)
-            objects.setdefault(f"gateway/text/{i // 300:04d}.jsonl", []).append(record)
+            objects.setdefault(f"gateway/text/{i // per(300):04d}.jsonl", []).append(record)
         elif roll < 0.30:
             record, counts, model = _bedrock(i, rng, sub, ts)
             lines.append(record)
@@ -94,13 +98,13 @@ def generate(n: int, count_prompt: TextCounter, count_completion: TextCounter, s
             lines.append(record if i % 3 else f"2026-11-01T00:00:00.000Z\t{i:08x}-aaaa\tINFO\t{record}")
         elif roll < 0.65:
             record, counts, model = _anthropic(i, rng, sub, ts)
-            objects.setdefault(f"gateway/anthropic/{i // 400:04d}.jsonl.gz", []).append(record)
+            objects.setdefault(f"gateway/anthropic/{i // per(400):04d}.jsonl.gz", []).append(record)
         elif roll < 0.80:
             record, counts, model = _openai_responses(i, rng, sub, ts)
-            objects.setdefault(f"gateway/responses/{i // 400:04d}.jsonl", []).append(record)
+            objects.setdefault(f"gateway/responses/{i // per(400):04d}.jsonl", []).append(record)
         elif roll < 0.88:
             record, counts, model = _ollama(i, rng, sub, ts)
-            folder = objects.setdefault(f"ollama/{i // 400:04d}.jsonl.gz", [])
+            folder = objects.setdefault(f"ollama/{i // per(400):04d}.jsonl.gz", [])
             folder.append(record)
             if i % 5 == 0:  # a streamed chunk before the final record: skipped, never billed
                 folder.append(json.dumps({"model": model, "created_at": _rfc3339(ts), "response": "The", "done": False}))
@@ -108,13 +112,13 @@ def generate(n: int, count_prompt: TextCounter, count_completion: TextCounter, s
             # The formats where one record holds several inferences, or several records one.
             if roll < 0.92:
                 texts, inferences = _otlp_trace(i, rng, sub, ts)
-                objects.setdefault(f"otel/{i // 300:04d}.json" + (".gz" if i % 2 else ""), []).extend(texts)
+                objects.setdefault(f"otel/{i // per(300):04d}.json" + (".gz" if i % 2 else ""), []).extend(texts)
             elif roll < 0.95:
                 texts, inferences = _litellm(i, rng, sub, ts)
-                objects.setdefault(f"litellm/{i // 300:04d}.jsonl", []).extend(texts)
+                objects.setdefault(f"litellm/{i // per(300):04d}.jsonl", []).extend(texts)
             elif roll < 0.97:
                 texts, inferences = _gemini(i, rng, sub, ts)
-                objects.setdefault(f"vertex/{i // 300:04d}.jsonl.gz", []).extend(texts)
+                objects.setdefault(f"vertex/{i // per(300):04d}.jsonl.gz", []).extend(texts)
             else:
                 texts, inferences = _openai_stream(i, rng, sub, ts)
                 lines.extend(texts)  # a stream's chunks may straddle two CloudWatch batches
@@ -125,9 +129,9 @@ def generate(n: int, count_prompt: TextCounter, count_completion: TextCounter, s
         work.records += 1
         _tally(work, sub, counts, model, ts * 1000)
     work.records += len(work.bad)
-    for start in range(0, len(lines), 200):
+    for start in range(0, len(lines), per(200)):
         work.cloudwatch.append([(f"{37_000_000 + start + j:056d}", (PERIOD_START + start + j) * 1000, line)
-                                for j, line in enumerate(lines[start:start + 200])])
+                                for j, line in enumerate(lines[start:start + per(200)])])
     for key, records in objects.items():
         body = "\n".join(records).encode()
         work.s3_objects[key] = gzip.compress(body) if key.endswith(".gz") else body
