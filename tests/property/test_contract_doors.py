@@ -137,6 +137,9 @@ class _KnownLago:
     async def metric_exists(self, code):
         return True
 
+    async def look_up_subscriptions(self, external_ids):
+        pass
+
 
 @EXAMPLES
 @given(st.lists(events, min_size=1, max_size=5))

@@ -15,13 +15,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-import nats
 from aws_lambda_powertools import Logger
 
 from tokenmeter.core.secrets import load_secret
 
 from .credentials import connect_options
 from .exceptions import NatsUnavailable, describe
+from .headers import Client
 from .settings import NatsSettings
 from .streams import ensure_consumer, ensure_stream
 
@@ -119,7 +119,7 @@ class ManagedConnection:
 
         try:
             nc = await asyncio.wait_for(
-                nats.connect(
+                _connect(
                     settings.url,
                     name="tokenmeter",
                     connect_timeout=settings.connect_timeout_seconds,
@@ -166,3 +166,10 @@ def redact(url: str) -> str:
 
 async def _on_error(exc: Exception) -> None:
     logger.warning("NATS client error", extra={"error": describe(exc)})
+
+
+async def _connect(url: str, **options: Any) -> Client:
+    """nats.connect, with the client that reads headers faster (tokenmeter.nats.headers)."""
+    nc = Client()
+    await nc.connect(url, **options)
+    return nc

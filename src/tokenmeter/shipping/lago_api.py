@@ -39,6 +39,8 @@ MAX_BATCH = 100
 Chunk = list[tuple[Any, UsageEvent]]  # (whatever the caller keeps beside it, the event)
 _CACHE_SECONDS = 300.0
 _MISSING_CACHE_SECONDS = 30.0
+_LIST_FROM = 8  # uncached subscriptions in one batch from which Lago's list is read instead
+_LIST_PAGE = 100  # subscriptions per page of that list (Lago's largest page)
 # GET /subscriptions/{id} finds only an active one unless asked for another status.
 _STATUSES = ("active", "terminated", "pending", "canceled")
 
@@ -262,6 +264,31 @@ class LagoApi:
                 raise LagoUnavailable(f"subscription lookup: {type(exc).__name__}") from None
         self._subscriptions[external_id] = (now + _cache_seconds(found), found)
         return found
+
+    async def look_up_subscriptions(self, external_ids: set[str]) -> None:
+        """Cache many subscriptions with Lago's list of active ones (a page of 100 a paced read) rather
+        than one paced read apiece, when at least ``_LIST_FROM`` are not cached and the list has no more pages
+        than a quarter of them (its first page says). What the list lacks (ended, pending or unknown
+        subscriptions) and any failure are left to ``subscription()``, one by one."""
+        now = time.monotonic()
+        missing = {i for i in external_ids if not ((entry := self._subscriptions.get(i)) and now < entry[0])}
+        if len(missing) < _LIST_FROM:
+            return
+        wanted, page, pages = len(missing), 1, 1
+        try:
+            while page <= pages and missing:
+                body = await self._list("subscriptions", {"page": page, "per_page": _LIST_PAGE})
+                for item in body.get("subscriptions") or []:
+                    found = LagoSubscription.from_json(item) if isinstance(item, dict) else None
+                    if found is not None and found.status == "active":
+                        self._subscriptions[found.external_id] = (time.monotonic() + _cache_seconds(found), found)
+                        missing.discard(found.external_id)
+                pages = int((body.get("meta") or {}).get("total_pages") or 1)
+                if pages * 4 > wanted:
+                    return
+                page += 1
+        except (LagoUnavailable, LagoApiError, LagoAuthError, TypeError, ValueError):
+            return
 
     def cached_subscription(self, external_id: str) -> LagoSubscription | None:
         """The subscription as last looked up (None if never), without asking Lago."""

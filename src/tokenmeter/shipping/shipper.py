@@ -112,6 +112,7 @@ class Shipper:
                 continue
             ready.append((msg, event))
         known: Chunk = []
+        await self.lago.look_up_subscriptions({event.external_subscription_id for _, event in ready})
         checked: set[tuple[str, str]] = set()  # a batch holds few subscriptions: look each up once
         for position, item in enumerate(ready):
             pair = (item[1].external_subscription_id, item[1].code)
