@@ -248,8 +248,8 @@ def main() -> None:
     print(f"{'figure':44} {'tokenmeter':>14}   {'baseline':28} {'raw':>14}  ratio")
     for name, ours, base_name, base, ratio in rows:
         print(f"{name:44} {ours:14,.1f}   {base_name:28} {base:14,.1f}  {ratio:5.2f}x")
-    print("targets: counted >= 50,000 records/s and >= 0.40x json.loads; text-only >= 0.90x encode_batch; "
-          "OTLP >= 0.50x json.loads; import <= 300 ms")
+    print("targets: counted >= 0.75x json.loads (issue 17); text-only >= 0.90x encode_batch; "
+          "OTLP >= 0.50x json.loads; import: bench/cold_start_bench.py measures the built function")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@
   stream and acking each message;
 - raw batch POSTs: httpx posting the same number of events to the same emulator, 100 per request,
   on one kept-alive connection.
-The target is >= 10,000 events/s and >= 0.5x the slower ceiling.
+Issue 17's target: >= 20,000 events/s and >= 0.9x the slower ceiling. lago_sync does both ceilings' work
+on one thread, so their sum is printed too.
 """
 
 from __future__ import annotations
@@ -148,7 +149,8 @@ def main() -> None:
             ("raw 100-event batch POSTs, events/s", n / posts)]
     for name, rate in rows:
         print(f"{name:42} {rate:12,.0f}")
-    print(f"{'ratio to the slower ceiling':42} {ceiling / ours:12.2f}x   (target >= 0.5x, and >= 10,000 events/s)")
+    print(f"{'ratio to the slower ceiling':42} {ceiling / ours:12.2f}x   (target >= 0.9x, and >= 20,000 events/s)")
+    print(f"{'ratio to both ceilings one after the other':42} {(fetch_ack + posts) / ours:12.2f}x")
     print(json.dumps({"events": n, "lago_sync_s": round(ours, 3), "fetch_ack_s": round(fetch_ack, 3), "posts_s": round(posts, 3)}))
 
 

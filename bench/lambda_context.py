@@ -1,4 +1,23 @@
-"""The Lambda context object the benchmarks hand to handlers: generous time, fixed names."""
+"""What Lambda hands the benchmarks' handlers: a context object (generous time, fixed names), and the
+memory each function is deployed with."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from local.invoke import load_template
+
+ROOT = Path(__file__).resolve().parent.parent
+FUNCTIONS = {"count_tokens": "CountTokensFunction", "publish_event": "PublishEventFunction",
+             "lago_sync": "LagoSyncFunction", "reconcile": "ReconcileFunction"}
+
+
+def template_memory_mb() -> dict[str, int]:
+    """Each function's MemorySize in template.yaml (its own, else the Globals')."""
+    template = load_template(ROOT / "template.yaml")
+    default = template["Globals"]["Function"]["MemorySize"]
+    return {name: int(template["Resources"][logical]["Properties"].get("MemorySize", default))
+            for name, logical in FUNCTIONS.items()}
 
 
 class Context:

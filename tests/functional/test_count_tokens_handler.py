@@ -234,3 +234,29 @@ def test_an_anthropic_stream_split_between_deliveries_bills_once(count_tokens, a
     count_tokens.lambda_handler(cloudwatch_event(lines[:1], start_ms=1_732_646_400_020), LambdaContext())
     count_tokens.lambda_handler(cloudwatch_event(lines[4:5], start_ms=1_732_646_400_030), LambdaContext())
     assert sorted(e["properties"]["token_type"] for e in events_on(aws)) == ["cached_input", "input", "output"]
+
+
+def test_an_unreadable_stream_memory_fails_the_invocation_for_a_retry(count_tokens, aws, monkeypatch):
+    """S3 refusing the stream memory is not the record's fault: the delivery fails (Lambda retries it) rather
+    than dead-lettering the delta; once S3 answers, the retry bills it once."""
+    from botocore.exceptions import ClientError
+
+    monkeypatch.setenv("METERING_CONFIG", json.dumps({"default_subscription": "sub_stream"}))
+    monkeypatch.setenv("STREAM_MEMORY_BUCKET", "inference-logs")
+    lines = [json.dumps(event) for event in ANTHROPIC_STREAM]
+    count_tokens.lambda_handler(cloudwatch_event(lines[:3], start_ms=1_732_646_400_000), LambdaContext())
+    events_on(aws)  # the input, billed at the first delivery's end
+    second = cloudwatch_event(lines[3:], start_ms=1_732_646_400_003)
+    real_get = aws.s3.get_object
+
+    def denied(**kwargs):
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "GetObject")
+
+    monkeypatch.setattr(count_tokens, "aws_client", lambda name: aws.s3 if name == "s3" else aws.sqs)
+    monkeypatch.setattr(aws.s3, "get_object", denied)
+    with pytest.raises(Exception, match="stream memory .* unreadable: ClientError"):
+        count_tokens.lambda_handler(second, LambdaContext())
+    assert events_on(aws) == [] and drain(aws.sqs, aws.dead_url) == []
+    monkeypatch.setattr(aws.s3, "get_object", real_get)
+    assert count_tokens.lambda_handler(second, LambdaContext())["metered"] == 1
+    assert [(e["properties"]["token_type"], e["properties"]["tokens"]) for e in events_on(aws)] == [("output", 15)]

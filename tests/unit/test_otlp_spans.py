@@ -115,6 +115,19 @@ def test_older_attribute_names_and_a_wrapper_with_usage_around_a_model_call():
     assert summary.skipped == {"aggregate_span": 1}
 
 
+def test_span_ids_are_per_trace():
+    # Two traces in one export reuse a span id: trace A's model call (child of its "1111...") must not make
+    # trace B's span "1111..." (a model call with no children) look like a wrapper.
+    wrapper, call = AGENT_TRACE["resourceSpans"][0]["scopeSpans"][0]["spans"][:2]
+    other = {**span("a1a1a1a1a1a1a1a1", "", "chat gpt-4o", 1_732_646_403_000_000_000, gen_ai__request__model="gpt-4o",
+                    gen_ai__usage__input_tokens=7, gen_ai__usage__output_tokens=2), "traceId": "f" * 32}
+    summary, sink = meter(document(wrapper, call, other))
+    assert billed(sink) == {("sub_acme", "gpt-4o-2024-08-06", "input"): 100,
+                            ("sub_acme", "gpt-4o-2024-08-06", "output"): 30,
+                            ("sub_acme", "gpt-4o", "input"): 7, ("sub_acme", "gpt-4o", "output"): 2}
+    assert summary.skipped == {"aggregate_span": 1}
+
+
 def test_reasoning_inside_output_and_double_and_int_typed_counts():
     doc = document(span("9999999999999999", "", "chat o3", 1_732_646_400_000_000_000, gen_ai__operation__name="chat",
                         gen_ai__request__model="o3", gen_ai__usage__input_tokens=10.0,

@@ -38,6 +38,7 @@ from .records import (
     RecordError,
     Skipped,
     Summary,
+    Unavailable,
 )
 from .streams import STREAM_CHUNK, Bill, Streams, is_stream_event
 from .tokenizer_pool import TokenizerPool, TokenizerUnavailable
@@ -105,8 +106,8 @@ class Meter:
             self.summary.skipped[nothing.reason] += 1
         except RecordError as error:
             self._dead_letter(self.dead_letter(raw, error.reason, error.detail))
-        except MemoryError:
-            raise  # the environment itself is in trouble: fail, and let Lambda retry in a fresh one
+        except (MemoryError, Unavailable):
+            raise  # the environment or its state is in trouble, not the record: fail, and let Lambda retry
         except Exception as exc:  # whatever one record does, the others are metered
             logger.warning("record failed unexpectedly", extra={"source": raw.source, "error": type(exc).__name__})
             self._dead_letter(self.dead_letter(raw, INVALID_RECORD, f"{type(exc).__name__}: {_clip(str(exc))}"))

@@ -81,17 +81,21 @@ def otlp_spans(document: dict[str, Any]) -> Iterator[Span | tuple[Any, RecordErr
 
 
 def billable_spans(spans: list[Span]) -> set[int]:
-    """Positions of the spans that carry usage and have no descendant carrying usage in the document."""
+    """Positions of the spans that carry usage and have no descendant carrying usage in the document.
+
+    Spans are known by (traceId, spanId): a span id is unique only within its trace, and one export can hold
+    many traces."""
     carrying = [i for i, span in enumerate(spans) if _has_usage(span.attributes)]
-    ids = {span.span_id: span for span in spans}
-    wrappers: set[str] = set()
+    ids = {(span.trace_id, span.span_id): span for span in spans}
+    wrappers: set[tuple[str, str]] = set()
     for i in carrying:
-        parent = spans[i].parent_id
+        trace, parent = spans[i].trace_id, spans[i].parent_id
         # A parent already marked had its ancestors marked with it: each span is walked once (a cycle too).
-        while parent and parent not in wrappers:
-            wrappers.add(parent)
-            parent = ids[parent].parent_id if parent in ids else ""
-    return {i for i in carrying if spans[i].span_id not in wrappers}
+        while parent and (trace, parent) not in wrappers:
+            wrappers.add((trace, parent))
+            above = ids.get((trace, parent))
+            parent = above.parent_id if above is not None else ""
+    return {i for i in carrying if (spans[i].trace_id, spans[i].span_id) not in wrappers}
 
 
 def read_span(span: Span, leaf: bool) -> Inference:

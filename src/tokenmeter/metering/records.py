@@ -84,6 +84,11 @@ class RecordError(Exception):
         super().__init__(f"{reason}: {detail}")
 
 
+class Unavailable(Exception):
+    """Raised when state the invocation needs cannot be read now (an S3 error): not the record's fault, so the
+    invocation fails and Lambda delivers it again; deterministic ids keep the retry from billing twice."""
+
+
 @dataclass(frozen=True)
 class ReadLimits:
     """How much of an S3 object is read, and how (see s3_objects.py)."""

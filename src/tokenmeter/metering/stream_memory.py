@@ -17,7 +17,7 @@ import orjson
 
 from tokenmeter.core import ascii_json
 
-from .records import RawRecord
+from .records import RawRecord, Unavailable
 from .streams import OpenStart
 
 PREFIX = "tokenmeter-streams/"
@@ -39,6 +39,8 @@ class S3StreamMemory:
             body = s3.get_object(Bucket=self._bucket, Key=self._key(group))["Body"].read()
         except s3.exceptions.NoSuchKey:
             return None
+        except Exception as exc:  # denied, throttled, unreachable: the delta waits for a retry, not a dead letter
+            raise Unavailable(f"stream memory {self._key(group)} unreadable: {type(exc).__name__}: {exc}") from None
         kept = orjson.loads(body)
         if kept.get("paired_by") not in (None, delta):
             return None
