@@ -179,17 +179,17 @@ class LagoApi:
         response = await self._send("GET", wire.url(self._origin, *path, query=query))
         return wire.resource(response.status_code, str(response.request.url), response.headers, response.content, key)
 
-    async def _list(self, path: str, query: dict[str, Any]) -> dict[str, Any]:
-        """GET one page of a list; raises LagoUnavailable (the list's name in the message)."""
+    async def _list(self, path: str, query: dict[str, Any], what: str) -> dict[str, Any]:
+        """GET one page of a list; raises LagoUnavailable saying ``what`` was read."""
         await self._read_pace.turn()
         try:
             response = await self._send("GET", wire.url(self._origin, path, query=query))
             _check(response)
             body = orjson.loads(response.content)
         except (LagoApiError, httpx.HTTPError, orjson.JSONDecodeError) as exc:
-            raise LagoUnavailable(f"{path} list: {type(exc).__name__}") from None
+            raise LagoUnavailable(f"{what}: {type(exc).__name__}") from None
         if not isinstance(body, dict):
-            raise LagoUnavailable(f"{path} list: the answer is not a JSON object")
+            raise LagoUnavailable(f"{what}: the answer is not a JSON object")
         return body
 
     # --- shipping ---
@@ -277,7 +277,7 @@ class LagoApi:
         wanted, page, pages = len(missing), 1, 1
         try:
             while page <= pages and missing:
-                body = await self._list("subscriptions", {"page": page, "per_page": _LIST_PAGE})
+                body = await self._list("subscriptions", {"page": page, "per_page": _LIST_PAGE}, "subscription list")
                 for item in body.get("subscriptions") or []:
                     found = LagoSubscription.from_json(item) if isinstance(item, dict) else None
                     if found is not None and found.status == "active":
@@ -327,7 +327,7 @@ class LagoApi:
 
     async def active_subscriptions(self, page: int, per_page: int = 100) -> tuple[dict[str, str], int]:
         """One page of Lago's active subscriptions: (external id -> external customer id, pages in all)."""
-        body = await self._list("subscriptions", {"page": page, "per_page": per_page})
+        body = await self._list("subscriptions", {"page": page, "per_page": per_page}, "subscription list")
         found = {str(s.get("external_id")): str(s.get("external_customer_id"))
                  for s in body.get("subscriptions") or [] if s.get("status", "active") == "active"}
         return found, int((body.get("meta") or {}).get("total_pages") or 1)
@@ -337,7 +337,7 @@ class LagoApi:
         """GET /events of one subscription and code timestamped in [from_ms, to_ms]: (page, total count)."""
         query = {"external_subscription_id": subscription, "code": code, "timestamp_from": _iso_ms(from_ms),
                  "timestamp_to": _iso_ms(to_ms), "page": page, "per_page": per_page}
-        body = await self._list("events", query)
+        body = await self._list("events", query, f"events of {subscription}")
         return body.get("events") or [], int((body.get("meta") or {}).get("total_count") or 0)
 
 
