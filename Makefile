@@ -53,7 +53,8 @@ test: install
 # The end-to-end test under faults at 100,000 records, on both Lago event stores (not part of `make test`).
 soak: install
 	TOKENMETER_E2E_RECORDS=$${TOKENMETER_E2E_RECORDS:-100000} POWERTOOLS_LOG_LEVEL=ERROR \
-		POWERTOOLS_METRICS_DISABLED=true $(PY) -m pytest -s -q -p no:cacheprovider tests/integration/test_under_faults.py
+		POWERTOOLS_METRICS_DISABLED=true $(PY) -m pytest -q --capture=sys -p no:cacheprovider \
+		tests/integration/test_under_faults.py
 
 lint: install
 	$(VENV)/bin/ruff check .

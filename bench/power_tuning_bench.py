@@ -40,10 +40,10 @@ class CpuQuota:
 
     def __init__(self, name: str):
         v1, v2 = Path("/sys/fs/cgroup/cpu"), Path("/sys/fs/cgroup")
+        controllers = v2 / "cgroup.controllers"
         if (v1 / "cpu.cfs_quota_us").exists():
             self.path, self.v2 = v1 / name, False
-        elif "cpu" in (v2 / "cgroup.controllers").read_text(errors="ignore").split() if \
-                (v2 / "cgroup.controllers").exists() else False:
+        elif controllers.exists() and "cpu" in controllers.read_text().split():
             self.path, self.v2 = v2 / name, True
         else:
             raise SystemExit("power tuning needs a cgroup CPU controller (/sys/fs/cgroup/cpu or cgroup v2's cpu)")
@@ -111,8 +111,7 @@ def child(cgroup: Path, records: int, batch: float, sqs_batch: int, stages: list
     triggers = [cloudwatch_event(b) for b in work.cloudwatch] + [s3_event("logs", k) for k in work.s3_objects]
     for name in stages:
         load_function_app(name)  # imports before the quota: a cold start is paid once per environment
-    procs = "cgroup.procs"
-    (cgroup / procs).write_text(str(os.getpid()))
+    (cgroup / "cgroup.procs").write_text(str(os.getpid()))  # every thread of this process, from here on
     found = {"records": work.records, "triggers": len(triggers)}
     count, bodies = count_stage(work, triggers)
     found["count_tokens"] = count.as_dict()
