@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import cached_property
 
 from .config import MeteringConfig
 from .events import TOKEN_TYPES, UsageEvent, timestamp_ms
@@ -38,6 +39,10 @@ class Contract:
                    names["token_type"], frozenset(config.extra_properties), config.max_tokens, max_age_seconds,
                    config.max_future_seconds)
 
+    @cached_property
+    def _known(self) -> frozenset[str]:
+        return frozenset({self.tokens, self.model, self.token_type} | self.extra_properties)
+
     def errors(self, event: UsageEvent, now: float | None = None) -> dict[str, str]:
         """Each field that breaks the contract, with why; empty for an event that keeps it."""
         found: dict[str, str] = {}
@@ -52,7 +57,7 @@ class Contract:
         problem = identifier_problem(properties.get(self.model))
         if problem is not None:
             found[f"properties.{self.model}"] = problem
-        known = {self.tokens, self.model, self.token_type} | self.extra_properties
+        known = self._known
         for name in properties:
             if name not in known:
                 found[f"properties.{name}"] = "not a property tokenmeter bills (the metering config's extra_properties)"

@@ -398,15 +398,18 @@ def chunks_of(items: Chunk) -> list[Chunk]:
     matches a batch's rows by transaction id alone, so the second would read as already billed."""
     chunks: list[Chunk] = []
     ids: list[set[str]] = []
+    first_open = 0  # chunks before it are full: an item never looks at them again
     for item in items:
         transaction_id = item[1].transaction_id
-        for chunk, taken in zip(chunks, ids):
-            if len(chunk) < MAX_BATCH and transaction_id not in taken:
+        for position in range(first_open, len(chunks)):
+            if len(chunks[position]) < MAX_BATCH and transaction_id not in ids[position]:
                 break
         else:
-            chunk, taken = [], set()
-            chunks.append(chunk)
-            ids.append(taken)
-        chunk.append(item)
-        taken.add(transaction_id)
+            position = len(chunks)
+            chunks.append([])
+            ids.append(set())
+        chunks[position].append(item)
+        ids[position].add(transaction_id)
+        while first_open < len(chunks) and len(chunks[first_open]) >= MAX_BATCH:
+            first_open += 1
     return chunks
