@@ -5,6 +5,8 @@ other processor is caught; every native library is also read as ELF, for the pro
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -81,6 +83,11 @@ def test_an_arm64_build_can_be_deployed_only_as_arm64(sam_build_arm64, sam_build
         assert template["Globals"]["Function"]["Architectures"] == [{"Ref": "Architecture"}]
         layers = [r for r in template["Resources"].values() if r["Type"] == "AWS::Serverless::LayerVersion"]
         assert layers and all(r["Properties"]["CompatibleArchitectures"] == [{"Ref": "Architecture"}] for r in layers)
+    # The pinned template is still one SAM and cfn-lint accept.
+    checked = subprocess.run([str(ROOT / ".venv-sam/bin/sam"), "validate", "--lint", "-t",
+                              str(sam_build_arm64 / "template.yaml")], cwd=ROOT, capture_output=True, text=True,
+                             env={**os.environ, "SAM_CLI_TELEMETRY": "0"})
+    assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 @pytest.mark.parametrize("machine, tag", [
