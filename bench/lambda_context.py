@@ -1,5 +1,5 @@
-"""What Lambda hands the benchmarks' handlers: a context object (generous time, fixed names), and the
-memory each function is deployed with."""
+"""What Lambda hands the benchmarks' handlers: a context object (generous time, fixed names), the memory
+each function is deployed with, and what Lambda charges for it."""
 
 from __future__ import annotations
 
@@ -8,6 +8,10 @@ from pathlib import Path
 from local.invoke import load_template
 
 ROOT = Path(__file__).resolve().parent.parent
+# Lambda's prices in us-east-1 (first tier) and its CPU share: one vCPU at 1,769 MB.
+GB_SECOND_USD = {"x86_64": 0.0000166667, "arm64": 0.0000133334}
+REQUEST_USD = 0.20 / 1_000_000
+VCPU_MB = 1769
 FUNCTIONS = {"count_tokens": "CountTokensFunction", "publish_event": "PublishEventFunction",
              "lago_sync": "LagoSyncFunction", "reconcile": "ReconcileFunction"}
 

@@ -39,7 +39,7 @@ import time
 from pathlib import Path
 
 from bench.lago_sync_bench import raw_fetch_ack, raw_posts
-from bench.lambda_context import Context, template_memory_mb
+from bench.lambda_context import GB_SECOND_USD, REQUEST_USD, VCPU_MB, Context, template_memory_mb
 from bench.publish_event_bench import bench_raw
 from bench.stand_ins import MemoryS3, MemorySqs
 from local.functions import load_function_app
@@ -49,9 +49,7 @@ from local.workload import cloudwatch_event, generate, lago_seed, s3_event
 
 ROOT = Path(__file__).resolve().parent.parent
 
-GB_SECOND_USD = 0.0000166667
-REQUEST_USD = 0.20 / 1_000_000
-VCPU_MB = 1769
+X86_GB_SECOND_USD = GB_SECOND_USD["x86_64"]
 MEMORY_MB = template_memory_mb()
 SQS_BATCH = 100
 LAGO_NOW = "2026-11-15T12:00:00Z"
@@ -179,9 +177,9 @@ def report(n: int, events: int, stages: list[tuple[Stage, str, float]], reconcil
     for stage, baseline, took in stages:
         per_record_cpu = stage.cpu / n
         requests += 1e8 * stage.invocations / n * REQUEST_USD
-        literal += 1e8 * per_record_cpu * MEMORY_MB[stage.name] / 1024 * GB_SECOND_USD
+        literal += 1e8 * per_record_cpu * MEMORY_MB[stage.name] / 1024 * X86_GB_SECOND_USD
         # Below one vCPU, wall time is cpu x 1769/M at M/1024 GB; above it, one thread gets no faster.
-        adjusted += 1e8 * per_record_cpu * max(MEMORY_MB[stage.name], VCPU_MB) / 1024 * GB_SECOND_USD
+        adjusted += 1e8 * per_record_cpu * max(MEMORY_MB[stage.name], VCPU_MB) / 1024 * X86_GB_SECOND_USD
         print(f"{stage.name:15} {n / stage.wall:10,.0f} {stage.wall / total_wall:6.0%} {per_record_cpu * 1e6:10.1f}   "
               f"{baseline:38} {n / took:10,.0f} {took / stage.wall:5.2f}x")
     print(f"{'end to end':15} {n / total_wall:10,.0f} {'100%':>6} {sum(s.cpu for s, _, _ in stages) / n * 1e6:10.1f}")

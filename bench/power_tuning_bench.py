@@ -16,6 +16,7 @@ The arm64 column assumes the same durations: this machine has no Graviton to mea
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import subprocess
@@ -23,13 +24,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.lambda_context import template_memory_mb
+from bench.lambda_context import GB_SECOND_USD, REQUEST_USD, VCPU_MB, template_memory_mb
 
 ROOT = Path(__file__).resolve().parent.parent
-VCPU_MB = 1769
 MEMORY_SIZES = (256, 512, 1024, 1536, 1769, 2048)
-PRICE = {"x86_64": 0.0000166667, "arm64": 0.0000133334}  # USD per GB-second, us-east-1, first tier
-REQUEST_USD = 0.20 / 1_000_000
 PERIOD_US = 100_000
 STAGES = ("count_tokens", "publish_event", "lago_sync")
 TEMPLATE_MB = template_memory_mb()
@@ -73,16 +71,23 @@ def run(quota: CpuQuota, memory: int, records: int, batch: float, sqs_batch: int
     return {**runs[0], **median}
 
 
+@functools.cache
+def lago_seed_json(records: int) -> str:
+    """The emulator's plans and subscriptions for the workload's models (the same for every run)."""
+    from local.workload import generate, lago_seed
+
+    work = generate(records, len, len, text_share=0, bad_every=0, ghost_every=0)
+    return json.dumps(lago_seed(sorted({m for _, m, _ in work.truth}), monthly_only=True))
+
+
 def _run(quota: CpuQuota, memory: int, records: int, batch: float, sqs_batch: int, stages: tuple[str, ...]) -> dict:
     from local.lago_emulator.process import LagoEmulatorProcess
     from local.nats_server import NatsServer
-    from local.workload import generate, lago_seed
 
     quota.set(memory / VCPU_MB)
     with tempfile.TemporaryDirectory() as tmp:
-        work = generate(records, len, len, text_share=0, bad_every=0, ghost_every=0)
         seed = Path(tmp) / "seed.json"
-        seed.write_text(json.dumps(lago_seed(sorted({m for _, m, _ in work.truth}), monthly_only=True)))
+        seed.write_text(lago_seed_json(records))
         nats = NatsServer(Path(tmp) / "js").start()
         lago = LagoEmulatorProcess(Path(tmp) / "lago", seed=seed, now="2026-11-15T12:00:00Z").start()
         try:
@@ -124,7 +129,7 @@ def child(cgroup: Path, records: int, batch: float, sqs_batch: int, stages: list
 
 
 def cents_per_million(stage: dict, records: int, memory: int, architecture: str) -> float:
-    compute = stage["billed_ms"] / 1000 * memory / 1024 * PRICE[architecture]
+    compute = stage["billed_ms"] / 1000 * memory / 1024 * GB_SECOND_USD[architecture]
     return (compute + stage["invocations"] * REQUEST_USD) / records * 1e8
 
 

@@ -56,6 +56,15 @@ def object_at(holder: dict[str, Any], key: str) -> dict[str, Any]:
     return value
 
 
+def list_at(holder: dict[str, Any], key: str, name: str) -> list[Any]:
+    value = holder.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise RecordError(INVALID_RECORD, f"{name} must be a list, got {short(value)}")
+    return value
+
+
 def model_at(holder: dict[str, Any], key: str) -> str:
     value = holder.get(key)
     if not isinstance(value, str) or not value.strip():

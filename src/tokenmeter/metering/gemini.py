@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .fields import NothingToBill, carve, count_at, id_at, model_at, rfc3339_at, short, with_counts
+from .fields import NothingToBill, carve, count_at, id_at, list_at, model_at, rfc3339_at, with_counts
 from .records import INVALID_COUNTS, INVALID_RECORD, NOT_FINAL, Inference, RecordError
 
 _MODALITY_TYPES = {"AUDIO": "audio", "IMAGE": "image"}
@@ -58,13 +58,8 @@ def read_gemini(data: dict[str, Any]) -> Inference:
 
 def _modalities(usage: dict[str, Any], key: str) -> dict[str, int]:
     """A details list ([{modality, tokenCount}]) as tokens per audio/image type; other modalities dropped."""
-    details = usage.get(key)
-    if details is None:
-        return {}
-    if not isinstance(details, list):
-        raise RecordError(INVALID_RECORD, f"usageMetadata.{key} must be a list, got {short(details)}")
     split: dict[str, int] = {}
-    for i, detail in enumerate(details):
+    for i, detail in enumerate(list_at(usage, key, f"usageMetadata.{key}")):
         if not isinstance(detail, dict) or not isinstance(detail.get("modality", ""), str):
             raise RecordError(INVALID_RECORD, f"usageMetadata.{key}[{i}] must be an object with a string modality")
         kind = _MODALITY_TYPES.get(detail.get("modality", ""))

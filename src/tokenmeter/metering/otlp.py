@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from tokenmeter.core.events import MAX_TOKENS
+
 from .fields import NothingToBill, short, with_counts
 from .records import INVALID_COUNTS, INVALID_RECORD, INVALID_TIMESTAMP, NO_USAGE, Inference, RecordError
 
@@ -134,7 +136,7 @@ def _tokens(attributes: dict[str, Any], names: tuple[str, ...]) -> int:
             continue
         if isinstance(value, str) and value.isascii() and value.isdigit() or isinstance(value, float) and value.is_integer():
             value = int(value)
-        if type(value) is not int or not 0 <= value <= 10**9:
+        if type(value) is not int or not 0 <= value <= MAX_TOKENS:
             raise RecordError(INVALID_COUNTS, f"{name} must be a whole number from 0 to 10^9, got {short(value)}")
         return value
     return 0

@@ -147,7 +147,8 @@ class LagoApi:
         if response.status_code == 401:
             raise LagoAuthError("Lago refused the API key (401): check LAGO_API_KEY / its secret")
         if response.status_code == 403:
-            code = _body(response).get("code", "forbidden")
+            body = wire.decoded(response.content)
+            code = body.get("code", "forbidden") if isinstance(body, dict) else "forbidden"
             raise LagoAuthError(f"Lago's API key lacks a permission (403 {code})")
         return response
 
@@ -366,14 +367,6 @@ def _cache_seconds(found: LagoSubscription | None) -> float:
 
 def _check(response: httpx.Response) -> None:
     wire.check(response.status_code, str(response.request.url), response.headers, response.content)
-
-
-def _body(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 def _reason(errors: Any) -> str:

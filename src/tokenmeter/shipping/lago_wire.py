@@ -63,21 +63,22 @@ def check(status: int, request_url: str, response_headers: Mapping[str, str], co
         return
     if status == 429:
         raise LagoRateLimitError(request_url, response_headers)
+    raise LagoApiError(status, request_url, decoded(content))
+
+
+def decoded(content: bytes) -> Any:
+    """An answer's JSON, or None when it has none (an empty body, a proxy's HTML page)."""
     try:
-        body = orjson.loads(content) if content else None
+        return orjson.loads(content) if content else None
     except orjson.JSONDecodeError:
-        body = None
-    raise LagoApiError(status, request_url, body)
+        return None
 
 
 def resource(status: int, request_url: str, response_headers: Mapping[str, str], content: bytes,
              key: str) -> dict[str, Any]:
     """The object under ``key`` of a successful answer, e.g. ``{"subscription": {...}}``."""
     check(status, request_url, response_headers, content)
-    try:
-        body = orjson.loads(content)
-    except orjson.JSONDecodeError:
-        body = None
+    body = decoded(content)
     found = body.get(key) if isinstance(body, dict) else None
     if not isinstance(found, dict) or not found:
         raise LagoApiError(500, request_url, None, f"Lago's answer has no {key!r} object")
