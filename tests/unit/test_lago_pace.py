@@ -1,4 +1,5 @@
-"""Lago Cloud's rate limits (current usage 200 requests/s, other reads 50/s): calls are spread under them."""
+"""Lago Cloud's rate limits (event posts 500 requests/s, current usage 200/s, other reads 50/s): calls are
+spread under them."""
 
 from __future__ import annotations
 
@@ -24,3 +25,22 @@ def test_turns_are_spread_at_the_rate_however_many_callers_wait_at_once():
     assert times[-1] - times[0] >= 45 / 180 - 0.005
     # No window of one second could hold more than 200: here no 10 consecutive turns within 10/200 s.
     assert all(b - a >= 9 / 180 - 0.005 for a, b in zip(times, times[9:], strict=False))
+
+
+def test_event_posts_go_out_a_burst_at_once_then_at_the_rate():
+    async def run() -> list[float]:
+        pace, started, times = Pace(450.0, burst=4), time.monotonic(), []
+
+        async def call() -> None:
+            await pace.turn()
+            times.append(time.monotonic() - started)
+
+        await asyncio.gather(*(call() for _ in range(49)))
+        return sorted(times)
+
+    times = asyncio.run(run())
+    # Lago Cloud takes 500 posts a second. Four go at once (no waiting), then one every 1/450 s: the
+    # 49th no sooner than 45/450 = 0.1 s after the first, and no second's window could hold more than 454.
+    assert times[3] - times[0] < 0.005
+    assert times[-1] - times[0] >= 45 / 450 - 0.005
+    assert all(b - a >= 40 / 450 - 0.005 for a, b in zip(times, times[44:], strict=False))

@@ -21,7 +21,7 @@ from tokenmeter.core.secrets import load_secret
 
 from .credentials import connect_options
 from .exceptions import NatsUnavailable, describe
-from .headers import Client
+from .client import Client
 from .settings import NatsSettings
 from .streams import ensure_consumer, ensure_stream
 
@@ -169,7 +169,7 @@ async def _on_error(exc: Exception) -> None:
 
 
 async def _connect(url: str, **options: Any) -> Client:
-    """nats.connect, with the client that reads headers faster (tokenmeter.nats.headers)."""
+    """nats.connect, with the client that reads headers faster (tokenmeter.nats.client)."""
     nc = Client()
     await nc.connect(url, **options)
     return nc

@@ -111,7 +111,7 @@ class LagoApi:
 
     def __init__(self, api_url: str, api_key: str, timeout: float = 5.0, concurrency: int = 4,
                  reload_key: Callable[[], str] | None = None, usage_rate_per_second: float = 180.0,
-                 read_rate_per_second: float = 45.0):
+                 read_rate_per_second: float = 45.0, events_rate_per_second: float = 450.0):
         self._origin = wire.api_base(api_url)
         self._batch_url = wire.url(self._origin, "events", "batch")
         self._key, self._reload_key = api_key, reload_key
@@ -121,8 +121,10 @@ class LagoApi:
         self._slots = asyncio.Semaphore(concurrency)
         self._subscriptions: dict[str, tuple[float, LagoSubscription | None]] = {}
         self._metrics: dict[str, tuple[float, Any]] = {}
-        # Lago Cloud's limits per organization: current usage 200 requests/s, other reads 50/s (a margin kept).
+        # Lago Cloud's limits per organization: event posts 500 requests/s, current usage 200/s, other reads
+        # 50/s (a margin kept). Batches go out ``concurrency`` at once, so their pace allows that burst.
         self._usage_pace, self._read_pace = Pace(usage_rate_per_second), Pace(read_rate_per_second)
+        self._events_pace = Pace(events_rate_per_second, burst=concurrency)
 
     @classmethod
     def configured(cls, settings: Any, concurrency: int) -> LagoApi:
@@ -172,6 +174,7 @@ class LagoApi:
         The body is the JSON of the events we already validated (the client's models of them add only nulls).
         """
         body = orjson.dumps({"events": [e.as_dict() for e in events]})
+        await self._events_pace.turn()
         _check(await self._send("POST", self._batch_url, body))
 
     async def _get(self, path: tuple[str, ...], key: str, query: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -343,14 +346,22 @@ class LagoApi:
 
 
 class Pace:
-    """At most ``rate`` turns a second, spread evenly (each caller waits for its turn)."""
+    """At most ``rate`` turns a second on average, and at most ``burst`` at once (each caller waits its turn).
 
-    def __init__(self, rate: float):
-        self._interval, self._next = 1.0 / rate, 0.0
+    The generic cell rate algorithm: each turn moves a theoretical time on by 1/rate; a turn waits while that
+    time runs more than ``burst - 1`` intervals ahead of now.
+    """
+
+    def __init__(self, rate: float, burst: int = 1):
+        self._interval = 1.0 / rate
+        self._ahead = (burst - 1) * self._interval
+        self._next = 0.0
 
     async def turn(self) -> None:
         now = time.monotonic()
-        wait, self._next = self._next - now, max(self._next, now) + self._interval
+        due = max(self._next, now)
+        self._next = due + self._interval
+        wait = due - self._ahead - now
         if wait > 0:
             await asyncio.sleep(wait)
 

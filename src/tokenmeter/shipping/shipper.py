@@ -15,6 +15,7 @@ from aws_lambda_powertools import Logger
 
 from tokenmeter.core import Contract, InvalidEventError, UsageEvent
 from tokenmeter.nats import NatsSettings
+from tokenmeter.nats.client import Client
 
 from .dead_letters import copy_to, dead_letter
 from .lago_api import Chunk, LagoApi, LagoAuthError, LagoUnavailable, ShipResult, chunks_of
@@ -46,7 +47,7 @@ class ShipSummary:
 class Shipper:
     """One run's shipping; ``deadline`` is a time.monotonic() by which the run must be done."""
 
-    def __init__(self, js: Any, nc: Any, lago: LagoApi, nats_settings: NatsSettings, settings: SyncSettings,
+    def __init__(self, js: Any, nc: Client, lago: LagoApi, nats_settings: NatsSettings, settings: SyncSettings,
                  deadline: float, contract: Contract | None = None):
         self.js, self.nc, self.lago, self.nats, self.settings, self.deadline = js, nc, lago, nats_settings, settings, deadline
         self.contract = contract
@@ -63,7 +64,7 @@ class Shipper:
         Shipping (a task on the same loop) overlaps fetching and checking the next batch, and the
         next batch starts shipping before the previous one is settled (acked).
         """
-        puller = await Puller(self.nc, self.nats.stream, self.nats.consumer).start()
+        puller = await Puller(self.nc, self.nats.stream, self.nats.consumer, prefetch=True).start()
         lago_deadline = self.deadline - self.settings.deadline_margin_seconds  # no wait on Lago runs past this
         in_flight: deque[tuple[list[Chunk], asyncio.Future]] = deque()
         try:
@@ -145,12 +146,15 @@ class Shipper:
     async def settle(self, chunk: list[tuple[Any, UsageEvent]], result: ShipResult) -> None:
         """Ack what Lago holds (recording what it will never bill), dead-letter what it refused,
         nak what can succeed later."""
+        acked = []
         for index in result.stored + result.already:
             msg = chunk[index][0]
             why = self.unbillable.pop(id(msg), None)
             if why is not None and not await self.record_unbillable(msg, *why):
                 continue
-            await msg.ack()
+            acked.append(msg)
+        if acked:  # one write for the batch
+            await self.nc.ack_all(acked)
         for index, why in result.rejected.items():
             self.unbillable.pop(id(chunk[index][0]), None)
             await self.dead_letter(chunk[index][0], "rejected_by_lago", why)
