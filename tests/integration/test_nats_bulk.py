@@ -29,6 +29,15 @@ async def _stream(url: str, count: int) -> tuple[Client, object]:
     return nc, js
 
 
+async def _settled(js, done, within: float = 3.0):
+    """The consumer's info once ``done(info)`` holds (or after ``within`` s): the server applies acks in its
+    own time, after the client has sent them."""
+    started = time.monotonic()
+    while not done(info := await js.consumer_info("T", "c")) and time.monotonic() - started < within:
+        await asyncio.sleep(0.05)
+    return info
+
+
 def test_ack_all_acknowledges_each_message_once(nats_server):
     async def go():
         nc, js = await _stream(nats_server.url, 12)
@@ -38,7 +47,7 @@ def test_ack_all_acknowledges_each_message_once(nats_server):
         with pytest.raises(errors.MsgAlreadyAckdError):  # one already acked: none of the batch is sent
             await nc.ack_all(messages[6:])
         await nc.flush()
-        info = await js.consumer_info("T", "c")
+        info = await _settled(js, lambda i: i.ack_floor.consumer_seq >= 7)
         assert all(m.is_acked for m in messages[:7]) and not any(m.is_acked for m in messages[7:])
         await puller.stop()
         await nc.close()
@@ -75,7 +84,7 @@ def test_prefetched_messages_are_handed_back_at_stop_not_after_the_ack_wait(nats
             await nc.ack_all(batch)
             rest += batch
         await nc.flush()
-        info = await js.consumer_info("T", "c")
+        info = await _settled(js, lambda i: i.num_ack_pending == 0)
         await after.stop()
         await nc.close()
         return [m.data for m in first], [m.data for m in rest], info

@@ -3,6 +3,8 @@
 import asyncio
 import json
 import os
+import signal
+import time
 
 import nkeys
 import pytest
@@ -140,6 +142,25 @@ def test_an_event_jetstream_does_not_store_in_the_usage_stream_fails_with_why(na
         [outcome] = connection.run(publish_events(connection.client, [event], misrouted, timeout=5))
         assert outcome.status == "failed" and outcome.error.startswith(why), outcome
     assert connection.run(js.stream_info("OTHER")).state.messages == 0
+
+
+def test_a_server_that_stopped_answering_between_two_runs_is_found_out_at_the_next_run_however_soon(
+        nats_server, connections):
+    # The idle gap is never reached here, and a frozen server sends no goodbye: only the check at the start of
+    # each run can tell, before a request waits out its timeout on a connection that still says connected.
+    connection = connections(settings(nats_server.url, idle_check_seconds=3600))
+    connect(connection)
+    os.kill(nats_server.process.pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        with pytest.raises(NatsUnavailable):
+            connect(connection)
+        assert time.monotonic() - started < 4  # the 0.5 s flush and a 1 s connect timeout, not a 5 s request
+    finally:
+        os.kill(nats_server.process.pid, signal.SIGCONT)
+    js = connect(connection)
+    assert connection.connects == 2
+    assert connection.run(js.stream_info("USAGE")).config.name == "USAGE"
 
 
 def test_a_dead_connection_is_replaced_after_an_idle_gap(nats_server, connections):

@@ -35,7 +35,8 @@ MAX_PENDING_PUBLISHES = 4000
 
 
 class ManagedConnection:
-    """Lazily connects, checks the connection after an idle gap, and replaces a dead one."""
+    """Lazily connects, checks the connection at the start of each run and after an idle gap, and replaces
+    a dead one."""
 
     def __init__(self, settings: NatsSettings, *, secret_loader: Callable[[str], str] = load_secret):
         self.settings = settings
@@ -50,11 +51,15 @@ class ManagedConnection:
         self._provisioned = False
         self._lock: asyncio.Lock | None = None
         self._failure: NatsUnavailable | None = None
+        self._checked = False  # the connection answered a flush in this run
         self.connects = 0
 
     def run(self, work: Awaitable[T]) -> T:
         """Run one invocation's work on the environment's loop (never ``asyncio.run``)."""
         self._failure = None  # each invocation tries to connect afresh
+        # The loop stood still since the last run: the server may have gone meanwhile (restarted, or the
+        # environment was frozen), and the client has not read its goodbye. Check before trusting it.
+        self._checked = False
         return self.loop.run_until_complete(work)
 
     async def jetstream(self) -> Any:
@@ -95,11 +100,13 @@ class ManagedConnection:
         nc = self._nc
         if not nc.is_connected:
             return False
-        if time.monotonic() - self._last_used < self.settings.idle_check_seconds:
+        if self._checked and time.monotonic() - self._last_used < self.settings.idle_check_seconds:
             return True
-        # A silently dropped flow (NAT idle timeout, a frozen environment) still says connected.
+        # A silently dropped flow (NAT idle timeout, a frozen environment) or a server that went between
+        # two runs (its goodbye still unread, however soon after the last) still says connected.
         try:
             await nc.flush(timeout=_HEALTH_FLUSH_SECONDS)
+            self._checked = True
             return True
         except Exception as exc:  # any failure means this connection cannot be trusted
             logger.warning("NATS connection failed its health check; reconnecting", extra={"error": type(exc).__name__})
@@ -137,7 +144,7 @@ class ManagedConnection:
             )
         except Exception as exc:  # nats-py raises many types for one cause: we cannot reach NATS
             raise NatsUnavailable(f"cannot connect to NATS at {redact(settings.url)}: {describe(exc)}") from None
-        self._nc, self.lost = nc, lost
+        self._nc, self.lost, self._checked = nc, lost, True
         self._js = nc.jetstream(timeout=5, publish_async_max_pending=MAX_PENDING_PUBLISHES)
         self.connects += 1
         if not self._provisioned:

@@ -3,12 +3,11 @@
 Lago's wire format (URLs, headers, JSON, error shapes) is lago-python-client's, kept in ``lago_wire``; we
 turn answers into "held by Lago", "already billed", "rejected (dead letter)" or "try again later".
 Departures from the client, each for a reason:
-- requests go out on kept-alive connections of one ``httpx.AsyncClient`` with an
-  explicit timeout, at most ``concurrency`` at once, on the event loop lago_sync
-  already runs for NATS (nothing blocks it): the client's module-level
-  ``httpx.post``/``get`` build a new client, and load a TLS context (~40 ms), per
-  request; bench/lago_sync_bench.py measured ~1,000 events/s through it against
-  ~8,700/s for raw batch POSTs to the same emulator;
+- requests go out on kept-alive connections (``lago_http``, a small HTTP/1.1 client: httpx cost a third
+  of lago_sync's CPU) with an explicit timeout, at most ``concurrency`` at once, on the event loop
+  lago_sync already runs for NATS (nothing blocks it): the client's module-level ``httpx.post``/``get``
+  build a new client, and load a TLS context (~40 ms), per request; bench/lago_sync_bench.py measured
+  ~1,000 events/s through it against ~8,700/s for raw batch POSTs to the same emulator;
 - no 429 retries of its own: they can sleep past the Lambda deadline, so we
   wait as Lago says only while that leaves the deadline's margin;
 - every id in a path is percent-encoded (the client joins ids in raw): Lago's
@@ -26,13 +25,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-import httpx
 import orjson
 
 from tokenmeter.core import UsageEvent, parse_rfc3339_ms
 from tokenmeter.core.secrets import load_secret
 
 from . import lago_wire as wire
+from .lago_http import Answer, HttpError, LagoHttp
 from .lago_wire import CurrentUsage, LagoApiError, LagoRateLimitError
 
 MAX_BATCH = 100
@@ -115,8 +114,7 @@ class LagoApi:
         self._origin = wire.api_base(api_url)
         self._batch_url = wire.url(self._origin, "events", "batch")
         self._key, self._reload_key = api_key, reload_key
-        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        self._http = httpx.AsyncClient(headers=wire.headers(api_key), timeout=timeout, limits=limits)
+        self._http = LagoHttp(wire.headers(api_key), timeout)
         # Batches are independent (each transaction id stands alone), so a few go out at once.
         self._slots = asyncio.Semaphore(concurrency)
         self._subscriptions: dict[str, tuple[float, LagoSubscription | None]] = {}
@@ -139,7 +137,7 @@ class LagoApi:
         await self._http.aclose()
 
     # --- transport ---
-    async def _send(self, method: str, url: str, content: bytes | None = None) -> httpx.Response:
+    async def _send(self, method: str, url: str, content: bytes | None = None) -> Answer:
         """One request; a 401 re-reads the key once and retries; 401 again or 403 is LagoAuthError."""
         key = self._key
         async with self._slots:
@@ -165,7 +163,7 @@ class LagoApi:
         if not fresh or fresh == used:
             return False
         self._key = fresh
-        self._http.headers.update(wire.headers(fresh))
+        self._http.set_headers(wire.headers(fresh))
         return True
 
     async def _post_batch(self, events: list[UsageEvent]) -> None:
@@ -181,7 +179,7 @@ class LagoApi:
         """GET a resource's object (the one under ``key``); ids are encoded by callers."""
         await (self._usage_pace if path[-1] == "current_usage" else self._read_pace).turn()
         response = await self._send("GET", wire.url(self._origin, *path, query=query))
-        return wire.resource(response.status_code, str(response.request.url), response.headers, response.content, key)
+        return wire.resource(response.status_code, response.url, response.headers, response.content, key)
 
     async def _list(self, path: str, query: dict[str, Any], what: str) -> dict[str, Any]:
         """GET one page of a list; raises LagoUnavailable saying ``what`` was read."""
@@ -190,7 +188,9 @@ class LagoApi:
             response = await self._send("GET", wire.url(self._origin, path, query=query))
             _check(response)
             body = orjson.loads(response.content)
-        except (LagoApiError, httpx.HTTPError, orjson.JSONDecodeError) as exc:
+        except HttpError as exc:
+            raise LagoUnavailable(f"{what}: {exc}") from None
+        except (LagoApiError, orjson.JSONDecodeError) as exc:
             raise LagoUnavailable(f"{what}: {type(exc).__name__}") from None
         if not isinstance(body, dict):
             raise LagoUnavailable(f"{what}: the answer is not a JSON object")
@@ -239,8 +239,8 @@ class LagoApi:
                     else:
                         result.rejected[index] = _reason(errors)
                 pending = still
-            except httpx.HTTPError as exc:  # timeouts, refused and dropped connections
-                return _retry(result, pending, f"network: {type(exc).__name__}", None)
+            except HttpError as exc:  # timeouts, refused and dropped connections
+                return _retry(result, pending, f"network: {exc.kind}", None)
         return result
 
     # --- lookups ---
@@ -264,8 +264,8 @@ class LagoApi:
             except LagoApiError as exc:
                 if exc.status_code != 404:
                     raise LagoUnavailable(f"subscription lookup: Lago answered {exc.status_code}") from None
-            except httpx.HTTPError as exc:
-                raise LagoUnavailable(f"subscription lookup: {type(exc).__name__}") from None
+            except HttpError as exc:
+                raise LagoUnavailable(f"subscription lookup: {exc}") from None
         self._subscriptions[external_id] = (now + _cache_seconds(found), found)
         return found
 
@@ -313,8 +313,8 @@ class LagoApi:
             if exc.status_code != 404:
                 raise LagoUnavailable(f"billable_metric lookup: Lago answered {exc.status_code}") from None
             found = None
-        except httpx.HTTPError as exc:
-            raise LagoUnavailable(f"billable_metric lookup: {type(exc).__name__}") from None
+        except HttpError as exc:
+            raise LagoUnavailable(f"billable_metric lookup: {exc}") from None
         self._metrics[code] = (time.monotonic() + (_CACHE_SECONDS if found else _MISSING_CACHE_SECONDS), found)
         return found is not None
 
@@ -326,8 +326,8 @@ class LagoApi:
         except LagoApiError as exc:
             raise LagoUnavailable(f"current usage of {subscription}: Lago answered {exc.status_code}",
                                   exc.status_code) from None
-        except httpx.HTTPError as exc:
-            raise LagoUnavailable(f"current usage of {subscription}: {type(exc).__name__}") from None
+        except HttpError as exc:
+            raise LagoUnavailable(f"current usage of {subscription}: {exc}") from None
 
     async def active_subscriptions(self, page: int, per_page: int = 100) -> tuple[dict[str, str], int]:
         """One page of Lago's active subscriptions: (external id -> external customer id, pages in all)."""
@@ -376,8 +376,8 @@ def _cache_seconds(found: LagoSubscription | None) -> float:
     return min(_CACHE_SECONDS, left + 1) if left > 0 else _MISSING_CACHE_SECONDS
 
 
-def _check(response: httpx.Response) -> None:
-    wire.check(response.status_code, str(response.request.url), response.headers, response.content)
+def _check(response: Answer) -> None:
+    wire.check(response.status_code, response.url, response.headers, response.content)
 
 
 def _reason(errors: Any) -> str:
