@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import socket
 import ssl
 
 import pytest
@@ -166,56 +167,58 @@ def test_a_request_dropped_on_a_kept_connection_is_sent_once_more_on_a_new_one()
     assert [body for _, body in server.requests] == [b"a", b"b", b"b"] and server.connections == 2
 
 
-def test_a_server_that_closes_without_answering_a_new_connection_is_an_error_not_a_retry():
+def failed_request(answers, timeout: float = 2.0) -> tuple[HttpError, int]:
+    """The error one POST ends in against a server scripted with ``answers``, and how many requests it got."""
     async def go():
-        async with Server([None]) as server:
-            http = LagoHttp(HEADERS, timeout=2)
+        async with Server(answers) as server:
+            http = LagoHttp(HEADERS, timeout=timeout)
             with pytest.raises(HttpError) as raised:
-                await http.request("POST", server.url(), b"a")
+                await http.request("POST", server.url(), b"{}")
             await http.aclose()
             return raised.value, len(server.requests)
 
-    error, sent = run(go())
+    return run(go())
+
+
+def test_a_server_that_closes_without_answering_a_new_connection_is_an_error_not_a_retry():
+    error, sent = failed_request([None])
     assert error.kind == "dropped" and sent == 1
 
 
-def test_a_stalled_answer_times_out_and_a_closed_port_is_refused():
+def test_a_stalled_answer_times_out():
     async def stall():
         await asyncio.sleep(5)
         return ok()
 
+    error, sent = failed_request([stall], timeout=0.3)
+    assert error.kind == "timeout" and sent == 1
+
+
+def test_a_port_nobody_listens_on_is_refused():
+    with socket.socket() as probe:  # a free port, closed again
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
     async def go():
-        async with Server([stall]) as server:
-            http = LagoHttp(HEADERS, timeout=0.3)
-            with pytest.raises(HttpError) as slow:
-                await http.request("POST", server.url(), b"{}")
-            port = server.port
+        http = LagoHttp(HEADERS, timeout=1)
         with pytest.raises(HttpError) as refused:
             await http.request("POST", f"http://127.0.0.1:{port}/x", b"{}")
-        await http.aclose()
-        return slow.value, refused.value
+        return refused.value
 
-    slow, refused = run(go())
-    assert slow.kind == "timeout" and refused.kind == "refused"
+    assert run(go()).kind == "refused"
 
 
 @pytest.mark.parametrize("garbage", [b"SSH-2.0-OpenSSH_9.6\r\n\r\n", b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n",
                                      b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n"])
 def test_an_answer_that_is_not_http_is_a_protocol_error(garbage):
-    async def go():
-        async with Server([garbage]) as server:
-            http = LagoHttp(HEADERS, timeout=1)
-            with pytest.raises(HttpError) as raised:
-                await http.request("POST", server.url(), b"{}")
-            await http.aclose()
-            return raised.value
-
-    assert run(go()).kind == "protocol"
+    assert failed_request([garbage])[0].kind == "protocol"
 
 
-def test_a_key_with_a_line_break_is_refused_before_anything_is_sent():
+def test_a_key_with_a_line_break_or_beyond_ascii_is_refused_before_anything_is_sent():
     with pytest.raises(ValueError, match="line break"):
         LagoHttp({"Authorization": "Bearer k-1\r\nX-Evil: 1"}, timeout=1)
+    with pytest.raises(ValueError, match="outside ASCII"):
+        LagoHttp({"Authorization": "Bearer kéy"}, timeout=1)
 
 
 def _self_signed(tmp_path) -> tuple[ssl.SSLContext, str]:

@@ -9,18 +9,23 @@ import time
 from tokenmeter.shipping.lago_api import Pace
 
 
-def test_turns_are_spread_at_the_rate_however_many_callers_wait_at_once():
+def turn_times(pace: Pace, callers: int) -> list[float]:
+    """When each of ``callers`` waiting at once got its turn, in order, from the first call."""
     async def run() -> list[float]:
-        pace, started, times = Pace(180.0), time.monotonic(), []
+        started, times = time.monotonic(), []
 
         async def call() -> None:
             await pace.turn()
             times.append(time.monotonic() - started)
 
-        await asyncio.gather(*(call() for _ in range(46)))
+        await asyncio.gather(*(call() for _ in range(callers)))
         return sorted(times)
 
-    times = asyncio.run(run())
+    return asyncio.run(run())
+
+
+def test_turns_are_spread_at_the_rate_however_many_callers_wait_at_once():
+    times = turn_times(Pace(180.0), 46)
     # 46 turns at 180/s: the first at once, the last no sooner than 45/180 = 0.25 s after it.
     assert times[-1] - times[0] >= 45 / 180 - 0.005
     # No window of one second could hold more than 200: here no 10 consecutive turns within 10/200 s.
@@ -28,17 +33,7 @@ def test_turns_are_spread_at_the_rate_however_many_callers_wait_at_once():
 
 
 def test_event_posts_go_out_a_burst_at_once_then_at_the_rate():
-    async def run() -> list[float]:
-        pace, started, times = Pace(450.0, burst=4), time.monotonic(), []
-
-        async def call() -> None:
-            await pace.turn()
-            times.append(time.monotonic() - started)
-
-        await asyncio.gather(*(call() for _ in range(49)))
-        return sorted(times)
-
-    times = asyncio.run(run())
+    times = turn_times(Pace(450.0, burst=4), 49)
     # Lago Cloud takes 500 posts a second. Four go at once (no waiting), then one every 1/450 s: the
     # 49th no sooner than 45/450 = 0.1 s after the first, and no second's window could hold more than 454.
     assert times[3] - times[0] < 0.005

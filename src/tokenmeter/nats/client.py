@@ -45,8 +45,8 @@ def parse_header_lines(raw: bytes) -> dict[str, str]:
 class Client(NatsClient):
     _parse_header_lines = staticmethod(parse_header_lines)
 
-    async def send(self, commands: bytes, messages: int = 1) -> None:
-        """Send ``messages`` publishes already written as protocol commands, as ``publish`` sends one.
+    async def send(self, data: bytes, messages: int = 1) -> None:
+        """Send ``messages`` publishes already written as protocol commands (``data``), as ``publish`` sends one.
 
         The same refusals as ``publish``: a closed or draining connection, and while reconnecting a
         buffer that cannot take them. A refused call sent none of them.
@@ -56,11 +56,11 @@ class Client(NatsClient):
         if self.is_draining_pubs:
             raise errors.ConnectionDrainingError
         if not self.is_connected and (
-                self._max_pending_size <= 0 or len(commands) + self._pending_data_size > self._max_pending_size):
+                self._max_pending_size <= 0 or len(data) + self._pending_data_size > self._max_pending_size):
             raise errors.OutboundBufferLimitError
         self.stats["out_msgs"] += messages
-        self.stats["out_bytes"] += len(commands)
-        await self._send_command(commands)
+        self.stats["out_bytes"] += len(data)
+        await self._send_command(data)
         if self._flush_queue is not None and self._flush_queue.empty():
             await self._flush_pending()
 

@@ -61,9 +61,11 @@ class LagoHttp:
         for name, value in headers.items():
             if any(c in name + value for c in "\r\n\0"):
                 raise ValueError(f"the {name} header holds a line break or NUL (a pasted key with a newline?)")
+            if not (name + value).isascii():
+                raise ValueError(f"the {name} header holds characters outside ASCII (a mistyped key?)")
         self._headers = dict(headers)
         lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
-        self._fixed = ("Accept: */*\r\n" + lines).encode("latin-1")
+        self._fixed = ("Accept: */*\r\n" + lines).encode("ascii")
 
     async def request(self, method: str, url: str, content: bytes | None = None) -> Answer:
         parts = urlsplit(url)
