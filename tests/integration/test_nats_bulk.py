@@ -73,8 +73,8 @@ def test_send_refuses_a_closed_connection_as_publish_does(nats_server):
 def test_prefetched_messages_are_handed_back_at_stop_not_after_the_ack_wait(nats_server):
     async def go():
         nc, js = await _stream(nats_server.url, 25)
-        puller = await Puller(nc, "T", "c", prefetch=True).start()
-        first = await puller.fetch(10, timeout=2)  # 15 left: the next 10 are asked for before this returns
+        puller = await Puller(nc, "T", "c").start()
+        first = await puller.fetch(10, timeout=2, prefetch=True)  # 15 left: the next 10 are asked for now
         await nc.ack_all(first)
         await puller.stop()
         after = await Puller(nc, "T", "c").start()
@@ -99,11 +99,11 @@ def test_prefetched_messages_are_handed_back_at_stop_not_after_the_ack_wait(nats
 def test_a_prefetching_puller_fetches_every_message_once_in_order(nats_server):
     async def go():
         nc, js = await _stream(nats_server.url, 57)
-        puller = await Puller(nc, "T", "c", prefetch=True).start()
+        puller = await Puller(nc, "T", "c").start()
         seen = []
         while True:
             try:
-                batch = await puller.fetch(10, timeout=0.5)
+                batch = await puller.fetch(10, timeout=0.5, prefetch=True)
             except errors.TimeoutError:
                 break
             seen.extend(int(m.data) for m in batch)

@@ -29,16 +29,17 @@ class PullError(Exception):
 class Puller:
     """Fetches from one durable pull consumer; ``await start()`` first, ``await stop()`` after.
 
-    With ``prefetch``, a fetch that leaves messages waiting asks for the next batch before it returns:
-    the server delivers it (and the client reads it) while the caller works on this one, instead of a
-    round trip at the start of every fetch. ``stop`` hands back (naks) what came but was not fetched.
+    A fetch with ``prefetch`` that leaves messages waiting asks for the next batch before it returns: the
+    server delivers it (and the client reads it) while the caller works on this one, instead of a round
+    trip at the start of every fetch. ``stop`` hands back (naks) what came but was not fetched; it was
+    delivered all the same, and JetStream counts the delivery, so callers prefetch only while they have
+    time to take what comes.
     """
 
-    def __init__(self, nc: Any, stream: str, consumer: str, prefetch: bool = False):
+    def __init__(self, nc: Any, stream: str, consumer: str):
         self._nc = nc
         self._request_subject = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}"
         self._inbox = nc.new_inbox()
-        self._prefetch = prefetch
         self._sub: Any = None
         self._messages: list[Any] = []
         self._wanted = 0
@@ -62,8 +63,9 @@ class Puller:
         for msg in leftover:  # for the next run now, rather than after the ack wait
             await msg.nak()
 
-    async def fetch(self, batch: int, timeout: float) -> list[Any]:
-        """Up to ``batch`` messages; waits up to ``timeout`` only when none are there at all.
+    async def fetch(self, batch: int, timeout: float, prefetch: bool = False) -> list[Any]:
+        """Up to ``batch`` messages; waits up to ``timeout`` only when none are there at all. With
+        ``prefetch``, the next batch is asked for before this one is returned (see the class).
 
         Raises nats.errors.TimeoutError when none came, as nats-py's fetch does.
         """
@@ -77,7 +79,7 @@ class Puller:
             messages = await self._collect(timeout + 1.0)
         if not messages:
             raise nats.errors.TimeoutError
-        if self._prefetch and messages[-1].metadata.num_pending > 0:
+        if prefetch and messages[-1].metadata.num_pending > 0:
             await self._ask({"batch": batch, "no_wait": True}, batch)
         return messages
 

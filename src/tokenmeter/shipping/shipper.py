@@ -64,13 +64,17 @@ class Shipper:
         Shipping (a task on the same loop) overlaps fetching and checking the next batch, and the
         next batch starts shipping before the previous one is settled (acked).
         """
-        puller = await Puller(self.nc, self.nats.stream, self.nats.consumer, prefetch=True).start()
+        puller = await Puller(self.nc, self.nats.stream, self.nats.consumer).start()
         lago_deadline = self.deadline - self.settings.deadline_margin_seconds  # no wait on Lago runs past this
         in_flight: deque[tuple[list[Chunk], asyncio.Future]] = deque()
         try:
             while self.time_left() > 0 and self.refused is None:
                 try:
-                    messages = await puller.fetch(self.settings.fetch_batch, timeout=min(1.0, max(self.time_left(), 0.1)))
+                    # The next batch is asked for ahead only while there is time to ship it: one left over at
+                    # the end goes back, but counts as delivered, and retries back off by deliveries.
+                    ahead = self.time_left() > self.settings.lago_timeout_seconds + 1.0
+                    messages = await puller.fetch(self.settings.fetch_batch, timeout=min(1.0, max(self.time_left(), 0.1)),
+                                                  prefetch=ahead)
                 except nats.errors.TimeoutError:
                     self.summary.drained = True
                     break
