@@ -214,6 +214,17 @@ def test_an_answer_that_is_not_http_is_a_protocol_error(garbage):
     assert failed_request([garbage])[0].kind == "protocol"
 
 
+@pytest.mark.parametrize("url", ["ftp://lago/api/v1/events", "http:///api/v1/events", "http://lago:99999/x",
+                                 "http://lago:port/x"])
+def test_a_url_that_is_not_http_with_a_host_and_port_is_an_error_for_that_request(url):
+    async def go():
+        with pytest.raises(HttpError) as raised:
+            await LagoHttp(HEADERS, timeout=1).request("GET", url)
+        return raised.value
+
+    assert run(go()).kind == "url"
+
+
 def test_a_key_with_a_line_break_or_beyond_ascii_is_refused_before_anything_is_sent():
     with pytest.raises(ValueError, match="line break"):
         LagoHttp({"Authorization": "Bearer k-1\r\nX-Evil: 1"}, timeout=1)

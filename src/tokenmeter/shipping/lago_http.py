@@ -7,10 +7,11 @@ asked for), no redirects (httpx follows none by default either). Where the envir
 through a proxy (``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``, minus ``NO_PROXY``), requests go through
 httpx as before, which speaks to proxies.
 
-TLS is verified against the system's CAs (``SSL_CERT_FILE`` and ``SSL_CERT_DIR`` as OpenSSL reads them), or
-certifi's bundle where the system has none. A request has ``timeout`` seconds to connect and as long again to be written and answered. A kept-alive
-connection the server closed while it sat idle fails before any answer: the request is sent once more on a
-new connection (safe for Lago's batch POST: ids are deterministic, a copy is ``value_already_exist``).
+TLS is verified against the system's CAs (``SSL_CERT_FILE`` and ``SSL_CERT_DIR`` as OpenSSL reads them),
+or certifi's bundle where the system has none. A request has ``timeout`` seconds to connect and as long
+again to be written and answered. A kept-alive connection the server closed while it sat idle fails
+before any answer: the request is sent once more on a new connection (safe for Lago's batch POST: ids are
+deterministic, a copy is ``value_already_exist``).
 """
 
 from __future__ import annotations
@@ -70,9 +71,12 @@ class LagoHttp:
     async def request(self, method: str, url: str, content: bytes | None = None) -> Answer:
         parts = urlsplit(url)
         scheme, host = parts.scheme, parts.hostname or ""
-        if scheme not in _DEFAULT_PORTS or not host:
-            raise HttpError("url", f"not an http(s) URL: {url}")
-        port = parts.port or _DEFAULT_PORTS[scheme]
+        try:
+            port = parts.port or _DEFAULT_PORTS[scheme]
+        except (ValueError, KeyError):
+            port = 0
+        if not port or not host:
+            raise HttpError("url", f"not an http(s) URL with a host and a valid port: {url}")
         if self._through_proxy(scheme, host):
             return await self._via_httpx(method, url, content)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
