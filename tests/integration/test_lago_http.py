@@ -225,6 +225,16 @@ def test_a_url_that_is_not_http_with_a_host_and_port_is_an_error_for_that_reques
     assert run(go()).kind == "url"
 
 
+def test_an_internationalised_host_name_is_looked_up_in_its_idna_form_not_a_crash():
+    # пример.invalid is xn--e1afmkfd.invalid on the wire; .invalid never resolves (RFC 2606).
+    async def go():
+        with pytest.raises(HttpError) as raised:
+            await LagoHttp(HEADERS, timeout=2).request("GET", "http://пример.invalid:8080/api/v1/x")
+        return raised.value
+
+    assert run(go()).kind in ("refused", "timeout")  # not a UnicodeEncodeError out of the request line
+
+
 def test_a_key_with_a_line_break_or_beyond_ascii_is_refused_before_anything_is_sent():
     with pytest.raises(ValueError, match="line break"):
         LagoHttp({"Authorization": "Bearer k-1\r\nX-Evil: 1"}, timeout=1)

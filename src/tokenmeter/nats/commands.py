@@ -53,5 +53,8 @@ def hpub(subject: str, reply: str, header: bytes, payload: bytes) -> bytes:
 
 
 def ack(reply: str) -> bytes:
-    """Acknowledge a JetStream message: an empty publish to its reply subject, as ``Msg.ack`` sends."""
-    return b"PUB %s  0\r\n\r\n" % check_subject(reply).encode()
+    """Acknowledge a JetStream message: an empty publish to its reply subject, as ``Msg.ack`` sends.
+
+    Not checked as ``check_subject`` checks: the reply came as a token of the server's own MSG line, which
+    cannot hold whitespace (``Client.ack_all`` refuses an empty one)."""
+    return b"PUB %s  0\r\n\r\n" % reply.encode()

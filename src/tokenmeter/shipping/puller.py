@@ -19,6 +19,7 @@ import orjson
 _STATUS = "Status"
 _HEARTBEAT = "100"
 _ENDS = {"404", "408"}  # no messages / request expired: the request is over, nothing is wrong
+# A no_wait request is answered at once; this only bounds the wait on a connection that died meanwhile.
 _PREFETCH_WAIT = 1.0
 
 
