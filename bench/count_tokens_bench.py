@@ -42,9 +42,8 @@ class NullSink:
     def __init__(self) -> None:
         self.tokens = 0
 
-    def add_events(self, events) -> None:
-        for event in events:
-            self.tokens += event.properties["tokens"]
+    def add_usage(self, usage) -> None:
+        self.tokens += sum(usage.counts.values())
 
     def add_dead_letter(self, letter) -> None:
         raise AssertionError(f"benchmark record dead-lettered: {letter}")

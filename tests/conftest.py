@@ -138,8 +138,8 @@ class Collect:
         self.events: list = []
         self.dead_letters: list = []
 
-    def add_events(self, events) -> None:
-        self.events.extend(events)
+    def add_usage(self, usage) -> None:
+        self.events.extend(usage.events())
 
     def add_dead_letter(self, letter) -> None:
         self.dead_letters.append(letter)

@@ -284,7 +284,8 @@ def test_with_a_proxy_in_the_environment_requests_go_through_it(monkeypatch):
     async def proxy(reader, writer) -> None:
         # A forward proxy for plain HTTP: the request line names the whole URL; pass it on and the answer back.
         head = await reader.readuntil(b"\r\n\r\n")
-        length = next((int(l.split(b":")[1]) for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")), 0)
+        length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                       if line.lower().startswith(b"content-length:")), 0)
         body = await reader.readexactly(length)
         relayed.append(head.split(b"\r\n")[0])
         target = head.split(b" ")[1].decode()
@@ -292,7 +293,8 @@ def test_with_a_proxy_in_the_environment_requests_go_through_it(monkeypatch):
         upstream_reader, upstream_writer = await asyncio.open_connection(host, int(port))
         upstream_writer.write(head.replace(target.encode(), b"/" + target.split("/", 3)[3].encode(), 1) + body)
         answer = await upstream_reader.readuntil(b"\r\n\r\n")
-        length = next(int(l.split(b":")[1]) for l in answer.split(b"\r\n") if l.lower().startswith(b"content-length:"))
+        length = next(int(line.split(b":")[1]) for line in answer.split(b"\r\n")
+                      if line.lower().startswith(b"content-length:"))
         writer.write(answer + await upstream_reader.readexactly(length))
         await writer.drain()
         writer.close()

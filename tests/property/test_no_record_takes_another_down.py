@@ -211,7 +211,7 @@ _CHILD = textwrap.dedent("""
 
     class Count:
         events = 0
-        def add_events(self, events): Count.events += len(events)
+        def add_usage(self, usage): Count.events += len(usage.counts)
         def add_dead_letter(self, letter): pass
 
     case = sys.argv[1]

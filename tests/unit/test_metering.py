@@ -162,7 +162,7 @@ from tokenmeter.metering.tokenizer_pool import TokenizerPool
 from tokenmeter.core import parse_config
 config = parse_config({{"tokenizers": {{"*": "/nowhere"}}}})
 class Sink:
-    def add_events(self, events): pass
+    def add_usage(self, usage): pass
     def add_dead_letter(self, letter): raise AssertionError(letter)
 meter = Meter(config, TokenizerPool(config.tokenizers), Sink())
 meter.add(RawRecord("s", "i", json.dumps({json.dumps(OPENAI)}), 0))
@@ -185,3 +185,35 @@ def test_a_unicode_digit_timestamp_is_a_dead_letter_not_a_crash():
                          raw(OPENAI, "cwl:2")])
     assert summary.dead_letters == {"invalid_timestamp": 1} and summary.metered == 1
     assert "timestamp" in sink.dead_letters[0].detail
+
+
+@pytest.mark.parametrize("trigger", ["cloudwatch", "records"])
+def test_a_usage_queue_failing_part_way_fails_the_invocation_for_a_retry(trigger):
+    """The outbox sends as it fills: a send that fails part-way lost what it carried, so the invocation must
+    fail (Lambda retries it whole, with the same ids), not count the failure against the record at hand."""
+    import base64
+    import gzip
+
+    from botocore.exceptions import ClientError
+
+    from tokenmeter.metering.delivery import SqsOutbox
+    from tokenmeter.metering.pipeline import meter_records, meter_trigger
+    from tokenmeter.metering.records import Unavailable
+
+    class DownSqs:
+        def send_message_batch(self, QueueUrl, Entries):  # noqa: N803 - boto3's names
+            raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "injected"}}, "SendMessageBatch")
+
+    # 3,000 records of two events each: some 1.3 MB of events, many sends before the end of the invocation.
+    lines = [json.dumps({**OPENAI, "id": f"chatcmpl-{i:026d}"}) for i in range(3000)]
+    config = parse_config({"subscription_from": ["user"]})
+    outbox = SqsOutbox(DownSqs(), "usage", "dead")
+    with pytest.raises(Unavailable, match="ServiceUnavailable"):
+        if trigger == "records":
+            meter_records([raw(line, identity=f"cwl:{i}") for i, line in enumerate(lines)], config,
+                          TokenizerPool({}), outbox)
+        else:
+            payload = {"logGroup": "g", "logStream": "s", "logEvents": [
+                {"id": str(i), "timestamp": 1_732_646_400_000, "message": line} for i, line in enumerate(lines)]}
+            data = base64.b64encode(gzip.compress(json.dumps(payload).encode())).decode()
+            meter_trigger({"awslogs": {"data": data}}, config, TokenizerPool({}), outbox, lambda: None)

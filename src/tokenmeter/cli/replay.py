@@ -19,6 +19,7 @@ from tokenmeter.metering.pipeline import meter_records, meter_trigger
 from tokenmeter.metering.records import INVALID_UTF8, RawRecord
 from tokenmeter.metering.tokenizer_pool import TokenizerPool
 from tokenmeter.metering.triggers import log_line
+from tokenmeter.metering.usage import InferenceUsage
 from tokenmeter.nats import subject_for
 from tokenmeter.shipping.ledger import read_stream
 from tokenmeter.shipping.narrowing import DUPLICATE_COPY
@@ -46,11 +47,11 @@ class Outcome:
 class Collector:
     """An outbox that only keeps what it is given: what a replay would send."""
 
-    events: list[UsageEvent] = field(default_factory=list)
+    usages: list[InferenceUsage] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
 
-    def add_events(self, events: list[UsageEvent]) -> None:
-        self.events.extend(events)
+    def add_usage(self, usage: InferenceUsage) -> None:
+        self.usages.append(usage)
 
     def add_dead_letter(self, letter: DeadLetter) -> None:
         self.dead_letters.append(letter)
@@ -84,10 +85,12 @@ def replay_records(env: Environment, *, dry_run: bool, reason: str | None = None
             again = collected.dead_letters[0]
             outcomes.append(Outcome(letter.source, letter.reason, "still_dead", f"{again.reason}: {again.detail}"))
             continue
-        outcomes.append(Outcome(letter.source, letter.reason, "metered", events=len(collected.events)))
+        events = sum(len(usage.counts) for usage in collected.usages)
+        outcomes.append(Outcome(letter.source, letter.reason, "metered", events=events))
         if not dry_run:
             outbox = SqsOutbox(sqs, env.queue_url("USAGE_QUEUE_URL"), url)
-            outbox.add_events(collected.events)
+            for usage in collected.usages:
+                outbox.add_usage(usage)
             outbox.flush()
             done.extend(group)
     delete(sqs, url, done)

@@ -29,7 +29,7 @@ class QueueBatcher:
         self.sent = 0
 
     def add(self, body: str) -> None:
-        size = len(body.encode())
+        size = len(body) if body.isascii() else len(body.encode())  # isascii reads a flag: no copy
         if self._bodies and (len(self._bodies) == MAX_BATCH_MESSAGES or self._bytes + size > MAX_BATCH_BYTES):
             self.flush()
         self._bodies.append(body)

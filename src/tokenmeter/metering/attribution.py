@@ -15,7 +15,23 @@ class Attributor:
 
     def subscription_for(self, record: Any) -> str | None:
         for path in self._paths:
-            value = path.lookup(record)
+            if type(record) is dict:
+                # Every record is tried on each path, and most paths miss at the first key: that miss is told
+                # without the walk (it runs once per record in count_tokens).
+                value = record.get(path.first, _MISSING)
+                if value is _MISSING:
+                    for key in path.alternatives:
+                        if key in record:
+                            value = path.lookup(record)
+                            break
+                    else:
+                        continue
+                elif path.second is not None and type(value) is dict:
+                    value = value.get(path.second)  # a two-key path's last key: nothing longer to try
+                elif path.longer:
+                    value = path.lookup(record)
+            else:
+                value = path.lookup(record)
             if isinstance(value, str):
                 value = value.strip()
                 if value:
@@ -23,6 +39,9 @@ class Attributor:
             elif isinstance(value, int) and not isinstance(value, bool):
                 return str(value)
         return self._default
+
+
+_MISSING: Any = object()
 
 
 class _Path:
@@ -33,6 +52,9 @@ class _Path:
         self.parts = tuple(path.split("."))
         self.joined = [[(".".join(self.parts[i:end]), end) for end in range(len(self.parts), i + 1, -1)]
                        for i in range(len(self.parts))]
+        self.first, self.longer = self.parts[0], len(self.parts) > 1
+        self.second = self.parts[1] if len(self.parts) == 2 else None
+        self.alternatives = tuple(key for key, _ in self.joined[0])  # top-level keys that may stand for more
 
     def lookup(self, value: Any) -> Any:
         parts, i = self.parts, 0

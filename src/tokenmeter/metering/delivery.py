@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from tokenmeter.core import UsageEvent, ascii_json
+from tokenmeter.core import ascii_json
 from tokenmeter.core.dead_letters import DeadLetter
 from tokenmeter.core.sqs import QueueBatcher
+
+from .usage import InferenceUsage
 
 MAX_MESSAGE_BYTES = 25_000
 _ENVELOPE = len('{"events":[]}')
@@ -18,12 +20,17 @@ class SqsOutbox:
     def __init__(self, sqs: Any, usage_queue_url: str, dead_letter_queue_url: str):
         self._usage = QueueBatcher(sqs, usage_queue_url)
         self._dead = QueueBatcher(sqs, dead_letter_queue_url)
-        self._parts: list[bytes] = []
+        self._parts: list[str] = []
         self._size = _ENVELOPE
 
-    def add_events(self, events: list[UsageEvent]) -> None:
-        for event in events:
-            part = event.to_json()
+    def add_usage(self, usage: InferenceUsage) -> None:
+        parts = usage.json_events()  # ASCII: a part's length is its size in bytes
+        size = sum(map(len, parts)) + len(parts)  # and a comma each
+        if self._size + size <= MAX_MESSAGE_BYTES:
+            self._parts += parts
+            self._size += size
+            return
+        for part in parts:
             if self._parts and self._size + len(part) + 1 > MAX_MESSAGE_BYTES:
                 self._seal()
             self._parts.append(part)
@@ -40,5 +47,5 @@ class SqsOutbox:
         self._dead.flush()
 
     def _seal(self) -> None:
-        self._usage.add('{"events":[' + b",".join(self._parts).decode() + "]}")
+        self._usage.add('{"events":[' + ",".join(self._parts) + "]}")
         self._parts, self._size = [], _ENVELOPE

@@ -56,7 +56,7 @@ def read_inference(data: Any, bill_proxy_cache_hits: bool = False) -> Inference:
 
 
 def _bedrock(data: dict[str, Any]) -> Inference:
-    model = _bedrock_model(model_at(data, "modelId"))
+    model = bedrock_model(model_at(data, "modelId"))
     inp = object_at(data, "input")
     out = object_at(data, "output")
     counts = {
@@ -70,7 +70,7 @@ def _bedrock(data: dict[str, Any]) -> Inference:
     return with_counts(model, id_at(data, "requestId"), rfc3339_at(data, "timestamp"), counts)
 
 
-def _bedrock_model(model_id: str) -> str:
+def bedrock_model(model_id: str) -> str:
     """A Bedrock model id, with an inference-profile or foundation-model ARN reduced to it."""
     if not model_id.startswith("arn:"):
         return model_id

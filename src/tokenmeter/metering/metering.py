@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
+from orjson import JSONDecodeError, loads
 
 from tokenmeter.core import (
     MeteringConfig,
-    UsageEvent,
     ascii_json,
     decode_json,
     format_timestamp,
@@ -21,7 +21,7 @@ from tokenmeter.core.dead_letters import DeadLetter, truncate_record
 from .attribution import Attributor
 from .fields import NothingToBill
 from .formats import read_inference
-from .otlp import DUPLICATE_SPAN, NO_SPANS, Span, billable_spans, is_otlp, otlp_spans, read_span
+from .otlp import DUPLICATE_SPAN, NO_SPANS, Span, billable_spans, is_otlp, nothing_to_bill, otlp_spans, read_span
 from .records import (
     INVALID_IDENTIFIER,
     INVALID_RECORD,
@@ -32,6 +32,7 @@ from .records import (
     NO_USAGE,
     TOKENIZER_ERROR,
     UNATTRIBUTED,
+    UNPARSED,
     DeadLetterBudget,
     Inference,
     RawRecord,
@@ -42,6 +43,9 @@ from .records import (
 )
 from .streams import STREAM_CHUNK, Bill, Streams, is_stream_event
 from .tokenizer_pool import TokenizerPool, TokenizerUnavailable
+from .triggers import LogLines
+from .usage import InferenceUsage, event_shape
+from .usual import read_usual
 
 logger = Logger(child=True)
 
@@ -51,13 +55,16 @@ _BATCH_CHARS = 4_000_000
 # Request ids this short are not unique enough to stand for the inference
 # (Ollama's OpenAI endpoint answers "chatcmpl-" and a number below 1000).
 _MIN_REQUEST_ID = 16
+# Identifiers found valid, kept for the life of the Lambda environment (the check is a pure function): few
+# distinct subscriptions and models, each checked once rather than once per invocation.
+_VALID_IDS: set[str] = set()
 _VALID_IDS_KEPT = 10_000
 
 
 class Sink(Protocol):
     """Where metering delivers: usage events and dead letters."""
 
-    def add_events(self, events: list[UsageEvent]) -> None: ...
+    def add_usage(self, usage: InferenceUsage) -> None: ...
 
     def add_dead_letter(self, letter: DeadLetter) -> None: ...
 
@@ -81,22 +88,58 @@ class Meter:
         self._tokenizers = tokenizers
         self._sink = sink
         self._attributor = Attributor(config.subscription_from, config.default_subscription)
-        names = config.property_names
-        self._tokens_key, self._model_key, self._type_key = names["tokens"], names["model"], names["token_type"]
-        self._valid_ids: set[str] = set()
+        self._shape = event_shape(config.metric_code, config.property_names)
         self._pending: dict[str, list[_Pending]] = {}
         self._pending_count = 0
         self._pending_chars = 0
         self.summary = Summary()
 
-    def add(self, item: RawRecord | DeadLetter | Skipped) -> None:
+    def add(self, item: RawRecord | DeadLetter | Skipped | LogLines) -> None:
+        if type(item) is LogLines:
+            self._add_lines(item)
+            return
         self.summary.records += 1
-        if isinstance(item, Skipped):
+        if type(item) is RawRecord:  # the usual item, told first
+            self._guarded(item, self._meter, item)
+        elif isinstance(item, Skipped):
             self.summary.skipped[item.reason] += 1
         elif isinstance(item, DeadLetter):
             self._dead_letter(item)
         else:
             self._guarded(item, self._meter, item)
+
+    def _add_lines(self, lines: LogLines) -> None:
+        """A CloudWatch batch: each usual line billed in one step, any other read as a record of its own."""
+        summary = self.summary
+        for position, value, identity, fallback_ms in lines.parsed():
+            try:
+                if type(value) is dict and identity is not None and self._bill_usual(value, identity, fallback_ms):
+                    summary.records += 1
+                    continue
+            except (MemoryError, Unavailable):
+                raise
+            except Exception:  # noqa: BLE001 - nothing was delivered: the general reading gives the outcome
+                pass
+            self.add(lines.item(position, value))
+
+    def _bill_usual(self, data: dict[str, Any], identity: str, fallback_ms: int | None) -> bool:
+        """Bill a usual record (usual.py) with known identifiers in one step; False, having done nothing, for any
+        other record: the general reading (``_meter``) then gives its outcome."""
+        found = read_usual(data)
+        if found is None:
+            return False
+        model, request_id, timestamp_ms, counts = found
+        subscription = self._attributor.subscription_for(data)
+        if (subscription not in _VALID_IDS or model not in _VALID_IDS) and (
+                subscription is None or _identifier_error(subscription, model) is not None):
+            return False
+        if timestamp_ms is not None:
+            self._emit(identity, request_id, model, subscription, timestamp_ms, True, counts)
+        elif fallback_ms is not None:
+            self._emit(identity, request_id, model, subscription, fallback_ms, False, counts)
+        else:
+            return False
+        return True
 
     def _guarded(self, raw: RawRecord, step: Any, *args: Any) -> None:
         """``step(*args)`` for one record: whatever it raises, the record has exactly one outcome."""
@@ -131,8 +174,15 @@ class Meter:
                           raw.identity, raw.fallback_ms)
 
     def _meter(self, raw: RawRecord) -> None:
-        data = raw.value if raw.parsed else _decode(raw)
-        if type(data) is dict:  # the key tests first: most records are neither, and this is the hot path
+        data = raw.value
+        if data is UNPARSED:
+            try:  # orjson inline (see _decode): this is the path every record takes
+                data = loads(raw.text[raw.json_at:] if raw.json_at else raw.text)
+            except JSONDecodeError:
+                data = _decode(raw)
+        if type(data) is dict:
+            if self._bill_usual(data, raw.identity, raw.fallback_ms):
+                return
             if "resourceSpans" in data and is_otlp(data):
                 self._meter_spans(raw, data)
                 return
@@ -161,6 +211,10 @@ class Meter:
                 self.summary.skipped[DUPLICATE_SPAN] += 1  # the same span twice in one export
                 continue
             seen.add((span.trace_id, span.span_id))
+            skipped = nothing_to_bill(span, id(span) in leaves)
+            if skipped is not None:
+                self.summary.skipped[skipped] += 1
+                continue
             record = RawRecord(f"{raw.source}#span={span.trace_id}/{span.span_id}",
                                f"otel:{span.trace_id}/{span.span_id}", "", raw.fallback_ms, span.body, raw.lossy,
                                raw.origin)
@@ -190,14 +244,16 @@ class Meter:
         subscription = self._attributor.subscription_for(data)
         if subscription is None:
             raise RecordError(UNATTRIBUTED, "no subscription in " + ", ".join(self._config.subscription_from))
-        valid = self._valid_ids  # few distinct ids, each checked once
-        if subscription not in valid or inference.model not in valid:
-            self._check_identifiers(subscription, inference.model)
+        if subscription not in _VALID_IDS or inference.model not in _VALID_IDS:
+            error = _identifier_error(subscription, inference.model)
+            if error is not None:
+                raise error
         timestamp_ms = inference.timestamp_ms if inference.timestamp_ms is not None else raw.fallback_ms
         if timestamp_ms is None:
             raise RecordError(INVALID_TIMESTAMP, "no timestamp in the record or its log event")
         if inference.counts is not None:
-            self._emit(raw, inference, subscription, timestamp_ms, inference.counts)
+            self._emit(raw.identity, inference.request_id, inference.model, subscription, timestamp_ms,
+                       inference.timestamp_ms is not None, inference.counts)
             return
         if raw.lossy:
             raise RecordError(INVALID_UTF8, "text-only record with invalid UTF-8: its tokens cannot be counted exactly")
@@ -210,42 +266,32 @@ class Meter:
         if self._pending_count >= _BATCH_RECORDS or self._pending_chars >= _BATCH_CHARS:
             self._count_pending()
 
-    def _check_identifiers(self, subscription: str, model: str) -> None:
-        for name, value in (("subscription", subscription), ("model", model)):
-            problem = identifier_problem(value)
-            if problem is not None:
-                raise RecordError(INVALID_IDENTIFIER, f"{name}: {problem}")
-            if len(self._valid_ids) < _VALID_IDS_KEPT:
-                self._valid_ids.add(value)
-
-    def _emit(self, raw: RawRecord, inference: Inference, subscription: str, timestamp_ms: int, counts: dict[str, int]) -> None:
-        request_id = inference.request_id
+    def _emit(self, identity: str, request_id: str | None, model: str, subscription: str, timestamp_ms: int,
+              own_time: bool, counts: dict[str, int]) -> None:
+        """Deliver an inference's events. ``identity`` is its record's, used where the inference has no request id
+        long enough to stand for it; ``own_time``: the time is the record's, not its delivery's."""
         if request_id is not None and len(request_id) >= _MIN_REQUEST_ID:
             # The same inference logged twice (Bedrock to CloudWatch and S3) bills once.
-            identity = f"req:{request_id}|{inference.model}"
-        else:
-            identity = raw.identity
-        if inference.timestamp_ms is None:
+            identity = f"req:{request_id}|{model}"
+        if not own_time:
             # A record without a time of its own takes its delivery's (log event, object), which can differ
             # between copies that share an identity; Lago's ClickHouse store counts one transaction id sent
             # with two timestamps twice, so the time is part of the identity.
             identity += f"|at:{timestamp_ms}"
-        key = record_key(identity)
-        timestamp = format_timestamp(timestamp_ms)
-        code, model = self._config.metric_code, inference.model
-        tokens_key, model_key, type_key = self._tokens_key, self._model_key, self._type_key
-        events = [
-            UsageEvent(f"{key}-{token_type}", subscription, code, timestamp,
-                       {tokens_key: tokens, model_key: model, type_key: token_type})
-            for token_type, tokens in counts.items()
-            if tokens
-        ]
-        if not events:
+        billed = {token_type: tokens for token_type, tokens in counts.items() if tokens}
+        if not billed:
             self.summary.skipped[NO_USAGE] += 1
             return
-        self._sink.add_events(events)
+        usage = InferenceUsage(record_key(identity), subscription, format_timestamp(timestamp_ms), model, billed,
+                               self._shape)
+        try:
+            self._sink.add_usage(usage)
+        except Exception as exc:
+            # The sink sends as it fills (SqsOutbox): a failure there lost what was being sent, whichever record
+            # was being billed, so the invocation fails and is retried whole rather than this record set aside.
+            raise Unavailable(f"usage events not delivered: {type(exc).__name__}: {exc}") from exc
         self.summary.metered += 1
-        self.summary.events += len(events)
+        self.summary.events += len(billed)
 
     def _count_pending(self) -> None:
         pending, self._pending = self._pending, {}
@@ -265,11 +311,25 @@ class Meter:
                 if isinstance(count, str):
                     self._dead_letter(self.dead_letter(item.raw, TOKENIZER_ERROR, count))
                 else:
-                    self._emit(item.raw, item.inference, item.subscription, item.timestamp_ms, count)
+                    self._emit(item.raw.identity, item.inference.request_id, item.inference.model, item.subscription,
+                               item.timestamp_ms, item.inference.timestamp_ms is not None, count)
 
     def _dead_letter(self, letter: DeadLetter) -> None:
         self._sink.add_dead_letter(letter)
         self.summary.dead_letters[letter.reason] += 1
+
+
+def _identifier_error(subscription: str, model: str) -> RecordError | None:
+    """Why the subscription or model cannot travel to Lago (None: both can); valid ones are remembered."""
+    for name, value in (("subscription", subscription), ("model", model)):
+        if value in _VALID_IDS:
+            continue
+        problem = identifier_problem(value)
+        if problem is not None:
+            return RecordError(INVALID_IDENTIFIER, f"{name}: {problem}")
+        if len(_VALID_IDS) < _VALID_IDS_KEPT:
+            _VALID_IDS.add(value)
+    return None
 
 
 def _clip(text: str, limit: int = 300) -> str:

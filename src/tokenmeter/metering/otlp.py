@@ -100,15 +100,25 @@ def billable_spans(spans: list[Span]) -> set[int]:
     return {i for i in carrying if (spans[i].trace_id, spans[i].span_id) not in wrappers}
 
 
-def read_span(span: Span, leaf: bool) -> Inference:
+def nothing_to_bill(span: Span, leaf: bool) -> str | None:
+    """Why the span bills nothing (a skip reason), or None when read_span may bill it. Most spans of a trace
+    are HTTP calls, tools and agents: told here without the cost of an exception each."""
     attributes = span.attributes
     if not any(key.startswith(("gen_ai.", "llm.")) for key in attributes):
-        raise NothingToBill(NOT_GENAI)
+        return NOT_GENAI
     if not _has_usage(attributes):
-        raise NothingToBill(NO_USAGE)
+        return NO_USAGE
     operation = attributes.get("gen_ai.operation.name") or attributes.get("traceloop.span.kind")
     if not leaf or (isinstance(operation, str) and operation.lower() in _AGGREGATES):
-        raise NothingToBill(AGGREGATE_SPAN)
+        return AGGREGATE_SPAN
+    return None
+
+
+def read_span(span: Span, leaf: bool) -> Inference:
+    reason = nothing_to_bill(span, leaf)
+    if reason is not None:
+        raise NothingToBill(reason)
+    attributes = span.attributes
     model = attributes.get("gen_ai.response.model") or attributes.get("gen_ai.request.model")
     if not isinstance(model, str) or not model.strip():
         raise RecordError(INVALID_RECORD, f"gen_ai.response.model or gen_ai.request.model must name the model, "

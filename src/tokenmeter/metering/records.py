@@ -33,7 +33,7 @@ PLATFORM_LINE = "platform_line"
 EMPTY_OBJECT = "empty_object"
 OWN_STATE = "own_state"  # count_tokens' own objects in the log bucket (stream_memory.py)
 
-_UNPARSED: Any = object()
+UNPARSED: Any = object()  # RawRecord.value of a record whose text is still to be parsed
 
 
 @dataclass(slots=True)
@@ -44,14 +44,14 @@ class RawRecord:
     identity: str  # stable across re-deliveries; seeds the transaction ids
     text: str | bytes
     fallback_ms: int | None  # the log event's (or object's) time, for records without their own
-    value: Any = _UNPARSED  # already-decoded JSON (elements of a JSON array)
+    value: Any = UNPARSED  # already-decoded JSON (elements of a JSON array)
     lossy: bool = False  # invalid UTF-8 was replaced while decoding
     origin: str | None = None  # the S3 object it was read from: dead letters are capped per object
     json_at: int = 0  # where the JSON starts in ``text`` (after a log line's prefix, kept for the dead letter)
 
     @property
     def parsed(self) -> bool:
-        return self.value is not _UNPARSED
+        return self.value is not UNPARSED
 
 
 @dataclass(slots=True)
@@ -85,8 +85,9 @@ class RecordError(Exception):
 
 
 class Unavailable(Exception):
-    """Raised when state the invocation needs cannot be read now (an S3 error): not the record's fault, so the
-    invocation fails and Lambda delivers it again; deterministic ids keep the retry from billing twice."""
+    """Raised when something the invocation needs fails now (state in S3 that cannot be read, a usage queue
+    that does not take events): not the record's fault, so the invocation fails and Lambda delivers it
+    again; deterministic ids keep the retry from billing twice."""
 
 
 @dataclass(frozen=True)

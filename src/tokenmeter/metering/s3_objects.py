@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
+import orjson
+
 from tokenmeter.core import decode_json
 from tokenmeter.core.dead_letters import DeadLetter
 from tokenmeter.core.exceptions import TokenmeterError
@@ -126,9 +128,12 @@ def _json_lines(numbered: Iterator[Line], where: str, identity: str, fallback: i
                              f"{limits.max_record_bytes:,}), inflated bytes {start}-{start + line.size - 1}",
                              f"{where}#line={line_number}", "")
             continue
-        if not line.strip():
+        if not line or line.isspace():  # (isspace stops at a line's first byte, where strip would copy it)
             continue
-        text, lossy, value = _parse(line)
+        try:
+            text, lossy, value = line, False, orjson.loads(line)  # the usual line, before _parse's other cases
+        except orjson.JSONDecodeError:
+            text, lossy, value = _parse(line)
         if type(value) is dict:  # the usual line: one record
             yield RawRecord(f"{where}#line={line_number}", f"{identity}#{line_number}", text, fallback, value, lossy,
                             where)

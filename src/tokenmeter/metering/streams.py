@@ -34,8 +34,8 @@ _RESPONSE_ENDS = {"response.completed", "response.incomplete", "response.failed"
 
 def is_stream_event(data: dict[str, Any]) -> bool:
     kind = data.get("type")
-    return (data.get("object") == "chat.completion.chunk" or kind in _ANTHROPIC_EVENTS
-            or (isinstance(kind, str) and kind.startswith("response.")))
+    return (data.get("object") == "chat.completion.chunk"
+            or (isinstance(kind, str) and (kind in _ANTHROPIC_EVENTS or kind.startswith("response."))))
 
 
 @dataclass(slots=True)

@@ -7,6 +7,7 @@ import binascii
 import gzip
 import zlib
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -19,6 +20,7 @@ from .records import (
     OWN_STATE,
     PLATFORM_LINE,
     UNKNOWN_TRIGGER,
+    UNPARSED,
     DeadLetterBudget,
     RawRecord,
     ReadLimits,
@@ -34,8 +36,9 @@ _PLATFORM_PREFIXES = ("START RequestId:", "END RequestId:", "REPORT RequestId:",
 
 
 def trigger_records(event: Any, s3_client: Callable[[], Any], limits: ReadLimits | None = None,
-                    budget: DeadLetterBudget | None = None) -> Iterator[Item]:
-    """Every record a trigger event carries; an event of no known trigger is one dead letter."""
+                    budget: DeadLetterBudget | None = None) -> Iterator[Item | LogLines]:
+    """Every record a trigger event carries (a CloudWatch batch's as one LogLines); an event of no known trigger
+    is one dead letter."""
     if isinstance(event, dict) and "awslogs" in event:
         yield from cloudwatch_records(event)
     elif isinstance(event, dict) and isinstance(event.get("Records"), list):
@@ -50,8 +53,9 @@ def trigger_records(event: Any, s3_client: Callable[[], Any], limits: ReadLimits
         yield DeadLetter(UNKNOWN_TRIGGER, "neither a CloudWatch Logs nor an S3 event", "trigger", str(event))
 
 
-def cloudwatch_records(event: dict[str, Any]) -> Iterator[Item]:
-    """Records of a CloudWatch Logs subscription event (base64 of gzip of JSON)."""
+def cloudwatch_records(event: dict[str, Any]) -> Iterator[Item | LogLines]:
+    """Records of a CloudWatch Logs subscription event (base64 of gzip of JSON): its log events as one LogLines,
+    or the dead letter of a payload that cannot be read."""
     data = event["awslogs"].get("data") if isinstance(event.get("awslogs"), dict) else None
     try:
         payload = orjson.loads(gzip.decompress(base64.b64decode(data, validate=True)))
@@ -63,23 +67,55 @@ def cloudwatch_records(event: dict[str, Any]) -> Iterator[Item]:
         return
     if payload.get("messageType") == "CONTROL_MESSAGE":
         return
-    where = f"cloudwatch:{payload.get('logGroup')}:{payload.get('logStream')}"
-    for position, log_event in enumerate(payload.get("logEvents", [])):
+    yield LogLines(payload.get("logGroup"), payload.get("logStream"), payload.get("logEvents", []))
+
+
+@dataclass(slots=True)
+class LogLines:
+    """The log events of one CloudWatch Logs batch, each a record.
+
+    The meter reads them in one loop: ``parsed`` gives each line's JSON, and a line the meter cannot bill in one
+    step becomes its item (``item``), a RawRecord or what the line is instead, as any other record."""
+
+    group: Any
+    stream: Any
+    events: list[Any]
+
+    def parsed(self) -> Iterator[tuple[int, Any, str | None, int | None]]:
+        """(position, the line's JSON or UNPARSED, the record's identity, its log event's time) for each line."""
+        for position, log_event in enumerate(self.events):
+            value: Any = UNPARSED
+            if type(log_event) is not dict:
+                yield position, value, None, None
+                continue
+            message, event_id, timestamp = log_event.get("message"), log_event.get("id"), log_event.get("timestamp")
+            if type(message) is str and (at := message.find("{")) >= 0:
+                try:  # noqa: SIM105 - suppress() would cost a context manager per line; a prefix is skipped
+                    value = orjson.loads(message[at:] if at else message)
+                except orjson.JSONDecodeError:
+                    pass  # the item's general reading tells why (or takes what only the standard library reads)
+            yield (position, value, "cwl:" + event_id if type(event_id) is str and event_id else None,
+                   timestamp if type(timestamp) is int and timestamp >= 0 else None)
+
+    def item(self, position: int, value: Any = UNPARSED) -> Item:
+        """The log event at ``position`` as a record, a platform line or a dead letter (``value``: its JSON, where
+        ``parsed`` read it)."""
+        where = f"cloudwatch:{self.group}:{self.stream}"
+        log_event = self.events[position]
         if not isinstance(log_event, dict) or not isinstance(log_event.get("message"), str):
-            yield DeadLetter(DECODE_ERROR, f"logEvents[{position}] has no message", where, str(log_event))
-            continue
-        event_id = log_event.get("id") or f"{payload.get('logGroup')}:{payload.get('logStream')}:{position}"
+            return DeadLetter(DECODE_ERROR, f"logEvents[{position}] has no message", where, str(log_event))
+        event_id = log_event.get("id") or f"{self.group}:{self.stream}:{position}"
         timestamp = log_event.get("timestamp")
         fallback = timestamp if type(timestamp) is int and timestamp >= 0 else None
         source = f"{where}:{event_id}"
         message = log_event["message"]
         if message.find("{") < 0:
             if message.startswith(_PLATFORM_PREFIXES):
-                yield Skipped(PLATFORM_LINE, source)
-            else:
-                yield DeadLetter(MALFORMED_JSON, "no JSON object in the log line", source, message)
-            continue
-        yield log_line(source, f"cwl:{event_id}", message, fallback)
+                return Skipped(PLATFORM_LINE, source)
+            return DeadLetter(MALFORMED_JSON, "no JSON object in the log line", source, message)
+        record = log_line(source, f"cwl:{event_id}", message, fallback)
+        record.value = value
+        return record
 
 
 def log_line(source: str, identity: str, message: str, fallback: int | None) -> RawRecord:

@@ -19,9 +19,9 @@ from aws_lambda_powertools import Logger
 
 from tokenmeter.core.secrets import load_secret
 
+from .client import Client
 from .credentials import connect_options
 from .exceptions import NatsUnavailable, describe
-from .client import Client
 from .settings import NatsSettings
 from .streams import ensure_consumer, ensure_stream
 

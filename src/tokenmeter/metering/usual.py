@@ -1,0 +1,152 @@
+"""The usual records of the common formats, read in one step: Bedrock invocation logs, OpenAI and Anthropic
+responses with usage, Ollama's final records.
+
+Most records a deployment sees are one of these, in the shape its provider documents. Reading them through
+the general readers (formats.py) costs a dozen calls per record for checks that almost never fail; here each
+is read in one function. Anything these readers are not sure of (a missing or odd field, a count out of
+range, a format they do not know) returns None, and the record goes through the general readers, which give
+the clear error or the rare case. So a record read here gives exactly the Inference the general readers
+give (tests/property/test_usual_records.py checks it on generated records, good and bad).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tokenmeter.core import parse_rfc3339_ms
+from tokenmeter.core.events import MAX_TOKENS
+
+from .formats import bedrock_model
+from .streams import is_stream_event
+
+# What a usual record says: (model, request id, its own time in ms, counts by token type), the fields of the
+# Inference the general readers make of it (a tuple: one is made per record).
+Usual = tuple[str, str | None, int | None, dict[str, int]]
+
+_TIMES_KEPT = 4_096
+_times: dict[str, int] = {}  # RFC 3339 text -> ms: Bedrock's whole-second times repeat within a log batch
+
+
+def read_usual(data: dict[str, Any]) -> Usual | None:
+    """The inference of a usual record, as formats.read_inference reads it; None for any other record."""
+    # Records other readers take: OpenTelemetry, streamed chunks, LiteLLM, Gemini, wrapped responses.
+    if "resourceSpans" in data or (("object" in data or "type" in data) and is_stream_event(data)):
+        return None
+    if "schemaType" in data:
+        return _bedrock(data) if data["schemaType"] == "ModelInvocationLog" else None
+    if "call_type" in data or "usageMetadata" in data or type(data.get("response")) is dict:
+        return None
+    usage = data.get("usage")
+    if type(usage) is dict:
+        return _with_usage(data, usage)
+    if usage is None and "choices" not in data and data.get("done") is True:
+        return _ollama(data)
+    return None
+
+
+def _bedrock(data: dict[str, Any]) -> Usual | None:
+    model_id, inp, out = data.get("modelId"), data.get("input"), data.get("output")
+    if type(model_id) is not str or type(inp) is not dict or type(out) is not dict:
+        return None
+    if "inputTokenCount" not in inp and "outputTokenCount" not in out:
+        return None
+    input_, cached = inp.get("inputTokenCount", 0), inp.get("cacheReadInputTokenCount", 0)
+    written, output = inp.get("cacheWriteInputTokenCount", 0), out.get("outputTokenCount", 0)
+    request_id = data.get("requestId")
+    timestamp = _rfc3339(data.get("timestamp"))
+    if not (type(input_) is type(cached) is type(written) is type(output) is int and 0 <= input_ <= MAX_TOKENS
+            and 0 <= cached <= MAX_TOKENS and 0 <= written <= MAX_TOKENS and 0 <= output <= MAX_TOKENS and (input_ or cached or written or output)):
+        return None
+    if type(request_id) is not str or timestamp is None or not model_id.strip():
+        return None
+    model = bedrock_model(model_id) if model_id.startswith("arn:") else model_id
+    return model, request_id or None, timestamp, {"input": input_, "cached_input": cached, "cache_write": written,
+                                                  "output": output}
+
+
+def _with_usage(data: dict[str, Any], usage: dict[str, Any]) -> Usual | None:
+    model, request_id = data.get("model"), data.get("id")
+    if type(model) is not str or type(request_id) is not str or not model.strip():
+        return None
+    if "cache_read_input_tokens" in usage or "cache_creation_input_tokens" in usage:  # Anthropic's
+        created = data.get("created_at")
+        counts = _anthropic_counts(usage)
+    elif "prompt_tokens" in usage or "completion_tokens" in usage:  # OpenAI's chat completions
+        created = data.get("created")
+        counts = _openai_counts(usage, "prompt_tokens", "completion_tokens", "prompt_tokens_details",
+                                "completion_tokens_details")
+    elif "input_tokens" in usage or "output_tokens" in usage:  # OpenAI's Responses API
+        created = data.get("created_at")
+        counts = _openai_counts(usage, "input_tokens", "output_tokens", "input_tokens_details", "output_tokens_details")
+    else:
+        return None
+    if counts is None:
+        return None
+    if type(created) is int and 0 <= created < 10**11:
+        timestamp: int | None = created * 1000
+    elif created is None:
+        timestamp = None
+    else:
+        return None  # floats and the rest: the general reader rounds or refuses them
+    return model, request_id or None, timestamp, counts
+
+
+def _anthropic_counts(usage: dict[str, Any]) -> dict[str, int] | None:
+    input_, cached = usage.get("input_tokens", 0), usage.get("cache_read_input_tokens", 0)
+    written, output = usage.get("cache_creation_input_tokens", 0), usage.get("output_tokens", 0)
+    if not (type(input_) is type(cached) is type(written) is type(output) is int and 0 <= input_ <= MAX_TOKENS
+            and 0 <= cached <= MAX_TOKENS and 0 <= written <= MAX_TOKENS and 0 <= output <= MAX_TOKENS and (input_ or cached or written or output)):
+        return None
+    return {"input": input_, "cached_input": cached, "cache_write": written, "output": output}
+
+
+def _openai_counts(usage: dict[str, Any], prompt: str, completion: str, prompt_details: str,
+                   completion_details: str) -> dict[str, int] | None:
+    """Only the usual details: cached tokens inside the prompt, reasoning tokens inside the completion."""
+    inputs, outputs = usage.get(prompt_details), usage.get(completion_details)
+    inputs = {} if inputs is None else inputs
+    outputs = {} if outputs is None else outputs
+    if type(inputs) is not dict or type(outputs) is not dict or not (_no_modality(inputs) and _no_modality(outputs)):
+        return None
+    total_in, cached = usage.get(prompt, 0), inputs.get("cached_tokens", 0)
+    total_out, reasoning = usage.get(completion, 0), outputs.get("reasoning_tokens", 0)
+    if not (type(total_in) is type(cached) is type(total_out) is type(reasoning) is int
+            and 0 <= total_in <= MAX_TOKENS and 0 <= total_out <= MAX_TOKENS and 0 <= cached <= total_in
+            and 0 <= reasoning <= total_out and (total_in or total_out)):
+        return None
+    return {"input": total_in - cached, "cached_input": cached, "output": total_out - reasoning, "reasoning": reasoning}
+
+
+def _no_modality(details: dict[str, Any]) -> bool:
+    """No audio or image tokens (absent, null or 0, as OpenAI writes them): the general reader splits out and
+    checks any others."""
+    audio, image = details.get("audio_tokens"), details.get("image_tokens")
+    return (audio is None or (type(audio) is int and audio == 0)) and (image is None or (type(image) is int and image == 0))
+
+
+def _ollama(data: dict[str, Any]) -> Usual | None:
+    if "eval_count" not in data and "prompt_eval_count" not in data and "created_at" not in data:
+        return None
+    model, timestamp = data.get("model"), _rfc3339(data.get("created_at"))
+    input_, output = data.get("prompt_eval_count", 0), data.get("eval_count", 0)
+    if not (type(input_) is type(output) is int and 0 <= input_ <= MAX_TOKENS and 0 <= output <= MAX_TOKENS and (input_ or output)):
+        return None
+    if type(model) is not str or timestamp is None or not model.strip():
+        return None
+    return model, None, timestamp, {"input": input_, "output": output}
+
+
+def _rfc3339(value: Any) -> int | None:
+    """Milliseconds of an RFC 3339 time; None where the general reader would refuse or not find one."""
+    if type(value) is not str:
+        return None
+    found = _times.get(value)
+    if found is None:
+        try:
+            found = parse_rfc3339_ms(value)
+        except ValueError:
+            return None
+        if len(_times) >= _TIMES_KEPT:
+            _times.clear()
+        _times[value] = found
+    return found
