@@ -24,17 +24,11 @@ class SqsOutbox:
         self._size = _ENVELOPE
 
     def add_usage(self, usage: InferenceUsage) -> None:
-        parts = usage.json_events()  # ASCII: a part's length is its size in bytes
-        size = sum(map(len, parts)) + len(parts)  # and a comma each
-        if self._size + size <= MAX_MESSAGE_BYTES:
-            self._parts += parts
-            self._size += size
-            return
-        for part in parts:
-            if self._parts and self._size + len(part) + 1 > MAX_MESSAGE_BYTES:
-                self._seal()
-            self._parts.append(part)
-            self._size += len(part) + 1
+        events = usage.json()  # ASCII: its length is its size in bytes; an inference's events are a few KB at most
+        if self._parts and self._size + len(events) + 1 > MAX_MESSAGE_BYTES:
+            self._seal()
+        self._parts.append(events)
+        self._size += len(events) + 1
 
     def add_dead_letter(self, letter: DeadLetter) -> None:
         self._dead.add(ascii_json(letter.as_dict()).decode())

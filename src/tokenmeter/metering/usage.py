@@ -30,12 +30,12 @@ class EventShape:
         self._model_parts: dict[str, str] = {}
         self._after_timestamp = f'","properties":{{{_quote(self.tokens_key)}:'
 
-    def json_events(self, usage: InferenceUsage) -> list[str]:
-        """The inference's events, each as compact ASCII JSON."""
+    def json(self, usage: InferenceUsage) -> str:
+        """The inference's events as compact ASCII JSON, separated by commas (as a JSON array holds them)."""
         subscription = self._subscription_parts.get(usage.subscription) or self._subscription_part(usage.subscription)
         model = self._model_parts.get(usage.model) or self._model_part(usage.model)
         head, middle = '{"transaction_id":"' + usage.key + "-", subscription + usage.timestamp + self._after_timestamp
-        return [f'{head}{kind}{middle}{tokens}{model}{kind}"}}}}' for kind, tokens in usage.counts.items()]
+        return ",".join([f'{head}{kind}{middle}{tokens}{model}{kind}"}}}}' for kind, tokens in usage.counts.items()])
 
     def _subscription_part(self, subscription: str) -> str:
         part = f'","external_subscription_id":{_quote(subscription)},"code":{_quote(self.code)},"timestamp":"'
@@ -79,8 +79,9 @@ class InferenceUsage:
     def events(self) -> list[UsageEvent]:
         return self.shape.events(self)
 
-    def json_events(self) -> list[str]:
-        return self.shape.json_events(self)
+    def json(self) -> str:
+        """The events as compact ASCII JSON, separated by commas."""
+        return self.shape.json(self)
 
 
 def _quote(text: str) -> str:
