@@ -285,3 +285,39 @@ def test_attribution_is_the_first_path_that_holds_a_value(configured: list[str],
             expected = str(value)
             break
     assert attributor.subscription_for(record) == expected
+
+
+time_texts = st.builds(
+    "".join,
+    st.tuples(st.sampled_from(["2026-11-15", "2024-02-29", "2023-02-29", "0001-01-01", "9999-12-31", "2026-W46-7",
+                               "20261115", "2026-11-1x"]),
+              st.sampled_from(["T", "t", " ", "_"]),
+              st.sampled_from(["12:00", "00:00", "23:59", "24:00", "12:60", "1:00", "12-00", "12:0", "1200"]),
+              st.sampled_from([":", ".", ""]),
+              st.sampled_from(["00", "07", "59", "60", "61", "7", "", "\u0660\u0661", "0x"]),
+              st.sampled_from(["", ".", ","]),
+              st.text("0123456789", max_size=12) | st.sampled_from(["\u0661", "1a", "+1"]),
+              st.sampled_from(["Z", "z", "", "+00:00", "-05:30", "ZZ", "Z5Z"])))
+
+
+# Near the form providers write, and their edges.
+near_times = st.builds("".join, st.tuples(
+    st.sampled_from(["2026-11-15T", "2024-02-29T", "2023-02-29T", "0001-01-01T", "9999-12-31T", "2026-11-15 "]),
+    st.sampled_from(["12:00:", "00:00:", "23:59:", "24:00:", "12:60:"]),
+    st.sampled_from(["00", "07", "59", "60", "61", "5"]),
+    st.sampled_from(["", ".", ".1", ".12", ".123", ".1234567891", ".12a", ".\u0661"]),
+    st.sampled_from(["Z", "Z", "Z", "z", "", "+00:00", "ZZ", "Z5Z"])))
+
+
+@settings(max_examples=3000, deadline=None)
+@given(near_times | time_texts)
+def test_times_read_through_the_cache_are_the_times_the_parser_reads(text: str) -> None:
+    from tokenmeter.core import parse_rfc3339_ms
+    from tokenmeter.metering.usual import _rfc3339
+
+    try:
+        expected = parse_rfc3339_ms(text)
+    except ValueError:
+        expected = None
+    assert _rfc3339(text) == expected
+    assert _rfc3339(text) == expected  # again, from what was kept

@@ -112,15 +112,21 @@ class Meter:
         """A CloudWatch batch: each usual line billed in one step, any other read as a record of its own."""
         summary = self.summary
         for position, value, identity, fallback_ms in lines.parsed():
-            try:
-                if type(value) is dict and identity is not None and self._bill_usual(value, identity, fallback_ms):
-                    summary.records += 1
-                    continue
-            except (MemoryError, Unavailable):
-                raise
-            except Exception:  # noqa: BLE001 - nothing was delivered: the general reading gives the outcome
-                pass
-            self.add(lines.item(position, value))
+            if type(value) is dict and identity is not None:
+                try:
+                    if self._bill_usual(value, identity, fallback_ms):
+                        summary.records += 1
+                        continue
+                except (MemoryError, Unavailable):
+                    raise
+                except Exception:  # noqa: BLE001, S110 - nothing was delivered: the general reading gives the outcome
+                    pass
+            item = lines.item(position, value)
+            if type(value) is dict and type(item) is RawRecord:  # read, and not usual: straight to the general reading
+                summary.records += 1
+                self._guarded(item, self._read, item, value)
+            else:
+                self.add(item)
 
     def _bill_usual(self, data: dict[str, Any], identity: str, fallback_ms: int | None) -> bool:
         """Bill a usual record (usual.py) with known identifiers in one step; False, having done nothing, for any
@@ -180,9 +186,13 @@ class Meter:
                 data = loads(raw.text[raw.json_at:] if raw.json_at else raw.text)
             except JSONDecodeError:
                 data = _decode(raw)
+        if type(data) is dict and self._bill_usual(data, raw.identity, raw.fallback_ms):
+            return
+        self._read(raw, data)
+
+    def _read(self, raw: RawRecord, data: Any) -> None:
+        """The general reading of a parsed record: spans, streamed chunks and every format."""
         if type(data) is dict:
-            if self._bill_usual(data, raw.identity, raw.fallback_ms):
-                return
             if "resourceSpans" in data and is_otlp(data):
                 self._meter_spans(raw, data)
                 return

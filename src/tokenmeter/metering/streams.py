@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .fields import NothingToBill, model_at, short, unix_seconds_at
+from .fields import model_at, short, unix_seconds_at
 from .formats import anthropic_counts, openai_counts
 from .records import INVALID_RECORD, Inference, RawRecord, RecordError
 
@@ -90,7 +90,8 @@ class Streams:
         self._memory = memory
 
     def add(self, raw: RawRecord, data: dict[str, Any], group: str) -> list[Bill]:
-        """What this chunk completes; raises NothingToBill(STREAM_CHUNK) for a chunk only kept."""
+        """What this chunk completes: nothing for a chunk only kept (an exception would cost each chunk more than
+        its reading)."""
         if data.get("object") == "chat.completion.chunk":
             return self._openai(raw, data, group)
         kind = data["type"]
@@ -102,7 +103,7 @@ class Streams:
             return self._start(raw, data, group)
         if kind == "message_delta":
             return self._delta(raw, data, group)
-        raise NothingToBill(STREAM_CHUNK)
+        return []
 
     def finish(self) -> list[Bill]:
         """Streams whose end was not in this invocation: what they hold so far."""
@@ -127,7 +128,7 @@ class Streams:
                                   openai_counts(usage))
             return [Bill(raw, data, inference)]
         if "usage" in data:
-            raise NothingToBill(STREAM_CHUNK)  # include_usage was set: the usage chunk bills the stream
+            return []  # include_usage was set: the usage chunk bills the stream
         stream_id = _id(data) or ""
         parts = _choices(data)  # read whole before anything is kept: a bad chunk is a dead letter, not half kept
         model = model_at(data, "model")
@@ -146,14 +147,14 @@ class Streams:
         if text.texts and text.finished >= text.texts.keys():
             del self._texts[key]
             return [self._text_bill(text)]
-        raise NothingToBill(STREAM_CHUNK)
+        return []
 
     def _responses_event(self, raw: RawRecord, data: dict[str, Any]) -> list[Bill]:
         """OpenAI Responses API stream events: the final one (completed, incomplete or failed) carries the
         whole response with its usage; every other event is part of it."""
         response = data.get("response")
         if data["type"] not in _RESPONSE_ENDS or not isinstance(response, dict) or response.get("usage") is None:
-            raise NothingToBill(STREAM_CHUNK)
+            return []
         usage = response["usage"]
         if not isinstance(usage, dict):
             raise RecordError(INVALID_RECORD, f"response.usage must be an object, got {short(usage)}")
@@ -180,7 +181,7 @@ class Streams:
                                         usage if isinstance(usage, dict) else {})
         if previous is not None:  # its delta never came: its input is billed all the same
             return [self._input_bill(previous, by_current=False)]
-        raise NothingToBill(STREAM_CHUNK)
+        return []
 
     def _delta(self, raw: RawRecord, data: dict[str, Any], group: str) -> list[Bill]:
         usage = data.get("usage")

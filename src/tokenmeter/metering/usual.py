@@ -23,8 +23,9 @@ from .streams import is_stream_event
 # Inference the general readers make of it (a tuple: one is made per record).
 Usual = tuple[str, str | None, int | None, dict[str, int]]
 
-_TIMES_KEPT = 4_096
+_KEPT = 4_096  # entries per cache below
 _times: dict[str, int] = {}  # RFC 3339 text -> ms: Bedrock's whole-second times repeat within a log batch
+_arns: dict[str, str] = {}  # Bedrock model ARN -> model id
 
 
 def read_usual(data: dict[str, Any]) -> Usual | None:
@@ -59,7 +60,8 @@ def _bedrock(data: dict[str, Any]) -> Usual | None:
         return None
     if type(request_id) is not str or timestamp is None or not model_id.strip():
         return None
-    model = bedrock_model(model_id) if model_id.startswith("arn:") else model_id
+    model = (_arns.get(model_id) or _keep(_arns, model_id, bedrock_model(model_id))) if model_id.startswith("arn:") \
+        else model_id
     return model, request_id or None, timestamp, {"input": input_, "cached_input": cached, "cache_write": written,
                                                   "output": output}
 
@@ -146,7 +148,12 @@ def _rfc3339(value: Any) -> int | None:
             found = parse_rfc3339_ms(value)
         except ValueError:
             return None
-        if len(_times) >= _TIMES_KEPT:
-            _times.clear()
-        _times[value] = found
+        _keep(_times, value, found)
     return found
+
+
+def _keep(kept: dict[str, Any], key: str, value: Any) -> Any:
+    if len(kept) >= _KEPT:
+        kept.clear()
+    kept[key] = value
+    return value
