@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,7 +11,7 @@ class Attributor:
     """Reads ``external_subscription_id`` from the first configured path that has a value."""
 
     def __init__(self, paths: Sequence[str], default: str | None):
-        self._paths = [_Path(path) for path in paths]
+        self._paths = [_path(path) for path in paths]
         self._default = default
 
     def subscription_for(self, record: Any) -> str | None:
@@ -42,6 +43,12 @@ class Attributor:
 
 
 _MISSING: Any = object()
+
+
+@functools.lru_cache(maxsize=256)
+def _path(path: str) -> _Path:
+    """A path worked out once per Lambda environment, not once per invocation's attributor."""
+    return _Path(path)
 
 
 class _Path:
