@@ -34,7 +34,8 @@ EXAMPLES = settings(max_examples=1500, deadline=None, suppress_health_check=[Hea
 DOCUMENTED = [  # each provider's documented shape: the one-step readers must take these, or they are no use
     {"schemaType": "ModelInvocationLog", "schemaVersion": "1.0", "timestamp": "2026-11-15T12:00:00Z",
      "accountId": "123456789012", "region": "us-east-1", "requestId": "5f2a7c3e-0b7d-4a45-9a53-2d7f3c8f9e10",
-     "operation": "Converse", "modelId": "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.amazon.nova-pro-v1:0",
+     "operation": "Converse",
+     "modelId": "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.amazon.nova-pro-v1:0",
      "input": {"inputContentType": "application/json", "inputTokenCount": 10, "cacheReadInputTokenCount": 2},
      "output": {"outputContentType": "application/json", "outputTokenCount": 3}},
     {"id": "chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG", "object": "chat.completion", "created": 1794744000,

@@ -11,6 +11,7 @@ give (tests/property/test_usual_records.py checks it on generated records, good 
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from tokenmeter.core import parse_rfc3339_ms
@@ -23,9 +24,8 @@ from .streams import is_stream_event
 # Inference the general readers make of it (a tuple: one is made per record).
 Usual = tuple[str, str | None, int | None, dict[str, int]]
 
-_KEPT = 4_096  # entries per cache below
-_times: dict[str, int] = {}  # RFC 3339 text -> ms: Bedrock's whole-second times repeat within a log batch
-_arns: dict[str, str] = {}  # Bedrock model ARN -> model id
+# Bedrock model ARNs reduced to their model ids, once each: few distinct ones.
+_model_of_arn = functools.lru_cache(maxsize=1_024)(bedrock_model)
 
 
 def read_usual(data: dict[str, Any]) -> Usual | None:
@@ -55,15 +55,11 @@ def _bedrock(data: dict[str, Any]) -> Usual | None:
     written, output = inp.get("cacheWriteInputTokenCount", 0), out.get("outputTokenCount", 0)
     request_id = data.get("requestId")
     timestamp = _rfc3339(data.get("timestamp"))
-    if not (type(input_) is type(cached) is type(written) is type(output) is int and 0 <= input_ <= MAX_TOKENS
-            and 0 <= cached <= MAX_TOKENS and 0 <= written <= MAX_TOKENS and 0 <= output <= MAX_TOKENS and (input_ or cached or written or output)):
+    counts = _disjoint(input_, cached, written, output)
+    if counts is None or type(request_id) is not str or timestamp is None or not model_id.strip():
         return None
-    if type(request_id) is not str or timestamp is None or not model_id.strip():
-        return None
-    model = (_arns.get(model_id) or _keep(_arns, model_id, bedrock_model(model_id))) if model_id.startswith("arn:") \
-        else model_id
-    return model, request_id or None, timestamp, {"input": input_, "cached_input": cached, "cache_write": written,
-                                                  "output": output}
+    model = _model_of_arn(model_id) if model_id.startswith("arn:") else model_id
+    return model, request_id or None, timestamp, counts
 
 
 def _with_usage(data: dict[str, Any], usage: dict[str, Any]) -> Usual | None:
@@ -72,7 +68,8 @@ def _with_usage(data: dict[str, Any], usage: dict[str, Any]) -> Usual | None:
         return None
     if "cache_read_input_tokens" in usage or "cache_creation_input_tokens" in usage:  # Anthropic's
         created = data.get("created_at")
-        counts = _anthropic_counts(usage)
+        counts = _disjoint(usage.get("input_tokens", 0), usage.get("cache_read_input_tokens", 0),
+                           usage.get("cache_creation_input_tokens", 0), usage.get("output_tokens", 0))
     elif "prompt_tokens" in usage or "completion_tokens" in usage:  # OpenAI's chat completions
         created = data.get("created")
         counts = _openai_counts(usage, "prompt_tokens", "completion_tokens", "prompt_tokens_details",
@@ -93,11 +90,13 @@ def _with_usage(data: dict[str, Any], usage: dict[str, Any]) -> Usual | None:
     return model, request_id or None, timestamp, counts
 
 
-def _anthropic_counts(usage: dict[str, Any]) -> dict[str, int] | None:
-    input_, cached = usage.get("input_tokens", 0), usage.get("cache_read_input_tokens", 0)
-    written, output = usage.get("cache_creation_input_tokens", 0), usage.get("output_tokens", 0)
-    if not (type(input_) is type(cached) is type(written) is type(output) is int and 0 <= input_ <= MAX_TOKENS
-            and 0 <= cached <= MAX_TOKENS and 0 <= written <= MAX_TOKENS and 0 <= output <= MAX_TOKENS and (input_ or cached or written or output)):
+def _disjoint(input_: Any, cached: Any, written: Any, output: Any) -> dict[str, int] | None:
+    """Input, cache reads, cache writes and output, each apart from the others as Bedrock and Anthropic report
+    them; None where the general reader would refuse a count, or find nothing to bill."""
+    if not (type(input_) is type(cached) is type(written) is type(output) is int
+            and 0 <= input_ <= MAX_TOKENS and 0 <= cached <= MAX_TOKENS
+            and 0 <= written <= MAX_TOKENS and 0 <= output <= MAX_TOKENS
+            and (input_ or cached or written or output)):
         return None
     return {"input": input_, "cached_input": cached, "cache_write": written, "output": output}
 
@@ -123,7 +122,8 @@ def _no_modality(details: dict[str, Any]) -> bool:
     """No audio or image tokens (absent, null or 0, as OpenAI writes them): the general reader splits out and
     checks any others."""
     audio, image = details.get("audio_tokens"), details.get("image_tokens")
-    return (audio is None or (type(audio) is int and audio == 0)) and (image is None or (type(image) is int and image == 0))
+    return ((audio is None or (type(audio) is int and audio == 0))
+            and (image is None or (type(image) is int and image == 0)))
 
 
 def _ollama(data: dict[str, Any]) -> Usual | None:
@@ -131,7 +131,8 @@ def _ollama(data: dict[str, Any]) -> Usual | None:
         return None
     model, timestamp = data.get("model"), _rfc3339(data.get("created_at"))
     input_, output = data.get("prompt_eval_count", 0), data.get("eval_count", 0)
-    if not (type(input_) is type(output) is int and 0 <= input_ <= MAX_TOKENS and 0 <= output <= MAX_TOKENS and (input_ or output)):
+    if not (type(input_) is type(output) is int and 0 <= input_ <= MAX_TOKENS and 0 <= output <= MAX_TOKENS
+            and (input_ or output)):
         return None
     if type(model) is not str or timestamp is None or not model.strip():
         return None
@@ -140,20 +141,12 @@ def _ollama(data: dict[str, Any]) -> Usual | None:
 
 def _rfc3339(value: Any) -> int | None:
     """Milliseconds of an RFC 3339 time; None where the general reader would refuse or not find one."""
-    if type(value) is not str:
+    return _time_ms(value) if type(value) is str else None
+
+
+@functools.lru_cache(maxsize=4_096)  # Bedrock's whole-second times repeat within a log batch
+def _time_ms(text: str) -> int | None:
+    try:
+        return parse_rfc3339_ms(text)
+    except ValueError:
         return None
-    found = _times.get(value)
-    if found is None:
-        try:
-            found = parse_rfc3339_ms(value)
-        except ValueError:
-            return None
-        _keep(_times, value, found)
-    return found
-
-
-def _keep(kept: dict[str, Any], key: str, value: Any) -> Any:
-    if len(kept) >= _KEPT:
-        kept.clear()
-    kept[key] = value
-    return value
