@@ -31,7 +31,7 @@ from local.workload import otel_attribute as attr
 from tokenmeter.core import parse_config
 from tokenmeter.metering.metering import Meter
 from tokenmeter.metering.tokenizer_pool import TokenizerPool
-from tokenmeter.metering.triggers import cloudwatch_records
+from tokenmeter.metering.triggers import cloudwatch_lines
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -118,7 +118,7 @@ def bench_counted(n: int) -> list[tuple[str, float, str, float, float]]:
     config = parse_config({})
     bodies = [line[line.find("{"):] for line in lines]
     base = best(lambda: [json.loads(b) for b in bodies])
-    ours = best(lambda: meter_over(config, lambda: (i for e in events for i in cloudwatch_records(e))))
+    ours = best(lambda: meter_over(config, lambda: (i for e in events for i in cloudwatch_lines(e))))
     return [("counted records/s (decode+parse+events)", n / ours, "json.loads loop", n / base, base / ours)]
 
 
@@ -146,7 +146,7 @@ def bench_text(docs: int) -> list[tuple[str, float, str, float, float]]:
     config = parse_config({"tokenizers": {"llama3*": folder}, "default_subscription": "sub_1"})
     records = [json.dumps({"model": "llama3.2", "prompt": t, "completion": "", "timestamp": 1732646400}) for t in texts]
     events = cloudwatch_events(records)
-    meter_over(config, lambda: cloudwatch_records(events[0]))  # load the tokenizer outside the timing
+    meter_over(config, lambda: cloudwatch_lines(events[0]))  # load the tokenizer outside the timing
     pool_meter = _warm_meter(config)
     counted = pool_meter(events)
     assert counted == tokens, f"pipeline counted {counted} tokens, raw tokenizers {tokens}"
@@ -161,7 +161,7 @@ def _warm_meter(config):
         sink = NullSink()
         meter = Meter(config, pool, sink)
         for event in events:
-            for item in cloudwatch_records(event):
+            for item in cloudwatch_lines(event):
                 meter.add(item)
         meter.finish()
         return sink.tokens

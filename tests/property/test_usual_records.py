@@ -25,7 +25,7 @@ from tokenmeter.metering.otlp import is_otlp
 from tokenmeter.metering.records import Inference, RecordError
 from tokenmeter.metering.streams import is_stream_event
 from tokenmeter.metering.tokenizer_pool import TokenizerPool
-from tokenmeter.metering.triggers import cloudwatch_records
+from tokenmeter.metering.triggers import cloudwatch_lines, cloudwatch_records
 from tokenmeter.metering.usage import EventShape, InferenceUsage
 from tokenmeter.metering.usual import read_usual
 
@@ -198,7 +198,7 @@ def test_the_documented_shapes_are_read_in_one_step() -> None:
         assert Inference(*found) == read_inference(data)
 
 
-def meter_lines(messages: list[str], one_step: bool) -> tuple[list, list, dict]:
+def meter_lines(messages: list[str], one_step: bool, read=cloudwatch_lines) -> tuple[list, list, dict]:
     config = parse_config({"subscription_from": ["requestMetadata.subscription_id", "user", "metadata.customer"]})
     payload = {"messageType": "DATA_MESSAGE", "logGroup": "g", "logStream": "s", "logEvents": [
         {"id": f"{i:056d}", "timestamp": 1794744000000 + i, "message": m} for i, m in enumerate(messages)]}
@@ -208,7 +208,7 @@ def meter_lines(messages: list[str], one_step: bool) -> tuple[list, list, dict]:
     real = metering_module.read_usual
     metering_module.read_usual = real if one_step else (lambda data: None)
     try:
-        for item in cloudwatch_records(event):
+        for item in read(event):
             meter.add(item)
         summary = meter.finish()
     finally:
@@ -229,7 +229,9 @@ lines = st.tuples(records(), subscriptions, st.sampled_from(["", "2026-11-15T12:
 @EXAMPLES
 @given(st.lists(lines | st.sampled_from(["not json", "{", "START RequestId: x", "[1, 2]"]), max_size=8))
 def test_the_meter_bills_the_same_with_and_without_the_one_step_path(messages: list[str]) -> None:
-    assert meter_lines(messages, one_step=True) == meter_lines(messages, one_step=False)
+    expected = meter_lines(messages, one_step=False)
+    assert meter_lines(messages, one_step=True) == expected  # a batch read in one loop, as Lambda's trigger
+    assert meter_lines(messages, one_step=True, read=cloudwatch_records) == expected  # record by record
 
 
 def test_the_meter_takes_the_one_step_path_for_usual_lines(monkeypatch) -> None:

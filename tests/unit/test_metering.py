@@ -217,3 +217,25 @@ def test_a_usage_queue_failing_part_way_fails_the_invocation_for_a_retry(trigger
                 {"id": str(i), "timestamp": 1_732_646_400_000, "message": line} for i, line in enumerate(lines)]}
             data = base64.b64encode(gzip.compress(json.dumps(payload).encode())).decode()
             meter_trigger({"awslogs": {"data": data}}, config, TokenizerPool({}), outbox, lambda: None)
+
+
+def test_a_sink_of_the_earlier_protocol_still_gets_usage_events():
+    """Sinks written for ``add_events(list[UsageEvent])`` (before InferenceUsage) keep receiving events."""
+    class EventsSink:
+        def __init__(self):
+            self.events, self.dead_letters = [], []
+
+        def add_events(self, events):
+            self.events.extend(events)
+
+        def add_dead_letter(self, letter):
+            self.dead_letters.append(letter)
+
+    config = parse_config({"subscription_from": ["user"]})
+    sink = EventsSink()
+    meter = Meter(config, TokenizerPool({}), sink)
+    meter.add(raw(OPENAI))
+    meter.add(raw("not json", identity="cwl:2"))
+    meter.finish()
+    assert [(e.properties["token_type"], e.properties["tokens"]) for e in sink.events] == [("input", 30), ("output", 12)]
+    assert [letter.reason for letter in sink.dead_letters] == ["malformed_json"]

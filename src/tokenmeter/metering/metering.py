@@ -62,11 +62,22 @@ _VALID_IDS_KEPT = 10_000
 
 
 class Sink(Protocol):
-    """Where metering delivers: usage events and dead letters."""
+    """Where metering delivers: usage events (an inference's at a time) and dead letters."""
 
     def add_usage(self, usage: InferenceUsage) -> None: ...
 
     def add_dead_letter(self, letter: DeadLetter) -> None: ...
+
+
+class _EventsSink:
+    """A sink written for the earlier protocol, ``add_events(list[UsageEvent])``, kept working."""
+
+    def __init__(self, sink: Any):
+        self._sink = sink
+        self.add_dead_letter = sink.add_dead_letter
+
+    def add_usage(self, usage: InferenceUsage) -> None:
+        self._sink.add_events(usage.events())
 
 
 @dataclass(slots=True)
@@ -86,7 +97,7 @@ class Meter:
         self._streams = streams or Streams()
         self._budget = budget or DeadLetterBudget(0)
         self._tokenizers = tokenizers
-        self._sink = sink
+        self._sink = sink if hasattr(sink, "add_usage") or not hasattr(sink, "add_events") else _EventsSink(sink)
         self._attributor = Attributor(config.subscription_from, config.default_subscription)
         self._shape = event_shape(config.metric_code, config.property_names)
         self._pending: dict[str, list[_Pending]] = {}

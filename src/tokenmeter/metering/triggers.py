@@ -40,7 +40,7 @@ def trigger_records(event: Any, s3_client: Callable[[], Any], limits: ReadLimits
     """Every record a trigger event carries (a CloudWatch batch's as one LogLines); an event of no known trigger
     is one dead letter."""
     if isinstance(event, dict) and "awslogs" in event:
-        yield from cloudwatch_records(event)
+        yield from cloudwatch_lines(event)
     elif isinstance(event, dict) and isinstance(event.get("Records"), list):
         for found in s3_notifications(event):
             if isinstance(found, DeadLetter):
@@ -53,9 +53,18 @@ def trigger_records(event: Any, s3_client: Callable[[], Any], limits: ReadLimits
         yield DeadLetter(UNKNOWN_TRIGGER, "neither a CloudWatch Logs nor an S3 event", "trigger", str(event))
 
 
-def cloudwatch_records(event: dict[str, Any]) -> Iterator[Item | LogLines]:
-    """Records of a CloudWatch Logs subscription event (base64 of gzip of JSON): its log events as one LogLines,
-    or the dead letter of a payload that cannot be read."""
+def cloudwatch_records(event: dict[str, Any]) -> Iterator[Item]:
+    """Records of a CloudWatch Logs subscription event (base64 of gzip of JSON), one item per log event."""
+    for found in cloudwatch_lines(event):
+        if isinstance(found, LogLines):
+            yield from (found.item(position) for position in range(len(found.events)))
+        else:
+            yield found
+
+
+def cloudwatch_lines(event: dict[str, Any]) -> Iterator[DeadLetter | LogLines]:
+    """A CloudWatch Logs subscription event's log events as one LogLines (what the meter reads fastest), or the
+    dead letter of a payload that cannot be read."""
     data = event["awslogs"].get("data") if isinstance(event.get("awslogs"), dict) else None
     try:
         payload = orjson.loads(gzip.decompress(base64.b64decode(data, validate=True)))
