@@ -172,6 +172,34 @@ def test_a_short_deadline_stops_in_time_and_the_next_run_carries_on(lago_sync, n
     assert lago_totals(lago_client) == {s: expected_totals(events)[s] for s in SUBSCRIPTIONS}
 
 
+def test_the_next_batch_is_asked_for_ahead_only_while_there_is_time_to_ship_it(lago_sync, nats_server, lago_client,
+                                                                              lago, monkeypatch):
+    """A batch asked for ahead and handed back unshipped at the end still counts as delivered, and retries
+    back off by deliveries: a run asks ahead only while it has its Lago timeout and a second left."""
+    from tokenmeter.shipping.puller import Puller
+
+    asked: list[bool] = []
+    fetch = Puller.fetch
+
+    async def recording(self, batch, timeout, prefetch=False):
+        asked.append(prefetch)
+        return await fetch(self, batch, timeout, prefetch)
+
+    monkeypatch.setattr(Puller, "fetch", recording)
+    monkeypatch.setenv("LAGO_SYNC_FETCH_BATCH", "100")
+    seed_per_token_plan(lago_client, SUBSCRIPTIONS)
+    events = workload(1000, seed=9)
+    publish_to_ledger(nats_server.url, events)
+    lago.set_faults(latency_ms=300)
+    short = lago_sync.lambda_handler({}, LambdaContext(remaining_ms=3_000))  # 2 s to ship; Lago's timeout is 5 s
+    assert asked and not any(asked) and not short["drained"]
+    lago.set_faults()
+    asked.clear()
+    run_until_drained(lago_sync)
+    assert asked[0] is True  # with time to ship it, the next batch is on its way while this one is checked
+    assert lago_totals(lago_client) == {s: expected_totals(events)[s] for s in SUBSCRIPTIONS}
+
+
 def test_reconciliation_heals_lost_events_and_reports_extra_usage(lago_sync, reconcile, nats_server, lago_client, lago):
     from lago_python_client.models import Event
 
