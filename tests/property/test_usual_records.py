@@ -264,12 +264,13 @@ def test_events_written_as_json_are_usage_events_as_json(subscription: str, mode
                    {"tokens": tokens, "model": model, "token_type": kind}) for kind, tokens in kinds.items()]
 
 
-paths = st.lists(st.sampled_from(["user", "user.id", "metadata.customer", "attributes.user.id", "a.b.c", "items.0.id"]),
+paths = st.lists(st.sampled_from(["user", "user.id", "metadata.customer", "attributes.user.id", "a.b.c", "items.0.id",
+                                  "items.\u00b2"]),  # "²" is a digit to str.isdigit, not to int()
                  min_size=1, max_size=3)
 nested = st.recursive(st.none() | st.integers(-3, 3) | st.booleans() | st.sampled_from(["sub", " ", ""]),
                       lambda children: st.lists(children, max_size=2)
                       | st.dictionaries(st.sampled_from(["user", "id", "user.id", "metadata", "customer", "attributes",
-                                                         "a", "b", "c", "a.b", "b.c", "a.b.c", "items", "0"]),
+                                                         "a", "b", "c", "a.b", "b.c", "a.b.c", "items", "0", "\u00b2"]),
                                         children, max_size=4), max_leaves=10)
 
 

@@ -158,3 +158,23 @@ def test_unattributed_span_and_an_empty_document():
     summary, sink = meter(AGENT_TRACE, document(), paths=("attributes.customer",))
     assert sink.events == [] and summary.dead_letters == {"unattributed": 2}
     assert summary.skipped["no_spans"] == 1
+
+
+def test_a_malformed_integer_attribute_costs_only_its_own_span():
+    """"--5", a 5,000-digit count or time once raised out of int() and dead-lettered every span of the document."""
+    def with_count(span_id, count):
+        model_call = span(span_id, "", "chat gpt-4o", 1_732_646_400_000_000_000, gen_ai__operation__name="chat",
+                          gen_ai__request__model="gpt-4o", gen_ai__usage__output_tokens=30)
+        model_call["attributes"].append({"key": "gen_ai.usage.input_tokens", "value": {"intValue": count}})
+        return model_call
+
+    late = with_count("d4d4d4d4d4d4d4d4", "7")
+    late["endTimeUnixNano"] = "9" * 5000
+    doc = document(with_count("a1a1a1a1a1a1a1a1", "100"), with_count("b2b2b2b2b2b2b2b2", "--5"),
+                   with_count("c3c3c3c3c3c3c3c3", "9" * 5000), late)
+    summary, sink = meter(doc)
+    # "--5" is no number: that span bills its output alone; the huge count and the huge time are refused.
+    assert sorted((e.properties["token_type"], e.properties["tokens"]) for e in sink.events) == [
+        ("input", 100), ("output", 30), ("output", 30)]
+    assert sorted(letter.reason for letter in sink.dead_letters) == ["invalid_counts", "invalid_timestamp"]
+    assert summary.records == 4 and summary.metered == 2

@@ -78,7 +78,7 @@ class _Path:
                         break
                 else:
                     return None
-            elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            elif isinstance(value, list) and part.isascii() and part.isdigit() and int(part) < len(value):
                 value = value[int(part)]
                 i += 1
             else:

@@ -35,6 +35,7 @@ _REASONING = ("gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_to
 _USAGE = _INPUT + _OUTPUT
 _AGGREGATES = {"invoke_agent", "create_agent", "execute_tool", "invoke_workflow", "workflow", "agent", "task", "tool"}
 _MAX_DEPTH = 32
+_MAX_DIGITS = 4_000  # under the 4,300 digits Python's int() takes from text
 
 
 @dataclass(slots=True)
@@ -150,7 +151,8 @@ def _tokens(attributes: dict[str, Any], names: tuple[str, ...]) -> int:
         value = attributes.get(name)
         if value is None:
             continue
-        if isinstance(value, str) and value.isascii() and value.isdigit() or isinstance(value, float) and value.is_integer():
+        if (isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= _MAX_DIGITS
+                or isinstance(value, float) and value.is_integer()):
             value = int(value)
         if type(value) is not int or not 0 <= value <= MAX_TOKENS:
             raise RecordError(INVALID_COUNTS, f"{name} must be a whole number from 0 to 10^9, got {short(value)}")
@@ -176,7 +178,7 @@ def _nanos(span: dict[str, Any], key: str) -> int | None:
     value = span.get(key)
     if value is None:
         return None
-    if isinstance(value, str) and value.isascii() and value.isdigit():
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 20:  # (longer: past 10^20)
         value = int(value)
     if type(value) is not int or not 0 <= value < 10**20:
         raise RecordError(INVALID_TIMESTAMP, f"{key} must be Unix nanoseconds, got {short(value)}")
@@ -209,8 +211,12 @@ def _any_value(value: Any, depth: int) -> Any:
         return value["stringValue"] if isinstance(value["stringValue"], str) else None
     if "intValue" in value:
         raw = value["intValue"]  # a string in OTLP JSON (int64), a number from some writers
-        if isinstance(raw, str) and raw.lstrip("-").isascii() and raw.lstrip("-").isdigit():
-            return int(raw)
+        if isinstance(raw, str):
+            digits = raw[1:] if raw[:1] == "-" else raw
+            if not (digits.isascii() and digits.isdigit()):
+                return None  # ("--5" once raised from int(), and took every span of the document with it)
+            # Past Python's limit for int() a number stays text, which a token count refuses (invalid_counts).
+            return int(raw) if len(digits) <= _MAX_DIGITS else raw
         return raw if type(raw) is int else None
     if "doubleValue" in value:
         raw = value["doubleValue"]
