@@ -61,3 +61,13 @@ def test_transaction_ids_are_deterministic_and_distinct():
     assert first.endswith("-input") and len(first) == 32 + len("-input")
     ids = {transaction_id(f"s3:bucket/key@etag#{line}", t) for line in range(2000) for t in ("input", "output")}
     assert len(ids) == 4000
+
+
+def test_a_timestamp_of_thousands_of_digits_is_a_bad_field_not_a_crash():
+    """It passed the format check, then int() refused it with a ValueError at every door's contract check."""
+    event = {"transaction_id": "t1", "external_subscription_id": "sub_1", "code": "llm_tokens",
+             "properties": {"tokens": 5, "model": "gpt-4o", "token_type": "input"}}
+    with pytest.raises(InvalidEventError) as error:
+        UsageEvent.from_dict({**event, "timestamp": "9" * 5000})
+    assert set(error.value.errors) == {"timestamp"}
+    assert UsageEvent.from_dict({**event, "timestamp": "1732646400.123456"}).timestamp == "1732646400.123456"

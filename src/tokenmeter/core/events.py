@@ -108,9 +108,15 @@ def ascii_json(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=True, separators=(",", ":")).encode()
 
 
+# Seconds with more digits than this are no time (year 31 million), and past 4,300 digits int() refuses them
+# with a ValueError that no door expects.
+_MAX_SECONDS_DIGITS = 15
+
+
 def _is_unix_seconds(text: str) -> bool:
     whole, _, fraction = text.partition(".")
-    return whole.isascii() and whole.isdigit() and (not fraction or (fraction.isascii() and fraction.isdigit()))
+    return (whole.isascii() and whole.isdigit() and len(whole) <= _MAX_SECONDS_DIGITS
+            and (not fraction or (fraction.isascii() and fraction.isdigit())))
 
 
 def format_timestamp(epoch_ms: int) -> str:
