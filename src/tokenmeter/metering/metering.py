@@ -140,8 +140,8 @@ class Meter:
                 self.add(item)
 
     def _bill_usual(self, data: dict[str, Any], identity: str, fallback_ms: int | None) -> bool:
-        """Bill a usual record (usual.py) with known identifiers in one step; False, having done nothing, for any
-        other record: the general reading (``_meter``) then gives its outcome."""
+        """Bill a usual record (usual.py) in one step; False, having done nothing, for any other record or one
+        whose subscription or model cannot travel: the general reading (``_read``) then gives its outcome."""
         found = read_usual(data)
         if found is None:
             return False
