@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/count_tokens_bench.py [--records N] [--docs N]
 
-1. Records that carry counts, CloudWatch Logs trigger -> decode + parse + events,
-   against a bare `json.loads` loop over the same log lines.
+1. Records that carry counts, CloudWatch Logs trigger -> decode + parse + events handed to the sink,
+   against a bare `json.loads` loop over the same log lines; and the same with the events written as the
+   JSON the SQS outbox sends (bench/pipeline_bench.py measures the whole function).
 2. Text-only records counted with the Llama 3.2 tokenizer, against the raw
    `tokenizers` `encode_batch` of the same texts from the same tokenizer.json.
 3. OpenTelemetry traces (OTLP JSON objects, as the Collector's S3 exporter writes them), spans metered
@@ -47,6 +48,17 @@ class NullSink:
 
     def add_dead_letter(self, letter) -> None:
         raise AssertionError(f"benchmark record dead-lettered: {letter}")
+
+
+class JsonSink(NullSink):
+    """Writes each inference's events as the JSON the SQS outbox sends (but sends nothing)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bytes = 0
+
+    def add_usage(self, usage) -> None:
+        self.bytes += len(usage.json())
 
 
 def counted_lines(n: int) -> list[str]:
@@ -103,8 +115,8 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def meter_over(config, items_source) -> NullSink:
-    sink = NullSink()
+def meter_over(config, items_source, sink: NullSink | None = None) -> NullSink:
+    sink = sink or NullSink()
     meter = Meter(config, TokenizerPool(config.tokenizers), sink)
     for item in items_source():
         meter.add(item)
@@ -119,7 +131,9 @@ def bench_counted(n: int) -> list[tuple[str, float, str, float, float]]:
     bodies = [line[line.find("{"):] for line in lines]
     base = best(lambda: [json.loads(b) for b in bodies])
     ours = best(lambda: meter_over(config, lambda: (i for e in events for i in cloudwatch_lines(e))))
-    return [("counted records/s (decode+parse+events)", n / ours, "json.loads loop", n / base, base / ours)]
+    written = best(lambda: meter_over(config, lambda: (i for e in events for i in cloudwatch_lines(e)), JsonSink()))
+    return [("counted records/s (decode+parse+events)", n / ours, "json.loads loop", n / base, base / ours),
+            ("  the same, events written as JSON", n / written, "json.loads loop", n / base, base / written)]
 
 
 def corpus(docs: int) -> list[str]:
