@@ -239,3 +239,31 @@ def test_a_sink_of_the_earlier_protocol_still_gets_usage_events():
     meter.finish()
     assert [(e.properties["token_type"], e.properties["tokens"]) for e in sink.events] == [("input", 30), ("output", 12)]
     assert [letter.reason for letter in sink.dead_letters] == ["malformed_json"]
+
+
+def test_an_inference_whose_events_pass_the_message_cap_is_sent_event_by_event():
+    """Ids of 256 characters that JSON escapes to \\ud83d\\ude00 (12 bytes each) make one inference's nine
+    events ~57 KB: no message may pass the 25,000 bytes the outbox keeps to."""
+    from tokenmeter.core import TOKEN_TYPES
+    from tokenmeter.metering.delivery import MAX_MESSAGE_BYTES, SqsOutbox
+    from tokenmeter.metering.usage import InferenceUsage, event_shape
+
+    class RecordingSqs:
+        bodies: list = []
+
+        def send_message_batch(self, QueueUrl, Entries):  # noqa: N803 - boto3's names
+            self.bodies.extend(e["MessageBody"] for e in Entries)
+            return {"Successful": [{"Id": e["Id"]} for e in Entries]}
+
+    sqs = RecordingSqs()
+    outbox = SqsOutbox(sqs, "usage", "dead")
+    shape = event_shape("llm_tokens", {"tokens": "tokens", "model": "model", "token_type": "token_type"})
+    wide = InferenceUsage("0f" * 16, "\U0001F600" * 256, "1732646400.000", "\U0001F680" * 256,
+                          {kind: i + 1 for i, kind in enumerate(TOKEN_TYPES)}, shape)
+    small = InferenceUsage("1e" * 16, "sub_1", "1732646400.000", "gpt-4o", {"input": 5}, shape)
+    for usage in (small, wide, small):
+        outbox.add_usage(usage)
+    outbox.flush()
+    assert all(len(body) <= MAX_MESSAGE_BYTES and body.isascii() for body in sqs.bodies)
+    sent = [event for body in sqs.bodies for event in json.loads(body)["events"]]
+    assert sent == [e.as_dict() for usage in (small, wide, small) for e in usage.events()]

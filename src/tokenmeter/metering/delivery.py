@@ -24,11 +24,19 @@ class SqsOutbox:
         self._size = _ENVELOPE
 
     def add_usage(self, usage: InferenceUsage) -> None:
-        events = usage.json()  # ASCII: its length is its size in bytes; an inference's events are a few KB at most
-        if self._parts and self._size + len(events) + 1 > MAX_MESSAGE_BYTES:
+        events = usage.json()  # ASCII: its length is its size in bytes
+        if _ENVELOPE + len(events) + 1 > MAX_MESSAGE_BYTES:
+            # Ids of 256 characters escaped to \uXXXX make one inference's events pass the cap: event by event.
+            for event in usage.events():
+                self._add(event.to_json().decode())
+        else:
+            self._add(events)
+
+    def _add(self, part: str) -> None:
+        if self._parts and self._size + len(part) + 1 > MAX_MESSAGE_BYTES:
             self._seal()
-        self._parts.append(events)
-        self._size += len(events) + 1
+        self._parts.append(part)
+        self._size += len(part) + 1
 
     def add_dead_letter(self, letter: DeadLetter) -> None:
         self._dead.add(ascii_json(letter.as_dict()).decode())

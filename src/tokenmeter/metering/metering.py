@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
-from orjson import JSONDecodeError, loads
 
 from tokenmeter.core import (
     MeteringConfig,
@@ -32,7 +31,6 @@ from .records import (
     NO_USAGE,
     TOKENIZER_ERROR,
     UNATTRIBUTED,
-    UNPARSED,
     DeadLetterBudget,
     Inference,
     RawRecord,
@@ -110,9 +108,7 @@ class Meter:
             self._add_lines(item)
             return
         self.summary.records += 1
-        if type(item) is RawRecord:  # the usual item, told first
-            self._guarded(item, self._meter, item)
-        elif isinstance(item, Skipped):
+        if isinstance(item, Skipped):
             self.summary.skipped[item.reason] += 1
         elif isinstance(item, DeadLetter):
             self._dead_letter(item)
@@ -191,12 +187,7 @@ class Meter:
                           raw.identity, raw.fallback_ms)
 
     def _meter(self, raw: RawRecord) -> None:
-        data = raw.value
-        if data is UNPARSED:
-            try:  # orjson inline (see _decode): this is the path every record takes
-                data = loads(raw.text[raw.json_at:] if raw.json_at else raw.text)
-            except JSONDecodeError:
-                data = _decode(raw)
+        data = raw.value if raw.parsed else _decode(raw)  # (CloudWatch and S3 lines come parsed)
         if type(data) is dict and self._bill_usual(data, raw.identity, raw.fallback_ms):
             return
         self._read(raw, data)
