@@ -265,7 +265,7 @@ class Meter:
             raise RecordError(INVALID_TIMESTAMP, "no timestamp in the record or its log event")
         if inference.counts is not None:
             self._emit(raw.identity, inference.request_id, inference.model, subscription, timestamp_ms,
-                       inference.timestamp_ms is not None, inference.counts)
+                       inference.timestamp_ms is not None, _billed(inference.counts))
             return
         if raw.lossy:
             raise RecordError(INVALID_UTF8, "text-only record with invalid UTF-8: its tokens cannot be counted exactly")
@@ -279,9 +279,10 @@ class Meter:
             self._count_pending()
 
     def _emit(self, identity: str, request_id: str | None, model: str, subscription: str, timestamp_ms: int,
-              own_time: bool, counts: dict[str, int]) -> None:
-        """Deliver an inference's events. ``identity`` is its record's, used where the inference has no request id
-        long enough to stand for it; ``own_time``: the time is the record's, not its delivery's."""
+              own_time: bool, billed: dict[str, int]) -> None:
+        """Deliver an inference's events, one per token type in ``billed`` (no zero counts there). ``identity`` is
+        its record's, used where the inference has no request id long enough to stand for it; ``own_time``: the
+        time is the record's, not its delivery's."""
         if request_id is not None and len(request_id) >= _MIN_REQUEST_ID:
             # The same inference logged twice (Bedrock to CloudWatch and S3) bills once.
             identity = f"req:{request_id}|{model}"
@@ -290,7 +291,6 @@ class Meter:
             # between copies that share an identity; Lago's ClickHouse store counts one transaction id sent
             # with two timestamps twice, so the time is part of the identity.
             identity += f"|at:{timestamp_ms}"
-        billed = {token_type: tokens for token_type, tokens in counts.items() if tokens}
         if not billed:
             self.summary.skipped[NO_USAGE] += 1
             return
@@ -324,11 +324,16 @@ class Meter:
                     self._dead_letter(self.dead_letter(item.raw, TOKENIZER_ERROR, count))
                 else:
                     self._emit(item.raw.identity, item.inference.request_id, item.inference.model, item.subscription,
-                               item.timestamp_ms, item.inference.timestamp_ms is not None, count)
+                               item.timestamp_ms, item.inference.timestamp_ms is not None, _billed(count))
 
     def _dead_letter(self, letter: DeadLetter) -> None:
         self._sink.add_dead_letter(letter)
         self.summary.dead_letters[letter.reason] += 1
+
+
+def _billed(counts: dict[str, int]) -> dict[str, int]:
+    """The token types that bill: an event per count that is not zero."""
+    return {token_type: tokens for token_type, tokens in counts.items() if tokens}
 
 
 def _identifier_error(subscription: str, model: str) -> RecordError | None:

@@ -21,7 +21,8 @@ from .formats import bedrock_model
 from .streams import is_stream_event
 
 # What a usual record says: (model, request id, its own time in ms, counts by token type), the fields of the
-# Inference the general readers make of it (a tuple: one is made per record).
+# Inference the general readers make of it (a tuple: one is made per record), with only the counts that bill:
+# the token types the general reading finds zero are left out, as metering leaves them out of the events.
 Usual = tuple[str, str | None, int | None, dict[str, int]]
 
 # Bedrock model ARNs reduced to their model ids, once each: few distinct ones.
@@ -92,13 +93,21 @@ def _with_usage(data: dict[str, Any], usage: dict[str, Any]) -> Usual | None:
 
 def _disjoint(input_: Any, cached: Any, written: Any, output: Any) -> dict[str, int] | None:
     """Input, cache reads, cache writes and output, each apart from the others as Bedrock and Anthropic report
-    them; None where the general reader would refuse a count, or find nothing to bill."""
+    them, those that are not zero; None where the general reader would refuse a count, or find nothing to bill."""
     if not (type(input_) is type(cached) is type(written) is type(output) is int
             and 0 <= input_ <= MAX_TOKENS and 0 <= cached <= MAX_TOKENS
             and 0 <= written <= MAX_TOKENS and 0 <= output <= MAX_TOKENS
             and (input_ or cached or written or output)):
         return None
-    return {"input": input_, "cached_input": cached, "cache_write": written, "output": output}
+    # Written out rather than filtered: this runs once per record, and most records lack some of the four.
+    counts = {"input": input_} if input_ else {}
+    if cached:
+        counts["cached_input"] = cached
+    if written:
+        counts["cache_write"] = written
+    if output:
+        counts["output"] = output
+    return counts
 
 
 def _openai_counts(usage: dict[str, Any], prompt: str, completion: str, prompt_details: str,
@@ -115,7 +124,14 @@ def _openai_counts(usage: dict[str, Any], prompt: str, completion: str, prompt_d
             and 0 <= total_in <= MAX_TOKENS and 0 <= total_out <= MAX_TOKENS and 0 <= cached <= total_in
             and 0 <= reasoning <= total_out and (total_in or total_out)):
         return None
-    return {"input": total_in - cached, "cached_input": cached, "output": total_out - reasoning, "reasoning": reasoning}
+    counts = {"input": total_in - cached} if total_in != cached else {}
+    if cached:
+        counts["cached_input"] = cached
+    if total_out != reasoning:
+        counts["output"] = total_out - reasoning
+    if reasoning:
+        counts["reasoning"] = reasoning
+    return counts
 
 
 def _no_modality(details: dict[str, Any]) -> bool:
@@ -136,7 +152,8 @@ def _ollama(data: dict[str, Any]) -> Usual | None:
         return None
     if type(model) is not str or timestamp is None or not model.strip():
         return None
-    return model, None, timestamp, {"input": input_, "output": output}
+    return model, None, timestamp, ({"input": input_, "output": output} if input_ and output else
+                                    {"input": input_} if input_ else {"output": output})
 
 
 def _rfc3339(value: Any) -> int | None:
