@@ -230,10 +230,10 @@ class Meter:
             record = RawRecord(f"{raw.source}#span={span.trace_id}/{span.span_id}",
                                f"otel:{span.trace_id}/{span.span_id}", "", raw.fallback_ms, span.body, raw.lossy,
                                raw.origin)
-            self._guarded(record, self._bill_span, record, span, id(span) in leaves)
+            self._guarded(record, self._bill_span, record, span)
 
-    def _bill_span(self, record: RawRecord, span: Span, leaf: bool) -> None:
-        self._bill(record, span.view(), read_span(span, leaf))
+    def _bill_span(self, record: RawRecord, span: Span) -> None:
+        self._bill(record, span.view(), read_span(span))
 
     def _meter_chunk(self, raw: RawRecord, data: dict[str, Any]) -> None:
         """A streamed chunk: kept until its stream is complete (a stream_chunk), or what it completes."""

@@ -19,7 +19,7 @@ from typing import Any
 
 from tokenmeter.core.events import MAX_TOKENS
 
-from .fields import NothingToBill, short, with_counts
+from .fields import short, with_counts
 from .records import INVALID_COUNTS, INVALID_RECORD, INVALID_TIMESTAMP, NO_USAGE, Inference, RecordError
 
 NOT_GENAI = "not_genai_span"
@@ -118,10 +118,8 @@ def nothing_to_bill(span: Span, leaf: bool) -> str | None:
     return None
 
 
-def read_span(span: Span, leaf: bool) -> Inference:
-    reason = nothing_to_bill(span, leaf)
-    if reason is not None:
-        raise NothingToBill(reason)
+def read_span(span: Span) -> Inference:
+    """The inference of a span that bills: one ``nothing_to_bill`` found no reason against."""
     attributes = span.attributes
     model = attributes.get("gen_ai.response.model") or attributes.get("gen_ai.request.model")
     if not isinstance(model, str) or not model.strip():
