@@ -64,6 +64,7 @@ bench: install
 	$(PY) -m bench.publish_event_bench
 	$(PY) -m bench.lago_sync_bench
 	$(PY) -m bench.pipeline_bench
+	$(PY) -m bench.count_categories
 	$(PY) -m bench.http_route_bench
 	$(PY) -m bench.reconcile_bench
 	$(PY) -m bench.cold_start_bench
