@@ -119,15 +119,9 @@ class Meter:
         """A CloudWatch batch: each usual line billed in one step, any other read as a record of its own."""
         summary = self.summary
         for position, value, identity, fallback_ms in lines.parsed():
-            if type(value) is dict and identity is not None:
-                try:
-                    if self._bill_usual(value, identity, fallback_ms):
-                        summary.records += 1
-                        continue
-                except (MemoryError, Unavailable):
-                    raise
-                except Exception:  # noqa: BLE001, S110 - nothing was delivered: the general reading gives the outcome
-                    pass
+            if type(value) is dict and identity is not None and self._bill_usual(value, identity, fallback_ms):
+                summary.records += 1
+                continue
             item = lines.item(position, value)
             if type(value) is dict and type(item) is RawRecord:  # read, and not usual: straight to the general reading
                 summary.records += 1
@@ -137,20 +131,26 @@ class Meter:
 
     def _bill_usual(self, data: dict[str, Any], identity: str, fallback_ms: int | None) -> bool:
         """Bill a usual record (usual.py) in one step; False, having done nothing, for any other record or one
-        whose subscription or model cannot travel: the general reading (``_read``) then gives its outcome."""
-        found = read_usual(data)
-        if found is None:
-            return False
-        model, request_id, timestamp_ms, counts = found
-        subscription = self._attributor.subscription_for(data)
-        if (subscription not in _VALID_IDS or model not in _VALID_IDS) and (
-                subscription is None or _identifier_error(subscription, model) is not None):
-            return False
-        if timestamp_ms is not None:
-            self._emit(identity, request_id, model, subscription, timestamp_ms, True, counts)
-        elif fallback_ms is not None:
-            self._emit(identity, request_id, model, subscription, fallback_ms, False, counts)
-        else:
+        whose subscription or model cannot travel: the general reading (``_read``) then gives its outcome. Whatever
+        the one-step path raises, the record goes to the general reading too, on either trigger's path."""
+        try:
+            found = read_usual(data)
+            if found is None:
+                return False
+            model, request_id, timestamp_ms, counts = found
+            subscription = self._attributor.subscription_for(data)
+            if (subscription not in _VALID_IDS or model not in _VALID_IDS) and (
+                    subscription is None or _identifier_error(subscription, model) is not None):
+                return False
+            if timestamp_ms is not None:
+                self._emit(identity, request_id, model, subscription, timestamp_ms, True, counts)
+            elif fallback_ms is not None:
+                self._emit(identity, request_id, model, subscription, fallback_ms, False, counts)
+            else:
+                return False
+        except (MemoryError, Unavailable):  # (a sink that failed raises Unavailable: the invocation fails)
+            raise
+        except Exception:  # noqa: BLE001 - nothing was delivered: the general reading gives the outcome
             return False
         return True
 
