@@ -14,11 +14,11 @@ trigger cost the same whatever it holds, so categories of small objects show tha
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from collections import defaultdict
 
-from bench.pipeline_bench import _lines, _timed, count_stage
+from bench.baselines import json_loads_loop, object_lines, timed
+from bench.pipeline_bench import count_stage
 from local.workload import cloudwatch_event, generate, s3_event
 
 ROUNDS = 3
@@ -37,7 +37,7 @@ def categories(work) -> dict[str, tuple[list[dict], list[str]]]:
     for key, body in work.s3_objects.items():
         folder = key.split("/")[1] if key.startswith("gateway/") else key.split("/")[0]
         found[f"S3 {folder}"][0].append(s3_event("logs", key))
-        found[f"S3 {folder}"][1].extend(_lines(body))
+        found[f"S3 {folder}"][1].extend(object_lines(body))
     return dict(found)
 
 
@@ -61,7 +61,7 @@ def main() -> None:
     for name, (triggers, lines) in sorted(categories(work).items()):
         parses, counts = [], []
         for _ in range(ROUNDS):
-            parses.append(_timed(lambda lines=lines: [json.loads(line) for line in lines]))
+            parses.append(timed(lambda lines=lines: json_loads_loop(lines)))
             counts.append(count_stage(work, triggers)[0].wall)
         parse, count = min(parses), min(counts)
         total_count, total_parse = total_count + count, total_parse + parse

@@ -3,8 +3,9 @@
     .venv/bin/python bench/count_tokens_bench.py [--records N] [--docs N]
 
 1. Records that carry counts, CloudWatch Logs trigger -> decode + parse + events handed to the sink,
-   against a bare `json.loads` loop over the same log lines; and the same with the events written as the
-   JSON the SQS outbox sends (bench/pipeline_bench.py measures the whole function).
+   against a bare `json.loads` loop over the same log lines (bench/baselines.py: nothing kept); and the same
+   with the events written as the JSON the SQS outbox sends (bench/pipeline_bench.py measures the whole
+   function).
 2. Text-only records counted with the Llama 3.2 tokenizer, against the raw
    `tokenizers` `encode_batch` of the same texts from the same tokenizer.json.
 3. OpenTelemetry traces (OTLP JSON objects, as the Collector's S3 exporter writes them), spans metered
@@ -24,9 +25,9 @@ import statistics
 import subprocess
 import sys
 import sysconfig
-import time
 from pathlib import Path
 
+from bench.baselines import json_loads_loop, timed
 from bench.stand_ins import MemoryS3
 from local.workload import otel_attribute as attr
 from tokenmeter.core import parse_config
@@ -108,14 +109,8 @@ def cloudwatch_events(lines: list[str], per_event: int = 500) -> list[dict]:
 def best(*fns) -> tuple[float, ...]:
     """The best time of each of ``fns`` over REPEATS rounds, each round running every one once: taken in turns,
     a figure and its baseline see the same machine (this one's speed drifts by a tenth over a minute)."""
-    rounds = [[_timed(fn) for fn in fns] for _ in range(REPEATS)]
+    rounds = [[timed(fn) for fn in fns] for _ in range(REPEATS)]
     return tuple(min(times) for times in zip(*rounds))
-
-
-def _timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 def meter_over(config, items_source, sink: NullSink | None = None) -> NullSink:
@@ -133,7 +128,7 @@ def bench_counted(n: int) -> list[tuple[str, float, str, float, float]]:
     config = parse_config({})
     bodies = [line[line.find("{"):] for line in lines]
     base, ours, written = best(
-        lambda: [json.loads(b) for b in bodies],
+        lambda: json_loads_loop(bodies),
         lambda: meter_over(config, lambda: (i for e in events for i in cloudwatch_lines(e))),
         lambda: meter_over(config, lambda: (i for e in events for i in cloudwatch_lines(e)), JsonSink()))
     return [("counted records/s (decode+parse+events)", n / ours, "json.loads loop", n / base, base / ours),
@@ -231,7 +226,7 @@ def bench_otlp(docs: int) -> list[tuple[str, float, str, float, float]]:
     config = parse_config({"subscription_from": ["attributes.user.id"]})
     sink = meter_over(config, lambda: (r for key in s3.objects for r in s3_records(s3, "logs", key)))
     assert sink.tokens > 0
-    base, ours = best(lambda: [json.loads(b) for b in bodies],
+    base, ours = best(lambda: json_loads_loop(bodies),
                       lambda: meter_over(config, lambda: (r for key in s3.objects for r in s3_records(s3, "logs", key))))
     return [("OTLP spans/s (S3 object -> events)", spans / ours, "json.loads of the same bytes", spans / base,
              base / ours)]

@@ -5,7 +5,7 @@ stage's raw baseline from the same run, and what it costs on Lambda per million 
 
 Stages, each run in this process so its CPU time is measured (time.process_time, all threads):
 1. count_tokens on the workload's CloudWatch Logs batches and S3 objects (local/workload.py, no
-   text-only records, no bad ones), against a json.loads loop over the same records. SQS and S3 are
+   text-only records, no bad ones), against a bare json.loads loop over the same records (bench/baselines.py). SQS and S3 are
    in-memory stand-ins here: their calls cost Lambda wall time but next to no CPU.
 2. publish_event on the UsageQueue messages stage 1 produced, 100 per invocation (the template's
    batch size), into a real nats-server, against a raw nats-py publish_async loop of the same events
@@ -38,6 +38,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.baselines import json_loads_loop, object_lines, timed
 from bench.lago_sync_bench import raw_fetch_ack, raw_posts
 from bench.lambda_context import GB_SECOND_USD, REQUEST_USD, VCPU_MB, Context, template_memory_mb
 from bench.publish_event_bench import bench_raw
@@ -151,12 +152,12 @@ def main() -> None:
             os.environ.update({"LAGO_API_URL": lago.url, "LAGO_API_KEY": lago.api_key, "RECONCILE_SETTLE_SECONDS": "0",
                                "POWERTOOLS_LOG_LEVEL": "WARNING", "AWS_DEFAULT_REGION": "us-east-1"})
             records = [line[line.find("{"):] for batch in work.cloudwatch for _, _, line in batch] + [
-                line for body in work.s3_objects.values() for line in _lines(body)]
+                line for body in work.s3_objects.values() for line in object_lines(body)]
             # Best of three for both sides, taken in turns: one run of either varies by a third on this machine
             # (the collector walking what earlier runs left), and its speed drifts by a tenth over a minute.
             parses, counts = [], []
             for _ in range(3):
-                parses.append(_timed(lambda: [json.loads(r) for r in records]))
+                parses.append(timed(lambda: json_loads_loop(records)))
                 counts.append(count_stage(work, triggers))
             parse = min(parses)
             count, bodies = min(counts, key=lambda run: run[0].cpu)
@@ -213,19 +214,6 @@ def _ensure_stream(url: str) -> None:
 
     connection.run(ensure())
     connection.loop.close()
-
-
-def _lines(body: bytes) -> list[str]:
-    import gzip
-
-    text = gzip.decompress(body) if body[:2] == b"\x1f\x8b" else body
-    return [line[line.find("{"):] for line in text.decode().splitlines() if line.strip()]
-
-
-def _timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 if __name__ == "__main__":
