@@ -178,3 +178,24 @@ def test_a_malformed_integer_attribute_costs_only_its_own_span():
         ("input", 100), ("output", 30), ("output", 30)]
     assert sorted(letter.reason for letter in sink.dead_letters) == ["invalid_counts", "invalid_timestamp"]
     assert summary.records == 4 and summary.metered == 2
+
+
+def test_resource_attributes_lie_beneath_the_span_own_for_billing_and_attribution():
+    # A resource without GenAI keys: "attributes.tenant.id" still finds the resource's tenant, and a span's own
+    # key of the same name wins over it.
+    call = span("b2b2b2b2b2b2b2b2", "", "chat", 1_732_646_400_000_000_000, gen_ai__operation__name="chat",
+                gen_ai__request__model="gpt-4o", gen_ai__usage__input_tokens=10, gen_ai__usage__output_tokens=2)
+    own_tenant = span("c3c3c3c3c3c3c3c3", "", "chat", 1_732_646_400_000_000_000, gen_ai__operation__name="chat",
+                      gen_ai__request__model="gpt-4o", gen_ai__usage__input_tokens=4, gen_ai__usage__output_tokens=1,
+                      **{"tenant.id": "sub_span"})
+    _, sink = meter(document(call, own_tenant), paths=("attributes.tenant.id",))
+    assert billed(sink) == {("sub_acme", "gpt-4o", "input"): 10, ("sub_acme", "gpt-4o", "output"): 2,
+                            ("sub_span", "gpt-4o", "input"): 4, ("sub_span", "gpt-4o", "output"): 1}
+    # A resource that names the model for all its spans: a span without its own model is billed with it, and
+    # one with its own is billed with that; a resource's operation makes its usage spans aggregates.
+    no_model = span("d4d4d4d4d4d4d4d4", "", "chat", 1_732_646_400_000_000_000, gen_ai__usage__input_tokens=3)
+    _, sink = meter(document(no_model, call, resource={"tenant.id": "sub_acme", "gen_ai.request.model": "llama3"}))
+    assert billed(sink) == {("sub_acme", "llama3", "input"): 3, ("sub_acme", "gpt-4o", "input"): 10,
+                            ("sub_acme", "gpt-4o", "output"): 2}
+    summary, sink = meter(document(no_model, resource={"tenant.id": "sub_acme", "gen_ai.operation.name": "invoke_agent"}))
+    assert sink.events == [] and summary.skipped == {"aggregate_span": 1}

@@ -20,7 +20,7 @@ from tokenmeter.core.dead_letters import DeadLetter, truncate_record
 from .attribution import Attributor
 from .fields import NothingToBill
 from .formats import read_inference
-from .otlp import DUPLICATE_SPAN, NO_SPANS, Span, billable_spans, is_otlp, nothing_to_bill, otlp_spans, read_span
+from .otlp import NO_SPANS, Span, is_otlp, otlp_spans, read_span, skip_reasons
 from .records import (
     INVALID_IDENTIFIER,
     INVALID_RECORD,
@@ -209,23 +209,18 @@ class Meter:
         if not found:
             raise NothingToBill(NO_SPANS)
         self.summary.records += len(found) - 1
-        spans = [span for span in found if not isinstance(span, tuple)]
-        leaves = {id(spans[i]) for i in billable_spans(spans)}
-        seen: set[tuple[str, str]] = set()
+        reasons = iter(skip_reasons([span for span in found if type(span) is Span]))
+        skipped = self.summary.skipped
         for number, span in enumerate(found):
-            if isinstance(span, tuple):
+            if type(span) is not Span:
                 body, error = span
                 record = RawRecord(f"{raw.source}#span={number}", f"{raw.identity}#span={number}", "", raw.fallback_ms,
                                    body, raw.lossy, raw.origin)
                 self._dead_letter(self.dead_letter(record, error.reason, error.detail))
                 continue
-            if (span.trace_id, span.span_id) in seen:
-                self.summary.skipped[DUPLICATE_SPAN] += 1  # the same span twice in one export
-                continue
-            seen.add((span.trace_id, span.span_id))
-            skipped = nothing_to_bill(span, id(span) in leaves)
-            if skipped is not None:
-                self.summary.skipped[skipped] += 1
+            reason = next(reasons)
+            if reason is not None:
+                skipped[reason] += 1
                 continue
             record = RawRecord(f"{raw.source}#span={span.trace_id}/{span.span_id}",
                                f"otel:{span.trace_id}/{span.span_id}", "", raw.fallback_ms, span.body, raw.lossy,
