@@ -163,6 +163,13 @@ def s3_event(bucket: str, key: str) -> dict:
     return {"Records": [{"s3": {"bucket": {"name": bucket}, "object": {"key": key}}}]}
 
 
+def queued_s3_event(bucket: str, keys: list[str]) -> dict:
+    """The objects' notifications as the template delivers them: an SQS batch, a message per object (its id the
+    key, so that a test can tell which message a batch failure names)."""
+    return {"Records": [{"messageId": key, "body": json.dumps({**s3_event(bucket, key), "eventSource": "aws:s3"}),
+                         "eventSource": "aws:sqs"} for key in keys]}
+
+
 def lago_seed(models: list[str], subscription_count: int = 50, monthly_only: bool = False) -> dict:
     """Lago's per-token template for the workload: a price for every model x token type, on two plans (monthly
     by calendar for customers in UTC; weekly by anniversary, from Wednesday 2026-01-07, for customers in

@@ -1,4 +1,5 @@
-"""count_tokens: inference logs (CloudWatch Logs, S3) in, usage events on the UsageQueue out."""
+"""count_tokens: inference logs (CloudWatch Logs, S3 objects notified directly or through SQS) in, usage events
+on the UsageQueue out."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from tokenmeter.metering.pipeline import meter_trigger
 from tokenmeter.metering.records import Summary
 from tokenmeter.metering.stream_memory import S3StreamMemory
 from tokenmeter.metering.tokenizer_pool import TokenizerPool
+from tokenmeter.metering.triggers import is_queued
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -65,12 +67,16 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     summary = meter_trigger(event, env.config, env.tokenizers, outbox, lambda: aws_client("s3"),
                             lambda: context.get_remaining_time_in_millis() / 1000, memory)
     report(summary)
+    if is_queued(event):  # S3 notifications through SQS: what Lambda reads is the messages to deliver again
+        return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in summary.retry]}
     return summary.as_dict()
 
 
 def report(summary: Summary) -> None:
     metrics.add_metric(name="Records", unit=MetricUnit.Count, value=summary.records)
     metrics.add_metric(name="UsageEvents", unit=MetricUnit.Count, value=summary.events)
+    if summary.retry:
+        metrics.add_metric(name="MessagesRetried", unit=MetricUnit.Count, value=len(summary.retry))
     for reason, count in summary.dead_letters.items():
         with single_metric(name="DeadLetters", unit=MetricUnit.Count, value=count, namespace=NAMESPACE) as metric:
             metric.add_dimension(name="reason", value=reason)

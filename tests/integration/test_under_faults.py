@@ -35,10 +35,11 @@ from local.workload import (
     customer_of,
     generate,
     lago_seed,
-    s3_event,
+    queued_s3_event,
     subscriptions,
     weekly_tokyo,
 )
+from tokenmeter.metering.records import Unavailable
 
 RECORDS = int(os.environ.get("TOKENMETER_E2E_RECORDS", "5000"))
 LAGO_FAULTS = {"error_rate": 0.2, "drop_after_store_rate": 0.05, "seed": 11}
@@ -51,6 +52,7 @@ WEEK = (1_794_322_800_000, 1_794_927_599_999)  # 2026-11-10T15:00:00.000Z .. 202
 STORES = {"postgres": {"event_store": "postgres"},
           "clickhouse": {"event_store": "clickhouse", "clickhouse_dedup": True, "usage_delay_ms": 1500}}
 SETTLE_SECONDS = {"postgres": 0.0, "clickhouse": 3.0}
+OBJECTS_PER_BATCH = 25  # the template's InferenceLogObjectBatchSize
 
 
 def period_of(subscription: str) -> tuple[int, int]:
@@ -76,14 +78,29 @@ class FlakySqs:
         return getattr(self.client, name)
 
 
+class FlakyS3:
+    """The S3 client count_tokens reads with, refusing the object ``refuse`` names while it is set."""
+
+    def __init__(self, client):
+        self.client, self.refuse = client, None
+
+    def get_object(self, **kwargs):
+        if kwargs.get("Key") == self.refuse:
+            raise ClientError({"Error": {"Code": "SlowDown", "Message": "injected"}}, "GetObject")
+        return self.client.get_object(**kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
+
 class Pipeline:
     """The three functions, wired as the template wires them, with the test in the role of AWS."""
 
     def __init__(self, aws, count_tokens, publish_event, lago_sync, reconcile, nats_server, lago, sqs: FlakySqs,
-                 settle_seconds: float):
+                 s3: FlakyS3, settle_seconds: float):
         self.aws, self.count_tokens, self.publish_event, self.lago_sync = aws, count_tokens, publish_event, lago_sync
         self.reconcile = reconcile
-        self.sqs, self.settle_seconds = sqs, settle_seconds
+        self.sqs, self.s3, self.settle_seconds = sqs, s3, settle_seconds
         self.nats, self.lago = nats_server, lago
         self.rng = random.Random(3)
         self.log = Counter()
@@ -96,11 +113,25 @@ class Pipeline:
             sqs.fail_after = self.rng.randint(0, 2)
             try:
                 self.count_tokens.lambda_handler(event, LambdaContext())
-            except ClientError:
+            except (ClientError, Unavailable):  # (Unavailable: SQS failed while the outbox sent as it filled)
                 self.log["count_tokens failed part-way, retried"] += 1
             sqs.fail_after = None
         for _ in range(2):
             self.count_tokens.lambda_handler(event, LambdaContext())
+
+    def trigger_objects(self, keys: list[str]) -> None:
+        """Objects' notifications in one SQS batch, as the template delivers them; now and then S3 refuses one
+        object, and the batch failure must name its message alone, which is then delivered again."""
+        refused = self.rng.choice(keys) if self.rng.random() < 0.3 else None
+        self.s3.refuse = refused
+        result = self.count_tokens.lambda_handler(queued_s3_event("inference-logs", keys), LambdaContext())
+        self.s3.refuse = None
+        assert result == {"batchItemFailures": [{"itemIdentifier": refused}] if refused else []}, (refused, result)
+        if refused:
+            self.log["S3 refused an object: its message alone delivered again"] += 1
+            self.trigger(queued_s3_event("inference-logs", [refused]))
+        else:
+            self.trigger(queued_s3_event("inference-logs", keys))  # SQS delivers at least once
 
     def keep_up(self, triggers_left: int, backlog: int = 3_000) -> None:
         """publish_event polls the UsageQueue while count_tokens fills it: past ``backlog`` messages (only long
@@ -162,17 +193,20 @@ class Pipeline:
         self.nats.process.wait()
 
     def run(self, work: Workload) -> list[dict]:
-        progress(f"count_tokens: {len(work.cloudwatch)} CloudWatch batches, {len(work.s3_objects)} S3 objects, "
-                 "each delivered twice or more")
-        left = len(work.cloudwatch) + len(work.s3_objects)
+        progress(f"count_tokens: {len(work.cloudwatch)} CloudWatch batches, {len(work.s3_objects)} S3 objects "
+                 f"({OBJECTS_PER_BATCH} per SQS batch), each delivered twice or more")
+        keys = list(work.s3_objects)
+        left = len(work.cloudwatch) + len(keys)
         for batch in work.cloudwatch:
             self.trigger(cloudwatch_event(batch))
             left -= 1
             self.keep_up(left)
-        for key, body in work.s3_objects.items():
-            self.aws.s3.put_object(Bucket="inference-logs", Key=key, Body=body)
-            self.trigger(s3_event("inference-logs", key))
-            left -= 1
+        for start in range(0, len(keys), OBJECTS_PER_BATCH):
+            batch = keys[start:start + OBJECTS_PER_BATCH]
+            for key in batch:
+                self.aws.s3.put_object(Bucket="inference-logs", Key=key, Body=work.s3_objects[key])
+            self.trigger_objects(batch)
+            left -= len(batch)
             self.keep_up(left)
         progress("publish_event and lago_sync under faults (NATS killed, Lago failing, slow, restarted)")
 
@@ -248,9 +282,9 @@ def pipeline(request, aws, count_tokens, publish_event, nats_server, workload, t
     lago_sync, reconcile = load_function_app("lago_sync"), load_function_app("reconcile")
     monkeypatch.setattr(lago_sync, "_runtime", None)
     monkeypatch.setattr(reconcile, "_runtime", None)
-    flaky, real_client = FlakySqs(aws.sqs), count_tokens.aws_client
-    monkeypatch.setattr(count_tokens, "aws_client", lambda name: flaky if name == "sqs" else real_client(name))
-    pipeline = Pipeline(aws, count_tokens, publish_event, lago_sync, reconcile, nats_server, lago, flaky,
+    flaky, flaky_s3 = FlakySqs(aws.sqs), FlakyS3(aws.s3)
+    monkeypatch.setattr(count_tokens, "aws_client", lambda name: flaky if name == "sqs" else flaky_s3)
+    pipeline = Pipeline(aws, count_tokens, publish_event, lago_sync, reconcile, nats_server, lago, flaky, flaky_s3,
                         SETTLE_SECONDS[store])
     yield pipeline
     pipeline.restart_functions()  # their connections closed

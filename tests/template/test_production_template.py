@@ -131,9 +131,11 @@ def test_every_role_is_the_functions_own_and_grants_only_what_it_uses(deployed):
             assert "*" not in actions and not any(a.endswith(":*") for a in actions), (name, statement)
             if statement["Resource"] == "*":
                 assert set(actions) == {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}, (name, statement)
-    pollers = [(n, s) for n, r in roles.items() for s in statements(r) if "sqs:ReceiveMessage" in as_list(s["Action"])]
-    assert pollers == [("PublishEventRole", pollers[0][1])]
-    assert pollers[0][1]["Resource"] == {"Fn::GetAtt": ["UsageQueue", "Arn"]}
+    # Each poller reads its own queue: count_tokens the log bucket's notifications, publish_event the usage.
+    pollers = {n: s["Resource"] for n, r in roles.items() for s in statements(r)
+               if "sqs:ReceiveMessage" in as_list(s["Action"])}
+    assert pollers == {"CountTokensRole": {"Fn::GetAtt": ["InferenceLogObjectQueue", "Arn"]},
+                       "PublishEventRole": {"Fn::GetAtt": ["UsageQueue", "Arn"]}}
     for name, function in functions.items():
         role = resources[function["Properties"]["Role"]["Fn::GetAtt"][0]]
         log_group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
@@ -145,7 +147,7 @@ def test_every_role_is_the_functions_own_and_grants_only_what_it_uses(deployed):
                for found in secrets.values() for r in found)
     assert secrets["CountTokensRole"] == []
     # count_tokens writes in the log bucket only its stream memory (Anthropic streams split between deliveries),
-    # a prefix the S3 trigger never fires on.
+    # a prefix the bucket's notifications never name.
     writes = [s for s in statements(roles["CountTokensRole"]) if "s3:PutObject" in as_list(s["Action"])]
     assert [as_list(s["Action"]) for s in writes] == [["s3:PutObject", "s3:DeleteObject"]]
     assert writes[0]["Resource"]["Fn::Sub"].endswith("/tokenmeter-streams/*")
@@ -166,7 +168,7 @@ def test_logs_are_kept_for_the_retention_parameter_and_go_with_the_stack(deploye
 def test_usage_and_logs_survive_the_stack_and_the_bucket_forgets_on_schedule(deployed):
     resources = deployed["Resources"]
     for name in ("InferenceLogBucket", "UsageQueue", "UsageDeadLetterQueue", "RecordDeadLetterQueue",
-                 "InvocationFailureQueue"):
+                 "InvocationFailureQueue", "InferenceLogObjectQueue", "InferenceLogObjectDeadLetterQueue"):
         assert resources[name]["DeletionPolicy"] == "Retain" and resources[name]["UpdateReplacePolicy"] == "Retain", name
     bucket = resources["InferenceLogBucket"]["Properties"]
     assert "${AWS::Region}" in bucket["BucketName"]["Fn::Sub"]
@@ -175,8 +177,11 @@ def test_usage_and_logs_survive_the_stack_and_the_bucket_forgets_on_schedule(dep
     assert rules["expire-inference-logs"]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 7}
     assert "NoncurrentDays" in rules["expire-inference-logs"]["NoncurrentVersionExpiration"]
     assert deployed["Parameters"]["InferenceLogRetentionDays"]["MinValue"] >= 62  # the ledger's days
-    # Only log objects trigger count_tokens: Bedrock's permission-check object lies outside AWSLogs/.
-    [notification] = bucket["NotificationConfiguration"]["LambdaConfigurations"]
+    # Only log objects reach count_tokens: Bedrock's permission-check object lies outside AWSLogs/.
+    assert set(bucket["NotificationConfiguration"]) == {"QueueConfigurations"}
+    [notification] = bucket["NotificationConfiguration"]["QueueConfigurations"]
+    assert notification["Queue"] == {"Fn::GetAtt": ["InferenceLogObjectQueue", "Arn"]}
+    assert notification["Event"] == "s3:ObjectCreated:*"
     assert notification["Filter"]["S3Key"]["Rules"] == [{"Name": "prefix", "Value": {"Ref": "InferenceLogKeyPrefix"}}]
     assert deployed["Parameters"]["InferenceLogKeyPrefix"]["Default"] == "AWSLogs/"
     grants = resources["InferenceLogBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
@@ -194,8 +199,11 @@ def test_ticks_never_pile_up_and_nothing_needs_a_large_concurrency_quota(deploye
         reserved = function["Properties"].get("ReservedConcurrentExecutions")
         assert reserved is None or reserved["Fn::If"][2] == {"Ref": "AWS::NoValue"}, name
     assert deployed["Parameters"]["LagoSyncReservedConcurrency"]["Default"] == 0
-    [mapping] = of_type(deployed, "AWS::Lambda::EventSourceMapping").values()
-    assert mapping["Properties"]["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "PublishEventMaxConcurrency"}}
+    mappings = {m["Properties"]["FunctionName"]["Ref"]: m["Properties"]
+                for m in of_type(deployed, "AWS::Lambda::EventSourceMapping").values()}
+    assert set(mappings) == {"PublishEventFunction", "CountTokensFunction"}
+    assert mappings["PublishEventFunction"]["ScalingConfig"] == {
+        "MaximumConcurrency": {"Ref": "PublishEventMaxConcurrency"}}
     assert resources["ReconcileFunction"]["Properties"]["MemorySize"] >= 1769  # CPU-bound: one whole vCPU
 
 
@@ -239,3 +247,30 @@ def test_cfn_lint_informational_checks_are_clean():
     done = subprocess.run([str(ROOT / ".venv-sam" / "bin" / "cfn-lint"), "--include-checks", "I", "--", "template.yaml"],
                           cwd=ROOT, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_log_objects_reach_count_tokens_in_batches_through_a_queue_only_the_bucket_sends_to(deployed):
+    resources = deployed["Resources"]
+    mapping = next(m["Properties"] for m in of_type(deployed, "AWS::Lambda::EventSourceMapping").values()
+                   if m["Properties"]["FunctionName"] == {"Ref": "CountTokensFunction"})
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["InferenceLogObjectQueue", "Arn"]}
+    assert mapping["BatchSize"] == {"Ref": "InferenceLogObjectBatchSize"}
+    assert mapping["MaximumBatchingWindowInSeconds"] >= 1  # SQS takes a batch past 10 only with a window
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]  # what the handler answers
+    queue = resources["InferenceLogObjectQueue"]["Properties"]
+    timeout = resources["CountTokensFunction"]["Properties"]["Timeout"]
+    assert queue["VisibilityTimeout"] >= 6 * timeout  # AWS's advice for a queue a function polls
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["InferenceLogObjectDeadLetterQueue", "Arn"]}
+    alarmed = {a["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
+               for a in of_type(deployed, "AWS::CloudWatch::Alarm").values()
+               if a["Properties"].get("Namespace") == "AWS/SQS"}
+    assert "InferenceLogObjectDeadLetterQueue" in alarmed
+    [policy] = of_type(deployed, "AWS::SQS::QueuePolicy").values()
+    [grant] = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert policy["Properties"]["Queues"] == [{"Ref": "InferenceLogObjectQueue"}]
+    assert (grant["Principal"], grant["Action"]) == ({"Service": "s3.amazonaws.com"}, "sqs:SendMessage")
+    bucket_name = resources["InferenceLogBucket"]["Properties"]["BucketName"]["Fn::Sub"]
+    assert grant["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::Sub"].endswith(f":s3:::{bucket_name}")
+    assert grant["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+    # S3 checks it may send to the queue when the notification is set: the policy comes first.
+    assert "InferenceLogObjectQueuePolicy" in as_list(resources["InferenceLogBucket"]["DependsOn"])

@@ -32,6 +32,7 @@ NO_USAGE = "no_usage"
 PLATFORM_LINE = "platform_line"
 EMPTY_OBJECT = "empty_object"
 OWN_STATE = "own_state"  # count_tokens' own objects in the log bucket (stream_memory.py)
+TEST_EVENT = "test_event"  # the s3:TestEvent S3 sends when a bucket's notifications are set up
 
 UNPARSED: Any = object()  # RawRecord.value of a record whose text is still to be parsed
 
@@ -126,6 +127,8 @@ class Summary:
     events: int = 0
     dead_letters: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)
+    # SQS messages (ids) of S3 notifications left for SQS to deliver again: a partial batch failure.
+    retry: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -1,4 +1,5 @@
-"""Decode the two triggers into raw records: CloudWatch Logs subscriptions and S3 objects (s3_objects.py)."""
+"""Decode the triggers into raw records: CloudWatch Logs subscriptions, and S3 objects (s3_objects.py) notified
+directly or through an SQS queue (S3 -> SQS, or S3 -> SNS -> SQS), many objects per invocation."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from .records import (
     MALFORMED_JSON,
     OWN_STATE,
     PLATFORM_LINE,
+    TEST_EVENT,
     UNKNOWN_TRIGGER,
     UNPARSED,
     DeadLetterBudget,
@@ -36,21 +38,69 @@ _PLATFORM_PREFIXES = ("START RequestId:", "END RequestId:", "REPORT RequestId:",
 
 
 def trigger_records(event: Any, s3_client: Callable[[], Any], limits: ReadLimits | None = None,
-                    budget: DeadLetterBudget | None = None) -> Iterator[Item | LogLines]:
-    """Every record a trigger event carries (a CloudWatch batch's as one LogLines); an event of no known trigger
-    is one dead letter."""
+                    budget: DeadLetterBudget | None = None) -> Iterator[Item | LogLines | QueuedObjects]:
+    """Every record a trigger event carries (a CloudWatch batch's as one LogLines, an SQS message's objects as one
+    QueuedObjects); an event of no known trigger is one dead letter."""
     if isinstance(event, dict) and "awslogs" in event:
         yield from cloudwatch_lines(event)
+    elif is_queued(event):
+        for message in event["Records"]:
+            yield from queued_objects(message, s3_client, limits, budget)
     elif isinstance(event, dict) and isinstance(event.get("Records"), list):
-        for found in s3_notifications(event):
-            if isinstance(found, DeadLetter):
-                yield found
-            elif found.key.startswith(STREAM_MEMORY_PREFIX):
-                yield Skipped(OWN_STATE, f"s3://{found.bucket}/{found.key}")  # count_tokens' own state
-            else:
-                yield from s3_records(s3_client(), found.bucket, found.key, limits, budget, found.version_id, found.etag)
+        yield from _objects(event, s3_client, limits, budget)
     else:
         yield DeadLetter(UNKNOWN_TRIGGER, "neither a CloudWatch Logs nor an S3 event", "trigger", str(event))
+
+
+def is_queued(event: Any) -> bool:
+    """An SQS batch (S3 notifications delivered through a queue): Lambda then takes partial batch failures."""
+    records = event.get("Records") if isinstance(event, dict) else None
+    return bool(records) and isinstance(records, list) and all(
+        isinstance(record, dict) and record.get("eventSource") == "aws:sqs" for record in records)
+
+
+@dataclass(frozen=True)
+class QueuedObjects:
+    """The objects one SQS message notifies: ``items`` reads them. If an object cannot be read now (S3ReadError),
+    the message alone is retried (a partial batch failure), with the same ids."""
+
+    message_id: str
+    items: Iterator[Item]
+
+
+def queued_objects(message: dict[str, Any], s3_client: Callable[[], Any], limits: ReadLimits | None = None,
+                   budget: DeadLetterBudget | None = None) -> Iterator[QueuedObjects | DeadLetter | Skipped]:
+    """One SQS message of a batch: an S3 notification, one wrapped by SNS, or S3's test event."""
+    message_id, body = message.get("messageId"), message.get("body")
+    source = f"sqs:{message_id}"
+    payload = _json_or_none(body)
+    if isinstance(payload, dict) and payload.get("Type") == "Notification" and "TopicArn" in payload:
+        payload = _json_or_none(payload.get("Message"))  # S3 -> SNS -> SQS, without raw message delivery
+    if isinstance(payload, dict) and payload.get("Event") == "s3:TestEvent":
+        yield Skipped(TEST_EVENT, source)
+    elif isinstance(payload, dict) and isinstance(payload.get("Records"), list) and isinstance(message_id, str):
+        yield QueuedObjects(message_id, _objects(payload, s3_client, limits, budget))
+    else:
+        yield DeadLetter(UNKNOWN_TRIGGER, "an SQS message that is no S3 notification", source, str(body))
+
+
+def _json_or_none(text: Any) -> Any:
+    try:
+        return orjson.loads(text) if isinstance(text, str) else None
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _objects(event: dict[str, Any], s3_client: Callable[[], Any], limits: ReadLimits | None,
+             budget: DeadLetterBudget | None) -> Iterator[Item]:
+    """The records of every object an S3 notification names."""
+    for found in s3_notifications(event):
+        if isinstance(found, DeadLetter):
+            yield found
+        elif found.key.startswith(STREAM_MEMORY_PREFIX):
+            yield Skipped(OWN_STATE, f"s3://{found.bucket}/{found.key}")  # count_tokens' own state
+        else:
+            yield from s3_records(s3_client(), found.bucket, found.key, limits, budget, found.version_id, found.etag)
 
 
 def cloudwatch_records(event: dict[str, Any]) -> Iterator[Item]:

@@ -1,0 +1,127 @@
+"""count_tokens on S3 notifications delivered through SQS (S3 -> SQS, or S3 -> SNS -> SQS), many objects per
+invocation, against moto: what Lambda reads back is the messages to deliver again, and only those."""
+
+import json
+
+from botocore.exceptions import ClientError
+from conftest import LambdaContext, drain
+
+BEDROCK = {
+    "schemaType": "ModelInvocationLog", "schemaVersion": "1.0", "timestamp": "2024-11-26T18:40:00Z",
+    "requestId": "5f2a7c3e-0b7d-4a45-9a53-2d7f3c8f9e10", "operation": "Converse",
+    "modelId": "anthropic.claude-3-haiku-20240307-v1:0",
+    "input": {"inputTokenCount": 100, "cacheReadInputTokenCount": 40}, "output": {"outputTokenCount": 20},
+    "requestMetadata": {"subscription_id": "sub_acme"},
+}
+OLLAMA = {"model": "llama3.1:8b", "created_at": "2024-11-26T18:41:00Z", "done": True, "prompt_eval_count": 26,
+          "eval_count": 290, "metadata": {"customer": "sub_globex"}}
+
+
+def notification(*keys, bucket="inference-logs"):
+    """An S3 event notification as S3 writes it (keys URL-encoded)."""
+    return {"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+                         "eventName": "ObjectCreated:Put",
+                         "s3": {"s3SchemaVersion": "1.0", "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
+                                "object": {"key": key, "size": 1}}} for key in keys]}
+
+
+def through_sns(body: dict) -> dict:
+    """The SNS envelope SQS holds when a topic fans S3's notifications out without raw message delivery."""
+    return {"Type": "Notification", "MessageId": "0f6d1a2b-0000-4000-8000-000000000001",
+            "TopicArn": "arn:aws:sns:us-east-1:123456789012:inference-logs", "Subject": "Amazon S3 Notification",
+            "Message": json.dumps(body), "Timestamp": "2024-11-26T18:42:00.000Z"}
+
+
+def sqs_batch(*bodies):
+    return {"Records": [{"messageId": f"m{i}", "receiptHandle": f"r{i}", "body": body if isinstance(body, str) else
+                         json.dumps(body), "attributes": {}, "messageAttributes": {}, "eventSource": "aws:sqs",
+                         "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:inference-log-objects",
+                         "awsRegion": "us-east-1"} for i, body in enumerate(bodies)]}
+
+
+def events_on(aws):
+    return [event for body in drain(aws.sqs, aws.usage_url) for event in body["events"]]
+
+
+def billed(events):
+    return sorted((e["external_subscription_id"], e["properties"]["token_type"], e["properties"]["tokens"])
+                  for e in events)
+
+
+def test_objects_of_a_batch_are_metered_and_what_is_no_notification_is_dead_lettered(count_tokens, aws):
+    aws.s3.put_object(Bucket="inference-logs", Key="bedrock/a b.json", Body=json.dumps(BEDROCK).encode())
+    aws.s3.put_object(Bucket="inference-logs", Key="ollama/b.jsonl", Body=(json.dumps(OLLAMA) + "\n").encode())
+    test_event = {"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": "2024-11-26T18:00:00.000Z",
+                  "Bucket": "inference-logs", "RequestId": "5582815E1AEA5ADF", "HostId": "8cLeGAmw098X5cv4Zkwcmo8"}
+    result = count_tokens.lambda_handler(sqs_batch(notification("bedrock/a+b.json"), through_sns(
+        notification("ollama/b.jsonl")), test_event, "not json"), LambdaContext())
+    assert result == {"batchItemFailures": []}
+    # Bedrock's input excludes its 40 cache reads; Ollama's counts are as logged.
+    assert billed(events_on(aws)) == [("sub_acme", "cached_input", 40), ("sub_acme", "input", 100),
+                                      ("sub_acme", "output", 20), ("sub_globex", "input", 26),
+                                      ("sub_globex", "output", 290)]
+    [letter] = drain(aws.sqs, aws.dead_url)
+    assert (letter["reason"], letter["source"], letter["record"]) == ("unknown_trigger", "sqs:m3", "not json")
+
+
+def test_the_same_object_gives_the_same_ids_through_the_queue_as_notified_directly(count_tokens, aws):
+    aws.s3.put_object(Bucket="inference-logs", Key="ollama/b.jsonl", Body=(json.dumps(OLLAMA) + "\n") * 2)
+    count_tokens.lambda_handler(notification("ollama/b.jsonl"), LambdaContext())
+    direct = sorted(e["transaction_id"] for e in events_on(aws))
+    count_tokens.lambda_handler(sqs_batch(notification("ollama/b.jsonl")), LambdaContext())
+    assert sorted(e["transaction_id"] for e in events_on(aws)) == direct and len(set(direct)) == 4
+
+
+def test_an_object_s3_refuses_now_leaves_only_its_message_for_a_retry(count_tokens, aws, monkeypatch):
+    aws.s3.put_object(Bucket="inference-logs", Key="ok.jsonl", Body=json.dumps(OLLAMA).encode())
+    aws.s3.put_object(Bucket="inference-logs", Key="slow.json", Body=json.dumps(BEDROCK).encode())
+    real_get = aws.s3.get_object
+
+    def slow_down(**kwargs):
+        if kwargs["Key"] == "slow.json":
+            raise ClientError({"Error": {"Code": "SlowDown", "Message": "Please reduce your request rate."}},
+                              "GetObject")
+        return real_get(**kwargs)
+
+    monkeypatch.setattr(count_tokens, "aws_client", lambda name: aws.s3 if name == "s3" else aws.sqs)
+    monkeypatch.setattr(aws.s3, "get_object", slow_down)
+    batch = sqs_batch(notification("slow.json"), notification("ok.jsonl"), notification("gone.jsonl"))
+    assert count_tokens.lambda_handler(batch, LambdaContext()) == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
+    assert billed(events_on(aws)) == [("sub_globex", "input", 26), ("sub_globex", "output", 290)]
+    # An object that no longer exists will never be read: a dead letter, and its message is done with.
+    assert [letter["reason"] for letter in drain(aws.sqs, aws.dead_url)] == ["object_missing"]
+    monkeypatch.setattr(aws.s3, "get_object", real_get)
+    assert count_tokens.lambda_handler(sqs_batch(notification("slow.json")), LambdaContext()) == {
+        "batchItemFailures": []}
+    assert billed(events_on(aws)) == [("sub_acme", "cached_input", 40), ("sub_acme", "input", 100),
+                                      ("sub_acme", "output", 20)]
+
+
+class RunningOut(LambdaContext):
+    """An invocation with time for ``calls`` looks at the clock, then 4 s left (under the 5 s margin)."""
+
+    def __init__(self, calls: int):
+        super().__init__()
+        self.calls = calls
+
+    def get_remaining_time_in_millis(self) -> int:
+        self.calls -= 1
+        return 60_000 if self.calls >= 0 else 4_000
+
+
+def test_messages_left_when_time_runs_out_are_delivered_again(count_tokens, aws):
+    for key in ("a.jsonl", "b.jsonl", "c.jsonl"):
+        aws.s3.put_object(Bucket="inference-logs", Key=key, Body=json.dumps({**OLLAMA, "eval_count": len(key)}).encode())
+    batch = sqs_batch(notification("a.jsonl"), notification("b.jsonl"), notification("c.jsonl"))
+    assert count_tokens.lambda_handler(batch, RunningOut(calls=1)) == {
+        "batchItemFailures": [{"itemIdentifier": "m1"}, {"itemIdentifier": "m2"}]}
+    assert billed(events_on(aws)) == [("sub_globex", "input", 26), ("sub_globex", "output", 7)]
+
+
+def test_a_failed_delivery_still_fails_the_whole_batch(count_tokens, aws, monkeypatch):
+    import pytest
+
+    aws.s3.put_object(Bucket="inference-logs", Key="ok.jsonl", Body=json.dumps(OLLAMA).encode())
+    monkeypatch.setenv("USAGE_QUEUE_URL", aws.usage_url + "-gone")
+    with pytest.raises(Exception, match="NonExistentQueue|does not exist"):
+        count_tokens.lambda_handler(sqs_batch(notification("ok.jsonl")), LambdaContext())
