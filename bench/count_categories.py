@@ -5,7 +5,8 @@ baseline.
     .venv/bin/python -m bench.count_categories [--records N]
 
 A category is a kind of CloudWatch line (Bedrock, OpenAI chat, streamed chunks), each batch of the workload
-cut down to that kind, or the S3 objects of one folder of the workload (one format each). Each is timed as
+cut down to that kind, or the S3 objects of one folder of the workload (one format each), delivered as the
+template delivers them (SQS batches of its InferenceLogObjectBatchSize). Each is timed as
 the pipeline benchmark times count_tokens: the handler invoked per trigger, SQS and S3 in-memory stand-ins,
 the best of three rounds for both sides, taken in turns. Per trigger, the handler and the reading of the
 trigger cost the same whatever it holds, so categories of small objects show that fixed cost.
@@ -18,8 +19,9 @@ import os
 from collections import defaultdict
 
 from bench.baselines import json_loads_loop, object_lines, timed
+from bench.lambda_context import object_triggers
 from bench.pipeline_bench import count_stage
-from local.workload import cloudwatch_event, generate, s3_event
+from local.workload import cloudwatch_event, generate
 
 ROUNDS = 3
 
@@ -34,10 +36,13 @@ def categories(work) -> dict[str, tuple[list[dict], list[str]]]:
         for kind, log_events in kinds.items():
             found[kind][0].append(cloudwatch_event(log_events))
             found[kind][1].extend(message[message.find("{"):] for _, _, message in log_events)
+    folders: dict[str, list[str]] = defaultdict(list)
     for key, body in work.s3_objects.items():
         folder = key.split("/")[1] if key.startswith("gateway/") else key.split("/")[0]
-        found[f"S3 {folder}"][0].append(s3_event("logs", key))
+        folders[f"S3 {folder}"].append(key)
         found[f"S3 {folder}"][1].extend(object_lines(body))
+    for name, keys in folders.items():
+        found[name][0].extend(object_triggers(keys))  # as the template delivers them: batches through SQS
     return dict(found)
 
 

@@ -24,6 +24,20 @@ def template_memory_mb() -> dict[str, int]:
             for name, logical in FUNCTIONS.items()}
 
 
+def template_objects_per_trigger() -> int:
+    """How many S3 notifications count_tokens takes per invocation (InferenceLogObjectBatchSize's default)."""
+    template = load_template(ROOT / "template.yaml")
+    return int(template["Parameters"]["InferenceLogObjectBatchSize"]["Default"])
+
+
+def object_triggers(keys: list[str], bucket: str = "logs") -> list[dict]:
+    """The objects' notifications as the template delivers them: SQS batches of its batch size."""
+    from local.workload import queued_s3_event
+
+    size = template_objects_per_trigger()
+    return [queued_s3_event(bucket, keys[start:start + size]) for start in range(0, len(keys), size)]
+
+
 class Context:
     function_name = "bench"
     memory_limit_in_mb = 512

@@ -40,13 +40,13 @@ from pathlib import Path
 
 from bench.baselines import json_loads_loop, object_lines, timed
 from bench.lago_sync_bench import raw_fetch_ack, raw_posts
-from bench.lambda_context import GB_SECOND_USD, REQUEST_USD, VCPU_MB, Context, template_memory_mb
+from bench.lambda_context import GB_SECOND_USD, REQUEST_USD, VCPU_MB, Context, object_triggers, template_memory_mb
 from bench.publish_event_bench import bench_raw
 from bench.stand_ins import MemoryS3, MemorySqs
 from local.functions import load_function_app
 from local.lago_emulator.process import LagoEmulatorProcess
 from local.nats_server import NatsServer
-from local.workload import cloudwatch_event, generate, lago_seed, s3_event
+from local.workload import cloudwatch_event, generate, lago_seed
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -87,8 +87,9 @@ def count_stage(work, triggers: list[dict]) -> tuple[Stage, list[str]]:
     stage = Stage("count_tokens")
     for trigger in triggers:
         with stage.measure():
-            summary = app.lambda_handler(trigger, Context())
-        assert not summary["dead_letters"], summary
+            result = app.lambda_handler(trigger, Context())
+        assert not result.get("dead_letters") and not result.get("batchItemFailures"), result
+    assert "dead" not in sqs.bodies, sqs.bodies["dead"][:1]
     return stage, sqs.bodies["usage"]
 
 
@@ -142,7 +143,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=20_000)
     n = parser.parse_args().records
     work = generate(n, len, len, text_share=0, bad_every=0, ghost_every=0)
-    triggers = [cloudwatch_event(batch) for batch in work.cloudwatch] + [s3_event("logs", k) for k in work.s3_objects]
+    triggers = [cloudwatch_event(batch) for batch in work.cloudwatch] + object_triggers(list(work.s3_objects))
     with tempfile.TemporaryDirectory() as tmp:
         seed = Path(tmp) / "seed.json"
         seed.write_text(json.dumps(lago_seed(sorted({m for _, m, _ in work.truth}), monthly_only=True)))

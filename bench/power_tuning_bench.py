@@ -24,7 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.lambda_context import GB_SECOND_USD, REQUEST_USD, VCPU_MB, template_memory_mb
+from bench.lambda_context import GB_SECOND_USD, REQUEST_USD, VCPU_MB, object_triggers, template_memory_mb
 
 ROOT = Path(__file__).resolve().parent.parent
 MEMORY_SIZES = (256, 512, 1024, 1536, 1769, 2048)
@@ -110,10 +110,10 @@ def child(cgroup: Path, records: int, batch: float, sqs_batch: int, stages: list
     """Set up outside the quota, then join it and run the stages (bench/pipeline_bench.py's)."""
     from bench.pipeline_bench import count_stage, publish_stage, sync_stage
     from local.functions import load_function_app
-    from local.workload import cloudwatch_event, generate, s3_event
+    from local.workload import cloudwatch_event, generate
 
     work = generate(records, len, len, text_share=0, bad_every=0, ghost_every=0, batch=batch)
-    triggers = [cloudwatch_event(b) for b in work.cloudwatch] + [s3_event("logs", k) for k in work.s3_objects]
+    triggers = [cloudwatch_event(b) for b in work.cloudwatch] + object_triggers(list(work.s3_objects))
     for name in stages:
         load_function_app(name)  # imports before the quota: a cold start is paid once per environment
     (cgroup / "cgroup.procs").write_text(str(os.getpid()))  # every thread of this process, from here on
