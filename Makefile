@@ -65,6 +65,7 @@ bench: install
 	$(PY) -m bench.lago_sync_bench
 	$(PY) -m bench.pipeline_bench
 	$(PY) -m bench.count_categories
+	$(PY) -m bench.s3_batch_bench
 	$(PY) -m bench.http_route_bench
 	$(PY) -m bench.reconcile_bench
 	$(PY) -m bench.cold_start_bench

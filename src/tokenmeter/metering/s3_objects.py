@@ -259,6 +259,16 @@ class _Lines:
             yield self.number, start, _TooLong(pending_size) if too_long else b"".join(pending)
 
 
+def get_object_args(bucket: str, key: str, version_id: str | None, etag: str | None) -> dict[str, Any]:
+    """The GetObject arguments that read the version a notification named (prefetch.py starts the same GET)."""
+    args: dict[str, Any] = {"Bucket": bucket, "Key": key}
+    if version_id:
+        args["VersionId"] = version_id
+    elif etag:
+        args["IfMatch"] = etag  # no versioning: at least know the content is the one notified
+    return args
+
+
 class _Gone(Exception):
     def __init__(self, reason: str, detail: str):
         super().__init__(detail)
@@ -280,11 +290,7 @@ class _ObjectReader:
         return response
 
     def _get(self, start: int = 0) -> dict[str, Any]:
-        args: dict[str, Any] = {"Bucket": self.bucket, "Key": self.key}
-        if self.version_id:
-            args["VersionId"] = self.version_id
-        elif self.etag:
-            args["IfMatch"] = self.etag  # no versioning: at least know the content is the one notified
+        args = get_object_args(self.bucket, self.key, self.version_id, self.etag)
         if start:
             args["Range"] = f"bytes={start}-"
         try:

@@ -7,7 +7,7 @@ import base64
 import binascii
 import gzip
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +15,7 @@ import orjson
 
 from tokenmeter.core.dead_letters import DeadLetter
 
+from .prefetch import PrefetchingS3
 from .records import (
     DECODE_ERROR,
     MALFORMED_JSON,
@@ -28,7 +29,7 @@ from .records import (
     ReadLimits,
     Skipped,
 )
-from .s3_objects import s3_notifications, s3_records
+from .s3_objects import Notification, get_object_args, s3_notifications, s3_records
 from .stream_memory import PREFIX as STREAM_MEMORY_PREFIX
 
 Item = RawRecord | DeadLetter | Skipped
@@ -44,10 +45,9 @@ def trigger_records(event: Any, s3_client: Callable[[], Any], limits: ReadLimits
     if isinstance(event, dict) and "awslogs" in event:
         yield from cloudwatch_lines(event)
     elif is_queued(event):
-        for message in event["Records"]:
-            yield from queued_objects(message, s3_client, limits, budget)
+        yield from queued_objects(event["Records"], s3_client, limits, budget)
     elif isinstance(event, dict) and isinstance(event.get("Records"), list):
-        yield from _objects(event, s3_client, limits, budget)
+        yield from _objects(s3_notifications(event), s3_client, limits, budget)
     else:
         yield DeadLetter(UNKNOWN_TRIGGER, "neither a CloudWatch Logs nor an S3 event", "trigger", str(event))
 
@@ -68,20 +68,38 @@ class QueuedObjects:
     items: Iterator[Item]
 
 
-def queued_objects(message: dict[str, Any], s3_client: Callable[[], Any], limits: ReadLimits | None = None,
+def queued_objects(messages: list[dict[str, Any]], s3_client: Callable[[], Any], limits: ReadLimits | None = None,
                    budget: DeadLetterBudget | None = None) -> Iterator[QueuedObjects | DeadLetter | Skipped]:
-    """One SQS message of a batch: an S3 notification, one wrapped by SNS, or S3's test event."""
+    """An SQS batch's messages, each an S3 notification, one wrapped by SNS, or S3's test event. The batch's
+    objects are opened a few ahead of their reading (prefetch.py)."""
+    read: list[tuple[str, list[Notification | DeadLetter]] | DeadLetter | Skipped] = [
+        _queued_message(message) for message in messages]
+    planned = [get_object_args(n.bucket, n.key, n.version_id, n.etag) for found in read if isinstance(found, tuple)
+               for n in found[1] if isinstance(n, Notification) and not n.key.startswith(STREAM_MEMORY_PREFIX)]
+    prefetching = PrefetchingS3(s3_client(), planned) if planned else None
+    try:
+        for found in read:
+            if isinstance(found, tuple):
+                message_id, notifications = found
+                yield QueuedObjects(message_id, _objects(notifications, lambda: prefetching, limits, budget))
+            else:
+                yield found
+    finally:
+        if prefetching is not None:
+            prefetching.close()
+
+
+def _queued_message(message: dict[str, Any]) -> tuple[str, list[Notification | DeadLetter]] | DeadLetter | Skipped:
     message_id, body = message.get("messageId"), message.get("body")
     source = f"sqs:{message_id}"
     payload = _json_or_none(body)
     if isinstance(payload, dict) and payload.get("Type") == "Notification" and "TopicArn" in payload:
         payload = _json_or_none(payload.get("Message"))  # S3 -> SNS -> SQS, without raw message delivery
     if isinstance(payload, dict) and payload.get("Event") == "s3:TestEvent":
-        yield Skipped(TEST_EVENT, source)
-    elif isinstance(payload, dict) and isinstance(payload.get("Records"), list) and isinstance(message_id, str):
-        yield QueuedObjects(message_id, _objects(payload, s3_client, limits, budget))
-    else:
-        yield DeadLetter(UNKNOWN_TRIGGER, "an SQS message that is no S3 notification", source, str(body))
+        return Skipped(TEST_EVENT, source)
+    if isinstance(payload, dict) and isinstance(payload.get("Records"), list) and isinstance(message_id, str):
+        return message_id, list(s3_notifications(payload))
+    return DeadLetter(UNKNOWN_TRIGGER, "an SQS message that is no S3 notification", source, str(body))
 
 
 def _json_or_none(text: Any) -> Any:
@@ -91,10 +109,10 @@ def _json_or_none(text: Any) -> Any:
         return None
 
 
-def _objects(event: dict[str, Any], s3_client: Callable[[], Any], limits: ReadLimits | None,
-             budget: DeadLetterBudget | None) -> Iterator[Item]:
+def _objects(notifications: Iterable[Notification | DeadLetter], s3_client: Callable[[], Any],
+             limits: ReadLimits | None, budget: DeadLetterBudget | None) -> Iterator[Item]:
     """The records of every object an S3 notification names."""
-    for found in s3_notifications(event):
+    for found in notifications:
         if isinstance(found, DeadLetter):
             yield found
         elif found.key.startswith(STREAM_MEMORY_PREFIX):
