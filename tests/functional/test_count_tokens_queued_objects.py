@@ -5,16 +5,7 @@ import json
 
 from botocore.exceptions import ClientError
 from conftest import LambdaContext, drain
-
-BEDROCK = {
-    "schemaType": "ModelInvocationLog", "schemaVersion": "1.0", "timestamp": "2024-11-26T18:40:00Z",
-    "requestId": "5f2a7c3e-0b7d-4a45-9a53-2d7f3c8f9e10", "operation": "Converse",
-    "modelId": "anthropic.claude-3-haiku-20240307-v1:0",
-    "input": {"inputTokenCount": 100, "cacheReadInputTokenCount": 40}, "output": {"outputTokenCount": 20},
-    "requestMetadata": {"subscription_id": "sub_acme"},
-}
-OLLAMA = {"model": "llama3.1:8b", "created_at": "2024-11-26T18:41:00Z", "done": True, "prompt_eval_count": 26,
-          "eval_count": 290, "metadata": {"customer": "sub_globex"}}
+from test_count_tokens_handler import BEDROCK, OLLAMA  # the records the direct-trigger tests meter
 
 
 def notification(*keys, bucket="inference-logs"):

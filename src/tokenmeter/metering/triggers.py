@@ -61,8 +61,8 @@ def is_queued(event: Any) -> bool:
 
 @dataclass(frozen=True)
 class QueuedObjects:
-    """The objects one SQS message notifies: ``items`` reads them. If an object cannot be read now (S3ReadError),
-    the message alone is retried (a partial batch failure), with the same ids."""
+    """The objects one SQS message notifies: ``items`` reads them. If an object cannot be read now (S3ReadError, or
+    S3 refusing it), the message alone is delivered again (a partial batch failure), with the same ids."""
 
     message_id: str
     items: Iterator[Item]
@@ -76,12 +76,13 @@ def queued_objects(messages: list[dict[str, Any]], s3_client: Callable[[], Any],
         _queued_message(message) for message in messages]
     planned = [get_object_args(n.bucket, n.key, n.version_id, n.etag) for found in read if isinstance(found, tuple)
                for n in found[1] if isinstance(n, Notification) and not n.key.startswith(STREAM_MEMORY_PREFIX)]
-    prefetching = PrefetchingS3(s3_client(), planned) if planned else None
+    prefetching = PrefetchingS3(s3_client(), planned) if len(planned) > 1 else None  # (one: nothing to overlap)
+    client = s3_client if prefetching is None else lambda: prefetching
     try:
         for found in read:
             if isinstance(found, tuple):
                 message_id, notifications = found
-                yield QueuedObjects(message_id, _objects(notifications, lambda: prefetching, limits, budget))
+                yield QueuedObjects(message_id, _objects(notifications, client, limits, budget))
             else:
                 yield found
     finally:
