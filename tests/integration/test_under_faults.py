@@ -52,7 +52,7 @@ WEEK = (1_794_322_800_000, 1_794_927_599_999)  # 2026-11-10T15:00:00.000Z .. 202
 STORES = {"postgres": {"event_store": "postgres"},
           "clickhouse": {"event_store": "clickhouse", "clickhouse_dedup": True, "usage_delay_ms": 1500}}
 SETTLE_SECONDS = {"postgres": 0.0, "clickhouse": 3.0}
-OBJECTS_PER_BATCH = 25  # the template's InferenceLogObjectBatchSize
+OBJECTS_PER_BATCH = 25  # (the template takes 100: smaller batches give S3's refusals more turns)
 
 
 def period_of(subscription: str) -> tuple[int, int]:

@@ -80,4 +80,33 @@ def test_close_releases_answers_never_read():
     prefetching.get_object(Bucket="logs", Key="a")
     prefetching._started[("Bucket", "logs"), ("Key", "b")].result()  # b's answer is in
     prefetching.close()
-    assert [body.closed for body in s3.bodies] == [False, True]  # a is the reader's to close; b was never read
+    # a is the reader's to close; b was never read.
+    assert sorted(body.closed for body in s3.bodies) == [False, True]
+    assert prefetching.get_object(Bucket="logs", Key="a") is not None  # not planned any more: asked of S3 again
+
+
+def test_the_s3_client_keeps_a_connection_for_every_answer_waiting(monkeypatch):
+    from tokenmeter.core.aws import aws_client, reset_clients
+    from tokenmeter.metering.prefetch import AHEAD
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    reset_clients()
+    try:
+        # The answers waiting unread, the object being read, and the stream memory's own GET.
+        assert aws_client("s3").meta.config.max_pool_connections >= AHEAD + 2
+    finally:
+        reset_clients()
+
+
+def test_an_answer_still_coming_at_close_is_closed_when_it_comes():
+    s3 = FakeS3({"a": b"A"})
+    s3.hold.clear()
+    prefetching = PrefetchingS3(s3, planned("a"), ahead=1)
+    s3.started(1)  # S3 is answering
+    prefetching.close()
+    s3.hold.set()
+    for _ in range(1000):
+        if s3.bodies and s3.bodies[0].closed:
+            break
+        threading.Event().wait(0.01)
+    assert [body.closed for body in s3.bodies] == [True]

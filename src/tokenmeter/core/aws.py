@@ -9,13 +9,18 @@ from __future__ import annotations
 from typing import Any
 
 _clients: dict[str, Any] = {}
+# count_tokens opens up to 16 S3 objects ahead of their reading (metering/prefetch.py), each holding a connection
+# until its body is read; botocore keeps 10 per client by default.
+_POOL_SIZES = {"s3": 24}
 
 
 def aws_client(service: str) -> Any:
     if service not in _clients:
         import boto3
+        from botocore.config import Config
 
-        _clients[service] = boto3.client(service)
+        pool = _POOL_SIZES.get(service)
+        _clients[service] = boto3.client(service, config=Config(max_pool_connections=pool) if pool else None)
     return _clients[service]
 
 

@@ -4,8 +4,8 @@ An invocation that takes many S3 notifications (through SQS) reads its objects o
 GET waits tens of milliseconds for S3's first byte: for sources that write an object per inference, that wait
 is most of the billed duration. A few GETs are started ahead in threads, so each object's answer is usually
 there when its reading starts. Only the opening GET is taken ahead; the body is still read as the object is
-metered, and a read resumed part-way asks S3 again as before. At most ``AHEAD`` answers wait unread, under
-botocore's ten connections per client.
+metered, and a read resumed part-way asks S3 again as before. At most ``AHEAD`` answers wait unread, each
+holding a connection: the S3 client that count_tokens uses keeps more than that (tokenmeter.core.aws).
 """
 
 from __future__ import annotations
@@ -13,7 +13,17 @@ from __future__ import annotations
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-AHEAD = 8
+AHEAD = 16
+# One pool for the Lambda environment: starting its threads again for every invocation cost more CPU than the
+# metering of a small object.
+_pool: ThreadPoolExecutor | None = None
+
+
+def _shared_pool() -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=AHEAD, thread_name_prefix="s3-prefetch")
+    return _pool
 
 
 def _key(args: dict[str, Any]) -> tuple:
@@ -28,7 +38,7 @@ class PrefetchingS3:
         self._client, self._planned, self._ahead = client, planned, ahead
         self._next = 0  # the first planned GET not yet started
         self._started: dict[tuple, Future] = {}
-        self._pool = ThreadPoolExecutor(max_workers=ahead, thread_name_prefix="s3-prefetch") if planned else None
+        self._pool = _shared_pool() if planned else None
         self._start_up_to(ahead)
 
     def get_object(self, **args: Any) -> dict[str, Any]:
@@ -39,13 +49,13 @@ class PrefetchingS3:
         return found.result()  # (what S3 raised, raised here, where the reader tells missing from failing)
 
     def close(self) -> None:
-        """Stop what has not started; an answer started and never read closes with its connection."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+        """Drop what has not started; an answer that came and was never read closes with its connection, and one
+        still coming is closed when it comes."""
         for future in self._started.values():
-            if future.done() and future.exception() is None:
-                future.result()["Body"].close()
+            if not future.cancel():
+                future.add_done_callback(_close_body)
         self._started.clear()
+        self._pool = None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)  # exceptions, and whatever else a reader asks for
@@ -56,3 +66,8 @@ class PrefetchingS3:
             self._next += 1
             if _key(args) not in self._started:  # (the same object twice in a batch: one answer, then a GET)
                 self._started[_key(args)] = self._pool.submit(self._client.get_object, **args)
+
+
+def _close_body(future: Future) -> None:
+    if not future.cancelled() and future.exception() is None:
+        future.result()["Body"].close()
