@@ -5,6 +5,7 @@ import json
 import os
 import signal
 import time
+from pathlib import Path
 
 import nkeys
 import pytest
@@ -152,6 +153,7 @@ def test_a_server_that_stopped_answering_between_two_runs_is_found_out_at_the_ne
     connect(connection)
     os.kill(nats_server.process.pid, signal.SIGSTOP)
     try:
+        stopped(nats_server.process.pid)  # (a signal is delivered when the kernel gets to it: a busy machine lags)
         started = time.monotonic()
         with pytest.raises(NatsUnavailable):
             connect(connection)
@@ -161,6 +163,21 @@ def test_a_server_that_stopped_answering_between_two_runs_is_found_out_at_the_ne
     js = connect(connection)
     assert connection.connects == 2
     assert connection.run(js.stream_info("USAGE")).config.name == "USAGE"
+
+
+def stopped(pid: int) -> None:
+    """Wait until every thread of the process is stopped (state T in /proc/<pid>/task/*/stat): nats-server's
+    threads stop one by one, and one still running would answer."""
+    for _ in range(500):
+        try:
+            states = {Path(task, "stat").read_text().rpartition(")")[2].split()[0]
+                      for task in Path(f"/proc/{pid}/task").iterdir()}
+        except FileNotFoundError:  # a thread that ended while it was read
+            states = {"?"}
+        if states <= {"T", "t"}:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"process {pid} did not stop")
 
 
 def test_a_dead_connection_is_replaced_after_an_idle_gap(nats_server, connections):
