@@ -116,3 +116,30 @@ def test_a_failed_delivery_still_fails_the_whole_batch(count_tokens, aws, monkey
     monkeypatch.setenv("USAGE_QUEUE_URL", aws.usage_url + "-gone")
     with pytest.raises(Exception, match="NonExistentQueue|does not exist"):
         count_tokens.lambda_handler(sqs_batch(notification("ok.jsonl")), LambdaContext())
+
+
+def eventbridge_object_created(key, etag, bucket="inference-logs"):
+    """S3's "Object Created" event as EventBridge delivers it: the key as it is, not URL-encoded."""
+    return {"version": "0", "id": "17793124-05d4-b198-2fde-7ededc63b103", "detail-type": "Object Created",
+            "source": "aws.s3", "account": "123456789012", "time": "2026-11-15T12:00:00Z", "region": "us-east-1",
+            "resources": [f"arn:aws:s3:::{bucket}"],
+            "detail": {"version": "0", "bucket": {"name": bucket},
+                       "object": {"key": key, "size": 100, "etag": etag,
+                                  "sequencer": "00617F08299329D189"},
+                       "request-id": "N4N7GDK58NMKJ12R", "requester": "123456789012", "reason": "PutObject"}}
+
+
+def test_eventbridge_object_created_events_are_read_with_their_keys_as_they_are(count_tokens, aws):
+    # A "+" in a notification's key is a space; in EventBridge's it is a "+".
+    ollama = aws.s3.put_object(Bucket="inference-logs", Key="ollama/a+b:1.jsonl", Body=json.dumps(OLLAMA).encode())
+    bedrock = aws.s3.put_object(Bucket="inference-logs", Key="bedrock/c.json", Body=json.dumps(BEDROCK).encode())
+    event = eventbridge_object_created("ollama/a+b:1.jsonl", ollama["ETag"].strip('"'))
+    summary = count_tokens.lambda_handler(event, LambdaContext())
+    assert summary["metered"] == 1 and summary["dead_letters"] == {}
+    result = count_tokens.lambda_handler(sqs_batch(eventbridge_object_created("bedrock/c.json", bedrock["ETag"]),
+                                                   {**event, "detail": {}}), LambdaContext())
+    assert result == {"batchItemFailures": []}
+    assert billed(events_on(aws)) == [("sub_acme", "cached_input", 40), ("sub_acme", "input", 100),
+                                      ("sub_acme", "output", 20), ("sub_globex", "input", 26),
+                                      ("sub_globex", "output", 290)]
+    assert [letter["reason"] for letter in drain(aws.sqs, aws.dead_url)] == ["unknown_trigger"]

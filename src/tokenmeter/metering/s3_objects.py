@@ -75,6 +75,26 @@ def s3_notifications(event: dict[str, Any]) -> Iterator[Notification | DeadLette
             yield DeadLetter(UNKNOWN_TRIGGER, f"Records[{position}] is not an S3 notification", "s3", str(record))
 
 
+def is_eventbridge_object(event: Any) -> bool:
+    """An S3 "Object Created" event as EventBridge delivers it (a rule's target, or through SQS)."""
+    return isinstance(event, dict) and event.get("source") == "aws.s3" and event.get("detail-type") == "Object Created"
+
+
+def eventbridge_notification(event: dict[str, Any]) -> Notification | DeadLetter:
+    """The object an EventBridge "Object Created" event names; its key, unlike a notification's, is not
+    URL-encoded."""
+    try:
+        detail = event["detail"]
+        found = detail["object"]
+        if not isinstance(found["key"], str) or not isinstance(detail["bucket"]["name"], str):
+            raise TypeError("bucket name and key must be strings")
+        return Notification(detail["bucket"]["name"], found["key"], found.get("version-id") or None,
+                            (found.get("etag") or "").strip('"') or None)
+    except (KeyError, TypeError, AttributeError):
+        return DeadLetter(UNKNOWN_TRIGGER, "an EventBridge Object Created event without its bucket and key", "s3",
+                          str(event))
+
+
 def s3_records(s3: Any, bucket: str, key: str, limits: ReadLimits | None = None, budget: DeadLetterBudget | None = None,
                version_id: str | None = None, etag: str | None = None) -> Iterator[Item]:
     limits, budget = limits or ReadLimits(), budget or DeadLetterBudget(0)

@@ -1,5 +1,6 @@
 """Decode the triggers into raw records: CloudWatch Logs subscriptions, and S3 objects (s3_objects.py) notified
-directly or through an SQS queue (S3 -> SQS, or S3 -> SNS -> SQS), many objects per invocation."""
+directly, through EventBridge, or through an SQS queue (S3 -> SQS, S3 -> SNS -> SQS, S3 -> EventBridge -> SQS),
+many objects per invocation."""
 
 from __future__ import annotations
 
@@ -29,7 +30,14 @@ from .records import (
     ReadLimits,
     Skipped,
 )
-from .s3_objects import Notification, get_object_args, s3_notifications, s3_records
+from .s3_objects import (
+    Notification,
+    eventbridge_notification,
+    get_object_args,
+    is_eventbridge_object,
+    s3_notifications,
+    s3_records,
+)
 from .stream_memory import PREFIX as STREAM_MEMORY_PREFIX
 
 Item = RawRecord | DeadLetter | Skipped
@@ -48,6 +56,8 @@ def trigger_records(event: Any, s3_client: Callable[[], Any], limits: ReadLimits
         yield from queued_objects(event["Records"], s3_client, limits, budget)
     elif isinstance(event, dict) and isinstance(event.get("Records"), list):
         yield from _objects(s3_notifications(event), s3_client, limits, budget)
+    elif is_eventbridge_object(event):
+        yield from _objects([eventbridge_notification(event)], s3_client, limits, budget)
     else:
         yield DeadLetter(UNKNOWN_TRIGGER, "neither a CloudWatch Logs nor an S3 event", "trigger", str(event))
 
@@ -70,8 +80,8 @@ class QueuedObjects:
 
 def queued_objects(messages: list[dict[str, Any]], s3_client: Callable[[], Any], limits: ReadLimits | None = None,
                    budget: DeadLetterBudget | None = None) -> Iterator[QueuedObjects | DeadLetter | Skipped]:
-    """An SQS batch's messages, each an S3 notification, one wrapped by SNS, or S3's test event. The batch's
-    objects are opened a few ahead of their reading (prefetch.py)."""
+    """An SQS batch's messages, each an S3 notification, one wrapped by SNS, an EventBridge "Object Created" event,
+    or S3's test event. The batch's objects are opened a few ahead of their reading (prefetch.py)."""
     read: list[tuple[str, list[Notification | DeadLetter]] | DeadLetter | Skipped] = [
         _queued_message(message) for message in messages]
     planned = [get_object_args(n.bucket, n.key, n.version_id, n.etag) for found in read if isinstance(found, tuple)
@@ -100,6 +110,8 @@ def _queued_message(message: dict[str, Any]) -> tuple[str, list[Notification | D
         return Skipped(TEST_EVENT, source)
     if isinstance(payload, dict) and isinstance(payload.get("Records"), list) and isinstance(message_id, str):
         return message_id, list(s3_notifications(payload))
+    if is_eventbridge_object(payload) and isinstance(message_id, str):  # S3 -> EventBridge -> SQS
+        return message_id, [eventbridge_notification(payload)]
     return DeadLetter(UNKNOWN_TRIGGER, "an SQS message that is no S3 notification", source, str(body))
 
 
