@@ -3,6 +3,7 @@ each function is deployed with, and what Lambda charges for it."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from local.invoke import load_template
@@ -16,9 +17,14 @@ FUNCTIONS = {"count_tokens": "CountTokensFunction", "publish_event": "PublishEve
              "lago_sync": "LagoSyncFunction", "reconcile": "ReconcileFunction"}
 
 
+@functools.cache
+def _template() -> dict:
+    return load_template(ROOT / "template.yaml")
+
+
 def template_memory_mb() -> dict[str, int]:
     """Each function's MemorySize in template.yaml (its own, else the Globals')."""
-    template = load_template(ROOT / "template.yaml")
+    template = _template()
     default = template["Globals"]["Function"]["MemorySize"]
     return {name: int(template["Resources"][logical]["Properties"].get("MemorySize", default))
             for name, logical in FUNCTIONS.items()}
@@ -26,8 +32,7 @@ def template_memory_mb() -> dict[str, int]:
 
 def template_objects_per_trigger() -> int:
     """How many S3 notifications count_tokens takes per invocation (InferenceLogObjectBatchSize's default)."""
-    template = load_template(ROOT / "template.yaml")
-    return int(template["Parameters"]["InferenceLogObjectBatchSize"]["Default"])
+    return int(_template()["Parameters"]["InferenceLogObjectBatchSize"]["Default"])
 
 
 def object_triggers(keys: list[str], bucket: str = "logs") -> list[dict]:

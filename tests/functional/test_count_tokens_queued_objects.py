@@ -143,3 +143,16 @@ def test_eventbridge_object_created_events_are_read_with_their_keys_as_they_are(
                                       ("sub_acme", "output", 20), ("sub_globex", "input", 26),
                                       ("sub_globex", "output", 290)]
     assert [letter["reason"] for letter in drain(aws.sqs, aws.dead_url)] == ["unknown_trigger"]
+
+
+def test_a_huge_message_that_is_no_notification_is_dead_lettered_cut_and_the_batch_goes_on(count_tokens, aws):
+    aws.s3.put_object(Bucket="inference-logs", Key="ollama/b.jsonl", Body=json.dumps(OLLAMA).encode())
+    junk = json.dumps({"note": "é" * 200_000}, ensure_ascii=False)  # 1.2 MB escaped to ASCII: past any SQS message
+    result = count_tokens.lambda_handler(sqs_batch(junk, notification("ollama/b.jsonl")), LambdaContext())
+    assert result == {"batchItemFailures": []}
+    assert billed(events_on(aws)) == [("sub_globex", "input", 26), ("sub_globex", "output", 290)]
+    [letter] = drain(aws.sqs, aws.dead_url)
+    assert letter["reason"] == "unknown_trigger" and letter["record"].startswith('{"note": "ééé')
+    # Cut at the configured 32,768 bytes (two per "é"), with a note of the whole size.
+    assert letter["record"].endswith(f"... [truncated from {len(junk.encode())} bytes]")
+    assert len(letter["record"].encode()) < 32_768 + 40

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
@@ -111,7 +111,11 @@ class Meter:
         if isinstance(item, Skipped):
             self.summary.skipped[item.reason] += 1
         elif isinstance(item, DeadLetter):
-            self._dead_letter(item)
+            # A trigger's own letter (an SQS message, a payload that does not decode) holds whatever came: cut as a
+            # record's is, or one huge message would fail the delivery of every letter and event with it.
+            limit = self._config.dead_letter_record_max_bytes
+            record = truncate_record(item.record, limit)
+            self._dead_letter(item if record is item.record else replace(item, record=record))
         else:
             self._guarded(item, self._meter, item)
 

@@ -64,8 +64,9 @@ class PrefetchingS3:
         while self._pool is not None and self._next < min(end, len(self._planned)) and len(self._started) < self._ahead:
             args = self._planned[self._next]
             self._next += 1
-            if _key(args) not in self._started:  # (the same object twice in a batch: one answer, then a GET)
-                self._started[_key(args)] = self._pool.submit(self._client.get_object, **args)
+            key = _key(args)
+            if key not in self._started:  # (the same object twice in a batch: one answer, then a GET)
+                self._started[key] = self._pool.submit(self._client.get_object, **args)
 
 
 def _close_body(future: Future) -> None:

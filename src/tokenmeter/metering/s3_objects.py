@@ -63,14 +63,19 @@ class Notification:
     version_id: str | None = None
     etag: str | None = None
 
+    @classmethod
+    def named(cls, bucket: str, key: str, version_id: Any, etag: Any) -> Notification:
+        """The object as an event names it: an empty version is none, an ETag is kept without its quotes."""
+        return cls(bucket, key, version_id or None, (etag or "").strip('"') or None)
+
 
 def s3_notifications(event: dict[str, Any]) -> Iterator[Notification | DeadLetter]:
     """The objects of an S3 notification, as it named them."""
     for position, record in enumerate(event.get("Records") or []):
         try:
             found = record["s3"]["object"]
-            yield Notification(record["s3"]["bucket"]["name"], unquote_plus(found["key"]),
-                               found.get("versionId") or None, (found.get("eTag") or "").strip('"') or None)
+            yield Notification.named(record["s3"]["bucket"]["name"], unquote_plus(found["key"]), found.get("versionId"),
+                                     found.get("eTag"))
         except (KeyError, TypeError, AttributeError):
             yield DeadLetter(UNKNOWN_TRIGGER, f"Records[{position}] is not an S3 notification", "s3", str(record))
 
@@ -88,8 +93,7 @@ def eventbridge_notification(event: dict[str, Any]) -> Notification | DeadLetter
         found = detail["object"]
         if not isinstance(found["key"], str) or not isinstance(detail["bucket"]["name"], str):
             raise TypeError("bucket name and key must be strings")
-        return Notification(detail["bucket"]["name"], found["key"], found.get("version-id") or None,
-                            (found.get("etag") or "").strip('"') or None)
+        return Notification.named(detail["bucket"]["name"], found["key"], found.get("version-id"), found.get("etag"))
     except (KeyError, TypeError, AttributeError):
         return DeadLetter(UNKNOWN_TRIGGER, "an EventBridge Object Created event without its bucket and key", "s3",
                           str(event))
