@@ -2,6 +2,7 @@
 
 import gzip
 import json
+import os
 
 import pytest
 from conftest import LambdaContext, cloudwatch_event, drain
@@ -184,13 +185,29 @@ def test_a_dead_letter_keeps_the_whole_log_line_and_replays_from_it(count_tokens
     assert letters["unattributed"]["record"] == lines[1]
     for letter in letters.values():  # back on the queue, for the replay below
         aws.sqs.send_message(QueueUrl=aws.dead_url, MessageBody=json.dumps(letter))
-    import os
-
     config = json.loads(os.environ["METERING_CONFIG"])
     monkeypatch.setenv("METERING_CONFIG", json.dumps({**config, "subscription_from": ["metadata.team"]}))
     assert main(["replay", "records"]) == 0
     assert "metered 1" in capsys.readouterr().out  # the prefixed line, read past its prefix
     assert {e["external_subscription_id"] for e in events_on(aws)} == {"sub_globex"}
+
+
+def test_a_letter_that_escapes_past_a_message_is_cut_to_fit_and_the_batch_is_delivered(count_tokens, aws,
+                                                                                        monkeypatch):
+    config = json.loads(os.environ["METERING_CONFIG"])
+    monkeypatch.setenv("METERING_CONFIG", json.dumps({**config, "dead_letter_record_max_bytes": 200_000}))
+    # 150,000 control characters: within the 200,000 bytes allowed in UTF-8, 900,000 once each is written "\u0001".
+    line = "bad: {" + "\x01" * 150_000
+    summary = count_tokens.lambda_handler(cloudwatch_event([line, json.dumps(OLLAMA)]), LambdaContext())
+    assert summary["dead_letters"] == {"malformed_json": 1} and summary["events"] == 2
+    assert len(events_on(aws)) == 2
+    [message] = aws.sqs.receive_message(QueueUrl=aws.dead_url, MaxNumberOfMessages=10)["Messages"]
+    assert len(message["Body"]) <= 250_000  # what one SendMessageBatch of the outbox holds, and any queue takes
+    letter = json.loads(message["Body"])
+    assert letter["reason"] == "malformed_json" and letter["record"].startswith("bad: {\x01\x01")
+    assert letter["record"].endswith(f"... [truncated from {len(line)} bytes]")  # the whole line's size (ASCII)
+    # Cut no shorter than it must be: 250,000 bytes, six per character, less the letter's other fields.
+    assert 250_000 // 6 - 500 < len(letter["record"]) < 250_000 // 6
 
 
 ANTHROPIC_STREAM = [  # Anthropic's documented stream, one event per log line

@@ -7,8 +7,8 @@ import sys
 import pytest
 from conftest import Collect
 
-from tokenmeter.core import parse_config, record_key
-from tokenmeter.core.dead_letters import DeadLetter
+from tokenmeter.core import ascii_json, parse_config, record_key
+from tokenmeter.core.dead_letters import DeadLetter, fitted_json
 from tokenmeter.metering.metering import Meter
 from tokenmeter.metering.records import RawRecord, Skipped
 from tokenmeter.metering.tokenizer_pool import TokenizerPool
@@ -142,6 +142,22 @@ def test_dead_letter_keeps_the_raw_record_truncated_past_the_limit():
     assert letter.reason == "malformed_json" and letter.source == "test:big"
     assert letter.record.startswith("{xxx") and letter.record.endswith("[truncated from 100001 bytes]")
     assert len(letter.record) < 1100
+
+
+def test_a_letter_cut_to_fit_its_escapes_keeps_the_note_of_the_whole_record():
+    # "é" is two bytes in UTF-8 and six ("\u00e9") in the ASCII JSON the outbox writes.
+    letter = DeadLetter("malformed_json", "not JSON", "test:big", "é" * 10_000 + "... [truncated from 90000 bytes]")
+    assert len(ascii_json(letter.as_dict())) > 60_000
+    body = fitted_json(letter, 30_000)
+    assert len(body) <= 30_000
+    cut = json.loads(body)
+    assert cut["record"].endswith("é... [truncated from 90000 bytes]")  # the note of the record as it came
+    kept = len(cut["record"]) - len("... [truncated from 90000 bytes]")
+    assert 30_000 // 6 - 50 < kept < 30_000 // 6 and cut["record"][:kept] == "é" * kept
+    assert {k: cut[k] for k in ("reason", "detail", "source")} == {"reason": "malformed_json", "detail": "not JSON",
+                                                                     "source": "test:big"}
+    small = DeadLetter("malformed_json", "not JSON", "test:small", "é" * 100)
+    assert fitted_json(small, 30_000) == ascii_json(small.as_dict())  # one that fits is left whole
 
 
 def test_every_record_is_accounted_for():

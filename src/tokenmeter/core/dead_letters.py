@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from .events import ascii_json
 from .ids import record_key
 
 _TRUNCATION_NOTE = "... [truncated from {} bytes]"
@@ -57,3 +58,29 @@ def truncate_record(text: str, limit: int) -> str:
     if len(encoded) <= limit:
         return text
     return encoded[:limit].decode("utf-8", "ignore") + _TRUNCATION_NOTE.format(len(encoded))
+
+
+def fitted_json(letter: DeadLetter, max_bytes: int) -> bytes:
+    """The letter as ASCII JSON of at most ``max_bytes`` (where its other fields leave room): a record within the
+    configured size in UTF-8 can still pass it once escaped, six bytes for a control character and up to six for
+    each non-ASCII one, and a queue refuses the message. Such a record is cut further, with the note of its whole
+    size."""
+    body = ascii_json(letter.as_dict())
+    if len(body) <= max_bytes:
+        return body
+    found = _TRUNCATED.search(letter.record)
+    text = letter.record if found is None else letter.record[:found.start()]
+    note = found.group() if found is not None else _TRUNCATION_NOTE.format(len(text.encode("utf-8", "replace")))
+
+    def cut(keep: int) -> bytes:
+        return ascii_json(replace(letter, record=text[:keep] + note).as_dict())
+
+    # The longest prefix that fits, found by halving: escapes vary from character to character.
+    low, high = 0, min(len(text), max_bytes)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if len(cut(middle)) <= max_bytes:
+            low = middle
+        else:
+            high = middle - 1
+    return cut(low)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tokenmeter.core import ascii_json
-from tokenmeter.core.dead_letters import DeadLetter
-from tokenmeter.core.sqs import QueueBatcher
+from tokenmeter.core.dead_letters import DeadLetter, fitted_json
+from tokenmeter.core.sqs import MAX_BATCH_BYTES, QueueBatcher
 
 from .usage import InferenceUsage
 
@@ -39,7 +38,7 @@ class SqsOutbox:
         self._size += len(part) + 1
 
     def add_dead_letter(self, letter: DeadLetter) -> None:
-        self._dead.add(ascii_json(letter.as_dict()).decode())
+        self._dead.add(fitted_json(letter, MAX_BATCH_BYTES).decode())
 
     def flush(self) -> None:
         """Send everything buffered; raises DeliveryError if SQS did not take it all."""
