@@ -123,6 +123,37 @@ def test_s3_line_identity_is_stable_and_distinct(count_tokens, aws):
     assert [e["transaction_id"] for e in events_on(aws)] == first and len(set(first)) == 4
 
 
+def test_a_batch_api_results_file_bills_each_succeeded_request_once(count_tokens, aws, monkeypatch):
+    config = json.loads(os.environ["METERING_CONFIG"])
+    rule = {"path": "custom_id", "pattern": "^(sub_[a-z]+):"}
+    monkeypatch.setenv("METERING_CONFIG", json.dumps({**config, "subscription_from": ["user", rule]}))
+    chat = {"id": "chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG", "object": "chat.completion", "created": 1711652795,
+            "model": "gpt-4o-mini", "choices": [], "usage": {"prompt_tokens": 1200, "completion_tokens": 300,
+                                                            "prompt_tokens_details": {"cached_tokens": 1024}}}
+    lines = [{"id": "batch_req_1", "custom_id": "sub_acme:row-17", "error": None,
+              "response": {"status_code": 200, "request_id": "req_4f5a0e0e7b1c2d3e4f5a6b7c8d9e0f1a", "body": chat}},
+             {"id": "batch_req_2", "custom_id": "sub_acme:row-18", "response": None,
+              "error": {"code": "batch_expired", "message": "not executed before the batch expired"}},
+             {"custom_id": "sub_globex:doc-3", "result": {"type": "succeeded", "message": {
+                 "id": "msg_014VwiXbi91y3JMjcpyGBHX5", "type": "message", "model": "claude-sonnet-4-5", "content": [],
+                 "usage": {"input_tokens": 11, "cache_read_input_tokens": 2000, "output_tokens": 36}}}}]
+    body = "\n".join(json.dumps(line) for line in lines) + "\n"
+    aws.s3.put_object(Bucket="inference-logs", Key="batches/output.jsonl", Body=body.encode())
+    put = aws.s3.head_object(Bucket="inference-logs", Key="batches/output.jsonl")["LastModified"]
+    summary = count_tokens.lambda_handler(s3_event("batches/output.jsonl"), LambdaContext())
+    assert (summary["metered"], summary["skipped"], summary["dead_letters"]) == (2, {"failed_request": 1}, {})
+    first = events_on(aws)
+    # OpenAI: 1,200 prompt tokens, 1,024 of them cached; Anthropic: its counts as reported, at the object's time.
+    assert sorted((e["external_subscription_id"], e["properties"]["token_type"], e["properties"]["tokens"],
+                   e["timestamp"]) for e in first) == [
+        ("sub_acme", "cached_input", 1024, "1711652795.000"), ("sub_acme", "input", 176, "1711652795.000"),
+        ("sub_acme", "output", 300, "1711652795.000"),
+        *sorted(("sub_globex", kind, tokens, f"{int(put.timestamp())}.000")
+                for kind, tokens in (("cached_input", 2000), ("input", 11), ("output", 36)))]
+    count_tokens.lambda_handler(s3_event("batches/output.jsonl"), LambdaContext())  # delivered again
+    assert sorted(e["transaction_id"] for e in events_on(aws)) == sorted(e["transaction_id"] for e in first)
+
+
 def test_s3_bad_objects_and_lines(count_tokens, aws):
     aws.s3.put_object(Bucket="inference-logs", Key="empty.jsonl", Body=b"")
     broken = gzip.compress((json.dumps(OLLAMA) + "\n").encode() * 50)

@@ -1,4 +1,4 @@
-"""Hostile OpenTelemetry documents, LiteLLM and Gemini payloads and streamed chunks, property-based:
+"""Hostile OpenTelemetry documents, LiteLLM, Gemini and batch result payloads and streamed chunks, property-based:
 attribute values of every OTLP type (and of none), missing usage, negative, fractional and string counts,
 huge arrays, parent cycles, chunks in any order. Nothing escapes the Meter, every record (a span, a chunk)
 has exactly one outcome, and every event keeps the contract."""
@@ -84,7 +84,20 @@ LITELLM = {"id": "chatcmpl-2299b6a3-1637-4e50-91b9-2e6aa5c9ba40", "call_type": "
 GEMINI = {"user": "sub_2", "modelVersion": "gemini-2.5-flash", "responseId": "abc",
           "usageMetadata": {"promptTokenCount": 10, "candidatesTokenCount": 4, "thoughtsTokenCount": 2,
                             "promptTokensDetails": [{"modality": "AUDIO", "tokenCount": 3}]}}
+BATCH = {"id": "batch_req_1", "custom_id": "sub_3:row-1", "error": None, "response": {
+    "status_code": 200, "request_id": "req_1", "body": {"id": "chatcmpl-1", "model": "gpt-4o", "created": 1794744000,
+                                                        "usage": {"prompt_tokens": 5, "completion_tokens": 2}}}}
+MESSAGE_BATCH = {"custom_id": "sub_4:doc-1", "result": {"type": "succeeded", "message": {
+    "id": "msg_1", "type": "message", "model": "claude", "usage": {"input_tokens": 3, "output_tokens": 1}}}}
+results = st.sampled_from(["succeeded", "errored", "canceled", "expired"]) | hostile
 payloads = st.one_of(
+    st.dictionaries(st.sampled_from(["status_code", "request_id", "body"]), hostile | st.just(None), max_size=2)
+    .map(lambda c: {**BATCH, "response": {**BATCH["response"], **c}}),
+    st.dictionaries(st.sampled_from(["response", "error", "custom_id"]), hostile | st.just(None), max_size=2)
+    .map(lambda c: {**BATCH, **c}),
+    st.dictionaries(st.sampled_from(["type", "message", "error"]), results, max_size=2)
+    .map(lambda c: {**MESSAGE_BATCH, "result": {**MESSAGE_BATCH["result"], **c}}),
+    st.dictionaries(st.sampled_from(["result", "custom_id"]), hostile, max_size=1).map(lambda c: {**MESSAGE_BATCH, **c}),
     st.dictionaries(st.sampled_from(sorted(LITELLM)), hostile, max_size=3).map(lambda c: {**LITELLM, **c}),
     st.dictionaries(st.sampled_from(["promptTokenCount", "cachedContentTokenCount", "candidatesTokenCount",
                                      "thoughtsTokenCount", "toolUsePromptTokenCount", "promptTokensDetails",
@@ -162,7 +175,7 @@ def test_a_huge_array_and_a_cycle_of_parents():
 
 @EXAMPLES
 @given(payloads)
-def test_litellm_and_gemini_payloads_only_ever_bill_or_explain(payload):
+def test_litellm_gemini_and_batch_result_payloads_only_ever_bill_or_explain(payload):
     meter([payload])
 
 

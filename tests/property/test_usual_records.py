@@ -10,12 +10,14 @@ import base64
 import copy
 import gzip
 import json
+import re
 
 from conftest import Collect
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tokenmeter.core import UsageEvent, identifier_problem, parse_config
+from tokenmeter.core.config import PathPattern
 from tokenmeter.metering import metering as metering_module
 from tokenmeter.metering.attribution import Attributor
 from tokenmeter.metering.fields import NothingToBill
@@ -297,6 +299,32 @@ def test_attribution_is_the_first_path_that_holds_a_value(configured: list[str],
             break
         if isinstance(value, int) and not isinstance(value, bool):
             expected = str(value)
+            break
+    assert attributor.subscription_for(record) == expected
+
+
+rules = st.lists(st.sampled_from(["user", "metadata.customer", "a.b.c"])
+                 | st.builds(PathPattern, st.sampled_from(["user", "id", "a.b"]),
+                             st.sampled_from(["^(su)", "b$", "(x)?", "[0-9]", "^s(u)b"])), min_size=1, max_size=3)
+
+
+@EXAMPLES
+@given(rules, nested)
+def test_attribution_with_patterns_is_the_first_rule_that_finds_a_value(configured: list, record) -> None:
+    """A second implementation: each rule's value looked up alone, then searched with its pattern by re."""
+    attributor = Attributor(configured, "fallback")
+    expected = "fallback"
+    for rule, path in zip(configured, attributor._paths):
+        value = path.lookup(record)
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str):
+            continue
+        if isinstance(rule, PathPattern):
+            found = re.search(rule.pattern, value)
+            value = "" if found is None else (found.group(1) if "(" in rule.pattern else found.group(0)) or ""
+        if value.strip():
+            expected = value.strip()
             break
     assert attributor.subscription_for(record) == expected
 

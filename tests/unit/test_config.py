@@ -3,6 +3,7 @@ import json
 import pytest
 
 from tokenmeter.core import MeteringConfig, MeteringConfigError, load_config
+from tokenmeter.core.config import PathPattern
 
 
 def test_unset_config_gives_documented_defaults(monkeypatch):
@@ -57,6 +58,10 @@ def test_json_file(tmp_path):
         ({"dead_letter_record_max_bytes": 10}, "'dead_letter_record_max_bytes'"),
         ({"subscriptions_from": ["user"]}, "'subscriptions_from'"),
         ({"bill_proxy_cache_hits": "yes"}, "'bill_proxy_cache_hits'"),
+        ({"subscription_from": [{"path": "custom_id"}]}, "'subscription_from[0]'"),
+        ({"subscription_from": ["user", {"path": "custom_id", "pattern": "^(sub"}]}, "'subscription_from[1].pattern'"),
+        ({"subscription_from": [{"path": "custom_id", "pattern": "^(sub)_(\\d+)"}]}, "at most one group"),
+        ({"subscription_from": [{"path": "", "pattern": "^sub"}]}, "'subscription_from[0].path'"),
     ],
 )
 def test_invalid_key_is_named_in_the_error(document, named):
@@ -89,3 +94,8 @@ def test_config_is_immutable():
 def test_proxy_cache_hits_are_not_billed_unless_asked():
     assert load_config("").bill_proxy_cache_hits is False
     assert load_config('{"bill_proxy_cache_hits": true}').bill_proxy_cache_hits is True
+
+
+def test_a_subscription_rule_may_take_part_of_a_field_by_pattern():
+    config = load_config(json.dumps({"subscription_from": ["user", {"path": "custom_id", "pattern": "^([^:]+):"}]}))
+    assert config.subscription_from == ("user", PathPattern("custom_id", "^([^:]+):"))

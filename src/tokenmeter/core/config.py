@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,11 +21,23 @@ DEFAULT_PROPERTY_NAMES = {"tokens": "tokens", "model": "model", "token_type": "t
 
 
 @dataclass(frozen=True)
+class PathPattern:
+    """A ``subscription_from`` rule that takes part of a field: the pattern's group, or its whole match where it
+    has no group (``{"path": "custom_id", "pattern": "^(sub_[^:]+):"}``)."""
+
+    path: str
+    pattern: str
+
+    def __str__(self) -> str:
+        return f"{self.path} ~ {self.pattern}"
+
+
+@dataclass(frozen=True)
 class MeteringConfig:
     """What tokenmeter meters and how it attributes usage to Lago subscriptions."""
 
     metric_code: str = "llm_tokens"
-    subscription_from: tuple[str, ...] = DEFAULT_SUBSCRIPTION_FROM
+    subscription_from: tuple[str | PathPattern, ...] = DEFAULT_SUBSCRIPTION_FROM
     default_subscription: str | None = None
     # Model-name glob pattern -> local tokenizer folder; first match wins.
     tokenizers: dict[str, str] = field(default_factory=dict)
@@ -87,9 +100,7 @@ def parse_config(document: Any, *, base_dir: Path | None = None) -> MeteringConf
         paths = document["subscription_from"]
         if not isinstance(paths, list):
             raise _bad("subscription_from", "a list of dotted field paths", paths)
-        values["subscription_from"] = tuple(
-            _non_empty_str(p, f"subscription_from[{i}]") for i, p in enumerate(paths)
-        )
+        values["subscription_from"] = tuple(_subscription_rule(p, f"subscription_from[{i}]") for i, p in enumerate(paths))
     if document.get("default_subscription") is not None:
         values["default_subscription"] = _non_empty_str(document["default_subscription"], "default_subscription")
     if "tokenizers" in document:
@@ -116,6 +127,21 @@ def parse_config(document: Any, *, base_dir: Path | None = None) -> MeteringConf
             raise _bad("bill_proxy_cache_hits", "true or false", document["bill_proxy_cache_hits"])
         values["bill_proxy_cache_hits"] = document["bill_proxy_cache_hits"]
     return MeteringConfig(**values)
+
+
+def _subscription_rule(value: Any, key: str) -> str | PathPattern:
+    if not isinstance(value, Mapping):
+        return _non_empty_str(value, key)
+    if set(value) != {"path", "pattern"}:
+        raise _bad(key, 'a dotted field path, or an object {"path": ..., "pattern": ...}', value)
+    path, pattern = _non_empty_str(value["path"], f"{key}.path"), _non_empty_str(value["pattern"], f"{key}.pattern")
+    try:
+        groups = re.compile(pattern).groups
+    except re.error as exc:
+        raise MeteringConfigError(f"{ENV_VAR}: '{key}.pattern' is not a regular expression: {exc}") from None
+    if groups > 1:
+        raise _bad(f"{key}.pattern", "a regular expression with at most one group (the subscription)", pattern)
+    return PathPattern(path, pattern)
 
 
 def _tokenizers(value: Any, base_dir: Path | None) -> dict[str, str]:

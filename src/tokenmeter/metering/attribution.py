@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Sequence
 from typing import Any
 
+from tokenmeter.core.config import PathPattern
+
 
 class Attributor:
-    """Reads ``external_subscription_id`` from the first configured path that has a value."""
+    """Reads ``external_subscription_id`` from the first configured path that has a value (for a path with a
+    pattern, a value the pattern finds its part in)."""
 
-    def __init__(self, paths: Sequence[str], default: str | None):
-        self._paths = [_path(path) for path in paths]
+    def __init__(self, paths: Sequence[str | PathPattern], default: str | None):
+        self._paths = [_path(path) if isinstance(path, str) else _PatternPath(path) for path in paths]
         self._default = default
 
     def subscription_for(self, record: Any) -> str | None:
@@ -34,11 +38,13 @@ class Attributor:
             else:
                 value = path.lookup(record)
             if isinstance(value, str):
-                value = value.strip()
+                value = (value if path.pattern is None else path.part_of(value)).strip()
                 if value:
                     return value
             elif isinstance(value, int) and not isinstance(value, bool):
-                return str(value)
+                value = str(value) if path.pattern is None else path.part_of(str(value)).strip()
+                if value:
+                    return value
         return self._default
 
 
@@ -54,6 +60,8 @@ def _path(path: str) -> _Path:
 class _Path:
     """A dotted path, with the longer keys it may also stand for worked out once: a key may hold dots itself
     (OpenTelemetry's "user.id"), so "attributes.user.id" also reads ``attributes["user.id"]``."""
+
+    pattern: re.Pattern[str] | None = None
 
     def __init__(self, path: str):
         self.parts = tuple(path.split("."))
@@ -84,3 +92,18 @@ class _Path:
             else:
                 return None
         return value
+
+
+class _PatternPath(_Path):
+    """A path whose value holds the subscription inside it (a batch request's custom_id "sub_42:row-7")."""
+
+    def __init__(self, rule: PathPattern):
+        super().__init__(rule.path)
+        self.pattern = re.compile(rule.pattern)
+
+    def part_of(self, value: str) -> str:
+        """The pattern's group, or its whole match; "" (no subscription here) where it finds none."""
+        found = self.pattern.search(value)
+        if found is None:
+            return ""
+        return (found.group(1) if self.pattern.groups else found.group()) or ""

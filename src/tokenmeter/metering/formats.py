@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .batches import batch_response, is_batch_result
 from .fields import (
     NothingToBill,
     carve,
@@ -22,7 +23,7 @@ from .fields import (
 )
 from .gemini import is_gemini, read_gemini
 from .litellm import is_litellm, read_litellm
-from .records import INVALID_COUNTS, INVALID_RECORD, NOT_FINAL, UNKNOWN_FORMAT, Inference, RecordError
+from .records import INVALID_COUNTS, INVALID_RECORD, NO_USAGE, NOT_FINAL, UNKNOWN_FORMAT, Inference, RecordError
 
 # Region prefixes of Bedrock cross-region inference profiles ("us.anthropic.claude-...").
 _PROFILE_PREFIXES = ("us.", "eu.", "apac.", "us-gov.", "global.", "jp.", "au.", "ca.")
@@ -39,6 +40,8 @@ def read_inference(data: Any, bill_proxy_cache_hits: bool = False) -> Inference:
         return read_litellm(data, bill_proxy_cache_hits)
     if "usageMetadata" in data and is_gemini(data):
         return read_gemini(data)
+    if "custom_id" in data and is_batch_result(data):
+        return _batch_result(data)
     response = data.get("response")
     if isinstance(response, dict) and is_gemini(response):
         return read_gemini(response)
@@ -51,8 +54,8 @@ def read_inference(data: Any, bill_proxy_cache_hits: bool = False) -> Inference:
         return _ollama(data)
     if "model" in data and ("prompt" in data or "messages" in data):
         return _text_only(data, None, data)
-    raise RecordError(UNKNOWN_FORMAT, "not a Bedrock, OpenAI, Anthropic, Gemini, LiteLLM, Ollama, OpenTelemetry "
-                                      "or text-only record")
+    raise RecordError(UNKNOWN_FORMAT, "not a Bedrock, OpenAI, Anthropic, Gemini, LiteLLM, Ollama, OpenTelemetry, "
+                                      "batch result or text-only record")
 
 
 def _bedrock(data: dict[str, Any]) -> Inference:
@@ -96,6 +99,17 @@ def _openai_shaped(body: dict[str, Any], request: dict[str, Any], outer: dict[st
         return with_counts(model, request_id, unix_seconds_at(body, "created_at"), anthropic_counts(usage))
     created = "created" if "prompt_tokens" in usage or "completion_tokens" in usage else "created_at"
     return with_counts(model, request_id, unix_seconds_at(body, created), openai_counts(usage))
+
+
+def _batch_result(data: dict[str, Any]) -> Inference:
+    """A batch API's result line (batches.py): the response it wraps, read as if logged on its own."""
+    body, request_id = batch_response(data)
+    if not isinstance(body.get("usage"), dict):
+        raise NothingToBill(NO_USAGE)  # moderations: no tokens, and free
+    inference = _openai_shaped(body, {}, data)
+    if inference.request_id is None:
+        inference.request_id = request_id  # an embedding's body has no id: the request's stands for it
+    return inference
 
 
 def anthropic_counts(usage: dict[str, Any]) -> dict[str, int]:

@@ -254,7 +254,7 @@ class Meter:
     def _bill(self, raw: RawRecord, data: Any, inference: Inference) -> None:
         subscription = self._attributor.subscription_for(data)
         if subscription is None:
-            raise RecordError(UNATTRIBUTED, "no subscription in " + ", ".join(self._config.subscription_from))
+            raise RecordError(UNATTRIBUTED, "no subscription in " + ", ".join(map(str, self._config.subscription_from)))
         if subscription not in _VALID_IDS or inference.model not in _VALID_IDS:
             error = _identifier_error(subscription, inference.model)
             if error is not None:

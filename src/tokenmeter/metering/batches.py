@@ -1,0 +1,56 @@
+"""Result files of the batch APIs: each line wraps the response one request would have had on its own.
+
+OpenAI's Batch API (and the providers that copy it) writes `{"id", "custom_id", "response": {"status_code",
+"request_id", "body"}, "error"}` per request; Anthropic's Message Batches write `{"custom_id", "result": {"type":
+"succeeded", "message"}}`, or a result of type errored, canceled or expired. A request that did not succeed is
+not billed by its provider, and bills nothing here. Vertex AI's batch lines (`{"request", "response"}`) are
+read as wrapped Gemini responses (formats.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .fields import NothingToBill, id_at, short
+from .records import INVALID_RECORD, RecordError
+
+FAILED_REQUEST = "failed_request"
+
+
+def is_batch_result(data: dict[str, Any]) -> bool:
+    if "custom_id" not in data:
+        return False
+    response, result = data.get("response"), data.get("result")
+    return ((isinstance(response, dict) and "status_code" in response and "body" in response)
+            or (response is None and "error" in data) or (isinstance(result, dict) and "type" in result))
+
+
+def batch_response(data: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """The response body a batch result line holds, and the provider's id of the request (for a body without
+    an id of its own, such as an embedding's); NothingToBill for a request that did not succeed."""
+    if "result" in data:
+        return _anthropic(data["result"]), None
+    response = data.get("response")
+    if response is None:
+        raise NothingToBill(FAILED_REQUEST)  # the error file's lines: {"response": null, "error": {...}}
+    status, body = response.get("status_code"), response.get("body")
+    if type(status) is not int:
+        raise RecordError(INVALID_RECORD, f"'response.status_code' must be an HTTP status, got {short(status)}")
+    if not 200 <= status < 300:
+        raise NothingToBill(FAILED_REQUEST)
+    if not isinstance(body, dict):
+        raise RecordError(INVALID_RECORD, f"'response.body' must be an object, got {short(body)}")
+    return body, id_at(response, "request_id")
+
+
+def _anthropic(result: dict[str, Any]) -> dict[str, Any]:
+    kind = result.get("type")
+    if kind in ("errored", "canceled", "expired"):
+        raise NothingToBill(FAILED_REQUEST)
+    if kind != "succeeded":
+        raise RecordError(INVALID_RECORD, "'result.type' must be succeeded, errored, canceled or expired, got "
+                                          f"{short(kind)}")
+    message = result.get("message")
+    if not isinstance(message, dict):
+        raise RecordError(INVALID_RECORD, f"'result.message' must be an object, got {short(message)}")
+    return message
