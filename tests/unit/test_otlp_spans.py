@@ -199,3 +199,19 @@ def test_resource_attributes_lie_beneath_the_span_own_for_billing_and_attributio
                             ("sub_acme", "gpt-4o", "output"): 2}
     summary, sink = meter(document(no_model, resource={"tenant.id": "sub_acme", "gen_ai.operation.name": "invoke_agent"}))
     assert sink.events == [] and summary.skipped == {"aggregate_span": 1}
+
+
+def test_logs_and_metrics_exported_beside_the_traces_bill_nothing_and_are_no_dead_letters():
+    """The Collector's S3 exporter in a logs or metrics pipeline writes them under the traces' prefix. Their GenAI
+    events and token histograms repeat usage the spans bill, so they are counted as skipped."""
+    logs = {"resourceLogs": [{"resource": {"attributes": []}, "scopeLogs": [{"logRecords": [{
+        "timeUnixNano": "1732646400000000000", "eventName": "gen_ai.client.inference.operation.details",
+        "traceId": "5b8efff798038103d269b633813fc60c", "spanId": "eee19b7ec3c1b174",
+        "attributes": [{"key": "gen_ai.usage.input_tokens", "value": {"intValue": "120"}}]}]}]}]}
+    metrics = {"resourceMetrics": [{"resource": {"attributes": []}, "scopeMetrics": [{"metrics": [{
+        "name": "gen_ai.client.token.usage", "unit": "{token}", "histogram": {"aggregationTemporality": 2, "dataPoints": [
+            {"timeUnixNano": "1732646400000000000", "count": "1", "sum": 120,
+             "attributes": [{"key": "gen_ai.token.type", "value": {"stringValue": "input"}}]}]}}]}]}]}
+    summary, sink = meter(logs, metrics, {**logs, "note": "not an OTLP export"})
+    assert sink.events == [] and summary.skipped == {"not_traces": 2}
+    assert summary.dead_letters == {"unknown_format": 1}  # anything more than the export is no OTLP document

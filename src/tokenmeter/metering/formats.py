@@ -23,6 +23,7 @@ from .fields import (
 )
 from .gemini import is_gemini, read_gemini
 from .litellm import is_litellm, read_litellm
+from .otlp import NOT_TRACES, is_otlp_logs_or_metrics
 from .records import INVALID_COUNTS, INVALID_RECORD, NO_USAGE, NOT_FINAL, UNKNOWN_FORMAT, Inference, RecordError
 
 # Region prefixes of Bedrock cross-region inference profiles ("us.anthropic.claude-...").
@@ -54,6 +55,8 @@ def read_inference(data: Any, bill_proxy_cache_hits: bool = False) -> Inference:
         return _ollama(data)
     if "model" in data and ("prompt" in data or "messages" in data):
         return _text_only(data, None, data)
+    if is_otlp_logs_or_metrics(data):
+        raise NothingToBill(NOT_TRACES)
     raise RecordError(UNKNOWN_FORMAT, "not a Bedrock, OpenAI, Anthropic, Gemini, LiteLLM, Ollama, OpenTelemetry, "
                                       "batch result or text-only record")
 

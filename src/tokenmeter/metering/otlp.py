@@ -26,6 +26,7 @@ NOT_GENAI = "not_genai_span"
 AGGREGATE_SPAN = "aggregate_span"
 NO_SPANS = "no_spans"
 DUPLICATE_SPAN = "duplicate_span"
+NOT_TRACES = "not_traces"
 
 _INPUT = ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.usage.prompt_tokens")
 _OUTPUT = ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens", "llm.usage.completion_tokens")
@@ -68,6 +69,13 @@ class Span:
 
 def is_otlp(data: dict[str, Any]) -> bool:
     return isinstance(data.get("resourceSpans"), list)
+
+
+def is_otlp_logs_or_metrics(data: dict[str, Any]) -> bool:
+    """An OTLP logs or metrics export. The Collector's S3 exporter writes every signal it is given beside the
+    traces, under the same prefix; usage is billed from spans, and the same inference's log events and token
+    histograms would bill it again, so these bill nothing."""
+    return len(data) == 1 and (isinstance(data.get("resourceLogs"), list) or isinstance(data.get("resourceMetrics"), list))
 
 
 def otlp_spans(document: dict[str, Any]) -> Iterator[Span | tuple[Any, RecordError]]:
