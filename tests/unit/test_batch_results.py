@@ -116,3 +116,8 @@ def test_batch_lines_are_attributed_by_the_part_of_custom_id_a_pattern_names():
         e.transaction_id for e in sink.events}
     [letter] = sink.dead_letters
     assert letter.detail == "no subscription in user, custom_id ~ ^(sub_[a-z]+):"
+
+
+def test_a_line_with_both_shapes_is_read_by_its_response():
+    inference = read_inference({**OPENAI_LINE, "result": 5})
+    assert inference.counts == {"input": 176, "cached_input": 1024, "output": 300, "reasoning": 0}

@@ -28,9 +28,9 @@ def is_batch_result(data: dict[str, Any]) -> bool:
 def batch_response(data: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
     """The response body a batch result line holds, and the provider's id of the request (for a body without
     an id of its own, such as an embedding's); NothingToBill for a request that did not succeed."""
-    if "result" in data:
-        return _anthropic(data["result"]), None
-    response = data.get("response")
+    response, result = data.get("response"), data.get("result")
+    if isinstance(result, dict) and not isinstance(response, dict):
+        return _anthropic(result), None
     if response is None:
         raise NothingToBill(FAILED_REQUEST)  # the error file's lines: {"response": null, "error": {...}}
     status, body = response.get("status_code"), response.get("body")
