@@ -241,6 +241,21 @@ def test_a_letter_that_escapes_past_a_message_is_cut_to_fit_and_the_batch_is_del
     assert 250_000 // 6 - 500 < len(letter["record"]) < 250_000 // 6
 
 
+def test_a_log_group_in_lambda_json_format_bills_its_logged_responses_and_skips_its_platform_lines(count_tokens,
+                                                                                                   aws):
+    request = "6d68ca91-49c9-448d-89b8-7ca3e6dc66aa"
+    lines = [{"time": "2024-11-26T18:41:00.000Z", "type": "platform.start",
+              "record": {"requestId": request, "version": "$LATEST"}},
+             {"timestamp": "2024-11-26T18:41:00.100Z", "level": "INFO", "message": json.dumps(OLLAMA),
+              "logger": "root", "requestId": request},
+             {"time": "2024-11-26T18:41:00.200Z", "type": "platform.report",
+              "record": {"requestId": request, "status": "success", "metrics": {"durationMs": 120.5}}}]
+    summary = count_tokens.lambda_handler(cloudwatch_event([json.dumps(line) for line in lines]), LambdaContext())
+    assert (summary["metered"], summary["skipped"], summary["dead_letters"]) == (1, {"platform_line": 2}, {})
+    assert sorted((e["external_subscription_id"], e["properties"]["token_type"], e["properties"]["tokens"])
+                  for e in events_on(aws)) == [("sub_globex", "input", 26), ("sub_globex", "output", 290)]
+
+
 ANTHROPIC_STREAM = [  # Anthropic's documented stream, one event per log line
     {"type": "message_start", "message": {"id": "msg_01XFDUDYJgAACzvnptvVoYEL", "type": "message", "role": "assistant",
                                           "content": [], "model": "claude-sonnet-4-5-20250929", "stop_reason": None,

@@ -1,5 +1,5 @@
-"""Hostile OpenTelemetry documents, LiteLLM, Gemini and batch result payloads and streamed chunks, property-based:
-attribute values of every OTLP type (and of none), missing usage, negative, fractional and string counts,
+"""Hostile OpenTelemetry documents, LiteLLM, Gemini, batch result and log line payloads and streamed chunks,
+property-based: attribute values of every OTLP type (and of none), missing usage, negative, fractional and string counts,
 huge arrays, parent cycles, chunks in any order. Nothing escapes the Meter, every record (a span, a chunk)
 has exactly one outcome, and every event keeps the contract."""
 
@@ -90,7 +90,12 @@ BATCH = {"id": "batch_req_1", "custom_id": "sub_3:row-1", "error": None, "respon
 MESSAGE_BATCH = {"custom_id": "sub_4:doc-1", "result": {"type": "succeeded", "message": {
     "id": "msg_1", "type": "message", "model": "claude", "usage": {"input_tokens": 3, "output_tokens": 1}}}}
 results = st.sampled_from(["succeeded", "errored", "canceled", "expired"]) | hostile
+LOG_LINE = {"level": "INFO", "timestamp": "2026-11-15 12:00:00,123+0000", "customer_id": "sub_5",
+            "message": {"id": "chatcmpl-1", "model": "gpt-4o", "usage": {"prompt_tokens": 5, "completion_tokens": 2}}}
 payloads = st.one_of(
+    st.dictionaries(st.sampled_from(["level", "message", "type", "record", "user", "usage"]),
+                    hostile | st.just(json.dumps(LOG_LINE["message"])) | st.just("platform.start")
+                    | st.just(LOG_LINE["message"]), max_size=3).map(lambda c: {**LOG_LINE, **c}),
     st.dictionaries(st.sampled_from(["status_code", "request_id", "body"]), hostile | st.just(None), max_size=2)
     .map(lambda c: {**BATCH, "response": {**BATCH["response"], **c}}),
     st.dictionaries(st.sampled_from(["response", "error", "custom_id"]), hostile | st.just(None), max_size=2)
@@ -175,7 +180,7 @@ def test_a_huge_array_and_a_cycle_of_parents():
 
 @EXAMPLES
 @given(payloads)
-def test_litellm_gemini_and_batch_result_payloads_only_ever_bill_or_explain(payload):
+def test_litellm_gemini_batch_result_and_log_line_payloads_only_ever_bill_or_explain(payload):
     meter([payload])
 
 

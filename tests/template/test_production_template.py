@@ -274,3 +274,10 @@ def test_log_objects_reach_count_tokens_in_batches_through_a_queue_only_the_buck
     assert grant["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
     # S3 checks it may send to the queue when the notification is set: the policy comes first.
     assert "InferenceLogObjectQueuePolicy" in as_list(resources["InferenceLogBucket"]["DependsOn"])
+
+
+def test_the_log_group_subscription_passes_the_lines_its_filter_pattern_names(deployed):
+    subscription = deployed["Resources"]["CountTokensSubscription"]["Properties"]
+    assert subscription["FilterPattern"] == {"Ref": "InferenceLogFilterPattern"}
+    # Every line by default: Bedrock's log group holds nothing else.
+    assert deployed["Parameters"]["InferenceLogFilterPattern"]["Default"] == ""

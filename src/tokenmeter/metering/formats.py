@@ -23,8 +23,18 @@ from .fields import (
 )
 from .gemini import is_gemini, read_gemini
 from .litellm import is_litellm, read_litellm
+from .log_wrappers import is_platform_event
 from .otlp import NOT_TRACES, is_otlp_logs_or_metrics
-from .records import INVALID_COUNTS, INVALID_RECORD, NO_USAGE, NOT_FINAL, UNKNOWN_FORMAT, Inference, RecordError
+from .records import (
+    INVALID_COUNTS,
+    INVALID_RECORD,
+    NO_USAGE,
+    NOT_FINAL,
+    PLATFORM_LINE,
+    UNKNOWN_FORMAT,
+    Inference,
+    RecordError,
+)
 
 # Region prefixes of Bedrock cross-region inference profiles ("us.anthropic.claude-...").
 _PROFILE_PREFIXES = ("us.", "eu.", "apac.", "us-gov.", "global.", "jp.", "au.", "ca.")
@@ -57,6 +67,8 @@ def read_inference(data: Any, bill_proxy_cache_hits: bool = False) -> Inference:
         return _text_only(data, None, data)
     if is_otlp_logs_or_metrics(data):
         raise NothingToBill(NOT_TRACES)
+    if is_platform_event(data):
+        raise NothingToBill(PLATFORM_LINE)  # START, END and REPORT in Lambda's JSON log format
     raise RecordError(UNKNOWN_FORMAT, "not a Bedrock, OpenAI, Anthropic, Gemini, LiteLLM, Ollama, OpenTelemetry, "
                                       "batch result or text-only record")
 

@@ -20,6 +20,7 @@ from tokenmeter.core.dead_letters import DeadLetter, truncate_record
 from .attribution import Attributor
 from .fields import NothingToBill
 from .formats import read_inference
+from .log_wrappers import logged_record
 from .otlp import NO_SPANS, Span, is_otlp, otlp_spans, read_span, skip_reasons
 from .records import (
     INVALID_IDENTIFIER,
@@ -199,6 +200,8 @@ class Meter:
     def _read(self, raw: RawRecord, data: Any) -> None:
         """The general reading of a parsed record: spans, streamed chunks and every format."""
         if type(data) is dict:
+            if "message" in data and (logged := logged_record(data)) is not None:
+                data = logged  # a JSON log line around the record (Lambda's JSON format, Powertools)
             if "resourceSpans" in data and is_otlp(data):
                 self._meter_spans(raw, data)
                 return

@@ -1,0 +1,38 @@
+"""What Lambda and logging libraries write around a record in a JSON log line.
+
+With its log format set to JSON, Lambda writes its own events as `{"time", "type": "platform.start", "record"}`
+(the JSON form of the START, END and REPORT lines), and the Python runtime writes each `logging` call as
+`{"timestamp", "level", "message", "logger", "requestId"}`, where an app that logs a response as JSON text
+puts it in `message`. Powertools' Logger writes `{"level", "location", "message", "timestamp", "service", ...}`,
+with a logged dict as `message` itself and the keys an app appends (a tenant, a customer) beside it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+# The wrapper's own keys: the line's time and level, not the record's (Powertools' time is not even RFC 3339).
+_WRAPPER_KEYS = ("timestamp", "level", "message")
+
+
+def is_platform_event(data: dict[str, Any]) -> bool:
+    kind = data.get("type")
+    return type(kind) is str and kind.startswith("platform.") and "record" in data
+
+
+def logged_record(data: dict[str, Any]) -> dict[str, Any] | None:
+    """The record a log line's ``message`` holds, as a JSON object or as JSON text, with the line's other keys
+    beneath its own (for attribution: keys an app appends to every line); None for any other line."""
+    if type(data.get("level")) is not str:
+        return None
+    message = data.get("message")
+    if type(message) is str and message.lstrip().startswith("{"):
+        try:
+            message = orjson.loads(message)
+        except orjson.JSONDecodeError:
+            return None
+    if type(message) is not dict:
+        return None
+    return {**{key: value for key, value in data.items() if key not in _WRAPPER_KEYS}, **message}
