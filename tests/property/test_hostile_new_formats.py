@@ -1,4 +1,4 @@
-"""Hostile OpenTelemetry documents, LiteLLM, Gemini, batch result and log line payloads and streamed chunks,
+"""Hostile OpenTelemetry documents, LiteLLM, Gemini, batch result, log line and Realtime payloads and streamed chunks,
 property-based: attribute values of every OTLP type (and of none), missing usage, negative, fractional and string counts,
 huge arrays, parent cycles, chunks in any order. Nothing escapes the Meter, every record (a span, a chunk)
 has exactly one outcome, and every event keeps the contract."""
@@ -92,7 +92,16 @@ MESSAGE_BATCH = {"custom_id": "sub_4:doc-1", "result": {"type": "succeeded", "me
 results = st.sampled_from(["succeeded", "errored", "canceled", "expired"]) | hostile
 LOG_LINE = {"level": "INFO", "timestamp": "2026-11-15 12:00:00,123+0000", "customer_id": "sub_5",
             "message": {"id": "chatcmpl-1", "model": "gpt-4o", "usage": {"prompt_tokens": 5, "completion_tokens": 2}}}
+REALTIME = {"type": "response.done", "model": "gpt-realtime", "response": {"id": "resp_1", "usage": {
+    "input_tokens": 20, "output_tokens": 9, "input_token_details": {"audio_tokens": 5, "cached_tokens": 4,
+                                                                    "cached_tokens_details": {"audio_tokens": 1}},
+    "output_token_details": {"audio_tokens": 6}}}}
 payloads = st.one_of(
+    st.dictionaries(st.sampled_from(["input_tokens", "output_tokens", "input_token_details", "output_token_details"]),
+                    hostile | st.fixed_dictionaries({}, optional={"audio_tokens": hostile, "cached_tokens": hostile,
+                                                                  "cached_tokens_details": hostile}), max_size=2)
+    .map(lambda c: {**REALTIME, "response": {"id": "resp_1", "usage": {**REALTIME["response"]["usage"], **c}}}),
+    st.dictionaries(st.sampled_from(["model", "response"]), hostile, max_size=1).map(lambda c: {**REALTIME, **c}),
     st.dictionaries(st.sampled_from(["level", "message", "type", "record", "user", "usage"]),
                     hostile | st.just(json.dumps(LOG_LINE["message"])) | st.just("platform.start")
                     | st.just(LOG_LINE["message"]), max_size=3).map(lambda c: {**LOG_LINE, **c}),

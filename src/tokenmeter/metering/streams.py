@@ -7,7 +7,8 @@ or at the end of the invocation for a stream split across two deliveries, each p
 the identity of its own first chunk.
 
 OpenAI Responses API events: the last (`response.completed`, `.incomplete` or `.failed`) carries the
-response and its usage; the events before it are parts.
+response and its usage; the events before it are parts. The Realtime API's `response.done` is a whole turn
+(realtime.py).
 
 Anthropic events: `message_start` carries the message id, model and input usage; `message_delta` the
 output usage (cumulative, so the last one counts) and no id; each delta belongs to the last message
@@ -23,6 +24,7 @@ from typing import Any, Protocol
 
 from .fields import model_at, short, unix_seconds_at
 from .formats import anthropic_counts, openai_counts
+from .realtime import REALTIME_DONE, read_realtime_done
 from .records import INVALID_RECORD, Inference, RawRecord, RecordError
 
 STREAM_CHUNK = "stream_chunk"
@@ -152,6 +154,8 @@ class Streams:
     def _responses_event(self, raw: RawRecord, data: dict[str, Any]) -> list[Bill]:
         """OpenAI Responses API stream events: the final one (completed, incomplete or failed) carries the
         whole response with its usage; every other event is part of it."""
+        if data["type"] == REALTIME_DONE:  # the Realtime API's turn, not a Responses stream's part
+            return [Bill(raw, data, read_realtime_done(data))]
         response = data.get("response")
         if data["type"] not in _RESPONSE_ENDS or not isinstance(response, dict) or response.get("usage") is None:
             return []
