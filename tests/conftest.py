@@ -145,6 +145,21 @@ class Collect:
         self.dead_letters.append(letter)
 
 
+def meter_lines(values: list, config: dict, fallback_ms: int = 1_732_646_500_000):
+    """Each value, written as JSON, a log line of its own through one Meter: (its summary, what it delivered)."""
+    from tokenmeter.core import parse_config
+    from tokenmeter.metering.metering import Meter
+    from tokenmeter.metering.records import RawRecord
+    from tokenmeter.metering.tokenizer_pool import TokenizerPool
+
+    parsed = parse_config(config)
+    sink = Collect()
+    meter = Meter(parsed, TokenizerPool(parsed.tokenizers), sink)
+    for i, value in enumerate(values):
+        meter.add(RawRecord(f"cloudwatch:g:s:{i}", f"cwl:{i}", json.dumps(value), fallback_ms))
+    return meter.finish(), sink
+
+
 class LambdaContext:
     """The attributes of Lambda's context object that Powertools and the handlers read."""
 

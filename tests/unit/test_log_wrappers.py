@@ -4,25 +4,17 @@ subscriptions are worked out by hand."""
 
 import json
 
-from conftest import Collect
+from conftest import meter_lines
 
-from tokenmeter.core import parse_config, record_key
-from tokenmeter.metering.metering import Meter
-from tokenmeter.metering.records import RawRecord
-from tokenmeter.metering.tokenizer_pool import TokenizerPool
+from tokenmeter.core import record_key
 
 REQUEST = "6d68ca91-49c9-448d-89b8-7ca3e6dc66aa"
 OPENAI = {"id": "chatcmpl-AbCdEfGhIjKlMnOpQrStUvWxYz012", "object": "chat.completion", "created": 1732646401,
           "model": "gpt-4o", "user": "sub_9", "usage": {"prompt_tokens": 30, "completion_tokens": 12}}
 
 
-def meter(*lines, **config):
-    config = parse_config({"subscription_from": ["user", "customer_id"], **config})
-    sink = Collect()
-    m = Meter(config, TokenizerPool({}), sink)
-    for i, line in enumerate(lines):
-        m.add(RawRecord(f"cloudwatch:g:s:{i}", f"cwl:{i}", json.dumps(line), 1_732_646_500_000))
-    return m.finish(), sink
+def meter(*lines):
+    return meter_lines(list(lines), {"subscription_from": ["user", "customer_id"]})
 
 
 def billed(sink):

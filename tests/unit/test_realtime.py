@@ -1,14 +1,9 @@
 """OpenAI Realtime API `response.done` events, in the shape OpenAI documents (with the model the app logs
 beside them); the splits are worked out by hand."""
 
-import json
+from conftest import meter_lines
 
-from conftest import Collect
-
-from tokenmeter.core import parse_config, record_key
-from tokenmeter.metering.metering import Meter
-from tokenmeter.metering.records import RawRecord
-from tokenmeter.metering.tokenizer_pool import TokenizerPool
+from tokenmeter.core import record_key
 
 USAGE = {"total_tokens": 253, "input_tokens": 132, "output_tokens": 121,
          "input_token_details": {"text_tokens": 119, "audio_tokens": 13, "cached_tokens": 64,
@@ -20,12 +15,7 @@ DONE = {"type": "response.done", "event_id": "event_3132", "model": "gpt-realtim
 
 
 def meter(*events):
-    config = parse_config({"subscription_from": ["user"]})
-    sink = Collect()
-    m = Meter(config, TokenizerPool({}), sink)
-    for i, event in enumerate(events):
-        m.add(RawRecord(f"cloudwatch:g:s:{i}", f"cwl:{i}", json.dumps(event), 1_732_646_500_000))
-    return m.finish(), sink
+    return meter_lines(list(events), {"subscription_from": ["user"]})
 
 
 def test_a_realtime_turn_bills_its_usage_split_by_modality():
