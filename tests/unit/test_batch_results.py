@@ -1,18 +1,14 @@
 """Result files of OpenAI's Batch API and Anthropic's Message Batches: each line read as the response it wraps.
 Lines follow the providers' documented output files; counts are worked out by hand in each test."""
 
-import json
-
 import pytest
-from conftest import Collect
+from conftest import meter_lines
 
-from tokenmeter.core import parse_config, record_key
+from tokenmeter.core import record_key
 from tokenmeter.metering.batches import FAILED_REQUEST
 from tokenmeter.metering.fields import NothingToBill
 from tokenmeter.metering.formats import read_inference
-from tokenmeter.metering.metering import Meter
-from tokenmeter.metering.records import RawRecord, RecordError
-from tokenmeter.metering.tokenizer_pool import TokenizerPool
+from tokenmeter.metering.records import RecordError
 
 CHAT = {"id": "chatcmpl-9mVRFe3t7wBpmG3Fq7GLsVOSazz1Y", "object": "chat.completion", "created": 1711652795,
         "model": "gpt-4o-mini-2024-07-18",
@@ -93,15 +89,10 @@ def test_a_batch_line_that_makes_no_sense_is_a_clear_error(line, message):
 
 
 def test_batch_lines_are_attributed_by_the_part_of_custom_id_a_pattern_names():
-    config = parse_config({"subscription_from": ["user", {"path": "custom_id", "pattern": "^(sub_[a-z]+):"}]})
-    sink = Collect()
-    meter = Meter(config, TokenizerPool({}), sink)
+    config = {"subscription_from": ["user", {"path": "custom_id", "pattern": "^(sub_[a-z]+):"}]}
     lines = [OPENAI_LINE, ANTHROPIC_LINE, {**ANTHROPIC_LINE, "custom_id": "doc-7"},  # no subscription in its id
              {**OPENAI_LINE, "custom_id": "sub_acme:row-20", "response": None, "error": {"code": "x", "message": "y"}}]
-    for number, line in enumerate(lines):
-        meter.add(RawRecord(f"s3://results/batch.jsonl#line={number}", f"s3:results:batch.jsonl:{number}",
-                            json.dumps(line), 1_732_646_400_000))
-    summary = meter.finish()
+    summary, sink = meter_lines(lines, config, fallback_ms=1_732_646_400_000)
     assert (summary.metered, summary.skipped, summary.dead_letters) == (2, {"failed_request": 1},
                                                                          {"unattributed": 1})
     billed = sorted((e.external_subscription_id, e.properties["token_type"], e.properties["tokens"], e.timestamp)

@@ -15,7 +15,7 @@ class Attributor:
     pattern, a value the pattern finds its part in)."""
 
     def __init__(self, paths: Sequence[str | PathPattern], default: str | None):
-        self._paths = [_path(path) if isinstance(path, str) else _PatternPath(path) for path in paths]
+        self._paths = [_path(path) if isinstance(path, str) else _pattern_path(path) for path in paths]
         self._default = default
 
     def subscription_for(self, record: Any) -> str | None:
@@ -92,6 +92,11 @@ class _Path:
             else:
                 return None
         return value
+
+
+@functools.lru_cache(maxsize=256)
+def _pattern_path(rule: PathPattern) -> _PatternPath:
+    return _PatternPath(rule)
 
 
 class _PatternPath(_Path):

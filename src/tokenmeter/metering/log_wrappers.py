@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
+from tokenmeter.core import decode_json
 
 # The wrapper's own keys: the line's time and level, not the record's (Powertools' time is not even RFC 3339).
 _WRAPPER_KEYS = ("timestamp", "level", "message")
@@ -30,8 +30,8 @@ def logged_record(data: dict[str, Any]) -> dict[str, Any] | None:
     message = data.get("message")
     if type(message) is str and message.lstrip().startswith("{"):
         try:
-            message = orjson.loads(message)
-        except orjson.JSONDecodeError:
+            message = decode_json(message)  # as a bare line is read (escaped lone surrogates, nesting too deep)
+        except ValueError:
             return None
     if type(message) is not dict:
         return None

@@ -201,7 +201,10 @@ class Meter:
         """The general reading of a parsed record: spans, streamed chunks and every format."""
         if type(data) is dict:
             if "message" in data and (logged := logged_record(data)) is not None:
-                data = logged  # a JSON log line around the record (Lambda's JSON format, Powertools)
+                # A JSON log line around the record (Lambda's JSON format, Powertools): read as the record bare.
+                if self._bill_usual(logged, raw.identity, raw.fallback_ms):
+                    return
+                data = logged
             if "resourceSpans" in data and is_otlp(data):
                 self._meter_spans(raw, data)
                 return
