@@ -11,7 +11,6 @@ from typing import Any
 from .batches import batch_response, is_batch_result
 from .fields import (
     NothingToBill,
-    carve,
     count_at,
     id_at,
     model_at,
@@ -24,6 +23,7 @@ from .fields import (
 from .gemini import is_gemini, read_gemini
 from .litellm import is_litellm, read_litellm
 from .log_wrappers import is_platform_event
+from .openai_usage import openai_counts
 from .otlp import NOT_TRACES, is_otlp_logs_or_metrics
 from .records import (
     INVALID_COUNTS,
@@ -110,9 +110,10 @@ def _openai_shaped(body: dict[str, Any], request: dict[str, Any], outer: dict[st
         raise RecordError(UNKNOWN_FORMAT, "OpenAI-shaped response with no usage and no prompt to count")
     model = model_at(body, "model") if "model" in body else model_at(request, "model")
     request_id = id_at(body, "id")
-    if "cache_read_input_tokens" in usage or "cache_creation_input_tokens" in usage:
+    chat = "prompt_tokens" in usage or "completion_tokens" in usage
+    if not chat and ("cache_read_input_tokens" in usage or "cache_creation_input_tokens" in usage):
         return with_counts(model, request_id, unix_seconds_at(body, "created_at"), anthropic_counts(usage))
-    created = "created" if "prompt_tokens" in usage or "completion_tokens" in usage else "created_at"
+    created = "created" if chat else "created_at"
     return with_counts(model, request_id, unix_seconds_at(body, created), openai_counts(usage))
 
 
@@ -134,31 +135,6 @@ def anthropic_counts(usage: dict[str, Any]) -> dict[str, int]:
         "cached_input": count_at(usage, "cache_read_input_tokens", "usage.cache_read_input_tokens"),
         "cache_write": count_at(usage, "cache_creation_input_tokens", "usage.cache_creation_input_tokens"),
         "output": count_at(usage, "output_tokens", "usage.output_tokens"),
-    }
-
-
-def openai_counts(usage: dict[str, Any]) -> dict[str, int]:
-    """OpenAI's usage (chat: prompt/completion tokens; Responses and image endpoints: input/output tokens),
-    where cached, audio and image tokens are inside the input, reasoning, audio and image inside the output."""
-    if "prompt_tokens" in usage or "completion_tokens" in usage:
-        prompt, completion = "prompt_tokens", "completion_tokens"
-    elif "input_tokens" in usage or "output_tokens" in usage:
-        prompt, completion = "input_tokens", "output_tokens"
-    else:
-        raise RecordError(INVALID_COUNTS, "'usage' has no token counts")
-    inputs = object_at(usage, f"{prompt}_details")
-    outputs = object_at(usage, f"{completion}_details")
-    return {
-        **carve("input", count_at(usage, prompt, f"usage.{prompt}"), {
-            "cached_input": count_at(inputs, "cached_tokens", f"{prompt}_details.cached_tokens"),
-            "input_audio": count_at(inputs, "audio_tokens", f"{prompt}_details.audio_tokens"),
-            "input_image": count_at(inputs, "image_tokens", f"{prompt}_details.image_tokens"),
-        }),
-        **carve("output", count_at(usage, completion, f"usage.{completion}"), {
-            "reasoning": count_at(outputs, "reasoning_tokens", f"{completion}_details.reasoning_tokens"),
-            "output_audio": count_at(outputs, "audio_tokens", f"{completion}_details.audio_tokens"),
-            "output_image": count_at(outputs, "image_tokens", f"{completion}_details.image_tokens"),
-        }),
     }
 
 

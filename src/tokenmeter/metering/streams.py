@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .fields import model_at, short, unix_seconds_at
-from .formats import anthropic_counts, openai_counts
+from .formats import anthropic_counts
+from .openai_usage import openai_counts
 from .realtime import REALTIME_DONE, read_realtime_done
 from .records import INVALID_RECORD, Inference, RawRecord, RecordError
 

@@ -18,6 +18,7 @@ from tokenmeter.core import parse_rfc3339_ms
 from tokenmeter.core.events import MAX_TOKENS
 
 from .formats import bedrock_model
+from .openai_usage import VENDOR_DETAIL_KEYS, VENDOR_USAGE_KEYS, reasoning_outside
 from .streams import is_stream_event
 
 # What a usual record says: (model, request id, its own time in ms, counts by token type), the fields of the
@@ -67,14 +68,14 @@ def _with_usage(data: dict[str, Any], usage: dict[str, Any]) -> Usual | None:
     model, request_id = data.get("model"), data.get("id")
     if type(model) is not str or type(request_id) is not str or not model.strip():
         return None
-    if "cache_read_input_tokens" in usage or "cache_creation_input_tokens" in usage:  # Anthropic's
-        created = data.get("created_at")
-        counts = _disjoint(usage.get("input_tokens", 0), usage.get("cache_read_input_tokens", 0),
-                           usage.get("cache_creation_input_tokens", 0), usage.get("output_tokens", 0))
-    elif "prompt_tokens" in usage or "completion_tokens" in usage:  # OpenAI's chat completions
+    if "prompt_tokens" in usage or "completion_tokens" in usage:  # OpenAI's chat completions
         created = data.get("created")
         counts = _openai_counts(usage, "prompt_tokens", "completion_tokens", "prompt_tokens_details",
                                 "completion_tokens_details")
+    elif "cache_read_input_tokens" in usage or "cache_creation_input_tokens" in usage:  # Anthropic's
+        created = data.get("created_at")
+        counts = _disjoint(usage.get("input_tokens", 0), usage.get("cache_read_input_tokens", 0),
+                           usage.get("cache_creation_input_tokens", 0), usage.get("output_tokens", 0))
     elif "input_tokens" in usage or "output_tokens" in usage:  # OpenAI's Responses API
         created = data.get("created_at")
         counts = _openai_counts(usage, "input_tokens", "output_tokens", "input_tokens_details", "output_tokens_details")
@@ -112,17 +113,22 @@ def _disjoint(input_: Any, cached: Any, written: Any, output: Any) -> dict[str, 
 
 def _openai_counts(usage: dict[str, Any], prompt: str, completion: str, prompt_details: str,
                    completion_details: str) -> dict[str, int] | None:
-    """Only the usual details: cached tokens inside the prompt, reasoning tokens inside the completion."""
+    """Only the usual details, as OpenAI counts them: cached tokens inside the prompt, reasoning tokens inside the
+    completion (what other servers write beside or count apart is left to openai_usage.py)."""
     inputs, outputs = usage.get(prompt_details), usage.get(completion_details)
     inputs = {} if inputs is None else inputs
     outputs = {} if outputs is None else outputs
     if type(inputs) is not dict or type(outputs) is not dict or not (_no_modality(inputs) and _no_modality(outputs)):
+        return None
+    if not usage.keys().isdisjoint(VENDOR_USAGE_KEYS) or (inputs and not inputs.keys().isdisjoint(VENDOR_DETAIL_KEYS)):
         return None
     total_in, cached = usage.get(prompt, 0), inputs.get("cached_tokens", 0)
     total_out, reasoning = usage.get(completion, 0), outputs.get("reasoning_tokens", 0)
     if not (type(total_in) is type(cached) is type(total_out) is type(reasoning) is int
             and 0 <= total_in <= MAX_TOKENS and 0 <= total_out <= MAX_TOKENS and 0 <= cached <= total_in
             and 0 <= reasoning <= total_out and (total_in or total_out)):
+        return None
+    if reasoning and reasoning_outside(usage, total_in, total_out, reasoning):
         return None
     counts = {"input": total_in - cached} if total_in != cached else {}
     if cached:

@@ -1,0 +1,87 @@
+"""OpenAI's `usage` object, as OpenAI writes it and as the servers that speak its API write it.
+
+OpenAI puts cached, audio and image tokens inside the prompt's count, and reasoning, audio and image tokens
+inside the completion's (chat completions: prompt/completion tokens; the Responses API and the image
+endpoints: input/output tokens). Servers answering in the same shape report more, in fields of their own,
+and some count a part outside where OpenAI counts it inside:
+- LiteLLM (its proxy's answers, and the provider response its logging payload embeds), for Anthropic models:
+  cache reads in `prompt_tokens_details.cached_tokens`, inside the prompt, and again beside as
+  `cache_read_input_tokens`; cache writes inside the prompt where the details report them
+  (`cache_creation_tokens`, `cache_write_tokens`), beside it where only `cache_creation_input_tokens` does.
+  Its first releases kept reads outside the prompt as well: those records have no `cached_tokens` detail.
+- OpenRouter: cache writes as `prompt_tokens_details.cache_write_tokens`, inside the prompt.
+- DeepSeek: cache reads as `prompt_cache_hit_tokens` (the prompt is hits plus misses).
+- xAI: reasoning tokens outside `completion_tokens`; `total_tokens` is prompt + completion + reasoning, and
+  that sum is what tells the two countings apart (OpenAI's total is prompt + completion).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .fields import carve, count_at, object_at
+from .records import INVALID_COUNTS, RecordError
+
+# Keys whose presence means a record needs more than OpenAI's own reading (usual.py leaves those records here).
+VENDOR_USAGE_KEYS = ("cache_read_input_tokens", "cache_creation_input_tokens", "prompt_cache_hit_tokens")
+VENDOR_DETAIL_KEYS = ("cache_creation_tokens", "cache_write_tokens")
+
+
+def openai_counts(usage: dict[str, Any]) -> dict[str, int]:
+    """Disjoint counts of an OpenAI-shaped usage object (RecordError where they do not add up)."""
+    if "prompt_tokens" in usage or "completion_tokens" in usage:
+        prompt, completion = "prompt_tokens", "completion_tokens"
+    elif "input_tokens" in usage or "output_tokens" in usage:
+        prompt, completion = "input_tokens", "output_tokens"
+    else:
+        raise RecordError(INVALID_COUNTS, "'usage' has no token counts")
+    inputs = object_at(usage, f"{prompt}_details")
+    outputs = object_at(usage, f"{completion}_details")
+    total_in = count_at(usage, prompt, f"usage.{prompt}")
+    total_out = count_at(usage, completion, f"usage.{completion}")
+    reasoning = count_at(outputs, "reasoning_tokens", f"{completion}_details.reasoning_tokens")
+    cached, cached_beside = _cache_reads(usage, inputs, prompt)
+    written, written_beside = _cache_writes(usage, inputs, prompt)
+    reasoning_beside = reasoning_outside(usage, total_in, total_out, reasoning)
+    counts = {
+        **carve("input", total_in, {
+            "cached_input": 0 if cached_beside else cached,
+            "cache_write": 0 if written_beside else written,
+            "input_audio": count_at(inputs, "audio_tokens", f"{prompt}_details.audio_tokens"),
+            "input_image": count_at(inputs, "image_tokens", f"{prompt}_details.image_tokens"),
+        }),
+        **carve("output", total_out, {
+            "reasoning": 0 if reasoning_beside else reasoning,
+            "output_audio": count_at(outputs, "audio_tokens", f"{completion}_details.audio_tokens"),
+            "output_image": count_at(outputs, "image_tokens", f"{completion}_details.image_tokens"),
+        }),
+    }
+    for kind, tokens, beside in (("cached_input", cached, cached_beside), ("cache_write", written, written_beside),
+                                 ("reasoning", reasoning, reasoning_beside)):
+        if beside and tokens:
+            counts[kind] = tokens
+    return counts
+
+
+def reasoning_outside(usage: dict[str, Any], prompt: int, completion: int, reasoning: int) -> bool:
+    """Whether the reasoning tokens are counted apart from the completion (xAI) rather than inside it (OpenAI):
+    only the total can say so. Without it, reasoning past the completion is an error, not a guess."""
+    total = usage.get("total_tokens")
+    return reasoning > 0 and type(total) is int and total == prompt + completion + reasoning
+
+
+def _cache_reads(usage: dict[str, Any], inputs: dict[str, Any], prompt: str) -> tuple[int, bool]:
+    """(cache reads, whether they are outside the prompt's count)."""
+    if inputs.get("cached_tokens") is not None:
+        return count_at(inputs, "cached_tokens", f"{prompt}_details.cached_tokens"), False
+    if "cache_read_input_tokens" in usage:  # LiteLLM's first releases: the prompt is Anthropic's input_tokens
+        return count_at(usage, "cache_read_input_tokens", "usage.cache_read_input_tokens"), True
+    return count_at(usage, "prompt_cache_hit_tokens", "usage.prompt_cache_hit_tokens"), False
+
+
+def _cache_writes(usage: dict[str, Any], inputs: dict[str, Any], prompt: str) -> tuple[int, bool]:
+    """(cache writes, whether they are outside the prompt's count)."""
+    for key in VENDOR_DETAIL_KEYS:
+        if inputs.get(key) is not None:
+            return count_at(inputs, key, f"{prompt}_details.{key}"), False
+    return count_at(usage, "cache_creation_input_tokens", "usage.cache_creation_input_tokens"), True
