@@ -50,6 +50,26 @@ def test_bedrock_failed_call_without_tokens_bills_nothing():
         read_inference(record)
 
 
+
+@pytest.mark.parametrize("output", [
+    {"outputContentType": "application/json", "outputBodyJson": {"images": ["iVBORw0KGgo="]}},  # Titan, Nova Canvas
+    {"outputContentType": "application/json", "outputBodyJson": {"artifacts": [{"base64": "iVBO"}]}},  # SDXL
+    {"outputVideoS3Path": "s3://videos/abc/output.mp4", "outputVideoDurationSeconds": 6.0},  # Nova Reel
+])
+def test_bedrock_image_and_video_calls_bill_no_tokens(output):
+    record = {**BEDROCK, "operation": "InvokeModel", "modelId": "amazon.titan-image-generator-v2:0",
+              "input": {"inputContentType": "application/json", "inputBodyJson": {"taskType": "TEXT_IMAGE"}},
+              "output": output}
+    with pytest.raises(NothingToBill, match="no_usage"):
+        read_inference(record)
+
+
+def test_a_bedrock_text_call_without_counts_is_still_an_error():
+    record = {**BEDROCK, "input": {"inputContentType": "application/json"},
+              "output": {"outputContentType": "application/json", "outputBodyJson": {"output": {"message": {}}}}}
+    with pytest.raises(RecordError, match="without inputTokenCount"):
+        read_inference(record)
+
 def test_openai_chat_splits_cached_out_of_prompt_and_reasoning_out_of_completion():
     record = {
         "id": "chatcmpl-AbCdEfGhIjKlMnOpQrStUvWxYz012",

@@ -84,8 +84,17 @@ def _bedrock(data: dict[str, Any]) -> Inference:
         "output": count_at(out, "outputTokenCount", "output.outputTokenCount"),
     }
     if "inputTokenCount" not in inp and "outputTokenCount" not in out and not data.get("errorCode"):
+        if _media_output(out):
+            raise NothingToBill(NO_USAGE)  # an image or video model: billed per image or second, no tokens
         raise RecordError(INVALID_COUNTS, "Bedrock record without inputTokenCount or outputTokenCount")
     return with_counts(model, id_at(data, "requestId"), rfc3339_at(data, "timestamp"), counts)
+
+
+def _media_output(output: dict[str, Any]) -> bool:
+    """A Bedrock image or video model's output: Nova Reel's video in S3; images (Titan, Nova Canvas, Stability's
+    newer models) or artifacts (Stability's older ones) in the body."""
+    body = output.get("outputBodyJson")
+    return "outputVideoS3Path" in output or (isinstance(body, dict) and ("images" in body or "artifacts" in body))
 
 
 def bedrock_model(model_id: str) -> str:
