@@ -215,3 +215,28 @@ def test_logs_and_metrics_exported_beside_the_traces_bill_nothing_and_are_no_dea
     summary, sink = meter(logs, metrics, {**logs, "note": "not an OTLP export"})
     assert sink.events == [] and summary.skipped == {"not_traces": 2}
     assert summary.dead_letters == {"unknown_format": 1}  # anything more than the export is no OTLP document
+
+
+def test_openinference_spans_bill_their_model_calls_and_not_the_chains_around_them():
+    # Arize Phoenix's instrumentations (OpenInference conventions): a CHAIN span that sums its LLM call, the LLM
+    # call itself (412 prompt tokens, 256 of them read from the cache; 27 completion tokens, 8 of them reasoning),
+    # an EMBEDDING call, and a TOOL span carrying a count of its own.
+    doc = document(
+        span("a1a1a1a1a1a1a1a1", "", "RunnableSequence", 1_732_646_402_000_000_000,
+             openinference__span__kind="CHAIN", llm__token_count__prompt=412, llm__token_count__completion=27),
+        span("b2b2b2b2b2b2b2b2", "a1a1a1a1a1a1a1a1", "ChatOpenAI", 1_732_646_401_000_000_000,
+             openinference__span__kind="LLM", llm__model_name="gpt-4o-mini-2024-07-18", llm__provider="openai",
+             llm__token_count__prompt=412, llm__token_count__completion=27, llm__token_count__total=439,
+             llm__token_count__prompt_details__cache_read=256, llm__token_count__prompt_details__audio=0,
+             llm__token_count__completion_details__reasoning=8),
+        span("c3c3c3c3c3c3c3c3", "", "CreateEmbeddingResponse", 1_732_646_403_000_000_000,
+             openinference__span__kind="EMBEDDING", embedding__model_name="text-embedding-3-small",
+             llm__token_count__prompt=9, llm__token_count__total=9),
+        span("d4d4d4d4d4d4d4d4", "", "search", 1_732_646_404_000_000_000,
+             openinference__span__kind="TOOL", llm__token_count__prompt=5))
+    summary, sink = meter(doc)
+    assert billed(sink) == {
+        ("sub_acme", "gpt-4o-mini-2024-07-18", "input"): 156, ("sub_acme", "gpt-4o-mini-2024-07-18", "cached_input"): 256,
+        ("sub_acme", "gpt-4o-mini-2024-07-18", "output"): 19, ("sub_acme", "gpt-4o-mini-2024-07-18", "reasoning"): 8,
+        ("sub_acme", "text-embedding-3-small", "input"): 9}
+    assert summary.skipped["aggregate_span"] == 2 and sink.dead_letters == []

@@ -1,10 +1,11 @@
 """OpenTelemetry GenAI spans from OTLP JSON (what the Collector's S3 exporter writes with `otlp_json`).
 
-One span is one inference when it carries usage in `gen_ai.usage.*` (or the older `llm.usage.*`) and is an
-inference, not a sum. Agent and workflow spans that add up their children's usage would bill it twice, so a
-span is billed only if
+One span is one inference when it carries usage in `gen_ai.usage.*` (or the older `llm.usage.*`, or
+OpenInference's `llm.token_count.*`, which Arize Phoenix's instrumentations write) and is an inference, not a
+sum. Agent and workflow spans that add up their children's usage would bill it twice, so a span is billed only if
 - its operation (`gen_ai.operation.name`, or OpenLLMetry's `traceloop.span.kind`) is not an agent, workflow,
-  task or tool operation, and
+  task or tool operation, and its OpenInference kind (`openinference.span.kind`), if it has one, is LLM or
+  EMBEDDING, and
 - no span below it in the same document carries usage too (a wrapper around model calls).
 Its identity is (traceId, spanId); its time is its end. The semantic conventions count cache reads and writes
 inside input_tokens and reasoning inside output_tokens; some instrumentations report them beside instead,
@@ -28,15 +29,21 @@ NO_SPANS = "no_spans"
 DUPLICATE_SPAN = "duplicate_span"
 NOT_TRACES = "not_traces"
 
-_INPUT = ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.usage.prompt_tokens")
-_OUTPUT = ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens", "llm.usage.completion_tokens")
-_CACHE_READ = ("gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens")
-_CACHE_WRITE = ("gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.cache_creation_input_tokens")
-_REASONING = ("gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_tokens")
+_INPUT = ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.usage.prompt_tokens", "llm.token_count.prompt")
+_OUTPUT = ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens", "llm.usage.completion_tokens",
+           "llm.token_count.completion")
+_CACHE_READ = ("gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens",
+               "llm.token_count.prompt_details.cache_read")
+_CACHE_WRITE = ("gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.cache_creation_input_tokens",
+                "llm.token_count.prompt_details.cache_write")
+_REASONING = ("gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_tokens",
+              "llm.token_count.completion_details.reasoning")
+_MODEL = ("gen_ai.response.model", "gen_ai.request.model", "llm.model_name", "embedding.model_name")
 _USAGE = _INPUT + _OUTPUT
 # Keys that billing reads (usage, operation, model): a resource with none of them leaves billing to the span's own.
 _GENAI_PREFIXES = ("gen_ai.", "llm.", "traceloop.")
 _AGGREGATES = {"invoke_agent", "create_agent", "execute_tool", "invoke_workflow", "workflow", "agent", "task", "tool"}
+_INFERENCE_KINDS = {"LLM", "EMBEDDING"}  # OpenInference's kinds of span that are a model call
 _MAX_DEPTH = 32
 _MAX_DIGITS = 4_000  # under the 4,300 digits Python's int() takes from text
 _ABSENT: Any = object()
@@ -142,16 +149,18 @@ def _usage_reason(attributes: dict[str, Any], leaf: bool) -> str | None:
     operation = attributes.get("gen_ai.operation.name") or attributes.get("traceloop.span.kind")
     if not leaf or (isinstance(operation, str) and operation.lower() in _AGGREGATES):
         return AGGREGATE_SPAN
+    kind = attributes.get("openinference.span.kind")
+    if isinstance(kind, str) and kind.upper() not in _INFERENCE_KINDS:
+        return AGGREGATE_SPAN  # a CHAIN, AGENT or TOOL span that sums its calls
     return None
 
 
 def read_span(span: Span) -> Inference:
     """The inference of a span that bills: one ``skip_reasons`` found no reason against."""
     attributes = span.attributes
-    model = attributes.get("gen_ai.response.model") or attributes.get("gen_ai.request.model")
+    model = next((found for key in _MODEL if (found := attributes.get(key))), None)
     if not isinstance(model, str) or not model.strip():
-        raise RecordError(INVALID_RECORD, f"gen_ai.response.model or gen_ai.request.model must name the model, "
-                                          f"got {short(model)}")
+        raise RecordError(INVALID_RECORD, f"one of {', '.join(_MODEL)} must name the model, got {short(model)}")
     inputs, outputs = _tokens(attributes, _INPUT), _tokens(attributes, _OUTPUT)
     cache_read, cache_write = _tokens(attributes, _CACHE_READ), _tokens(attributes, _CACHE_WRITE)
     reasoning = _tokens(attributes, _REASONING)
