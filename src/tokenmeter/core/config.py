@@ -18,6 +18,9 @@ ENV_VAR = "METERING_CONFIG"
 DEFAULT_SUBSCRIPTION_FROM = ("requestMetadata.subscription_id", "user", "metadata.customer", "end_user",
                              "attributes.user.id", "attributes.enduser.id")
 DEFAULT_PROPERTY_NAMES = {"tokens": "tokens", "model": "model", "token_type": "token_type"}
+# Where a record was logged, which a subscription_from rule reads as a field of its own (CloudWatch Logs Insights
+# names its fields so): the log group and stream of a CloudWatch line, the bucket and key of an S3 object.
+ORIGIN_FIELDS = ("@logGroup", "@logStream", "@bucket", "@key")
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,11 @@ class MeteringConfig:
     max_dead_letters_per_object: int = 1000
     # A LiteLLM proxy cache hit costs the provider nothing: billed only when this says so.
     bill_proxy_cache_hits: bool = False
+
+    @property
+    def attributes_by_origin(self) -> bool:
+        """Whether a subscription_from rule reads where a record was logged (ORIGIN_FIELDS)."""
+        return any((rule if isinstance(rule, str) else rule.path).startswith("@") for rule in self.subscription_from)
 
 
 def load_config(source: str | None = None, *, base_dir: Path | None = None) -> MeteringConfig:
@@ -131,10 +139,10 @@ def parse_config(document: Any, *, base_dir: Path | None = None) -> MeteringConf
 
 def _subscription_rule(value: Any, key: str) -> str | PathPattern:
     if not isinstance(value, Mapping):
-        return _non_empty_str(value, key)
+        return _rule_path(value, key)
     if set(value) != {"path", "pattern"}:
         raise _bad(key, 'a dotted field path, or an object {"path": ..., "pattern": ...}', value)
-    path, pattern = _non_empty_str(value["path"], f"{key}.path"), _non_empty_str(value["pattern"], f"{key}.pattern")
+    path, pattern = _rule_path(value["path"], f"{key}.path"), _non_empty_str(value["pattern"], f"{key}.pattern")
     try:
         groups = re.compile(pattern).groups
     except re.error as exc:
@@ -142,6 +150,13 @@ def _subscription_rule(value: Any, key: str) -> str | PathPattern:
     if groups > 1:
         raise _bad(f"{key}.pattern", "a regular expression with at most one group (the subscription)", pattern)
     return PathPattern(path, pattern)
+
+
+def _rule_path(value: Any, key: str) -> str:
+    path = _non_empty_str(value, key)
+    if path.startswith("@") and path not in ORIGIN_FIELDS:
+        raise _bad(key, f"a dotted field path, or where the record was logged: one of {', '.join(ORIGIN_FIELDS)}", path)
+    return path
 
 
 def _tokenizers(value: Any, base_dir: Path | None) -> dict[str, str]:

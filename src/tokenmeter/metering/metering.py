@@ -21,6 +21,7 @@ from .attribution import Attributor
 from .fields import NothingToBill
 from .formats import read_inference
 from .log_wrappers import logged_record
+from .origins import log_origin, record_origin
 from .otlp import NO_SPANS, Span, is_otlp, otlp_spans, read_span, skip_reasons
 from .records import (
     INVALID_IDENTIFIER,
@@ -98,6 +99,7 @@ class Meter:
         self._tokenizers = tokenizers
         self._sink = sink if hasattr(sink, "add_usage") or not hasattr(sink, "add_events") else _EventsSink(sink)
         self._attributor = Attributor(config.subscription_from, config.default_subscription)
+        self._by_origin = config.attributes_by_origin
         self._shape = event_shape(config.metric_code, config.property_names)
         self._pending: dict[str, list[_Pending]] = {}
         self._pending_count = 0
@@ -123,8 +125,9 @@ class Meter:
     def _add_lines(self, lines: LogLines) -> None:
         """A CloudWatch batch: each usual line billed in one step, any other read as a record of its own."""
         summary = self.summary
+        origin = log_origin(lines.group, lines.stream) if self._by_origin else None
         for position, value, identity, fallback_ms in lines.parsed():
-            if type(value) is dict and identity is not None and self._bill_usual(value, identity, fallback_ms):
+            if type(value) is dict and identity is not None and self._bill_usual(value, identity, fallback_ms, origin):
                 summary.records += 1
                 continue
             item = lines.item(position, value)
@@ -134,7 +137,8 @@ class Meter:
             else:
                 self.add(item)
 
-    def _bill_usual(self, data: dict[str, Any], identity: str, fallback_ms: int | None) -> bool:
+    def _bill_usual(self, data: dict[str, Any], identity: str, fallback_ms: int | None,
+                    origin: dict[str, Any] | None = None) -> bool:
         """Bill a usual record (usual.py) in one step; False, having done nothing, for any other record or one
         whose subscription or model cannot travel: the general reading (``_read``) then gives its outcome. Whatever
         the one-step path raises, the record goes to the general reading too, on either trigger's path."""
@@ -143,7 +147,7 @@ class Meter:
             if found is None:
                 return False
             model, request_id, timestamp_ms, counts = found
-            subscription = self._attributor.subscription_for(data)
+            subscription = self._attributor.subscription_for(data if origin is None else {**origin, **data})
             if (subscription not in _VALID_IDS or model not in _VALID_IDS) and (
                     subscription is None or _identifier_error(subscription, model) is not None):
                 return False
@@ -191,9 +195,13 @@ class Meter:
         return DeadLetter(reason, detail, raw.source, truncate_record(text, self._config.dead_letter_record_max_bytes),
                           raw.identity, raw.fallback_ms)
 
+    def _origin(self, raw: RawRecord) -> dict[str, Any] | None:
+        """Where ``raw`` was logged, for rules that read it (None: no rule does)."""
+        return record_origin(raw) if self._by_origin else None
+
     def _meter(self, raw: RawRecord) -> None:
         data = raw.value if raw.parsed else _decode(raw)  # (CloudWatch and S3 lines come parsed)
-        if type(data) is dict and self._bill_usual(data, raw.identity, raw.fallback_ms):
+        if type(data) is dict and self._bill_usual(data, raw.identity, raw.fallback_ms, self._origin(raw)):
             return
         self._read(raw, data)
 
@@ -202,7 +210,7 @@ class Meter:
         if type(data) is dict:
             if "message" in data and (logged := logged_record(data)) is not None:
                 # A JSON log line around the record (Lambda's JSON format, Powertools): read as the record bare.
-                if self._bill_usual(logged, raw.identity, raw.fallback_ms):
+                if self._bill_usual(logged, raw.identity, raw.fallback_ms, self._origin(raw)):
                     return
                 data = logged
             if "resourceSpans" in data and is_otlp(data):
@@ -258,7 +266,9 @@ class Meter:
         self._guarded(bill.raw, self._bill, bill.raw, bill.data, bill.inference)
 
     def _bill(self, raw: RawRecord, data: Any, inference: Inference) -> None:
-        subscription = self._attributor.subscription_for(data)
+        origin = self._origin(raw)
+        subscription = self._attributor.subscription_for(
+            {**origin, **data} if origin is not None and type(data) is dict else data)
         if subscription is None:
             raise RecordError(UNATTRIBUTED, "no subscription in " + ", ".join(map(str, self._config.subscription_from)))
         if subscription not in _VALID_IDS or inference.model not in _VALID_IDS:
