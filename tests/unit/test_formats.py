@@ -192,3 +192,30 @@ def test_unusable_records_get_a_reason(record, reason):
     with pytest.raises(RecordError) as error:
         read_inference(record)
     assert error.value.reason == reason
+
+
+CONVERSE = {  # what boto3's bedrock-runtime converse() returns, logged as JSON with the modelId the app asked for
+    "ResponseMetadata": {"RequestId": "5ffd3a4e-2d5f-4a8b-9c1e-0123456789ab", "HTTPStatusCode": 200,
+                         "HTTPHeaders": {"date": "Thu, 28 Nov 2024 10:00:00 GMT"}, "RetryAttempts": 0},
+    "output": {"message": {"role": "assistant", "content": [{"text": "Hello"}]}}, "stopReason": "end_turn",
+    "usage": {"inputTokens": 30, "outputTokens": 628, "totalTokens": 1158, "cacheReadInputTokens": 400,
+              "cacheWriteInputTokens": 100},
+    "metrics": {"latencyMs": 1275},
+    "modelId": "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-7-sonnet-20250219-v1:0",
+}
+
+
+def test_a_logged_bedrock_converse_response_bills_as_its_invocation_log_would():
+    inference = read_inference(CONVERSE)
+    # inputTokens is the uncached part: the reads and writes are beside it (30 + 400 + 100 + 628 = 1158).
+    assert inference.counts == {"input": 30, "cached_input": 400, "cache_write": 100, "output": 628}
+    assert inference.model == "anthropic.claude-3-7-sonnet-20250219-v1:0"
+    assert inference.request_id == "5ffd3a4e-2d5f-4a8b-9c1e-0123456789ab"
+    assert inference.timestamp_ms == 1_732_788_000_000  # the response's Date header, 2024-11-28T10:00:00Z
+
+
+def test_a_converse_response_without_its_model_is_a_clear_error():
+    record = {key: value for key, value in CONVERSE.items() if key != "modelId"}
+    with pytest.raises(RecordError, match="names no model"):
+        read_inference(record)
+    assert read_inference({**record, "ResponseMetadata": None, "model": "amazon.nova-pro-v1:0"}).timestamp_ms is None

@@ -6,6 +6,7 @@ only split into disjoint token types (see DESIGN.md, "Usage event").
 
 from __future__ import annotations
 
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from .batches import batch_response, is_batch_result
@@ -59,7 +60,10 @@ def read_inference(data: Any, bill_proxy_cache_hits: bool = False) -> Inference:
     if isinstance(response, dict) and ("usage" in response or "choices" in response):
         request = data.get("request")
         return _openai_shaped(response, request if isinstance(request, dict) else {}, data)
-    if isinstance(data.get("usage"), dict) or "choices" in data:
+    usage = data.get("usage")
+    if isinstance(usage, dict) and ("inputTokens" in usage or "outputTokens" in usage):
+        return _converse(data, usage)
+    if isinstance(usage, dict) or "choices" in data:
         return _openai_shaped(data, {}, data)
     if "eval_count" in data or "prompt_eval_count" in data or ("done" in data and "created_at" in data):
         return _ollama(data)
@@ -88,6 +92,31 @@ def _bedrock(data: dict[str, Any]) -> Inference:
             raise NothingToBill(NO_USAGE)  # an image or video model: billed per image or second, no tokens
         raise RecordError(INVALID_COUNTS, "Bedrock record without inputTokenCount or outputTokenCount")
     return with_counts(model, id_at(data, "requestId"), rfc3339_at(data, "timestamp"), counts)
+
+
+def _converse(data: dict[str, Any], usage: dict[str, Any]) -> Inference:
+    """A Bedrock Converse response as an app logs what boto3 returned: inputTokens excludes the cache reads and
+    writes counted beside it. The response names no model: the app logs its modelId with it."""
+    if not isinstance(data.get("modelId") or data.get("model"), str):
+        raise RecordError(INVALID_RECORD, "a Bedrock Converse response names no model: log its modelId with it")
+    model = bedrock_model(model_at(data, "modelId" if "modelId" in data else "model"))
+    metadata = object_at(data, "ResponseMetadata")
+    counts = {
+        "input": count_at(usage, "inputTokens", "usage.inputTokens"),
+        "cached_input": count_at(usage, "cacheReadInputTokens", "usage.cacheReadInputTokens"),
+        "cache_write": count_at(usage, "cacheWriteInputTokens", "usage.cacheWriteInputTokens"),
+        "output": count_at(usage, "outputTokens", "usage.outputTokens"),
+    }
+    request_id = id_at(metadata, "RequestId") if "RequestId" in metadata else id_at(data, "requestId")
+    return with_counts(model, request_id, _http_date(object_at(metadata, "HTTPHeaders").get("date")), counts)
+
+
+def _http_date(value: Any) -> int | None:
+    """An HTTP Date header (RFC 9110: "Sat, 28 Nov 2026 03:31:25 GMT") in ms; None where there is none to read."""
+    try:
+        return round(parsedate_to_datetime(value).timestamp() * 1000) if isinstance(value, str) else None
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
 
 
 def _media_output(output: dict[str, Any]) -> bool:
