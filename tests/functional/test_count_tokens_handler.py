@@ -323,3 +323,27 @@ def test_an_unreadable_stream_memory_fails_the_invocation_for_a_retry(count_toke
     monkeypatch.setattr(aws.s3, "get_object", real_get)
     assert count_tokens.lambda_handler(second, LambdaContext())["metered"] == 1
     assert [(e["properties"]["token_type"], e["properties"]["tokens"]) for e in events_on(aws)] == [("output", 15)]
+
+
+def test_a_bedrock_body_logged_apart_is_billed_once_by_its_log_record(count_tokens, aws, monkeypatch):
+    # A request past Bedrock's inline limit: the log record holds the counts and names the body it put under
+    # data/; that body, a Claude response with usage of its own, reaches count_tokens too, in the same bucket.
+    config = json.loads(os.environ["METERING_CONFIG"])
+    monkeypatch.setenv("METERING_CONFIG", json.dumps({**config, "default_subscription": "sub_default"}))
+    hour = "AWSLogs/123456789012/BedrockModelInvocationLogs/us-east-1/2024/11/26/18"
+    body_key = f"{hour}/data/5f2a7c3e-0b7d-4a45-9a53-2d7f3c8f9e10_output.json.gz"
+    record = {**BEDROCK, "operation": "InvokeModel",
+              "output": {"outputContentType": "application/json", "outputTokenCount": 20,
+                         "outputBodyS3Path": f"s3://inference-logs/{body_key}"}}
+    body = {"id": "msg_bdrk_01XFDUDYJgAACzvnptvVoYEL", "type": "message", "role": "assistant",
+            "model": "claude-3-haiku-20240307", "content": [{"type": "text", "text": "..."}],
+            "usage": {"input_tokens": 60, "output_tokens": 20, "cache_read_input_tokens": 40}}
+    aws.s3.put_object(Bucket="inference-logs", Key=f"{hour}/20241126T184000Z_6ef8e4c4.json.gz",
+                      Body=gzip.compress(json.dumps(record).encode() + b"\n"))
+    aws.s3.put_object(Bucket="inference-logs", Key=body_key, Body=gzip.compress(json.dumps(body).encode()))
+    summary = count_tokens.lambda_handler(s3_event(f"{hour}/20241126T184000Z_6ef8e4c4.json.gz", body_key),
+                                          LambdaContext())
+    assert summary["metered"] == 1 and summary["skipped"] == {"bedrock_body": 1} and summary["dead_letters"] == {}
+    # The record's counts alone (100 input, 40 read from the cache, 20 output), not the body's again.
+    assert sorted((e["properties"]["token_type"], e["properties"]["tokens"]) for e in events_on(aws)) == [
+        ("cached_input", 40), ("input", 100), ("output", 20)]

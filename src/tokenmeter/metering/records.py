@@ -32,6 +32,7 @@ NO_USAGE = "no_usage"
 PLATFORM_LINE = "platform_line"
 EMPTY_OBJECT = "empty_object"
 OWN_STATE = "own_state"  # count_tokens' own objects in the log bucket (stream_memory.py)
+BEDROCK_BODY = "bedrock_body"  # a body Bedrock's invocation logging put apart: its log record bills it
 TEST_EVENT = "test_event"  # the s3:TestEvent S3 sends when a bucket's notifications are set up
 
 UNPARSED: Any = object()  # RawRecord.value of a record whose text is still to be parsed

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 import gzip
+import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from tokenmeter.core.dead_letters import DeadLetter
 
 from .prefetch import PrefetchingS3
 from .records import (
+    BEDROCK_BODY,
     DECODE_ERROR,
     MALFORMED_JSON,
     OWN_STATE,
@@ -41,6 +43,10 @@ from .s3_objects import (
 from .stream_memory import PREFIX as STREAM_MEMORY_PREFIX
 
 Item = RawRecord | DeadLetter | Skipped
+
+# Where Bedrock's invocation logging puts a request or response body too large to log inline (the log record
+# names it in inputBodyS3Path / outputBodyS3Path, and holds the token counts): .../<region>/YYYY/MM/DD/HH/data/.
+_BEDROCK_BODY = re.compile(r"(?:^|/)AWSLogs/[^/]+/BedrockModelInvocationLogs/[^/]+/\d{4}/\d{2}/\d{2}/\d{2}/data/")
 
 # Lines the Lambda platform writes into every function's log group.
 _PLATFORM_PREFIXES = ("START RequestId:", "END RequestId:", "REPORT RequestId:", "INIT_START ", "EXTENSION\t")
@@ -85,7 +91,7 @@ def queued_objects(messages: list[dict[str, Any]], s3_client: Callable[[], Any],
     read: list[tuple[str, list[Notification | DeadLetter]] | DeadLetter | Skipped] = [
         _queued_message(message) for message in messages]
     planned = [get_object_args(n.bucket, n.key, n.version_id, n.etag) for found in read if isinstance(found, tuple)
-               for n in found[1] if isinstance(n, Notification) and not n.key.startswith(STREAM_MEMORY_PREFIX)]
+               for n in found[1] if isinstance(n, Notification) and _skip_reason(n.key) is None]
     prefetching = PrefetchingS3(s3_client(), planned) if len(planned) > 1 else None  # (one: nothing to overlap)
     client = s3_client if prefetching is None else lambda: prefetching
     try:
@@ -128,10 +134,20 @@ def _objects(notifications: Iterable[Notification | DeadLetter], s3_client: Call
     for found in notifications:
         if isinstance(found, DeadLetter):
             yield found
-        elif found.key.startswith(STREAM_MEMORY_PREFIX):
-            yield Skipped(OWN_STATE, f"s3://{found.bucket}/{found.key}")  # count_tokens' own state
+        elif (reason := _skip_reason(found.key)) is not None:
+            yield Skipped(reason, f"s3://{found.bucket}/{found.key}")
         else:
             yield from s3_records(s3_client(), found.bucket, found.key, limits, budget, found.version_id, found.etag)
+
+
+def _skip_reason(key: str) -> str | None:
+    """Why an object in the log bucket is not read: count_tokens' own state, or a Bedrock body whose log record
+    bills it (reading it too would bill an Anthropic response twice, and dead-letter every other body)."""
+    if key.startswith(STREAM_MEMORY_PREFIX):
+        return OWN_STATE
+    if "/data/" in key and _BEDROCK_BODY.search(key):
+        return BEDROCK_BODY
+    return None
 
 
 def cloudwatch_records(event: dict[str, Any]) -> Iterator[Item]:
