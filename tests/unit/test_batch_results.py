@@ -112,3 +112,39 @@ def test_batch_lines_are_attributed_by_the_part_of_custom_id_a_pattern_names():
 def test_a_line_with_both_shapes_is_read_by_its_response():
     inference = read_inference({**OPENAI_LINE, "result": 5})
     assert inference.counts == {"input": 176, "cached_input": 1024, "output": 300, "reasoning": 0}
+
+
+# Bedrock batch inference output (the documented .jsonl.out lines): a Claude request whose body names its model.
+BEDROCK_LINE = {"recordId": "CALL0000001", "modelInput": {
+    "anthropic_version": "bedrock-2023-05-31", "max_tokens": 1024, "metadata": {"user_id": "sub_initech"},
+    "messages": [{"role": "user", "content": [{"type": "text", "text": "Summarize the following call transcript"}]}]},
+    "modelOutput": {"id": "msg_bdrk_01Vk1d7eCzv2dVu4mQkhfbjX", "type": "message", "role": "assistant",
+                    "model": "claude-3-haiku-20240307", "content": [{"type": "text", "text": "The caller..."}],
+                    "stop_reason": "end_turn", "stop_sequence": None,
+                    "usage": {"input_tokens": 190, "output_tokens": 127, "cache_read_input_tokens": 64}}}
+
+
+def test_a_bedrock_batch_line_bills_its_claude_response_to_whom_its_request_names():
+    summary, sink = meter_lines([BEDROCK_LINE], {"subscription_from": ["modelInput.metadata.user_id"]})
+    assert [(e.external_subscription_id, e.properties["token_type"], e.properties["tokens"]) for e in sink.events] == [
+        ("sub_initech", "input", 190), ("sub_initech", "cached_input", 64), ("sub_initech", "output", 127)]
+    assert sink.events[0].properties["model"] == "claude-3-haiku-20240307"
+
+
+def test_bedrock_batch_failures_and_the_jobs_manifest_bill_nothing():
+    failed = {"recordId": "1223213ABCD", "modelInput": {"inputText": "Hello world"},
+              "error": {"errorCode": 400, "errorMessage": "bad request"}}
+    manifest = {"totalRecordCount": 2, "processedRecordCount": 2, "successRecordCount": 1, "errorRecordCount": 1,
+                "inputTokenCount": 254, "outputTokenCount": 127}
+    summary, sink = meter_lines([failed, manifest], {"default_subscription": "sub_1"})
+    assert sink.events == [] and sink.dead_letters == []
+    assert summary.skipped == {FAILED_REQUEST: 1, "batch_summary": 1}
+
+
+def test_a_bedrock_batch_line_without_a_model_is_a_dead_letter_that_says_why():
+    titan = {"recordId": "3223593EFGH", "modelInput": {"inputText": "Roses are red, violets are"},
+             "modelOutput": {"inputTextTokenCount": 8, "results": [{"tokenCount": 3, "outputText": "blue\n",
+                                                                    "completionReason": "FINISH"}]}}
+    summary, sink = meter_lines([titan], {"default_subscription": "sub_1"})
+    assert [d.reason for d in sink.dead_letters] == ["invalid_record"]
+    assert "names no model" in sink.dead_letters[0].detail

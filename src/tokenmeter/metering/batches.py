@@ -5,6 +5,10 @@ OpenAI's Batch API (and the providers that copy it) writes `{"id", "custom_id", 
 "succeeded", "message"}}`, or a result of type errored, canceled or expired. A request that did not succeed is
 not billed by its provider, and bills nothing here. Vertex AI's batch lines (`{"request", "response"}`) are
 read as wrapped Gemini responses (formats.py).
+
+Bedrock's batch inference writes `{"recordId", "modelInput", "modelOutput"}` per request (`error` in place of
+`modelOutput` for one that failed), the output being the body InvokeModel or Converse would have answered, and
+a `manifest.json.out` summing the job's tokens, which would bill them a second time.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from .fields import NothingToBill, id_at, short
 from .records import INVALID_RECORD, RecordError
 
 FAILED_REQUEST = "failed_request"
+BATCH_SUMMARY = "batch_summary"
+_MANIFEST_KEYS = frozenset(("totalRecordCount", "processedRecordCount", "successRecordCount", "errorRecordCount"))
 
 
 def is_batch_result(data: dict[str, Any]) -> bool:
@@ -54,3 +60,26 @@ def _anthropic(result: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(message, dict):
         raise RecordError(INVALID_RECORD, f"'result.message' must be an object, got {short(message)}")
     return message
+
+
+def is_bedrock_batch_output(data: dict[str, Any]) -> bool:
+    return "recordId" in data and "modelInput" in data and ("modelOutput" in data or "error" in data)
+
+
+def bedrock_batch_response(data: dict[str, Any]) -> dict[str, Any]:
+    """The response body of a Bedrock batch output line; NothingToBill for a request that failed."""
+    output = data.get("modelOutput")
+    if output is None:
+        raise NothingToBill(FAILED_REQUEST)
+    if not isinstance(output, dict):
+        raise RecordError(INVALID_RECORD, f"'modelOutput' must be an object, got {short(output)}")
+    if not isinstance(output.get("model"), str):
+        # Only Anthropic's bodies name their model; the job does for the others, and its id is not in the line.
+        raise RecordError(INVALID_RECORD, "a Bedrock batch output line whose response names no model (only "
+                                          "Anthropic's do): the job's model is not in its output")
+    return output
+
+
+def is_batch_manifest(data: dict[str, Any]) -> bool:
+    """Bedrock's manifest.json.out: the job's record and token totals, which its lines bill one by one."""
+    return data.keys() >= _MANIFEST_KEYS

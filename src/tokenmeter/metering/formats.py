@@ -9,7 +9,14 @@ from __future__ import annotations
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from .batches import batch_response, is_batch_result
+from .batches import (
+    BATCH_SUMMARY,
+    batch_response,
+    bedrock_batch_response,
+    is_batch_manifest,
+    is_batch_result,
+    is_bedrock_batch_output,
+)
 from .fields import (
     NothingToBill,
     count_at,
@@ -54,6 +61,10 @@ def read_inference(data: Any, bill_proxy_cache_hits: bool = False) -> Inference:
         return read_gemini(data)
     if "custom_id" in data and is_batch_result(data):
         return _batch_result(data)
+    if "recordId" in data and is_bedrock_batch_output(data):
+        return _openai_shaped(bedrock_batch_response(data), {}, data)
+    if "totalRecordCount" in data and is_batch_manifest(data):
+        raise NothingToBill(BATCH_SUMMARY)
     response = data.get("response")
     if isinstance(response, dict) and is_gemini(response):
         return read_gemini(response)
