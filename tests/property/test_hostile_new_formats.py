@@ -1,7 +1,7 @@
-"""Hostile OpenTelemetry documents, LiteLLM, Gemini, batch result, log line and Realtime payloads and streamed chunks,
-property-based: attribute values of every OTLP type (and of none), missing usage, negative, fractional and string counts,
-huge arrays, parent cycles, chunks in any order. Nothing escapes the Meter, every record (a span, a chunk)
-has exactly one outcome, and every event keeps the contract."""
+"""Hostile OpenTelemetry documents; LiteLLM, Gemini, batch result, log line, Realtime, vendor usage, Bedrock Converse
+and Bedrock batch payloads; streamed chunks. Property-based: attribute values of every OTLP type (and of none),
+missing usage, negative, fractional and string counts, huge arrays, parent cycles, chunks in any order. Nothing
+escapes the Meter, every record (a span, a chunk) has exactly one outcome, and every event keeps the contract."""
 
 from __future__ import annotations
 
@@ -36,9 +36,11 @@ any_value = st.recursive(
 )
 USAGE_KEYS = ["gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens", "gen_ai.usage.prompt_tokens",
               "gen_ai.usage.completion_tokens", "gen_ai.usage.cache_read.input_tokens",
-              "gen_ai.usage.reasoning.output_tokens", "llm.usage.prompt_tokens"]
+              "gen_ai.usage.reasoning.output_tokens", "llm.usage.prompt_tokens", "llm.token_count.prompt",
+              "llm.token_count.completion", "llm.token_count.prompt_details.cache_read"]
 attribute_keys = st.sampled_from([*USAGE_KEYS, "gen_ai.operation.name", "gen_ai.request.model",
-                                  "gen_ai.response.model", "user.id", "traceloop.span.kind"]) | st.text(max_size=10)
+                                  "gen_ai.response.model", "user.id", "traceloop.span.kind", "openinference.span.kind",
+                                  "llm.model_name", "embedding.model_name"]) | st.text(max_size=10)
 attributes = st.lists(st.one_of(st.fixed_dictionaries({"key": attribute_keys, "value": any_value}),
                                 st.integers(), st.text(max_size=5), st.fixed_dictionaries({"value": any_value})),
                       max_size=8)
@@ -96,7 +98,30 @@ REALTIME = {"type": "response.done", "model": "gpt-realtime", "response": {"id":
     "input_tokens": 20, "output_tokens": 9, "input_token_details": {"audio_tokens": 5, "cached_tokens": 4,
                                                                     "cached_tokens_details": {"audio_tokens": 1}},
     "output_token_details": {"audio_tokens": 6}}}}
+# OpenAI-shaped usage as other servers write it (LiteLLM, OpenRouter, DeepSeek, xAI), a logged Bedrock Converse
+# response, and Bedrock batch output lines.
+VENDOR_USAGE = {"id": "chatcmpl-1", "model": "claude", "usage": {
+    "prompt_tokens": 1510, "completion_tokens": 20, "total_tokens": 1530, "cache_read_input_tokens": 1000,
+    "cache_creation_input_tokens": 500, "prompt_cache_hit_tokens": 0,
+    "prompt_tokens_details": {"cached_tokens": 1000, "cache_creation_tokens": 500, "cache_write_tokens": 500},
+    "completion_tokens_details": {"reasoning_tokens": 5}}}
+CONVERSE = {"modelId": "amazon.nova-pro-v1:0", "usage": {"inputTokens": 3, "outputTokens": 2, "cacheReadInputTokens": 1},
+            "ResponseMetadata": {"RequestId": "5ffd3a4e-2d5f-4a8b-9c1e-0123456789ab",
+                                 "HTTPHeaders": {"date": "Thu, 28 Nov 2024 10:00:00 GMT"}}}
+BEDROCK_BATCH = {"recordId": "CALL0000001", "modelInput": {"metadata": {"user_id": "sub_6"}},
+                 "modelOutput": {"id": "msg_bdrk_1", "model": "claude", "usage": {"input_tokens": 3, "output_tokens": 1}}}
 payloads = st.one_of(
+    st.dictionaries(st.sampled_from(sorted(VENDOR_USAGE["usage"])), hostile | st.integers(0, 2000), max_size=4)
+    .map(lambda c: {**VENDOR_USAGE, "usage": {**VENDOR_USAGE["usage"], **c}}),
+    st.dictionaries(st.sampled_from(["cached_tokens", "cache_creation_tokens", "cache_write_tokens"]),
+                    hostile | st.none(), max_size=3)
+    .map(lambda c: {**VENDOR_USAGE, "usage": {**VENDOR_USAGE["usage"], "prompt_tokens_details": c}}),
+    st.dictionaries(st.sampled_from(["modelId", "model", "usage", "ResponseMetadata"]), hostile, max_size=2)
+    .map(lambda c: {**CONVERSE, **c}),
+    st.dictionaries(st.sampled_from(["inputTokens", "outputTokens", "cacheReadInputTokens", "cacheWriteInputTokens"]),
+                    hostile, max_size=2).map(lambda c: {**CONVERSE, "usage": {**CONVERSE["usage"], **c}}),
+    st.dictionaries(st.sampled_from(["modelOutput", "error", "modelInput", "recordId"]), hostile | st.none(),
+                    max_size=2).map(lambda c: {**BEDROCK_BATCH, **c}),
     st.dictionaries(st.sampled_from(["input_tokens", "output_tokens", "input_token_details", "output_token_details"]),
                     hostile | st.fixed_dictionaries({}, optional={"audio_tokens": hostile, "cached_tokens": hostile,
                                                                   "cached_tokens_details": hostile}), max_size=2)
