@@ -1,5 +1,5 @@
-"""Hostile OpenTelemetry documents; LiteLLM, Gemini, batch result, log line, Realtime, vendor usage, Bedrock Converse
-and Bedrock batch payloads; streamed chunks. Property-based: attribute values of every OTLP type (and of none),
+"""Hostile OpenTelemetry documents; LiteLLM, Gemini, batch result, log line, Realtime, vendor usage, Bedrock Converse,
+Bedrock batch and LangChain payloads; streamed chunks. Property-based: attribute values of every OTLP type (and of none),
 missing usage, negative, fractional and string counts, huge arrays, parent cycles, chunks in any order. Nothing
 escapes the Meter, every record (a span, a chunk) has exactly one outcome, and every event keeps the contract."""
 
@@ -110,7 +110,15 @@ CONVERSE = {"modelId": "amazon.nova-pro-v1:0", "usage": {"inputTokens": 3, "outp
                                  "HTTPHeaders": {"date": "Thu, 28 Nov 2024 10:00:00 GMT"}}}
 BEDROCK_BATCH = {"recordId": "CALL0000001", "modelInput": {"metadata": {"user_id": "sub_6"}},
                  "modelOutput": {"id": "msg_bdrk_1", "model": "claude", "usage": {"input_tokens": 3, "output_tokens": 1}}}
+LANGCHAIN = {"type": "ai", "id": "run-1", "response_metadata": {"model_name": "gpt-4o", "id": "chatcmpl-1"},
+             "usage_metadata": {"input_tokens": 12, "output_tokens": 9, "input_token_details": {"cache_read": 4},
+                                "output_token_details": {"reasoning": 2}}}
 payloads = st.one_of(
+    st.dictionaries(st.sampled_from(["input_tokens", "output_tokens", "input_token_details", "output_token_details"]),
+                    hostile, max_size=2)
+    .map(lambda c: {**LANGCHAIN, "usage_metadata": {**LANGCHAIN["usage_metadata"], **c}}),
+    st.dictionaries(st.sampled_from(["response_metadata", "usage_metadata", "lc", "kwargs", "llm_output", "token_usage",
+                                     "model_name", "run"]), hostile, max_size=2).map(lambda c: {**LANGCHAIN, **c}),
     st.dictionaries(st.sampled_from(sorted(VENDOR_USAGE["usage"])), hostile | st.integers(0, 2000), max_size=4)
     .map(lambda c: {**VENDOR_USAGE, "usage": {**VENDOR_USAGE["usage"], **c}}),
     st.dictionaries(st.sampled_from(["cached_tokens", "cache_creation_tokens", "cache_write_tokens"]),

@@ -29,6 +29,7 @@ from .fields import (
     with_counts,
 )
 from .gemini import is_gemini, read_gemini
+from .langchain import langchain_record, read_langchain
 from .litellm import is_litellm, read_litellm
 from .log_wrappers import is_platform_event
 from .openai_usage import openai_counts
@@ -65,6 +66,9 @@ def read_inference(data: Any, bill_proxy_cache_hits: bool = False) -> Inference:
         return _openai_shaped(bedrock_batch_response(data), {}, data)
     if "totalRecordCount" in data and is_batch_manifest(data):
         raise NothingToBill(BATCH_SUMMARY)
+    if ("usage_metadata" in data or "llm_output" in data or "token_usage" in data or "lc" in data) and (
+            langchain := langchain_record(data)) is not None:
+        return read_langchain(langchain)
     response = data.get("response")
     if isinstance(response, dict) and is_gemini(response):
         return read_gemini(response)
@@ -84,8 +88,8 @@ def read_inference(data: Any, bill_proxy_cache_hits: bool = False) -> Inference:
         raise NothingToBill(NOT_TRACES)
     if is_platform_event(data):
         raise NothingToBill(PLATFORM_LINE)  # START, END and REPORT in Lambda's JSON log format
-    raise RecordError(UNKNOWN_FORMAT, "not a Bedrock, OpenAI, Anthropic, Gemini, LiteLLM, Ollama, OpenTelemetry, "
-                                      "batch result or text-only record")
+    raise RecordError(UNKNOWN_FORMAT, "not a Bedrock, OpenAI, Anthropic, Gemini, LiteLLM, LangChain, Ollama, "
+                                      "OpenTelemetry, batch result or text-only record")
 
 
 def _bedrock(data: dict[str, Any]) -> Inference:
