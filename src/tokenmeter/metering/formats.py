@@ -96,12 +96,8 @@ def _bedrock(data: dict[str, Any]) -> Inference:
     model = bedrock_model(model_at(data, "modelId"))
     inp = object_at(data, "input")
     out = object_at(data, "output")
-    counts = {
-        "input": count_at(inp, "inputTokenCount", "input.inputTokenCount"),
-        "cached_input": count_at(inp, "cacheReadInputTokenCount", "input.cacheReadInputTokenCount"),
-        "cache_write": count_at(inp, "cacheWriteInputTokenCount", "input.cacheWriteInputTokenCount"),
-        "output": count_at(out, "outputTokenCount", "output.outputTokenCount"),
-    }
+    counts = _apart(("inputTokenCount", "cacheReadInputTokenCount", "cacheWriteInputTokenCount", "outputTokenCount"),
+                    inp, out, ("input", "output"))
     if "inputTokenCount" not in inp and "outputTokenCount" not in out and not data.get("errorCode"):
         if _media_output(out):
             raise NothingToBill(NO_USAGE)  # an image or video model: billed per image or second, no tokens
@@ -116,12 +112,7 @@ def _converse(data: dict[str, Any], usage: dict[str, Any]) -> Inference:
         raise RecordError(INVALID_RECORD, "a Bedrock Converse response names no model: log its modelId with it")
     model = bedrock_model(model_at(data, "modelId" if "modelId" in data else "model"))
     metadata = object_at(data, "ResponseMetadata")
-    counts = {
-        "input": count_at(usage, "inputTokens", "usage.inputTokens"),
-        "cached_input": count_at(usage, "cacheReadInputTokens", "usage.cacheReadInputTokens"),
-        "cache_write": count_at(usage, "cacheWriteInputTokens", "usage.cacheWriteInputTokens"),
-        "output": count_at(usage, "outputTokens", "usage.outputTokens"),
-    }
+    counts = _apart(("inputTokens", "cacheReadInputTokens", "cacheWriteInputTokens", "outputTokens"), usage, usage)
     request_id = id_at(metadata, "RequestId") if "RequestId" in metadata else id_at(data, "requestId")
     return with_counts(model, request_id, _http_date(object_at(metadata, "HTTPHeaders").get("date")), counts)
 
@@ -183,12 +174,16 @@ def _batch_result(data: dict[str, Any]) -> Inference:
 
 def anthropic_counts(usage: dict[str, Any]) -> dict[str, int]:
     """Anthropic's usage: input_tokens already excludes cache reads and writes."""
-    return {
-        "input": count_at(usage, "input_tokens", "usage.input_tokens"),
-        "cached_input": count_at(usage, "cache_read_input_tokens", "usage.cache_read_input_tokens"),
-        "cache_write": count_at(usage, "cache_creation_input_tokens", "usage.cache_creation_input_tokens"),
-        "output": count_at(usage, "output_tokens", "usage.output_tokens"),
-    }
+    return _apart(("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens", "output_tokens"), usage, usage)
+
+
+def _apart(keys: tuple[str, str, str, str], inputs: dict[str, Any], outputs: dict[str, Any],
+           names: tuple[str, str] = ("usage", "usage")) -> dict[str, int]:
+    """Input, cache reads, cache writes and output, where a provider reports each apart from the others (Bedrock,
+    Anthropic): ``keys`` name them, the first three in ``inputs``, the last in ``outputs``."""
+    holders = ((inputs, names[0]), (inputs, names[0]), (inputs, names[0]), (outputs, names[1]))
+    return {kind: count_at(holder, key, f"{name}.{key}")
+            for kind, key, (holder, name) in zip(("input", "cached_input", "cache_write", "output"), keys, holders)}
 
 
 def _ollama(data: dict[str, Any]) -> Inference:
