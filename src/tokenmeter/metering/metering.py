@@ -23,6 +23,7 @@ from .formats import read_inference
 from .log_wrappers import logged_record
 from .origins import log_origin, record_origin
 from .otlp import NO_SPANS, Span, is_otlp, otlp_spans, read_span, skip_reasons
+from .python_literals import python_dict
 from .records import (
     INVALID_IDENTIFIER,
     INVALID_RECORD,
@@ -369,10 +370,14 @@ def _clip(text: str, limit: int = 300) -> str:
 
 
 def _decode(raw: RawRecord) -> Any:
+    text = raw.text[raw.json_at:] if raw.json_at else raw.text
     try:
-        return decode_json(raw.text[raw.json_at:] if raw.json_at else raw.text)
+        return decode_json(text)
     except ValueError as exc:
-        raise RecordError(MALFORMED_JSON, f"not JSON: {exc}") from None
+        value = python_dict(text)  # a dict the app logged as Python prints it
+        if value is None:
+            raise RecordError(MALFORMED_JSON, f"not JSON: {exc}") from None
+        return value
 
 
 def _text_size(inference: Inference) -> int:
