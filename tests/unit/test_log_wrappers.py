@@ -70,3 +70,13 @@ def test_a_log_line_that_holds_no_record_is_still_a_dead_letter():
     summary, sink = meter(*lines)
     assert sink.events == [] and summary.dead_letters == {"unknown_format": 3}
     assert [letter.record for letter in sink.dead_letters] == [json.dumps(line) for line in lines]  # whole lines
+
+
+def test_a_dict_logged_as_python_prints_it_in_a_lambda_json_log_line_is_billed():
+    # logging.info("response: %s", response_dict) with the function's log format set to JSON.
+    line = {"timestamp": "2024-11-26T18:40:00.123Z", "level": "INFO", "message": f"response: {OPENAI}",
+            "logger": "root", "requestId": REQUEST}
+    summary, sink = meter(line)
+    # 30 prompt and 12 completion tokens, at the response's own time (created 1732646401).
+    assert billed(sink) == [("sub_9", "gpt-4o", "input", 30, "1732646401.000"),
+                            ("sub_9", "gpt-4o", "output", 12, "1732646401.000")]

@@ -4,7 +4,8 @@ With its log format set to JSON, Lambda writes its own events as `{"time", "type
 (the JSON form of the START, END and REPORT lines), and the Python runtime writes each `logging` call as
 `{"timestamp", "level", "message", "logger", "requestId"}`, where an app that logs a response as JSON text
 puts it in `message`. Powertools' Logger writes `{"level", "location", "message", "timestamp", "service", ...}`,
-with a logged dict as `message` itself and the keys an app appends (a tenant, a customer) beside it.
+with a logged dict as `message` itself and the keys an app appends (a tenant, a customer) beside it. The Python
+runtime's `message` of a logged dict is the dict as Python prints it (python_literals.py).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from tokenmeter.core import decode_json
+
+from .python_literals import python_dict
 
 # The wrapper's own keys: the line's time and level, not the record's (Powertools' time is not even RFC 3339).
 _WRAPPER_KEYS = ("timestamp", "level", "message")
@@ -28,11 +31,13 @@ def logged_record(data: dict[str, Any]) -> dict[str, Any] | None:
     if type(data.get("level")) is not str:
         return None
     message = data.get("message")
-    if type(message) is str and message.lstrip().startswith("{"):
+    if type(message) is str and (at := message.find("{")) >= 0:
+        # Read as a bare line is: past a prefix ("usage: {...}"), as JSON (escaped lone surrogates, nesting too
+        # deep), or as the Python dict `logging.info(a_dict)` writes.
         try:
-            message = decode_json(message)  # as a bare line is read (escaped lone surrogates, nesting too deep)
+            message = decode_json(message[at:])
         except ValueError:
-            return None
+            message = python_dict(message[at:])
     if type(message) is not dict:
         return None
     return {**{key: value for key, value in data.items() if key not in _WRAPPER_KEYS}, **message}
