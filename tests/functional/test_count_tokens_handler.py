@@ -347,3 +347,23 @@ def test_a_bedrock_body_logged_apart_is_billed_once_by_its_log_record(count_toke
     # The record's counts alone (100 input, 40 read from the cache, 20 output), not the body's again.
     assert sorted((e["properties"]["token_type"], e["properties"]["tokens"]) for e in events_on(aws)) == [
         ("cached_input", 40), ("input", 100), ("output", 20)]
+
+
+def test_a_realtime_session_names_the_model_of_turns_in_later_deliveries(count_tokens, aws, monkeypatch):
+    monkeypatch.setenv("METERING_CONFIG", json.dumps({"default_subscription": "sub_voice"}))
+    monkeypatch.setenv("STREAM_MEMORY_BUCKET", "inference-logs")
+    session = {"type": "session.created", "event_id": "event_C9G5RJeJ2gF77mV7f2B1j",
+               "session": {"object": "realtime.session", "id": "sess_C9G5QPteg4UIbotdKLoYQ", "model": "gpt-realtime"}}
+    turn = {"type": "response.done", "event_id": "event_3132",
+            "response": {"object": "realtime.response", "id": "resp_CUyE8m0VwMqmHIuQVLD2x", "status": "completed",
+                         "usage": {"input_tokens": 40, "output_tokens": 12,
+                                   "input_token_details": {"audio_tokens": 30, "text_tokens": 10}}}}
+    first = count_tokens.lambda_handler(cloudwatch_event([json.dumps(session)]), LambdaContext())
+    assert first["skipped"] == {"realtime_event": 1}
+    second = count_tokens.lambda_handler(cloudwatch_event([json.dumps(turn)], start_ms=1_732_646_460_000),
+                                         LambdaContext())
+    assert second["metered"] == 1 and second["dead_letters"] == {}
+    # 40 input tokens, 30 of them audio; 12 output tokens, none audio.
+    assert sorted((e["properties"]["model"], e["properties"]["token_type"], e["properties"]["tokens"])
+                  for e in events_on(aws)) == [("gpt-realtime", "input", 10), ("gpt-realtime", "input_audio", 30),
+                                               ("gpt-realtime", "output", 12)]

@@ -219,3 +219,14 @@ def test_a_converse_response_without_its_model_is_a_clear_error():
     with pytest.raises(RecordError, match="names no model"):
         read_inference(record)
     assert read_inference({**record, "ResponseMetadata": None, "model": "amazon.nova-pro-v1:0"}).timestamp_ms is None
+
+
+@pytest.mark.parametrize("answer", [
+    {"error": {"message": "Invalid 'messages': empty array.", "type": "invalid_request_error", "param": "messages",
+               "code": "empty_array"}},  # OpenAI's error body
+    {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}},  # Anthropic's, or its stream event
+    {"type": "error", "error": {"type": "rate_limit_error", "message": "x"}, "request_id": "req_011CSHoEeqs5C35K2UUqR7Fy"},
+])
+def test_an_error_answer_bills_nothing_and_is_no_dead_letter(answer):
+    with pytest.raises(NothingToBill, match="failed_request"):
+        read_inference(answer)

@@ -1,9 +1,15 @@
-"""OpenAI Realtime API `response.done` events, in the shape OpenAI documents (with the model the app logs
-beside them); the splits are worked out by hand."""
+"""OpenAI Realtime API server events, in the shapes OpenAI documents: turns (`response.done`) and input
+transcriptions billed with the model the event, or its log stream's session, names; every other event billed
+nothing. The splits are worked out by hand."""
 
-from conftest import meter_lines
+import json
 
-from tokenmeter.core import record_key
+from conftest import Collect, meter_lines
+
+from tokenmeter.core import parse_config, record_key
+from tokenmeter.metering.metering import Meter
+from tokenmeter.metering.records import RawRecord
+from tokenmeter.metering.tokenizer_pool import TokenizerPool
 
 USAGE = {"total_tokens": 253, "input_tokens": 132, "output_tokens": 121,
          "input_token_details": {"text_tokens": 119, "audio_tokens": 13, "cached_tokens": 64,
@@ -49,3 +55,62 @@ def test_a_turn_without_usage_and_inconsistent_details():
     inconsistent = {**DONE, "response": {**DONE["response"], "usage": {**USAGE, "input_token_details": details}}}
     summary, sink = meter(cancelled, inconsistent)
     assert sink.events == [] and summary.skipped == {"no_usage": 1} and summary.dead_letters == {"invalid_counts": 1}
+
+
+# A session's events as OpenAI documents them (GA shapes), logged by the app as they came, in one log stream.
+SESSION = {"type": "session.created", "event_id": "event_C9G5RJeJ2gF77mV7f2B1j",
+           "session": {"type": "realtime", "object": "realtime.session", "id": "sess_C9G5QPteg4UIbotdKLoYQ",
+                       "model": "gpt-realtime-2025-08-28", "output_modalities": ["audio"],
+                       "audio": {"input": {"format": {"type": "audio/pcm", "rate": 24000},
+                                           "transcription": {"model": "gpt-4o-transcribe"}},
+                                 "output": {"voice": "marin"}}}}
+TRANSCRIBED = {"type": "conversation.item.input_audio_transcription.completed", "event_id": "event_CCXGRvtUVrax5SJAnNOWZ",
+               "item_id": "item_CCXGQ4e1ht4cOraEYcuR2", "content_index": 0, "transcript": "Hey, can you hear me?",
+               "usage": {"type": "tokens", "total_tokens": 22, "input_tokens": 13,
+                         "input_token_details": {"text_tokens": 0, "audio_tokens": 13}, "output_tokens": 9}}
+NOISE = [{"type": "input_audio_buffer.speech_started", "event_id": "event_B1", "audio_start_ms": 1000,
+          "item_id": "item_CCXGQ4e1ht4cOraEYcuR2"},
+         {"type": "conversation.item.added", "event_id": "event_B2", "item": {"id": "item_1", "type": "message"}},
+         {"type": "rate_limits.updated", "event_id": "event_B3", "rate_limits": []},
+         {"type": "response.created", "event_id": "event_B4", "response": {"id": "resp_1", "status": "in_progress"}},
+         {"type": "error", "event_id": "event_B5", "error": {"type": "invalid_request_error", "message": "x"}}]
+
+
+def test_a_sessions_turns_and_transcriptions_bill_with_the_models_its_session_named():
+    turn = {k: v for k, v in DONE.items() if k != "model"}  # as OpenAI sends it: no model
+    summary, sink = meter_lines([SESSION, *NOISE, TRANSCRIBED, turn], {"default_subscription": "sub_voice"})
+    billed = {(e.properties["model"], e.properties["token_type"]): e.properties["tokens"] for e in sink.events}
+    assert billed == {
+        # The turn, split as in the first test, at the session's model.
+        ("gpt-realtime-2025-08-28", "input"): 59, ("gpt-realtime-2025-08-28", "cached_input"): 64,
+        ("gpt-realtime-2025-08-28", "input_audio"): 9, ("gpt-realtime-2025-08-28", "output"): 30,
+        ("gpt-realtime-2025-08-28", "output_audio"): 91,
+        # The transcription: 13 audio tokens in, 9 text tokens out, at the session's transcription model.
+        ("gpt-4o-transcribe", "input_audio"): 13, ("gpt-4o-transcribe", "output"): 9}
+    assert summary.dead_letters == {}
+    # The session event and the other server events bill nothing (response.created is a kept part of a turn).
+    assert summary.skipped == {"realtime_event": 5, "stream_chunk": 1}
+
+
+def test_a_session_names_the_model_of_its_own_log_stream_only():
+    turn = {k: v for k, v in DONE.items() if k != "model"}
+    config = parse_config({"default_subscription": "sub_voice"})
+    sink = Collect()
+    two_streams = Meter(config, TokenizerPool({}), sink)
+    two_streams.add(RawRecord("cloudwatch:g:stream-a:1", "cwl:1", json.dumps(SESSION), 1_732_646_500_000))
+    two_streams.add(RawRecord("cloudwatch:g:stream-b:2", "cwl:2", json.dumps(turn), 1_732_646_500_000))
+    summary = two_streams.finish()
+    assert sink.events == [] and summary.dead_letters == {"invalid_record": 1}
+    assert "no session.created or session.updated before it" in sink.dead_letters[0].detail
+
+
+def test_a_whisper_transcription_bills_by_the_second_not_here():
+    beta = {"type": "session.updated", "event_id": "event_1",
+            "session": {"id": "sess_1", "object": "realtime.session", "model": "gpt-4o-realtime-preview-2024-12-17",
+                        "input_audio_transcription": {"model": "whisper-1"}}}
+    by_duration = {**TRANSCRIBED, "usage": {"type": "duration", "seconds": 3}}
+    no_session = {**TRANSCRIBED}
+    summary, sink = meter_lines([beta, by_duration], {"default_subscription": "sub_voice"})
+    assert sink.events == [] and summary.skipped == {"realtime_event": 1, "no_usage": 1}
+    summary, sink = meter_lines([no_session], {"default_subscription": "sub_voice"})
+    assert [d.reason for d in sink.dead_letters] == ["invalid_record"]

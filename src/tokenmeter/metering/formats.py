@@ -11,6 +11,7 @@ from typing import Any
 
 from .batches import (
     BATCH_SUMMARY,
+    FAILED_REQUEST,
     batch_response,
     bedrock_batch_response,
     is_batch_manifest,
@@ -44,6 +45,10 @@ from .records import (
     Inference,
     RecordError,
 )
+
+# An error answer as OpenAI ({"error": {...}}) and Anthropic ({"type": "error", "error": {...}}, also a stream's
+# event) write it, with what a gateway logs beside it.
+_ERROR_KEYS = frozenset(("error", "type", "request_id", "id", "model", "status", "status_code", "timestamp", "created"))
 
 # Region prefixes of Bedrock cross-region inference profiles ("us.anthropic.claude-...").
 _PROFILE_PREFIXES = ("us.", "eu.", "apac.", "us-gov.", "global.", "jp.", "au.", "ca.")
@@ -88,6 +93,8 @@ def read_inference(data: Any, bill_proxy_cache_hits: bool = False) -> Inference:
         raise NothingToBill(NOT_TRACES)
     if is_platform_event(data):
         raise NothingToBill(PLATFORM_LINE)  # START, END and REPORT in Lambda's JSON log format
+    if isinstance(data.get("error"), dict) and data.keys() <= _ERROR_KEYS:
+        raise NothingToBill(FAILED_REQUEST)  # an API's error answer (a stream's error event): nothing billed
     raise RecordError(UNKNOWN_FORMAT, "not a Bedrock, OpenAI, Anthropic, Gemini, LiteLLM, LangChain, Ollama, "
                                       "OpenTelemetry, batch result or text-only record")
 

@@ -1,10 +1,12 @@
 """Anthropic message starts kept between invocations, so that a stream split across two log deliveries
-still bills its output: its message_delta names no message and no model, only the start does.
+still bills its output: its message_delta names no message and no model, only the start does. And the models
+of the last Realtime session of each log stream, which its turns do not name (realtime.py).
 
 One small S3 object per log stream (or object) under ``tokenmeter-streams/``, in the log bucket: the start
 whose end was not in the last invocation; or a kept start a delta of the last invocation ended, with that
-delta's identity (so a retried delivery pairs again, another delta not); or nothing. It is written, or
-removed, only after the invocation's events reached SQS.
+delta's identity (so a retried delivery pairs again, another delta not); or nothing. Beside it, the stream's
+Realtime session models, if it logged a session. Each is written, or removed, only after the invocation's
+events reached SQS.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import orjson
 
 from tokenmeter.core import ascii_json
 
+from .realtime import SessionModels
 from .records import RawRecord, Unavailable
 from .streams import OpenStart
 
@@ -30,19 +33,13 @@ class S3StreamMemory:
         self._client, self._bucket = s3, bucket  # a factory: most invocations never need S3 for this
         self._pending: dict[str, OpenStart | None] = {}
         self._paired: dict[str, str] = {}
+        self._sessions: dict[str, SessionModels] = {}
 
     def take(self, group: str, delta: str) -> OpenStart | None:
         """The start kept for ``group`` that the delta record ``delta`` ends, or None: a start already ended by
         another delta does not pair again (a lost start's delta is not billed as the previous message's)."""
-        s3 = self._client()
-        try:
-            body = s3.get_object(Bucket=self._bucket, Key=self._key(group))["Body"].read()
-        except s3.exceptions.NoSuchKey:
-            return None
-        except Exception as exc:  # denied, throttled, unreachable: the delta waits for a retry, not a dead letter
-            raise Unavailable(f"stream memory {self._key(group)} unreadable: {type(exc).__name__}: {exc}") from None
-        kept = orjson.loads(body)
-        if kept.get("paired_by") not in (None, delta):
+        kept = self._read(self._key(group))
+        if kept is None or kept.get("paired_by") not in (None, delta):
             return None
         raw = RawRecord(kept["source"], kept["identity"], "", kept["fallback_ms"], kept["data"])
         return OpenStart(raw, kept["data"], kept["message_id"], kept["model"], kept["usage"], billed_input=True)
@@ -54,9 +51,20 @@ class S3StreamMemory:
         if paired_by is not None:
             self._paired[group] = paired_by
 
+    def session(self, group: str) -> SessionModels | None:
+        """The models of the last Realtime session ``group`` logged, in an earlier invocation."""
+        kept = self._read(self._key(group, ".session"))
+        return SessionModels(kept.get("model"), kept.get("transcription")) if kept is not None else None
+
+    def keep_session(self, group: str, models: SessionModels) -> None:
+        self._sessions[group] = models
+
     def save(self) -> None:
         """Called once the invocation's events are delivered."""
-        s3 = self._client() if self._pending else None
+        s3 = self._client() if self._pending or self._sessions else None
+        for group, models in self._sessions.items():
+            s3.put_object(Bucket=self._bucket, Key=self._key(group, ".session"), ContentType="application/json",
+                          Body=ascii_json({"model": models.model, "transcription": models.transcription}))
         for group, start in self._pending.items():
             if start is None:
                 s3.delete_object(Bucket=self._bucket, Key=self._key(group))
@@ -66,8 +74,18 @@ class S3StreamMemory:
                     "paired_by": self._paired.get(group)}
             s3.put_object(Bucket=self._bucket, Key=self._key(group), Body=ascii_json(body),
                                 ContentType="application/json")
-        self._pending, self._paired = {}, {}
+        self._pending, self._paired, self._sessions = {}, {}, {}
+
+    def _read(self, key: str) -> dict[str, Any] | None:
+        s3 = self._client()
+        try:
+            body = s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
+        except s3.exceptions.NoSuchKey:
+            return None
+        except Exception as exc:  # denied, throttled, unreachable: the record waits for a retry, not a dead letter
+            raise Unavailable(f"stream memory {key} unreadable: {type(exc).__name__}: {exc}") from None
+        return orjson.loads(body)
 
     @staticmethod
-    def _key(group: str) -> str:
-        return f"{PREFIX}{hashlib.sha256(group.encode()).hexdigest()[:40]}.json"
+    def _key(group: str, kind: str = "") -> str:
+        return f"{PREFIX}{hashlib.sha256(group.encode()).hexdigest()[:40]}{kind}.json"

@@ -7,8 +7,8 @@ or at the end of the invocation for a stream split across two deliveries, each p
 the identity of its own first chunk.
 
 OpenAI Responses API events: the last (`response.completed`, `.incomplete` or `.failed`) carries the
-response and its usage; the events before it are parts. The Realtime API's `response.done` is a whole turn
-(realtime.py).
+response and its usage; the events before it are parts. The Realtime API's events are read in realtime.py:
+`response.done` is a whole turn, billed with its session's model.
 
 Anthropic events: `message_start` carries the message id, model and input usage; `message_delta` the
 output usage (cumulative, so the last one counts) and no id; each delta belongs to the last message
@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from .fields import model_at, short, unix_seconds_at
 from .formats import anthropic_counts
 from .openai_usage import openai_counts
-from .realtime import REALTIME_DONE, read_realtime_done
+from .realtime import REALTIME_DONE, RealtimeSessions, SessionModels, is_realtime_event
 from .records import INVALID_RECORD, Inference, RawRecord, RecordError
 
 STREAM_CHUNK = "stream_chunk"
@@ -38,7 +38,8 @@ _RESPONSE_ENDS = {"response.completed", "response.incomplete", "response.failed"
 def is_stream_event(data: dict[str, Any]) -> bool:
     kind = data.get("type")
     return (data.get("object") == "chat.completion.chunk"
-            or (isinstance(kind, str) and (kind in _ANTHROPIC_EVENTS or kind.startswith("response."))))
+            or (isinstance(kind, str) and (kind in _ANTHROPIC_EVENTS or kind.startswith("response.")))
+            or ("event_id" in data and is_realtime_event(data)))
 
 
 @dataclass(slots=True)
@@ -75,11 +76,15 @@ class _Text:
 
 
 class StreamMemory(Protocol):
-    """Message starts kept between invocations (stream_memory.py)."""
+    """Message starts and Realtime sessions kept between invocations (stream_memory.py)."""
 
     def take(self, group: str, delta: str) -> OpenStart | None: ...
 
     def keep(self, group: str, start: OpenStart | None, paired_by: str | None = None) -> None: ...
+
+    def session(self, group: str) -> SessionModels | None: ...
+
+    def keep_session(self, group: str, models: SessionModels) -> None: ...
 
 
 class Streams:
@@ -91,6 +96,7 @@ class Streams:
         self._touched: set[str] = set()  # log streams with Anthropic events in this invocation
         self._remembered: dict[str, tuple[OpenStart, str]] = {}  # kept starts ended here, and by which delta
         self._memory = memory
+        self._realtime = RealtimeSessions(memory)
 
     def add(self, raw: RawRecord, data: dict[str, Any], group: str) -> list[Bill]:
         """What this chunk completes: nothing for a chunk only kept (an exception would cost each chunk more than
@@ -99,7 +105,9 @@ class Streams:
             return self._openai(raw, data, group)
         kind = data["type"]
         if kind.startswith("response."):
-            return self._responses_event(raw, data)
+            return self._responses_event(raw, data, group)
+        if "event_id" in data and is_realtime_event(data):
+            return [Bill(raw, data, self._realtime.add(data, group))]
         if kind in ("message_start", "message_delta"):
             self._touched.add(group)
         if kind == "message_start":
@@ -152,11 +160,11 @@ class Streams:
             return [self._text_bill(text)]
         return []
 
-    def _responses_event(self, raw: RawRecord, data: dict[str, Any]) -> list[Bill]:
+    def _responses_event(self, raw: RawRecord, data: dict[str, Any], group: str) -> list[Bill]:
         """OpenAI Responses API stream events: the final one (completed, incomplete or failed) carries the
         whole response with its usage; every other event is part of it."""
         if data["type"] == REALTIME_DONE:  # the Realtime API's turn, not a Responses stream's part
-            return [Bill(raw, data, read_realtime_done(data))]
+            return [Bill(raw, data, self._realtime.add(data, group))]
         response = data.get("response")
         if data["type"] not in _RESPONSE_ENDS or not isinstance(response, dict) or response.get("usage") is None:
             return []
