@@ -153,7 +153,24 @@ payloads = st.one_of(
                                                               | hostile, "tokenCount": hostile}), max_size=3),
                     max_size=3).map(lambda c: {**GEMINI, "usageMetadata": {**GEMINI["usageMetadata"], **c}}),
 )
+realtime_models = st.sampled_from(["gpt-realtime", "gpt-4o-transcribe"]) | hostile
 chunks = st.one_of(
+    st.fixed_dictionaries({"type": st.sampled_from(["session.created", "session.updated", "rate_limits.updated", "error"]),
+                           "event_id": st.just("event_1") | hostile},
+                          optional={"session": st.fixed_dictionaries({}, optional={
+                              "model": realtime_models, "input_audio_transcription": st.fixed_dictionaries(
+                                  {}, optional={"model": realtime_models}) | hostile,
+                              "audio": st.fixed_dictionaries({}, optional={"input": st.fixed_dictionaries(
+                                  {}, optional={"transcription": st.fixed_dictionaries({}, optional={
+                                      "model": realtime_models}) | hostile}) | hostile}) | hostile}) | hostile}),
+    st.fixed_dictionaries({"type": st.sampled_from(["response.done", "conversation.item.input_audio_transcription.completed"]),
+                           "event_id": st.just("event_2")},
+                          optional={"item_id": st.just("item_CCXGQ4e1ht4cOraEYcuR2") | hostile, "content_index": hostile,
+                                    "usage": st.dictionaries(st.sampled_from(["type", "input_tokens", "output_tokens",
+                                                                              "input_token_details"]), hostile) | hostile,
+                                    "response": st.fixed_dictionaries({}, optional={
+                                        "id": hostile, "usage": st.dictionaries(st.sampled_from(
+                                            ["input_tokens", "output_tokens"]), hostile) | hostile}) | hostile}),
     st.fixed_dictionaries({"type": st.sampled_from(["message_start", "message_delta", "content_block_delta",
                                                     "message_stop", "ping"])},
                           optional={"message": st.fixed_dictionaries({}, optional={
