@@ -11,8 +11,9 @@ and some count a part outside where OpenAI counts it inside:
   Its first releases kept reads outside the prompt as well: those records have no `cached_tokens` detail.
 - OpenRouter: cache writes as `prompt_tokens_details.cache_write_tokens`, inside the prompt.
 - DeepSeek: cache reads as `prompt_cache_hit_tokens` (the prompt is hits plus misses).
-- xAI: reasoning tokens outside `completion_tokens`; `total_tokens` is prompt + completion + reasoning, and
-  that sum is what tells the two countings apart (OpenAI's total is prompt + completion).
+- xAI, and gateways that map Gemini's thoughts the way Gemini counts them: reasoning tokens outside
+  `completion_tokens`; `total_tokens` is prompt + completion + reasoning, and that sum is what tells the two
+  countings apart (OpenAI's total is prompt + completion).
 """
 
 from __future__ import annotations
