@@ -102,6 +102,15 @@ def test_xai_reasoning_outside_the_completion_is_billed_too(reader):
 
 
 @pytest.mark.parametrize("reader", [billed, read])
+def test_a_gateways_gemini_thoughts_outside_the_completion(reader):
+    # Gemini's usageMetadata (prompt 21, thoughts 60, total 81, no visible output) as some gateways pass it on:
+    # the thoughts as reasoning_tokens, completion_tokens the candidates' 0, total_tokens Gemini's 81.
+    record = chat("gemini-2.5-flash", {"prompt_tokens": 21, "completion_tokens": 0, "total_tokens": 81,
+                                       "completion_tokens_details": {"reasoning_tokens": 60}})
+    assert reader(record) == {"input": 21, "reasoning": 60}
+
+
+@pytest.mark.parametrize("reader", [billed, read])
 def test_openai_reasoning_stays_inside_the_completion(reader):
     # OpenAI: total 332 = 32 + 300, the 100 reasoning tokens are part of the 300.
     record = chat("o4-mini-2025-04-16", {"prompt_tokens": 32, "completion_tokens": 300, "total_tokens": 332,
