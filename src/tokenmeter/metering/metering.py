@@ -23,7 +23,7 @@ from .formats import read_inference
 from .log_wrappers import logged_record
 from .origins import log_origin, record_origin
 from .otlp import NO_SPANS, Span, is_otlp, otlp_spans, read_span, skip_reasons
-from .python_literals import python_dict
+from .python_literals import python_dict, sdk_object
 from .records import (
     INVALID_IDENTIFIER,
     INVALID_RECORD,
@@ -374,8 +374,13 @@ def _decode(raw: RawRecord) -> Any:
     try:
         return decode_json(text)
     except ValueError as exc:
-        value = python_dict(text)  # a dict the app logged as Python prints it
+        # A dict, or an SDK's response object, that the app logged as Python prints it (python_literals.py).
+        value = python_dict(text)
         if value is None:
+            value = sdk_object(raw.text)
+        if value is None:
+            if isinstance(text, str) and "{" not in text and "(" not in text:
+                raise RecordError(MALFORMED_JSON, "no JSON object in the log line") from None
             raise RecordError(MALFORMED_JSON, f"not JSON: {exc}") from None
         return value
 

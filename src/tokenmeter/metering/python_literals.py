@@ -1,29 +1,78 @@
-"""Records an app logged as Python writes a dict, not as JSON: `logging.info(response.model_dump())` or
-`print(record)` give `{'id': 'chatcmpl-...', 'usage': {'prompt_tokens': 12, ...}, 'system_fingerprint': None}`.
+"""Records an app logged as Python prints them, not as JSON.
 
-Read with `ast.literal_eval`, which builds literals and runs nothing, and only for text that starts as a dict
-does and is small enough: its syntax tree costs many times the text's size in memory."""
+- A dict: `logging.info(response.model_dump())` or `print(record)` give `{'id': 'chatcmpl-...', 'usage':
+  {'prompt_tokens': 12, ...}, 'system_fingerprint': None}`; read with `ast.literal_eval`.
+- An SDK's response object (pydantic's repr): `print(response)` or `logger.info("%s", response)` give
+  `ChatCompletion(id='chatcmpl-...', ..., usage=CompletionUsage(prompt_tokens=12, ...))`, or Anthropic's
+  `Message(id='msg_...', ..., usage=Usage(input_tokens=10, ...))`; read as the object its fields make, from its
+  syntax tree: a class called by name with keyword arguments is an object, literals are themselves, anything
+  else (a positional argument, an attribute, an operator) is no record.
+
+Nothing is run. Only text small enough is read: a syntax tree costs many times the text's size in memory.
+"""
 
 from __future__ import annotations
 
 import ast
+import re
 from typing import Any
 
 MAX_LITERAL_CHARS = 64 << 10  # a response with its text fits; its syntax tree stays within tens of MB
+_ERRORS = (ValueError, TypeError, SyntaxError, RecursionError, MemoryError)
+# Where an SDK object's repr starts: a class name, not a method or attribute ("x.Foo(" or "foo(").
+_SDK_OBJECT = re.compile(r"(?<![\w.])[A-Z][A-Za-z0-9_]*\(")
+_MAX_DEPTH = 64
 
 
 def python_dict(text: str | bytes) -> dict[Any, Any] | None:
     """The dict ``text`` writes in Python's syntax; None where it is none (or too large to read this way)."""
+    text = _text(text)
+    if text is None or not text.startswith(("{'", '{"')) or not text.endswith("}"):
+        return None
+    try:
+        value = ast.literal_eval(text)
+    except _ERRORS:
+        return None
+    return value if type(value) is dict else None
+
+
+def sdk_object(text: str | bytes) -> dict[str, Any] | None:
+    """The fields of the SDK object whose repr ``text`` holds (after any prefix), as a dict; None for any other."""
+    text = _text(text)
+    found = _SDK_OBJECT.search(text) if text is not None and text.endswith(")") else None
+    if text is None or found is None:
+        return None
+    try:
+        value = _value(ast.parse(text[found.start():], mode="eval").body, 0)
+    except _ERRORS:
+        return None
+    return value if type(value) is dict else None
+
+
+def _text(text: str | bytes) -> str | None:
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError:
             return None
     text = text.strip()
-    if len(text) > MAX_LITERAL_CHARS or not text.startswith(("{'", '{"')) or not text.endswith("}"):
-        return None
-    try:
-        value = ast.literal_eval(text)
-    except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
-        return None
-    return value if type(value) is dict else None
+    return text if len(text) <= MAX_LITERAL_CHARS else None
+
+
+def _value(node: ast.AST, depth: int) -> Any:
+    if depth > _MAX_DEPTH:
+        raise ValueError("nested too deeply")
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.args:
+        if any(keyword.arg is None for keyword in node.keywords):
+            raise ValueError("**arguments")
+        return {keyword.arg: _value(keyword.value, depth + 1) for keyword in node.keywords}
+    if isinstance(node, (ast.List, ast.Tuple)):
+        return [_value(item, depth + 1) for item in node.elts]
+    if isinstance(node, ast.Dict) and all(key is not None for key in node.keys):
+        return {_value(key, depth + 1): _value(value, depth + 1)  # type: ignore[arg-type]
+                for key, value in zip(node.keys, node.values)}
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant):
+        return -node.operand.value
+    raise ValueError(f"not a literal: {type(node).__name__}")

@@ -21,7 +21,6 @@ from .prefetch import PrefetchingS3
 from .records import (
     BEDROCK_BODY,
     DECODE_ERROR,
-    MALFORMED_JSON,
     OWN_STATE,
     PLATFORM_LINE,
     TEST_EVENT,
@@ -215,10 +214,9 @@ class LogLines:
         fallback = timestamp if type(timestamp) is int and timestamp >= 0 else None
         source = f"{where}:{event_id}"
         message = log_event["message"]
-        if message.find("{") < 0:
-            if message.startswith(_PLATFORM_PREFIXES):
-                return Skipped(PLATFORM_LINE, source)
-            return DeadLetter(MALFORMED_JSON, "no JSON object in the log line", source, message)
+        if message.find("{") < 0 and message.startswith(_PLATFORM_PREFIXES):
+            return Skipped(PLATFORM_LINE, source)
+        # A line with no JSON object may still hold a record as Python prints it: the reading tells.
         record = log_line(source, f"cwl:{event_id}", message, fallback)
         record.value = value
         return record
