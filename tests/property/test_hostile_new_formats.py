@@ -247,3 +247,27 @@ def test_litellm_gemini_batch_result_and_log_line_payloads_only_ever_bill_or_exp
 @given(st.lists(chunks, max_size=10), st.integers(1, 3))
 def test_streamed_chunks_in_any_order_and_any_split(values, batches):
     meter(values, batches)
+
+
+python_like = st.text(alphabet=st.sampled_from(list("Usage(=input_tokens,)[]{}'\"0123456789-*.:_ xTrueNone\\")), max_size=120)
+
+
+@EXAMPLES
+@given(python_like, st.sampled_from(["Usage(", "{'", "[INFO] ChatCompletion(", ""]))
+def test_any_python_looking_line_is_read_or_a_dead_letter_never_a_crash(body, start):
+    records, sink = meter_text([start + body, start + body + ")", start + body + "}"])
+    assert records == 3
+
+
+def meter_text(lines):
+    """Raw log lines (not JSON values) as one log stream's records; returns (records, sink)."""
+    config = parse_config({"default_subscription": "sub_default"})
+    sink = Collect()
+    m = Meter(config, TokenizerPool({}), sink)
+    for i, line in enumerate(lines):
+        m.add(RawRecord(f"cloudwatch:g:s:{i}", f"cwl:{i}", line, 1_794_744_000_000 + i))
+    summary = m.finish()
+    assert summary.records == summary.metered + sum(summary.dead_letters.values()) + sum(summary.skipped.values())
+    for event in sink.events:
+        UsageEvent.from_dict(json.loads(event.to_json()))
+    return summary.records, sink
