@@ -18,7 +18,10 @@ class Attributor:
         self._paths = [_path(path) if isinstance(path, str) else _pattern_path(path) for path in paths]
         self._default = default
 
-    def subscription_for(self, record: Any) -> str | None:
+    def subscription_for(self, record: Any, origin: dict[str, Any] | None = None) -> str | None:
+        """``origin``: where the record was logged (origins.py), which "@" paths read beside its own fields."""
+        if origin is not None and type(record) is dict:
+            record = {**origin, **record}
         for path in self._paths:
             if type(record) is dict:
                 # Every record is tried on each path, and most paths miss at the first key: that miss is told
@@ -37,12 +40,10 @@ class Attributor:
                     value = path.lookup(record)
             else:
                 value = path.lookup(record)
+            if isinstance(value, int) and not isinstance(value, bool):
+                value = str(value)
             if isinstance(value, str):
                 value = (value if path.pattern is None else path.part_of(value)).strip()
-                if value:
-                    return value
-            elif isinstance(value, int) and not isinstance(value, bool):
-                value = str(value) if path.pattern is None else path.part_of(str(value)).strip()
                 if value:
                     return value
         return self._default

@@ -6,7 +6,6 @@ only split into disjoint token types (see DESIGN.md, "Usage event").
 
 from __future__ import annotations
 
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 from .batches import (
@@ -126,6 +125,8 @@ def _converse(data: dict[str, Any], usage: dict[str, Any]) -> Inference:
 
 def _http_date(value: Any) -> int | None:
     """An HTTP Date header (RFC 9110: "Sat, 28 Nov 2026 03:31:25 GMT") in ms; None where there is none to read."""
+    from email.utils import parsedate_to_datetime  # (here: the email package is ~1 ms of cold start, for one format)
+
     try:
         return round(parsedate_to_datetime(value).timestamp() * 1000) if isinstance(value, str) else None
     except (TypeError, ValueError, IndexError, OverflowError):

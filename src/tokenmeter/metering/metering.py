@@ -148,7 +148,7 @@ class Meter:
             if found is None:
                 return False
             model, request_id, timestamp_ms, counts = found
-            subscription = self._attributor.subscription_for(data if origin is None else {**origin, **data})
+            subscription = self._attributor.subscription_for(data, origin)
             if (subscription not in _VALID_IDS or model not in _VALID_IDS) and (
                     subscription is None or _identifier_error(subscription, model) is not None):
                 return False
@@ -267,9 +267,7 @@ class Meter:
         self._guarded(bill.raw, self._bill, bill.raw, bill.data, bill.inference)
 
     def _bill(self, raw: RawRecord, data: Any, inference: Inference) -> None:
-        origin = self._origin(raw)
-        subscription = self._attributor.subscription_for(
-            {**origin, **data} if origin is not None and type(data) is dict else data)
+        subscription = self._attributor.subscription_for(data, self._origin(raw))
         if subscription is None:
             raise RecordError(UNATTRIBUTED, "no subscription in " + ", ".join(map(str, self._config.subscription_from)))
         if subscription not in _VALID_IDS or inference.model not in _VALID_IDS:

@@ -50,6 +50,9 @@ def sdk_object(text: str | bytes) -> dict[str, Any] | None:
 
 
 def _text(text: str | bytes) -> str | None:
+    """The text, stripped, if it is small enough to read (told before a long line is copied or decoded)."""
+    if len(text) > 4 * MAX_LITERAL_CHARS:  # (UTF-8 takes up to four bytes a character)
+        return None
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")

@@ -14,6 +14,7 @@ started or updated in the same log stream or object, kept between invocations in
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -60,10 +61,11 @@ class RealtimeSessions:
     def add(self, data: dict[str, Any], group: str) -> Inference:
         """The inference of a Realtime event that bills; NothingToBill for the others (a session's is noted)."""
         kind = data["type"]
+        # The session is looked up (in S3, the first time for a log stream) only for an event that needs it.
         if kind == REALTIME_DONE:
-            return read_realtime_done(data, self._models(group).model)
+            return read_realtime_done(data, lambda: self._models(group))
         if kind == TRANSCRIPTION_DONE:
-            return _transcription(data, self._models(group).transcription)
+            return _transcription(data, lambda: self._models(group))
         if kind in _SESSION_EVENTS:
             session = object_at(data, "session")
             models = SessionModels(_name(session.get("model")), _transcription_model(session))
@@ -80,14 +82,15 @@ class RealtimeSessions:
         return models
 
 
-def read_realtime_done(data: dict[str, Any], session_model: str | None = None) -> Inference:
+def read_realtime_done(data: dict[str, Any], session: Callable[[], SessionModels] = SessionModels) -> Inference:
     """The inference of a `response.done` event; NothingToBill for one without usage (a turn cancelled before
-    it began)."""
+    it began). ``session`` gives the models of its log stream's session, for a turn that names none."""
     response = object_at(data, "response")
     usage = object_at(response, "usage")
     if not usage:
         raise NothingToBill(NO_USAGE)
     holder = response if "model" in response else data if "model" in data else None
+    session_model = session().model if holder is None else None
     if holder is None and session_model is None:
         raise RecordError(INVALID_RECORD, "a Realtime response.done names no model, and no session.created or "
                                           "session.updated before it in its log stream did: log the session's "
@@ -96,10 +99,11 @@ def read_realtime_done(data: dict[str, Any], session_model: str | None = None) -
     return with_counts(model, id_at(response, "id"), None, _counts(usage))  # type: ignore[arg-type]
 
 
-def _transcription(data: dict[str, Any], model: str | None) -> Inference:
+def _transcription(data: dict[str, Any], session: Callable[[], SessionModels]) -> Inference:
     usage = object_at(data, "usage")
     if not usage or usage.get("type") == "duration":
         raise NothingToBill(NO_USAGE)  # whisper-1 bills by the second, not by the token
+    model = session().transcription
     if model is None:
         raise RecordError(INVALID_RECORD, "a Realtime input transcription whose session's transcription model is "
                                           "in no session.created or session.updated before it in its log stream")

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from .fields import model_at, short, unix_seconds_at
 from .formats import anthropic_counts
 from .openai_usage import openai_counts
-from .realtime import REALTIME_DONE, RealtimeSessions, SessionModels, is_realtime_event
+from .realtime import REALTIME_DONE, RealtimeSessions, SessionMemory, is_realtime_event
 from .records import INVALID_RECORD, Inference, RawRecord, RecordError
 
 STREAM_CHUNK = "stream_chunk"
@@ -75,16 +75,12 @@ class _Text:
     finished: set[int] = field(default_factory=set)
 
 
-class StreamMemory(Protocol):
+class StreamMemory(SessionMemory, Protocol):
     """Message starts and Realtime sessions kept between invocations (stream_memory.py)."""
 
     def take(self, group: str, delta: str) -> OpenStart | None: ...
 
     def keep(self, group: str, start: OpenStart | None, paired_by: str | None = None) -> None: ...
-
-    def session(self, group: str) -> SessionModels | None: ...
-
-    def keep_session(self, group: str, models: SessionModels) -> None: ...
 
 
 class Streams:
