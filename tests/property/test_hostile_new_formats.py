@@ -182,7 +182,10 @@ chunks = st.one_of(
                               | hostile}),
     st.fixed_dictionaries({"object": st.just("chat.completion.chunk"), "id": st.sampled_from(["c1", "c2"]) | hostile,
                            "model": st.just("gpt-4o") | hostile, "created": st.just(1794744000) | hostile},
-                          optional={"usage": st.none() | hostile, "choices": st.lists(
+                          optional={"usage": st.none() | hostile, "x_groq": st.fixed_dictionaries(
+                              {}, optional={"id": hostile, "usage": st.dictionaries(st.sampled_from(
+                                  ["prompt_tokens", "completion_tokens", "queue_time"]), hostile) | hostile}) | hostile,
+                                    "choices": st.lists(
                               st.fixed_dictionaries({}, optional={"index": hostile, "finish_reason": hostile,
                                                                   "delta": st.fixed_dictionaries({}, optional={
                                                                       "content": hostile, "role": hostile}) | hostile})

@@ -31,6 +31,27 @@ WITH_USAGE = [chunk({"role": "assistant", "content": ""}, usage=None), chunk({"c
 WITHOUT_USAGE = [chunk({"role": "assistant", "content": ""}), chunk({"content": "The sky"}),
                  chunk({"content": " is blue because of Rayleigh scattering."}), chunk({}, "stop")]
 
+# Groq's stream, as its API sends it: the first chunk's x_groq names the request, the last one's carries the
+# usage (groq-python's ChatCompletionChunk.x_groq: "Usage information for the stream. Only sent in the final chunk").
+GROQ_ID = "chatcmpl-4a6e3b2c-9a1d-4f0e-8c3b-2d7e5f1a9b08"
+GROQ_REQUEST = "req_01jbd6g2qdfw2adyrt2az8hz4w"
+
+
+def groq_chunk(delta, finish=None, x_groq=None):
+    body = {"id": GROQ_ID, "object": "chat.completion.chunk", "created": 1730241104, "model": "llama-3.3-70b-versatile",
+            "system_fingerprint": "fp_c0cfa69934", "choices": [{"index": 0, "delta": delta, "logprobs": None,
+                                                                "finish_reason": finish}]}
+    if x_groq is not None:
+        body["x_groq"] = x_groq
+    return body
+
+
+GROQ = [groq_chunk({"role": "assistant", "content": ""}, x_groq={"id": GROQ_REQUEST}),
+        groq_chunk({"content": "Fast"}), groq_chunk({"content": " inference"}),
+        groq_chunk({}, "stop", x_groq={"id": GROQ_REQUEST, "usage": {
+            "queue_time": 0.021, "prompt_tokens": 43, "prompt_time": 0.0021, "completion_tokens": 3,
+            "completion_time": 0.0109, "total_tokens": 46, "total_time": 0.013}})]
+
 MESSAGE_ID = "msg_1nZdL29xx5MUA1yADyHTEsnR8uuvGzszyY"
 ANTHROPIC = [
     {"type": "message_start", "message": {"id": MESSAGE_ID, "type": "message", "role": "assistant", "content": [],
@@ -153,3 +174,27 @@ def test_responses_api_stream_bills_the_completed_event():
     [summary], sink = deliver([events])
     assert billed(sink) == {"input": 37, "output": 11}
     assert summary.metered == 1 and summary.skipped == {"stream_chunk": 2}
+
+
+def test_groq_stream_bills_the_usage_in_its_last_chunk():
+    [summary], sink = deliver([GROQ])  # no tokenizer configured: nothing here needs one
+    assert billed(sink) == {"input": 43, "output": 3}
+    key = record_key(f"req:{GROQ_ID}|llama-3.3-70b-versatile")
+    assert {e.transaction_id for e in sink.events} == {f"{key}-input", f"{key}-output"}
+    assert summary.metered == 1 and summary.skipped == {"stream_chunk": 3} and summary.dead_letters == {}
+
+
+def test_groq_stream_split_across_deliveries_bills_its_usage_once_and_no_text(llama3_dir):
+    _, whole = deliver([GROQ])
+    for cut in (1, 2, 3):
+        summaries, split = deliver([GROQ[:cut], GROQ[cut:]], tokenizers={"llama*": llama3_dir})
+        assert [e.as_dict() for e in split.events] == [e.as_dict() for e in whole.events], cut
+        assert sum(s.metered for s in summaries) == 1
+
+
+def test_groq_chunks_dumped_by_its_sdk_bill_the_last_chunks_usage():
+    # groq-python's model_dump() writes every field: "usage": None and "x_groq": None in the middle chunks.
+    dumped = [{**c, "usage": None, "x_groq": c.get("x_groq")} for c in GROQ]
+    [summary], sink = deliver([dumped])
+    assert billed(sink) == {"input": 43, "output": 3}
+    assert summary.metered == 1 and summary.skipped == {"stream_chunk": 3}

@@ -1,7 +1,8 @@
 """Streamed responses logged chunk by chunk, put back together into inferences.
 
 OpenAI `chat.completion.chunk`s: with `stream_options.include_usage` every chunk carries `"usage": null`
-and one last chunk the usage of the whole stream, which alone is billed. Without it no chunk has a `usage`
+and one last chunk the usage of the whole stream, which alone is billed (Groq's last chunk carries it in
+`x_groq.usage`, and its first chunk an `x_groq` without it). Without it no chunk has a `usage`
 key: the streamed text is gathered per response id and counted with the tokenizer once the stream ends,
 or at the end of the invocation for a stream split across two deliveries, each part billed once under
 the identity of its own first chunk.
@@ -88,6 +89,7 @@ class Streams:
 
     def __init__(self, memory: StreamMemory | None = None):
         self._texts: dict[tuple[str, str], _Text] = {}
+        self._with_usage: set[tuple[str, str]] = set()  # streams seen to carry their usage (Groq's)
         self._starts: dict[str, OpenStart] = {}
         self._touched: set[str] = set()  # log streams with Anthropic events in this invocation
         self._remembered: dict[str, tuple[OpenStart, str]] = {}  # kept starts ended here, and by which delta
@@ -126,21 +128,30 @@ class Streams:
             else:
                 self._memory.keep(group, start)
         self._texts, self._starts, self._touched, self._remembered = {}, {}, set(), {}
+        self._with_usage = set()
         return bills
 
     def _openai(self, raw: RawRecord, data: dict[str, Any], group: str) -> list[Bill]:
         usage = data.get("usage")
+        key = (group, _id(data) or "")
+        groq = data.get("x_groq")
+        if usage is None and isinstance(groq, dict):
+            # Groq's streams carry their usage in the last chunk's x_groq, with or without include_usage; the
+            # first chunk's x_groq holds only the request id, and tells that the usage will come.
+            usage = groq.get("usage")
+            if usage is None:
+                self._with_usage.add(key)
+                return []
         if isinstance(usage, dict):
             inference = Inference(model_at(data, "model"), _id(data), unix_seconds_at(data, "created"),
                                   openai_counts(usage))
+            self._texts.pop(key, None)  # what this invocation kept of the stream is in the usage
             return [Bill(raw, data, inference)]
-        if "usage" in data:
-            return []  # include_usage was set: the usage chunk bills the stream
-        stream_id = _id(data) or ""
+        if "usage" in data or key in self._with_usage:
+            return []  # the usage chunk bills the stream (include_usage was set, or it is Groq's)
         parts = _choices(data)  # read whole before anything is kept: a bad chunk is a dead letter, not half kept
         model = model_at(data, "model")
         created_ms = unix_seconds_at(data, "created")
-        key = (group, stream_id)
         text = self._texts.get(key)
         if text is None:
             first = any(role for _, _, _, role in parts)
