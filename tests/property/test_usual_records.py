@@ -52,6 +52,9 @@ DOCUMENTED = [  # each provider's documented shape: the one-step readers must ta
      "usage": {"input_tokens": 4, "output_tokens": 2, "cache_read_input_tokens": 1, "cache_creation_input_tokens": 0}},
     {"model": "llama3.1:8b", "created_at": "2026-11-15T12:00:00.123456789Z", "response": "Hello", "done": True,
      "done_reason": "stop", "total_duration": 5589157167, "prompt_eval_count": 5, "eval_count": 7},
+    # A transcription logged with its request id (openai-python's Transcription; its input_token_details optional).
+    {"id": "req_5c0a4d1e2f3b4a5c9d8e7f6a", "model": "gpt-4o-transcribe", "text": "Hi.",
+     "usage": {"type": "tokens", "input_tokens": 20, "output_tokens": 4, "total_tokens": 24}},
 ]
 
 # Where the readers look, per shape above, and what a field may hold instead: small counts (so that parts
@@ -75,6 +78,9 @@ PLACES = [
      ("usage", "cache_read_input_tokens"), ("usage", "cache_creation_input_tokens"), ("usage",)],
     [("model",), ("created_at",), ("done",), ("prompt_eval_count",), ("eval_count",), ("response",), ("usage",),
      ("choices",)],
+    [("id",), ("model",), ("usage", "type"), ("usage", "input_tokens"), ("usage", "output_tokens"),
+     ("usage", "input_token_details", "audio_tokens"), ("usage", "input_token_details", "text_tokens"),
+     ("usage", "output_token_details"), ("usage", "input_tokens_details")],
 ]
 DELETE = object()
 odd = st.sampled_from([DELETE, None, True, False, 0.0, 1.5, "3", "", " ", [], {}])
@@ -255,7 +261,7 @@ def test_the_meter_takes_the_one_step_path_for_usual_lines(monkeypatch) -> None:
     monkeypatch.setattr(metering_module, "read_usual", lambda data: taken.append(data) or real(data))
     messages = [json.dumps({**record, "user": "sub_1"}) for record in DOCUMENTED]
     events, dead, summary = meter_lines(messages * 2, one_step=True)
-    assert not dead and summary["metered"] == 10 and len(taken) >= 10
+    assert not dead and summary["metered"] == 2 * len(DOCUMENTED) and len(taken) >= 2 * len(DOCUMENTED)
 
 
 identifiers = st.text(min_size=1, max_size=20)

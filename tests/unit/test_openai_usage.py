@@ -132,3 +132,53 @@ def test_a_streamed_final_chunk_is_read_the_same_way():
              "usage": {"prompt_tokens": 32, "completion_tokens": 9, "total_tokens": 135,
                        "completion_tokens_details": {"reasoning_tokens": 94}}}
     assert billed(chunk) == {"input": 32, "output": 9, "reasoning": 94}
+
+
+# The audio endpoints (openai-python's types/audio/transcription.py, UsageTokens) spell the breakdown
+# input_token_details, as the Realtime API does, not input_tokens_details: gpt-4o-transcribe bills its 14 audio
+# tokens at the audio price, and its 45 output tokens are text.
+TRANSCRIPTION = {"id": "req_5c0a4d1e2f3b4a5c9d8e7f6a", "model": "gpt-4o-transcribe", "text": "Hello, this is a test.",
+                 "usage": {"type": "tokens", "input_tokens": 20, "output_tokens": 45, "total_tokens": 65,
+                           "input_token_details": {"text_tokens": 6, "audio_tokens": 14}}}
+
+
+@pytest.mark.parametrize("reader", [billed, read])
+def test_a_transcriptions_audio_tokens_are_input_audio(reader):
+    # It was billed as 20 plain input tokens: the audio's share at the text price.
+    assert reader(TRANSCRIPTION) == {"input": 6, "input_audio": 14, "output": 45}
+    # Without the request id the app may not log, the general reader alone reads it: the same split.
+    assert reader({k: v for k, v in TRANSCRIPTION.items() if k != "id"}) == {"input": 6, "input_audio": 14,
+                                                                            "output": 45}
+
+
+def test_a_whisper_transcription_billed_by_the_second_is_no_usage_not_a_dead_letter():
+    summary, sink = meter_lines([{"model": "whisper-1", "text": "Hi.", "usage": {"type": "duration", "duration": 3.2}}],
+                                CONFIG)
+    assert sink.events == [] and sink.dead_letters == [] and summary.skipped == {"no_usage": 1}
+
+
+def test_the_audio_endpoints_streamed_parts_bill_once_at_their_done_event():
+    # A streamed transcription (transcript.text.delta ... transcript.text.done) and a streamed speech
+    # (speech.audio.delta ... speech.audio.done), logged event by event, with the model the app logs beside.
+    events = [{"type": "transcript.text.delta", "delta": "Hel", "logprobs": []},
+              {"type": "transcript.text.delta", "delta": "lo.", "logprobs": []},
+              {"type": "transcript.text.done", "text": "Hello.", "model": "gpt-4o-mini-transcribe",
+               "usage": {"type": "tokens", "input_tokens": 20, "output_tokens": 3, "total_tokens": 23,
+                         "input_token_details": {"text_tokens": 0, "audio_tokens": 20}}},
+              {"type": "speech.audio.delta", "audio": "UklGRiQAAABXQVZF"},
+              {"type": "speech.audio.done", "model": "gpt-4o-mini-tts",
+               "usage": {"input_tokens": 14, "output_tokens": 101, "total_tokens": 115}}]
+    summary, sink = meter_lines(events, CONFIG)
+    assert sink.dead_letters == [] and summary.skipped == {"stream_chunk": 3} and summary.metered == 2
+    by_model = {}
+    for e in sink.events:
+        by_model.setdefault(e.properties["model"], {})[e.properties["token_type"]] = e.properties["tokens"]
+    assert by_model == {"gpt-4o-mini-transcribe": {"input_audio": 20, "output": 3},
+                        "gpt-4o-mini-tts": {"input": 14, "output": 101}}
+
+
+def test_a_moderation_is_no_usage_not_a_dead_letter():
+    moderation = {"id": "modr-970d409ef3bef3b70c73d8232df86e7d", "model": "omni-moderation-latest",
+                  "results": [{"flagged": False, "categories": {}, "category_scores": {}}]}
+    summary, sink = meter_lines([moderation], CONFIG)
+    assert sink.events == [] and sink.dead_letters == [] and summary.skipped == {"no_usage": 1}

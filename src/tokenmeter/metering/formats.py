@@ -94,6 +94,8 @@ def read_inference(data: Any, bill_proxy_cache_hits: bool = False) -> Inference:
         raise NothingToBill(PLATFORM_LINE)  # START, END and REPORT in Lambda's JSON log format
     if isinstance(data.get("error"), dict) and data.keys() <= _ERROR_KEYS:
         raise NothingToBill(FAILED_REQUEST)  # an API's error answer (a stream's error event): nothing billed
+    if isinstance(data.get("results"), list) and str(data.get("id")).startswith("modr"):
+        raise NothingToBill(NO_USAGE)  # OpenAI's moderations: no tokens, and free
     raise RecordError(UNKNOWN_FORMAT, "not a Bedrock, OpenAI, Anthropic, Gemini, LiteLLM, LangChain, Ollama, "
                                       "OpenTelemetry, batch result or text-only record")
 
@@ -160,6 +162,8 @@ def _openai_shaped(body: dict[str, Any], request: dict[str, Any], outer: dict[st
         if "messages" in request or "prompt" in request or "messages" in outer or "prompt" in outer:
             return _text_only(request or outer, body, outer)
         raise RecordError(UNKNOWN_FORMAT, "OpenAI-shaped response with no usage and no prompt to count")
+    if usage.get("type") == "duration":
+        raise NothingToBill(NO_USAGE)  # a transcription by whisper-1: billed by the second, not by the token
     model = model_at(body, "model") if "model" in body else model_at(request, "model")
     request_id = id_at(body, "id")
     chat = "prompt_tokens" in usage or "completion_tokens" in usage

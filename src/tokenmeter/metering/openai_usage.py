@@ -26,6 +26,7 @@ from .records import INVALID_COUNTS, RecordError
 # Keys whose presence means a record needs more than OpenAI's own reading (usual.py leaves those records here).
 VENDOR_USAGE_KEYS = ("cache_read_input_tokens", "cache_creation_input_tokens", "prompt_cache_hit_tokens")
 VENDOR_DETAIL_KEYS = ("cache_creation_tokens", "cache_write_tokens")
+SINGULAR_DETAILS = {"input_tokens": "input_token_details", "output_tokens": "output_token_details"}
 
 
 def openai_counts(usage: dict[str, Any]) -> dict[str, int]:
@@ -36,25 +37,25 @@ def openai_counts(usage: dict[str, Any]) -> dict[str, int]:
         prompt, completion = "input_tokens", "output_tokens"
     else:
         raise RecordError(INVALID_COUNTS, "'usage' has no token counts")
-    inputs = object_at(usage, f"{prompt}_details")
-    outputs = object_at(usage, f"{completion}_details")
+    in_details, out_details = details_key(usage, prompt), details_key(usage, completion)
+    inputs, outputs = object_at(usage, in_details), object_at(usage, out_details)
     total_in = count_at(usage, prompt, f"usage.{prompt}")
     total_out = count_at(usage, completion, f"usage.{completion}")
-    reasoning = count_at(outputs, "reasoning_tokens", f"{completion}_details.reasoning_tokens")
-    cached, cached_beside = _cache_reads(usage, inputs, prompt)
-    written, written_beside = _cache_writes(usage, inputs, prompt)
+    reasoning = count_at(outputs, "reasoning_tokens", f"{out_details}.reasoning_tokens")
+    cached, cached_beside = _cache_reads(usage, inputs, in_details)
+    written, written_beside = _cache_writes(usage, inputs, in_details)
     reasoning_beside = reasoning_outside(usage, total_in, total_out, reasoning)
     counts = {
         **carve("input", total_in, {
             "cached_input": 0 if cached_beside else cached,
             "cache_write": 0 if written_beside else written,
-            "input_audio": count_at(inputs, "audio_tokens", f"{prompt}_details.audio_tokens"),
-            "input_image": count_at(inputs, "image_tokens", f"{prompt}_details.image_tokens"),
+            "input_audio": count_at(inputs, "audio_tokens", f"{in_details}.audio_tokens"),
+            "input_image": count_at(inputs, "image_tokens", f"{in_details}.image_tokens"),
         }),
         **carve("output", total_out, {
             "reasoning": 0 if reasoning_beside else reasoning,
-            "output_audio": count_at(outputs, "audio_tokens", f"{completion}_details.audio_tokens"),
-            "output_image": count_at(outputs, "image_tokens", f"{completion}_details.image_tokens"),
+            "output_audio": count_at(outputs, "audio_tokens", f"{out_details}.audio_tokens"),
+            "output_image": count_at(outputs, "image_tokens", f"{out_details}.image_tokens"),
         }),
     }
     for kind, tokens, beside in (("cached_input", cached, cached_beside), ("cache_write", written, written_beside),
@@ -64,6 +65,15 @@ def openai_counts(usage: dict[str, Any]) -> dict[str, int]:
     return counts
 
 
+def details_key(usage: dict[str, Any], count: str) -> str:
+    """Where the breakdown of ``count`` is: `input_tokens_details` (Responses API, images), or, for the audio
+    endpoints' usage (a transcription's), `input_token_details`, as the Realtime API spells it."""
+    key = f"{count}_details"
+    if key not in usage and count in SINGULAR_DETAILS and SINGULAR_DETAILS[count] in usage:
+        return SINGULAR_DETAILS[count]
+    return key
+
+
 def reasoning_outside(usage: dict[str, Any], prompt: int, completion: int, reasoning: int) -> bool:
     """Whether the reasoning tokens are counted apart from the completion (xAI) rather than inside it (OpenAI):
     only the total can say so. Without it, reasoning past the completion is an error, not a guess."""
@@ -71,18 +81,18 @@ def reasoning_outside(usage: dict[str, Any], prompt: int, completion: int, reaso
     return reasoning > 0 and type(total) is int and total == prompt + completion + reasoning
 
 
-def _cache_reads(usage: dict[str, Any], inputs: dict[str, Any], prompt: str) -> tuple[int, bool]:
+def _cache_reads(usage: dict[str, Any], inputs: dict[str, Any], details: str) -> tuple[int, bool]:
     """(cache reads, whether they are outside the prompt's count)."""
     if inputs.get("cached_tokens") is not None:
-        return count_at(inputs, "cached_tokens", f"{prompt}_details.cached_tokens"), False
+        return count_at(inputs, "cached_tokens", f"{details}.cached_tokens"), False
     if "cache_read_input_tokens" in usage:  # LiteLLM's first releases: the prompt is Anthropic's input_tokens
         return count_at(usage, "cache_read_input_tokens", "usage.cache_read_input_tokens"), True
     return count_at(usage, "prompt_cache_hit_tokens", "usage.prompt_cache_hit_tokens"), False
 
 
-def _cache_writes(usage: dict[str, Any], inputs: dict[str, Any], prompt: str) -> tuple[int, bool]:
+def _cache_writes(usage: dict[str, Any], inputs: dict[str, Any], details: str) -> tuple[int, bool]:
     """(cache writes, whether they are outside the prompt's count)."""
     for key in VENDOR_DETAIL_KEYS:
         if inputs.get(key) is not None:
-            return count_at(inputs, key, f"{prompt}_details.{key}"), False
+            return count_at(inputs, key, f"{details}.{key}"), False
     return count_at(usage, "cache_creation_input_tokens", "usage.cache_creation_input_tokens"), True

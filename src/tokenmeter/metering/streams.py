@@ -34,12 +34,15 @@ STREAM_UNPAIRED = "stream_unpaired"
 _ANTHROPIC_EVENTS = {"message_start", "message_delta", "message_stop", "content_block_start", "content_block_delta",
                      "content_block_stop", "ping"}
 _RESPONSE_ENDS = {"response.completed", "response.incomplete", "response.failed"}
+# The audio endpoints' streamed parts (their `.done` events carry the usage, and are read as responses).
+_AUDIO_PARTS = {"transcript.text.delta", "transcript.text.segment", "speech.audio.delta"}
 
 
 def is_stream_event(data: dict[str, Any]) -> bool:
     kind = data.get("type")
     return (data.get("object") == "chat.completion.chunk"
-            or (isinstance(kind, str) and (kind in _ANTHROPIC_EVENTS or kind.startswith("response.")))
+            or (isinstance(kind, str) and (kind in _ANTHROPIC_EVENTS or kind.startswith("response.")
+                                           or kind in _AUDIO_PARTS))
             or ("event_id" in data and is_realtime_event(data)))
 
 

@@ -18,7 +18,7 @@ from tokenmeter.core import parse_rfc3339_ms
 from tokenmeter.core.events import MAX_TOKENS
 
 from .formats import bedrock_model
-from .openai_usage import VENDOR_DETAIL_KEYS, VENDOR_USAGE_KEYS, reasoning_outside
+from .openai_usage import SINGULAR_DETAILS, VENDOR_DETAIL_KEYS, VENDOR_USAGE_KEYS, reasoning_outside
 from .streams import is_stream_event
 
 # What a usual record says: (model, request id, its own time in ms, counts by token type), the fields of the
@@ -77,6 +77,8 @@ def _with_usage(data: dict[str, Any], usage: dict[str, Any]) -> Usual | None:
         counts = _disjoint(usage.get("input_tokens", 0), usage.get("cache_read_input_tokens", 0),
                            usage.get("cache_creation_input_tokens", 0), usage.get("output_tokens", 0))
     elif "input_tokens" in usage or "output_tokens" in usage:  # OpenAI's Responses API
+        if not usage.keys().isdisjoint(SINGULAR_DETAILS.values()):
+            return None  # the audio endpoints' breakdown (openai_usage.py)
         created = data.get("created_at")
         counts = _openai_counts(usage, "input_tokens", "output_tokens", "input_tokens_details", "output_tokens_details")
     else:
