@@ -95,6 +95,19 @@ def test_openai_image_input_tokens_from_the_images_endpoint():
     assert inference.counts == {"input": 10, "cached_input": 0, "input_image": 40, "output": 50, "reasoning": 0}
 
 
+@pytest.mark.parametrize(("status", "reason"), [("queued", "not_final"), ("in_progress", "not_final"),
+                                                ("cancelled", "no_usage")])
+def test_a_responses_api_response_without_usage_bills_nothing_and_says_why(status, reason):
+    # Background mode: an app that logs each poll logs the response queued, then in progress, then completed;
+    # only the completed one carries usage (the OpenAI API reference's background example).
+    polled = {"id": "resp_68af4030592c81938ec0a5fbab4a3e9f05438e46b5f69a3b", "object": "response",
+              "created_at": 1756315696, "status": status, "background": True, "model": "o3-2025-04-16",
+              "output": [], "usage": None}
+    with pytest.raises(NothingToBill) as nothing:
+        read_inference(polled)
+    assert nothing.value.reason == reason
+
+
 def test_modality_past_its_whole_is_an_error():
     record = {"id": "chatcmpl-ASKBlkXmB1hXyhKnKeZq3Y5B7xUDz", "model": "gpt-4o-audio-preview", "created": 1,
               "usage": {"prompt_tokens": 10, "completion_tokens": 5,

@@ -94,6 +94,10 @@ def read_inference(data: Any, bill_proxy_cache_hits: bool = False) -> Inference:
         raise NothingToBill(PLATFORM_LINE)  # START, END and REPORT in Lambda's JSON log format
     if isinstance(data.get("error"), dict) and data.keys() <= _ERROR_KEYS:
         raise NothingToBill(FAILED_REQUEST)  # an API's error answer (a stream's error event): nothing billed
+    if data.get("object") == "response" and data.get("usage") is None:
+        # A Responses API response not finished (background mode's queued, in_progress: its final state bills
+        # once it is logged), or ended with nothing counted.
+        raise NothingToBill(NOT_FINAL if data.get("status") in ("queued", "in_progress") else NO_USAGE)
     if isinstance(data.get("results"), list) and str(data.get("id")).startswith("modr"):
         raise NothingToBill(NO_USAGE)  # OpenAI's moderations: no tokens, and free
     raise RecordError(UNKNOWN_FORMAT, "not a Bedrock, OpenAI, Anthropic, Gemini, LiteLLM, LangChain, Ollama, "
