@@ -19,7 +19,7 @@ from tokenmeter.metering.formats import NothingToBill, read_inference
 from tokenmeter.metering.metering import Meter
 from tokenmeter.metering.records import RecordError
 from tokenmeter.metering.tokenizer_pool import TokenizerPool
-from tokenmeter.metering.triggers import cloudwatch_lines, cloudwatch_records, s3_records
+from tokenmeter.metering.triggers import cloudwatch_lines, cloudwatch_records, s3_records, trigger_records
 from tokenmeter.nats import PublishOutcome
 
 EXAMPLES = settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -136,6 +136,30 @@ class FakeS3:
 def test_s3_objects_of_any_content_are_all_accounted_for(body, gzipped):
     key = "logs/x.jsonl.gz" if gzipped else "logs/x.jsonl"
     meter_all(s3_records(FakeS3(gzip.compress(body) if gzipped else body), "bucket", key))
+
+
+envelopes = st.fixed_dictionaries(
+    {"messageType": st.sampled_from(["DATA_MESSAGE", "CONTROL_MESSAGE"]) | hostile,
+     "logEvents": st.lists(st.fixed_dictionaries({}, optional={
+         "id": st.sampled_from(["1", "2"]) | hostile, "timestamp": hostile,
+         "message": records.map(json.dumps) | st.text(max_size=40) | hostile}), max_size=3) | hostile},
+    optional={"logGroup": hostile, "logStream": hostile})
+
+
+@EXAMPLES
+@given(st.lists(st.one_of(records, envelopes), min_size=1, max_size=5), st.sampled_from([b"", b" ", b"\n"]),
+       st.sampled_from(["plain", "gzip", "members"]))
+def test_objects_of_records_or_payloads_back_to_back_are_all_accounted_for(values, between, packing):
+    # As Firehose writes them (payloads of a log group's subscription, or records with no delimiter), each
+    # value gzipped on its own where it writes gzip members one after another.
+    parts = [json.dumps(value, separators=(",", ":")).encode() for value in values]
+    if packing == "members":
+        body = b"".join(gzip.compress(part) for part in parts)
+    else:
+        body = between.join(parts)
+        body = gzip.compress(body) if packing == "gzip" else body
+    event = {"Records": [{"s3": {"bucket": {"name": "bucket"}, "object": {"key": "archive/part-1"}}}]}
+    meter_all(trigger_records(event, lambda: FakeS3(body)))
 
 
 def stored(events):

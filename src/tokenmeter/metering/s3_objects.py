@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import gzip
 import itertools
+import json
+import re
 import time
 import zlib
 from collections.abc import Iterator
@@ -50,6 +52,11 @@ Item = RawRecord | DeadLetter | Skipped
 _CHUNK = 1 << 16
 _INVALID: Any = object()
 _READ_ATTEMPTS = 3
+_GZIP_MAGIC = b"\x1f\x8b"
+_DECODER = json.JSONDecoder()
+_SPACES = re.compile(r"\s*")
+_ENVELOPE = b'{"messageType":'
+_BOUNDARY, _SPLIT_BOUNDARY = b'}{"messageType":', b'}\n{"messageType":'
 
 
 class S3ReadError(TokenmeterError):
@@ -112,10 +119,10 @@ def s3_records(s3: Any, bucket: str, key: str, limits: ReadLimits | None = None,
     etag = str(response.get("ETag", "")).strip('"')
     modified = response.get("LastModified")
     fallback = int(modified.timestamp() * 1000) if modified is not None else None
-    body: Any = reader
-    if key.endswith(".gz") or response.get("ContentEncoding") == "gzip":
-        body = gzip.GzipFile(fileobj=reader, mode="rb")
-    lines = _Lines(body, limits)
+    body: Any = _Head(reader)
+    if body.head(2) == _GZIP_MAGIC:  # by content, not name: Firehose writes its gzip objects with no suffix
+        body = gzip.GzipFile(fileobj=body, mode="rb")
+    lines = _Lines(_Envelopes(body), limits)
     identity = f"s3:{bucket}/{key}@{etag}"
     try:
         yield from _json_lines(iter(lines), where, identity, fallback, limits, budget, document_first=True)
@@ -166,6 +173,8 @@ def _json_lines(numbered: Iterator[Line], where: str, identity: str, fallback: i
             # Not one record per line: a pretty-printed document or array, if it is small enough.
             yield from _document(line, numbered, where, identity, fallback, limits, budget)
             return
+        if value is _INVALID and line.lstrip()[:1] == b"{":
+            value = _concatenated(text)
         yield from _values(value, text, f"{where}#line={line_number}", f"{identity}#{line_number}", fallback, lossy, where)
 
 
@@ -207,6 +216,21 @@ def _values(value: Any, text: str | bytes, where: str, identity: str, fallback: 
         yield RawRecord(where, identity, text, fallback, value=value, lossy=lossy, origin=origin)
 
 
+def _concatenated(text: str | bytes) -> Any:
+    """The records of a line that holds several JSON objects one after another, nothing or only spaces between
+    (Firehose's objects without a newline delimiter, `JSON.stringify`s written back to back), as a list;
+    _INVALID if it is not that."""
+    try:
+        text = text.decode() if isinstance(text, bytes) else text
+        values, at = [], 0
+        while (at := _SPACES.match(text, at).end()) < len(text):  # type: ignore[union-attr]
+            value, at = _DECODER.raw_decode(text, at)
+            values.append(value)
+    except (ValueError, RecursionError):
+        return _INVALID
+    return values if len(values) > 1 and all(type(value) is dict for value in values) else _INVALID
+
+
 def _parse(content: bytes) -> tuple[str | bytes, bool, Any]:
     """(text, lossy, value): invalid UTF-8 is replaced (and flagged) rather than lost."""
     try:
@@ -222,6 +246,57 @@ def _parse(content: bytes) -> tuple[str | bytes, bool, Any]:
         return text, True, decode_json(text)
     except ValueError:
         return text, True, _INVALID
+
+
+class _Head:
+    """A stream whose first bytes can be looked at before they are read."""
+
+    def __init__(self, body: Any):
+        self.body, self._head = body, b""
+
+    def head(self, size: int) -> bytes:
+        while len(self._head) < size and (more := self.body.read(size - len(self._head))):
+            self._head += more
+        return self._head
+
+    def read(self, size: int = -1) -> bytes:
+        if self._head:
+            data, self._head = self._head, b""
+            return data  # (fewer bytes than asked for: every reader here reads on until it gets none)
+        return self.body.read(size)
+
+
+class _Envelopes:
+    """An object of CloudWatch Logs payloads as Firehose writes them (a log group's subscription to a delivery
+    stream): one after another with nothing between, so a newline is put between each two and each is a line.
+    `}{"messageType":` is always such a boundary: JSON allows only `,` `}` `]` after a `}`, and in a string the
+    quote would be escaped. Any other object passes unchanged. (Line offsets in letters then count the newlines.)"""
+
+    def __init__(self, body: Any):
+        self.body = body
+        self._split: bool | None = None  # decided by the first bytes
+        self._carry = b""  # the end of what was read, where a boundary may begin
+
+    def read(self, size: int = -1) -> bytes:
+        while chunk := self.body.read(size):
+            if self._split is False:
+                return chunk
+            data = self._carry + chunk
+            if self._split is None:
+                if len(data) < len(_ENVELOPE) and _ENVELOPE.startswith(data):
+                    self._carry = data  # too few bytes yet to tell
+                    continue
+                self._split = data.startswith(_ENVELOPE)
+                if not self._split:
+                    self._carry = b""
+                    return data
+            data = data.replace(_BOUNDARY, _SPLIT_BOUNDARY)
+            keep = len(_BOUNDARY) - 1  # a boundary that begins here and ends in the next chunk
+            data, self._carry = data[:-keep], data[-keep:]
+            if data:
+                return data
+        data, self._carry = self._carry, b""
+        return data
 
 
 @dataclass(frozen=True, slots=True)

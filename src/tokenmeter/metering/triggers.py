@@ -80,7 +80,7 @@ class QueuedObjects:
     S3 refusing it), the message alone is delivered again (a partial batch failure), with the same ids."""
 
     message_id: str
-    items: Iterator[Item]
+    items: Iterator[Item | LogLines]
 
 
 def queued_objects(messages: list[dict[str, Any]], s3_client: Callable[[], Any], limits: ReadLimits | None = None,
@@ -128,7 +128,7 @@ def _json_or_none(text: Any) -> Any:
 
 
 def _objects(notifications: Iterable[Notification | DeadLetter], s3_client: Callable[[], Any],
-             limits: ReadLimits | None, budget: DeadLetterBudget | None) -> Iterator[Item]:
+             limits: ReadLimits | None, budget: DeadLetterBudget | None) -> Iterator[Item | LogLines]:
     """The records of every object an S3 notification names."""
     for found in notifications:
         if isinstance(found, DeadLetter):
@@ -136,7 +136,8 @@ def _objects(notifications: Iterable[Notification | DeadLetter], s3_client: Call
         elif (reason := _skip_reason(found.key)) is not None:
             yield Skipped(reason, f"s3://{found.bucket}/{found.key}")
         else:
-            yield from s3_records(s3_client(), found.bucket, found.key, limits, budget, found.version_id, found.etag)
+            yield from _log_events_read(s3_records(s3_client(), found.bucket, found.key, limits, budget,
+                                                   found.version_id, found.etag))
 
 
 def _skip_reason(key: str) -> str | None:
@@ -167,12 +168,29 @@ def cloudwatch_lines(event: dict[str, Any]) -> Iterator[DeadLetter | LogLines]:
     except (TypeError, ValueError, binascii.Error, OSError, EOFError, zlib.error, orjson.JSONDecodeError) as exc:
         yield DeadLetter(DECODE_ERROR, f"CloudWatch Logs payload: {type(exc).__name__}: {exc}", "cloudwatch", str(data))
         return
+    yield from _payload_lines(payload, "cloudwatch")
+
+
+def _payload_lines(payload: Any, where: str) -> Iterator[DeadLetter | LogLines]:
+    """A decoded CloudWatch Logs payload's log events (none for CloudWatch's own CONTROL_MESSAGE)."""
     if not isinstance(payload, dict) or not isinstance(payload.get("logEvents", []), list):
-        yield DeadLetter(DECODE_ERROR, "CloudWatch Logs payload has no logEvents list", "cloudwatch", str(payload))
+        yield DeadLetter(DECODE_ERROR, "CloudWatch Logs payload has no logEvents list", where, str(payload))
         return
     if payload.get("messageType") == "CONTROL_MESSAGE":
         return
     yield LogLines(payload.get("logGroup"), payload.get("logStream"), payload.get("logEvents", []))
+
+
+def _log_events_read(items: Iterator[Item]) -> Iterator[Item | LogLines]:
+    """An object's records; a record that is a CloudWatch Logs payload (a log group archived to S3 through a
+    Firehose subscription) is its log events, read as the subscription delivers them: same ids, so a log event
+    both subscribed and archived bills once."""
+    for item in items:
+        value = item.value if type(item) is RawRecord else None
+        if type(value) is dict and "logEvents" in value and "messageType" in value:
+            yield from _payload_lines(value, item.source)  # type: ignore[union-attr]
+        else:
+            yield item
 
 
 @dataclass(slots=True)
