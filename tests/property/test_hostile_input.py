@@ -131,7 +131,13 @@ class FakeS3:
 @EXAMPLES
 @given(st.one_of(st.binary(max_size=400),
                  st.lists(records.map(json.dumps), max_size=5).map(lambda lines: "\n".join(lines).encode()),
-                 json_values.map(lambda v: json.dumps(v, indent=1).encode())),
+                 json_values.map(lambda v: json.dumps(v, indent=1).encode()),
+                 # A log group exported to S3 ("<time> <message>"), prefixes that only look like a time.
+                 st.lists(st.tuples(st.sampled_from(["2026-11-15T12:00:00.000Z ", "2026-11-15T12:00:00Z ",
+                                                     "9999-99-99T99:99:99Z ", "x ", "2026-11-15T12:00:00.000Z\t"]),
+                                    records.map(json.dumps) | st.text(max_size=40)
+                                    | st.sampled_from(["START RequestId: 1 Version: $LATEST", "REPORT RequestId: 1"])),
+                          max_size=5).map(lambda lines: "\n".join(p + m for p, m in lines).encode())),
        st.booleans())
 def test_s3_objects_of_any_content_are_all_accounted_for(body, gzipped):
     key = "logs/x.jsonl.gz" if gzipped else "logs/x.jsonl"

@@ -37,6 +37,9 @@ TEST_EVENT = "test_event"  # the s3:TestEvent S3 sends when a bucket's notificat
 
 UNPARSED: Any = object()  # RawRecord.value of a record whose text is still to be parsed
 
+# Lines the Lambda platform writes into every function's log group.
+PLATFORM_PREFIXES = ("START RequestId:", "END RequestId:", "REPORT RequestId:", "INIT_START ", "EXTENSION\t")
+
 
 @dataclass(slots=True)
 class RawRecord:

@@ -24,6 +24,7 @@ import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -39,6 +40,8 @@ from .records import (
     OBJECT_CHANGED,
     OBJECT_MISSING,
     OBJECT_TOO_LARGE,
+    PLATFORM_LINE,
+    PLATFORM_PREFIXES,
     RECORD_TOO_LARGE,
     TOO_MANY_DEAD_LETTERS,
     UNKNOWN_TRIGGER,
@@ -55,6 +58,7 @@ _READ_ATTEMPTS = 3
 _GZIP_MAGIC = b"\x1f\x8b"
 _DECODER = json.JSONDecoder()
 _SPACES = re.compile(r"\s*")
+_LINE_TIME = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?Z) ")
 _ENVELOPE = b'{"messageType":'
 _BOUNDARY, _SPLIT_BOUNDARY = b'}{"messageType":', b'}\n{"messageType":'
 
@@ -173,8 +177,12 @@ def _json_lines(numbered: Iterator[Line], where: str, identity: str, fallback: i
             # Not one record per line: a pretty-printed document or array, if it is small enough.
             yield from _document(line, numbered, where, identity, fallback, limits, budget)
             return
-        if value is _INVALID and line.lstrip()[:1] == b"{":
-            value = _concatenated(text)
+        if value is _INVALID:
+            if line.lstrip()[:1] == b"{":
+                value = _concatenated(text)
+            elif (logged := _log_line(text, where, line_number, identity, fallback, lossy)) is not None:
+                yield logged
+                continue
         yield from _values(value, text, f"{where}#line={line_number}", f"{identity}#{line_number}", fallback, lossy, where)
 
 
@@ -229,6 +237,29 @@ def _concatenated(text: str | bytes) -> Any:
     except (ValueError, RecursionError):
         return _INVALID
     return values if len(values) > 1 and all(type(value) is dict for value in values) else _INVALID
+
+
+def _log_line(text: str | bytes, where: str, line_number: int, identity: str, fallback: int | None,
+              lossy: bool) -> Item | None:
+    """A log line with something before its JSON, read as a CloudWatch line is (from its first "{"): a log group
+    exported to S3 (CloudWatch Logs' export task writes "<ISO time> <message>", and that time is the line's), or
+    any log file with a prefix. None for a line that is neither (it is malformed JSON)."""
+    message = text.decode() if isinstance(text, bytes) else text  # (bytes only where they are valid UTF-8)
+    stamp = _LINE_TIME.match(message)
+    if stamp is not None:
+        try:
+            fallback = round(datetime.fromisoformat(stamp[1]).timestamp() * 1000)
+        except (ValueError, OverflowError):  # only looks like a time ("2026-13-45T..."): the object's stands
+            stamp = None
+    start = stamp.end() if stamp else 0
+    source = f"{where}#line={line_number}"
+    if stamp is not None and message.startswith(PLATFORM_PREFIXES, start):
+        return Skipped(PLATFORM_LINE, source)
+    at = message.find("{", start)
+    if at <= 0 and stamp is None:
+        return None
+    return RawRecord(source, f"{identity}#{line_number}", message, fallback, lossy=lossy, origin=where,
+                     json_at=at if at >= 0 else start)
 
 
 def _parse(content: bytes) -> tuple[str | bytes, bool, Any]:

@@ -23,6 +23,7 @@ from .records import (
     DECODE_ERROR,
     OWN_STATE,
     PLATFORM_LINE,
+    PLATFORM_PREFIXES,
     TEST_EVENT,
     UNKNOWN_TRIGGER,
     UNPARSED,
@@ -47,8 +48,6 @@ Item = RawRecord | DeadLetter | Skipped
 # names it in inputBodyS3Path / outputBodyS3Path, and holds the token counts): .../<region>/YYYY/MM/DD/HH/data/.
 _BEDROCK_BODY = re.compile(r"(?:^|/)AWSLogs/[^/]+/BedrockModelInvocationLogs/[^/]+/\d{4}/\d{2}/\d{2}/\d{2}/data/")
 
-# Lines the Lambda platform writes into every function's log group.
-_PLATFORM_PREFIXES = ("START RequestId:", "END RequestId:", "REPORT RequestId:", "INIT_START ", "EXTENSION\t")
 
 
 def trigger_records(event: Any, s3_client: Callable[[], Any], limits: ReadLimits | None = None,
@@ -232,7 +231,7 @@ class LogLines:
         fallback = timestamp if type(timestamp) is int and timestamp >= 0 else None
         source = f"{where}:{event_id}"
         message = log_event["message"]
-        if message.find("{") < 0 and message.startswith(_PLATFORM_PREFIXES):
+        if message.find("{") < 0 and message.startswith(PLATFORM_PREFIXES):
             return Skipped(PLATFORM_LINE, source)
         # A line with no JSON object may still hold a record as Python prints it: the reading tells.
         record = log_line(source, f"cwl:{event_id}", message, fallback)

@@ -1,7 +1,8 @@
-"""S3 objects as Amazon Data Firehose writes them: a log group archived through a Firehose subscription (the
-CloudWatch Logs payloads, each gzipped by CloudWatch, written one after another with no delimiter and no file
-suffix), and records put back to back on one line (Firehose's message extraction without a newline delimiter).
-Expected totals are the records' own counts, added by hand."""
+"""S3 objects as AWS writes a log group into them: archived through a Firehose subscription (the CloudWatch
+Logs payloads, each gzipped by CloudWatch, written one after another with no delimiter and no file suffix),
+records put back to back on one line (Firehose's message extraction without a newline delimiter), and
+CloudWatch Logs' export task ("<ISO time> <message>" per line). Expected totals are the records' own counts,
+added by hand."""
 
 import base64
 import gzip
@@ -112,3 +113,23 @@ def test_gzip_is_told_by_its_bytes_not_its_name(count_tokens, aws):
     aws.s3.put_object(Bucket="inference-logs", Key="named-gzip.jsonl.gz", Body=line)
     summary = count_tokens.lambda_handler(s3_event("named-plain.jsonl", "named-gzip.jsonl.gz"), LambdaContext())
     assert (summary["records"], summary["metered"], summary["dead_letters"]) == (2, 2, {})
+
+
+def test_a_log_group_exported_to_s3_is_read_line_by_line_at_each_lines_time(count_tokens, aws):
+    # CreateExportTask writes <prefix>/<task id>/<log stream>/000000.gz, each line "<event time> <message>".
+    no_time = {"id": "chatcmpl-9xQmT3vBcN7pLk2JhG5dR8sWf", "object": "chat.completion", "model": "gpt-4o",
+               "user": "sub_initech", "usage": {"prompt_tokens": 50, "completion_tokens": 5, "total_tokens": 55}}
+    lines = ["2024-11-26T18:40:00.000Z " + LINES[0], "2024-11-26T18:41:00.000Z " + LINES[1],
+             "2024-11-26T18:41:00.010Z " + LINES[2], "2024-11-26T18:41:00.123Z " + json.dumps(no_time),
+             "2024-11-26T18:41:01.000Z END RequestId: 8f1e2d3c-aaaa-bbbb-cccc-1234567890ab"]
+    key = "exportedlogs/0f2c7a1e-5b3d-4e6f-8a9b-1c2d3e4f5a6b/2024/11/26/[$LATEST]5d6c4b3a2f1e/000000.gz"
+    aws.s3.put_object(Bucket="inference-logs", Key=key, Body=gzip.compress("\n".join(lines).encode()))
+    summary = count_tokens.lambda_handler(s3_event(key), LambdaContext())
+    assert (summary["records"], summary["metered"], summary["dead_letters"], summary["skipped"]) == (
+        5, 3, {}, {"platform_line": 2})
+    events = events_on(aws)
+    assert by_type(events) == {("sub_acme", "input"): 100, ("sub_acme", "cached_input"): 40,
+                               ("sub_acme", "output"): 20, ("sub_globex", "input"): 26, ("sub_globex", "output"): 290,
+                               ("sub_initech", "input"): 50, ("sub_initech", "output"): 5}
+    # The completion logs no time of its own: it is billed at its line's, 2024-11-26T18:41:00.123Z.
+    assert {e["timestamp"] for e in events if e["external_subscription_id"] == "sub_initech"} == {"1732646460.123"}
