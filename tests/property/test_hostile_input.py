@@ -168,6 +168,20 @@ def test_objects_of_records_or_payloads_back_to_back_are_all_accounted_for(value
     meter_all(trigger_records(event, lambda: FakeS3(body)))
 
 
+@EXAMPLES
+@given(st.lists(st.one_of(st.binary(max_size=100), records.map(lambda r: json.dumps(r).encode()),
+                          envelopes.map(lambda e: gzip.compress(json.dumps(e).encode())),
+                          st.text(max_size=20).map(str.encode)),
+                min_size=1, max_size=4), st.integers(0, 3))
+def test_kinesis_batches_are_all_accounted_for(datas, broken):
+    records = [{"eventSource": "aws:kinesis", "eventID": f"shardId-000000000000:{n}",
+                "kinesis": {"data": base64.b64encode(data).decode(), "approximateArrivalTimestamp": 1794744000.5}}
+               for n, data in enumerate(datas)]
+    if broken < len(records):
+        records[broken]["kinesis"]["data"] = "not base64!"
+    meter_all(trigger_records({"Records": records}, lambda: None))
+
+
 def stored(events):
     return [PublishOutcome(e.transaction_id, "stored") for e in events]
 

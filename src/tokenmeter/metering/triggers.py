@@ -1,6 +1,6 @@
-"""Decode the triggers into raw records: CloudWatch Logs subscriptions, and S3 objects (s3_objects.py) notified
-directly, through EventBridge, or through an SQS queue (S3 -> SQS, S3 -> SNS -> SQS, S3 -> EventBridge -> SQS),
-many objects per invocation."""
+"""Decode the triggers into raw records: CloudWatch Logs subscriptions (to the function, or through a Kinesis
+stream), and S3 objects (s3_objects.py) notified directly, through EventBridge, or through an SQS queue
+(S3 -> SQS, S3 -> SNS -> SQS, S3 -> EventBridge -> SQS), many objects per invocation."""
 
 from __future__ import annotations
 
@@ -58,6 +58,8 @@ def trigger_records(event: Any, s3_client: Callable[[], Any], limits: ReadLimits
         yield from cloudwatch_lines(event)
     elif is_queued(event):
         yield from queued_objects(event["Records"], s3_client, limits, budget)
+    elif is_kinesis(event):
+        yield from kinesis_records(event["Records"])
     elif isinstance(event, dict) and isinstance(event.get("Records"), list):
         yield from _objects(s3_notifications(event), s3_client, limits, budget)
     elif is_eventbridge_object(event):
@@ -71,6 +73,39 @@ def is_queued(event: Any) -> bool:
     records = event.get("Records") if isinstance(event, dict) else None
     return bool(records) and isinstance(records, list) and all(
         isinstance(record, dict) and record.get("eventSource") == "aws:sqs" for record in records)
+
+
+def is_kinesis(event: Any) -> bool:
+    """A Kinesis Data Streams batch (a CloudWatch Logs subscription's stream, or records apps put there)."""
+    records = event.get("Records") if isinstance(event, dict) else None
+    return bool(records) and isinstance(records, list) and all(
+        isinstance(record, dict) and record.get("eventSource") == "aws:kinesis" for record in records)
+
+
+def kinesis_records(records: list[dict[str, Any]]) -> Iterator[Item | LogLines]:
+    """A Kinesis batch's records: a CloudWatch Logs subscription's payloads (base64 of gzip) are read as the
+    subscription delivers them to a function, under the same ids; any other record (JSON an app put there,
+    gzipped or not) is a record, its identity its event id (shard and sequence number, the same on retries)."""
+    for position, record in enumerate(records):
+        kinesis = record.get("kinesis") if isinstance(record.get("kinesis"), dict) else {}
+        event_id = record.get("eventID") if isinstance(record.get("eventID"), str) else f"{position}"
+        where = f"kinesis:{event_id}"
+        try:
+            data = base64.b64decode(kinesis.get("data"), validate=True)
+            data = gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+        except (TypeError, ValueError, binascii.Error, OSError, EOFError, zlib.error) as exc:
+            yield DeadLetter(DECODE_ERROR, f"Kinesis record: {type(exc).__name__}: {exc}", where, str(kinesis.get("data")))
+            continue
+        try:
+            value = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            value = UNPARSED  # the meter's reading tells why (or takes what only the standard library reads)
+        if type(value) is dict and "logEvents" in value and "messageType" in value:
+            yield from _payload_lines(value, where)
+            continue
+        arrived = kinesis.get("approximateArrivalTimestamp")
+        fallback = round(arrived * 1000) if type(arrived) in (int, float) and 0 <= arrived < 10**11 else None
+        yield RawRecord(where, f"kinesis:{event_id}", data, fallback, value)
 
 
 @dataclass(frozen=True)
