@@ -20,6 +20,7 @@ from tokenmeter.core.dead_letters import DeadLetter, truncate_record
 from .attribution import Attributor
 from .fields import NothingToBill
 from .formats import read_inference
+from .js_inspect import js_object
 from .log_wrappers import logged_record
 from .origins import log_origin, record_origin
 from .otlp import NO_SPANS, Span, is_otlp, otlp_spans, read_span, skip_reasons
@@ -376,6 +377,8 @@ def _decode(raw: RawRecord) -> Any:
         value = python_dict(text)
         if value is None:
             value = sdk_object(raw.text)
+        if value is None:
+            value = js_object(text)
         if value is None:
             if isinstance(text, str) and "{" not in text and "(" not in text:
                 raise RecordError(MALFORMED_JSON, "no JSON object in the log line") from None

@@ -26,7 +26,7 @@ _MAX_DEPTH = 64
 
 def python_dict(text: str | bytes) -> dict[Any, Any] | None:
     """The dict ``text`` writes in Python's syntax; None where it is none (or too large to read this way)."""
-    text = _text(text)
+    text = readable_text(text)
     if text is None or not text.startswith(("{'", '{"')) or not text.endswith("}"):
         return None
     try:
@@ -38,7 +38,7 @@ def python_dict(text: str | bytes) -> dict[Any, Any] | None:
 
 def sdk_object(text: str | bytes) -> dict[str, Any] | None:
     """The fields of the SDK object whose repr ``text`` holds (after any prefix), as a dict; None for any other."""
-    text = _text(text)
+    text = readable_text(text)
     found = _SDK_OBJECT.search(text) if text is not None and text.endswith(")") else None
     if text is None or found is None:
         return None
@@ -49,7 +49,7 @@ def sdk_object(text: str | bytes) -> dict[str, Any] | None:
     return value if type(value) is dict else None
 
 
-def _text(text: str | bytes) -> str | None:
+def readable_text(text: str | bytes) -> str | None:
     """The text, stripped, if it is small enough to read (told before a long line is copied or decoded)."""
     if len(text) > 4 * MAX_LITERAL_CHARS:  # (UTF-8 takes up to four bytes a character)
         return None
