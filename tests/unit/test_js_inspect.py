@@ -3,6 +3,8 @@ notation (bare keys, single quotes, `[Object]` past two levels), read as the sam
 The printed forms follow util.inspect's rules (Node's documentation: depth 2, strings in single quotes unless
 they hold one); the counts billed are the record's own, worked out by hand."""
 
+import json
+
 import pytest
 from conftest import Collect
 
@@ -108,3 +110,16 @@ def test_what_util_inspect_cannot_have_printed_is_no_record(text):
 def test_a_node_line_that_is_no_record_is_a_malformed_json_dead_letter():
     summary, sink = meter("{ usage: { prompt_tokens: 12, completion_tokens: ")  # cut off
     assert summary.dead_letters == {"malformed_json": 1} and sink.events == []
+
+
+def test_node_in_lambdas_json_log_format_puts_the_printed_object_in_message():
+    # console.log("reply", message) with the function's log format set to JSON: util.format's text in "message".
+    line = json.dumps({"timestamp": "2024-11-26T18:40:00.123Z", "level": "INFO",
+                       "requestId": "8f1e2d3c-aaaa-bbbb-cccc-1234567890ab", "message": ANTHROPIC})
+    config = parse_config({})
+    sink = Collect()
+    meter = Meter(config, TokenizerPool({}), sink)
+    meter.add(log_line("cloudwatch:/aws/lambda/chat:stream:1", "cwl:1", line, 1732646400123))
+    assert meter.finish().metered == 1
+    assert billed(sink) == [("o'reilly-media", "cached_input", 100), ("o'reilly-media", "input", 25),
+                            ("o'reilly-media", "output", 15)]

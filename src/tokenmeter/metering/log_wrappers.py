@@ -5,7 +5,8 @@ With its log format set to JSON, Lambda writes its own events as `{"time", "type
 `{"timestamp", "level", "message", "logger", "requestId"}`, where an app that logs a response as JSON text
 puts it in `message`. Powertools' Logger writes `{"level", "location", "message", "timestamp", "service", ...}`,
 with a logged dict as `message` itself and the keys an app appends (a tenant, a customer) beside it. The Python
-runtime's `message` of a logged dict is the dict as Python prints it (python_literals.py).
+runtime's `message` of a logged dict is the dict as Python prints it (python_literals.py); the Node.js runtime's,
+of `console.log("reply", obj)`, the object as util.inspect prints it (js_inspect.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from tokenmeter.core import decode_json
 
+from .js_inspect import js_object
 from .python_literals import python_dict
 
 # The wrapper's own keys: the line's time and level, not the record's (Powertools' time is not even RFC 3339).
@@ -33,11 +35,11 @@ def logged_record(data: dict[str, Any]) -> dict[str, Any] | None:
     message = data.get("message")
     if type(message) is str and (at := message.find("{")) >= 0:
         # Read as a bare line is: past a prefix ("usage: {...}"), as JSON (escaped lone surrogates, nesting too
-        # deep), or as the Python dict `logging.info(a_dict)` writes.
+        # deep), as the Python dict `logging.info(a_dict)` writes, or as Node's `console.log("reply", obj)` does.
         try:
             message = decode_json(message[at:])
         except ValueError:
-            message = python_dict(message[at:])
+            message = python_dict(message[at:]) or js_object(message[at:])
     if type(message) is not dict:
         return None
     return {**{key: value for key, value in data.items() if key not in _WRAPPER_KEYS}, **message}
