@@ -195,6 +195,27 @@ def test_litellm_without_a_provider_response_bills_its_own_counts():
     assert read_inference(record).model == "gpt-4o"
 
 
+# A row of LiteLLM's spend logs (its LiteLLM_SpendLogs table, as /spend/logs answers or an export writes it).
+SPEND_LOG = {"request_id": "chatcmpl-9d8e7f6a5b4c3d2e1f0a9b8c", "call_type": "acompletion", "api_key": "88dc28d0f0",
+             "spend": 0.00071, "total_tokens": 1250, "prompt_tokens": 1100, "completion_tokens": 150,
+             "startTime": "2024-12-26T23:06:26.120Z", "endTime": "2024-12-26T23:06:27.274Z",
+             "model": "gpt-4o-2024-08-06", "model_group": "gpt-4o", "custom_llm_provider": "openai", "user": "",
+             "end_user": "cust-9", "metadata": {"user_api_key_team_id": "t1"}, "cache_hit": "False", "cache_key": "",
+             "request_tags": [], "messages": {}, "response": {}}
+
+
+def test_a_litellm_spend_log_row_bills_its_counts_at_its_end_time():
+    inference = read_inference(SPEND_LOG)  # rows written before LiteLLM logged a status: calls that succeeded
+    assert (inference.model, inference.request_id) == ("gpt-4o-2024-08-06", "chatcmpl-9d8e7f6a5b4c3d2e1f0a9b8c")
+    assert inference.timestamp_ms == 1_735_254_387_274  # 2024-12-26T23:06:27.274Z
+    assert {k: v for k, v in inference.counts.items() if v} == {"input": 1100, "output": 150}
+    assert read_inference({**SPEND_LOG, "status": "success"}).counts == inference.counts
+    with pytest.raises(NothingToBill, match="failed_call"):
+        read_inference({**SPEND_LOG, "status": "failure"})
+    with pytest.raises(NothingToBill, match="proxy_cache_hit"):
+        read_inference({**SPEND_LOG, "cache_hit": "True"})
+
+
 @pytest.mark.parametrize("change", [{"status": "pending"}, {"prompt_tokens": -5}, {"prompt_tokens": 10.5},
                                     {"endTime": "yesterday"}])
 def test_litellm_bad_payloads_are_errors(change):
