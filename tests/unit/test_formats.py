@@ -214,6 +214,18 @@ def test_a_logged_bedrock_converse_response_bills_as_its_invocation_log_would():
     assert inference.timestamp_ms == 1_732_788_000_000  # the response's Date header, 2024-11-28T10:00:00Z
 
 
+def test_a_converse_response_from_the_javascript_sdk_is_identified_by_its_request_id():
+    # console.log({modelId, ...response}) of @aws-sdk/client-bedrock-runtime's ConverseCommand output, as JSON.
+    record = {"$metadata": {"httpStatusCode": 200, "requestId": "7b1e0c2d-3f4a-4b5c-8d6e-9f0a1b2c3d4e",
+                            "attempts": 1, "totalRetryDelay": 0},
+              "metrics": {"latencyMs": 512}, "output": {"message": {"role": "assistant", "content": []}},
+              "stopReason": "end_turn", "usage": {"inputTokens": 30, "outputTokens": 10, "totalTokens": 40},
+              "modelId": "amazon.nova-pro-v1:0"}
+    inference = read_inference(record)
+    assert (inference.request_id, inference.counts) == ("7b1e0c2d-3f4a-4b5c-8d6e-9f0a1b2c3d4e",
+                                                        {"input": 30, "cached_input": 0, "cache_write": 0, "output": 10})
+
+
 def test_a_converse_response_without_its_model_is_a_clear_error():
     record = {key: value for key, value in CONVERSE.items() if key != "modelId"}
     with pytest.raises(RecordError, match="names no model"):

@@ -118,14 +118,18 @@ def _bedrock(data: dict[str, Any]) -> Inference:
 
 
 def _converse(data: dict[str, Any], usage: dict[str, Any]) -> Inference:
-    """A Bedrock Converse response as an app logs what boto3 returned: inputTokens excludes the cache reads and
-    writes counted beside it. The response names no model: the app logs its modelId with it."""
+    """A Bedrock Converse response as an app logs what boto3 (or the JavaScript SDK) returned: inputTokens excludes
+    the cache reads and writes counted beside it. The response names no model: the app logs its modelId with it."""
     if not isinstance(data.get("modelId") or data.get("model"), str):
         raise RecordError(INVALID_RECORD, "a Bedrock Converse response names no model: log its modelId with it")
     model = bedrock_model(model_at(data, "modelId" if "modelId" in data else "model"))
     metadata = object_at(data, "ResponseMetadata")
     counts = _apart(("inputTokens", "cacheReadInputTokens", "cacheWriteInputTokens", "outputTokens"), usage, usage)
-    request_id = id_at(metadata, "RequestId") if "RequestId" in metadata else id_at(data, "requestId")
+    if "RequestId" in metadata:
+        request_id = id_at(metadata, "RequestId")
+    else:  # the JavaScript SDK's ($metadata), or an id the app logs itself
+        js_metadata = object_at(data, "$metadata")
+        request_id = id_at(js_metadata, "requestId") if "requestId" in js_metadata else id_at(data, "requestId")
     return with_counts(model, request_id, _http_date(object_at(metadata, "HTTPHeaders").get("date")), counts)
 
 
