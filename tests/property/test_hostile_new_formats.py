@@ -113,7 +113,15 @@ BEDROCK_BATCH = {"recordId": "CALL0000001", "modelInput": {"metadata": {"user_id
 LANGCHAIN = {"type": "ai", "id": "run-1", "response_metadata": {"model_name": "gpt-4o", "id": "chatcmpl-1"},
              "usage_metadata": {"input_tokens": 12, "output_tokens": 9, "input_token_details": {"cache_read": 4},
                                 "output_token_details": {"reasoning": 2}}}
+GENAI_DUMP = {"candidates": [{"finish_reason": "STOP"}], "response_id": "r1", "model_version": "gemini-2.5-flash",
+              "usage_metadata": {"prompt_token_count": 8, "candidates_token_count": 3, "thoughts_token_count": 2,
+                                 "prompt_tokens_details": [{"modality": "AUDIO", "token_count": 2}]}}
 payloads = st.one_of(
+    st.dictionaries(st.sampled_from(["prompt_token_count", "candidates_token_count", "cached_content_token_count",
+                                     "prompt_tokens_details", "cache_tokens_details"]), hostile, max_size=2)
+    .map(lambda c: {**GENAI_DUMP, "usage_metadata": {**GENAI_DUMP["usage_metadata"], **c}}),
+    st.dictionaries(st.sampled_from(["candidates", "model_version", "response_id", "create_time", "usage_metadata"]),
+                    hostile, max_size=2).map(lambda c: {**GENAI_DUMP, **c}),
     st.dictionaries(st.sampled_from(["input_tokens", "output_tokens", "input_token_details", "output_token_details"]),
                     hostile, max_size=2)
     .map(lambda c: {**LANGCHAIN, "usage_metadata": {**LANGCHAIN["usage_metadata"], **c}}),

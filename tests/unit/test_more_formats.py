@@ -37,6 +37,29 @@ def test_gemini_cache_tool_use_and_audio_split_disjointly():
     assert sum(counts.values()) == 1070
 
 
+def test_a_gemini_response_as_the_google_genai_sdk_dumps_it_is_read_as_gemini_not_langchain():
+    # response.model_dump(mode="json"): the same fields in snake_case. Its usage_metadata was read as LangChain's.
+    dumped = {"candidates": [{"content": {"parts": [{"text": "The answer is 42."}], "role": "model"},
+                              "finish_reason": "STOP", "avg_logprobs": None, "index": 0}],
+              "create_time": None, "response_id": "mAitaLmkHPPlz7IPvtfUqQ4", "model_version": "gemini-2.5-flash",
+              "prompt_feedback": None, "automatic_function_calling_history": [], "parsed": None,
+              "usage_metadata": {"cache_tokens_details": [{"modality": "AUDIO", "token_count": 100}],
+                                 "cached_content_token_count": 300, "candidates_token_count": 310,
+                                 "candidates_tokens_details": None, "prompt_token_count": 1012,
+                                 "prompt_tokens_details": [{"modality": "TEXT", "token_count": 812},
+                                                           {"modality": "AUDIO", "token_count": 200}],
+                                 "thoughts_token_count": 962, "tool_use_prompt_token_count": None,
+                                 "total_token_count": 2284, "traffic_type": None}}
+    inference = read_inference(dumped)
+    assert (inference.model, inference.request_id) == ("gemini-2.5-flash", "mAitaLmkHPPlz7IPvtfUqQ4")
+    # Input: 1,012 prompt tokens, 300 from the cache (100 of them audio): audio 200 - 100 = 100 uncached,
+    # text 1,012 - 300 - 100 = 612. Output 310, thoughts 962 beside it.
+    assert {k: v for k, v in inference.counts.items() if v} == {"input": 612, "cached_input": 300, "input_audio": 100,
+                                                                "output": 310, "reasoning": 962}
+    with pytest.raises(NothingToBill, match="not_final"):  # a streamed chunk before the last, as the SDK gives it
+        read_inference({**dumped, "candidates": [{**dumped["candidates"][0], "finish_reason": None}]})
+
+
 def test_gemini_image_output_and_vertex_wrapper():
     usage = {"promptTokenCount": 8, "candidatesTokenCount": 1300,
              "candidatesTokensDetails": [{"modality": "IMAGE", "tokenCount": 1290}, {"modality": "TEXT", "tokenCount": 10}],

@@ -110,3 +110,17 @@ def test_python_that_is_no_sdk_object_is_a_malformed_json_dead_letter(text, deta
     summary, sink = meter(log_line("cloudwatch:g:s:1", "cwl:1", text, 1_732_646_500_000))
     assert sink.events == [] and [d.reason for d in sink.dead_letters] == ["malformed_json"]
     assert detail in sink.dead_letters[0].detail and sink.dead_letters[0].record == text
+
+
+def test_a_printed_google_genai_response_with_enum_members_bills_as_gemini():
+    printed = ("GenerateContentResponse(sdk_http_response=HttpResponse(headers={'content-type': 'application/json'}), "
+               "candidates=[Candidate(content=Content(parts=[Part(text='Hi there')], role='model'), "
+               "finish_reason=<FinishReason.STOP: 'STOP'>, index=0)], create_time=None, "
+               "response_id='mAitaLmkHPPlz7IPvtfUqQ4', model_version='gemini-2.5-flash', "
+               "usage_metadata=GenerateContentResponseUsageMetadata(candidates_token_count=12, prompt_token_count=8, "
+               "prompt_tokens_details=[ModalityTokenCount(modality=<MediaModality.TEXT: 'TEXT'>, token_count=8)], "
+               "thoughts_token_count=30, total_token_count=50), automatic_function_calling_history=[], parsed=None)")
+    summary, sink = meter(log_line("cloudwatch:g:s:1", "cwl:1", "response: " + printed, 1732646400000),
+                          default_subscription="sub_gemini")
+    assert sink.dead_letters == [] and summary.metered == 1
+    assert billed(sink) == [("sub_gemini", "input", 8), ("sub_gemini", "output", 12), ("sub_gemini", "reasoning", 30)]

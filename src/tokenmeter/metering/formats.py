@@ -28,7 +28,7 @@ from .fields import (
     unix_seconds_at,
     with_counts,
 )
-from .gemini import is_gemini, read_gemini
+from .gemini import gemini_from_sdk, is_gemini, read_gemini
 from .langchain import langchain_record, read_langchain
 from .litellm import is_litellm, read_litellm
 from .log_wrappers import is_platform_event
@@ -70,6 +70,8 @@ def read_inference(data: Any, bill_proxy_cache_hits: bool = False) -> Inference:
         return _openai_shaped(bedrock_batch_response(data), {}, data)
     if "totalRecordCount" in data and is_batch_manifest(data):
         raise NothingToBill(BATCH_SUMMARY)
+    if "usage_metadata" in data and (sdk_response := gemini_from_sdk(data)) is not None:
+        return read_gemini(sdk_response)
     if ("usage_metadata" in data or "llm_output" in data or "token_usage" in data or "lc" in data) and (
             langchain := langchain_record(data)) is not None:
         return read_langchain(langchain)

@@ -4,7 +4,8 @@ promptTokenCount includes the cached tokens; toolUsePromptTokenCount and thought
 beside prompt and candidates (totalTokenCount is the sum of all four). The per-modality details split
 each count again: AUDIO and IMAGE get their own types, TEXT, VIDEO and DOCUMENT stay in input/output
 (Gemini prices video and documents as it prices text). A response streamed chunk by chunk repeats its
-responseId with the counts so far: only the chunk with a finishReason, the last, is billed.
+responseId with the counts so far: only the chunk with a finishReason, the last, is billed. The Google GenAI
+SDK's own objects, dumped or printed by an app, carry the same fields in snake_case.
 """
 
 from __future__ import annotations
@@ -15,10 +16,39 @@ from .fields import NothingToBill, carve, count_at, id_at, list_at, model_at, rf
 from .records import INVALID_COUNTS, INVALID_RECORD, NOT_FINAL, Inference, RecordError
 
 _MODALITY_TYPES = {"AUDIO": "audio", "IMAGE": "image"}
+_SDK_COUNTS = ("prompt_token_count", "candidates_token_count", "total_token_count", "thoughts_token_count")
 
 
 def is_gemini(data: dict[str, Any]) -> bool:
     return isinstance(data.get("usageMetadata"), dict)
+
+
+def gemini_from_sdk(data: dict[str, Any]) -> dict[str, Any] | None:
+    """A response as the Google GenAI SDK gives it to an app that logs `response.model_dump()` (or prints it):
+    its fields in snake_case (`usage_metadata.prompt_token_count`), here in the API's camelCase as read_gemini
+    reads them; None for any other record (LangChain's `usage_metadata` holds input_tokens)."""
+    usage = data.get("usage_metadata")
+    if not isinstance(usage, dict) or usage.keys().isdisjoint(_SDK_COUNTS):
+        return None
+    record = _camel(data)
+    record["usageMetadata"] = {_camel_key(key): [_camel(item) for item in value] if isinstance(value, list) else value
+                               for key, value in usage.items()}
+    candidates = data.get("candidates")
+    if isinstance(candidates, list):
+        record["candidates"] = [_camel(candidate) for candidate in candidates]
+    return record
+
+
+def _camel(value: Any) -> Any:
+    """A dict's keys in camelCase (one level: what read_gemini reads lies no deeper)."""
+    return {_camel_key(key): item for key, item in value.items()} if isinstance(value, dict) else value
+
+
+def _camel_key(key: Any) -> Any:
+    if not isinstance(key, str) or "_" not in key:
+        return key
+    head, *rest = key.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
 def read_gemini(data: dict[str, Any]) -> Inference:

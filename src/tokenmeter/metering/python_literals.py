@@ -5,8 +5,9 @@
 - An SDK's response object (pydantic's repr): `print(response)` or `logger.info("%s", response)` give
   `ChatCompletion(id='chatcmpl-...', ..., usage=CompletionUsage(prompt_tokens=12, ...))`, or Anthropic's
   `Message(id='msg_...', ..., usage=Usage(input_tokens=10, ...))`; read as the object its fields make, from its
-  syntax tree: a class called by name with keyword arguments is an object, literals are themselves, anything
-  else (a positional argument, an attribute, an operator) is no record.
+  syntax tree: a class called by name with keyword arguments is an object, literals are themselves, an enum
+  member's repr (`<FinishReason.STOP: 'STOP'>`) its value, anything else (a positional argument, an attribute,
+  an operator) is no record.
 
 Nothing is run. Only text small enough is read: a syntax tree costs many times the text's size in memory.
 """
@@ -22,6 +23,8 @@ _ERRORS = (ValueError, TypeError, SyntaxError, RecursionError, MemoryError)
 # Where an SDK object's repr starts: a class name, not a method or attribute ("x.Foo(" or "foo(").
 _SDK_OBJECT = re.compile(r"(?<![\w.])[A-Z][A-Za-z0-9_]*\(")
 _MAX_DEPTH = 64
+# An enum member as its repr writes it (the Google GenAI SDK's `finish_reason=<FinishReason.STOP: 'STOP'>`): its value.
+_ENUM = re.compile(r"<[A-Z]\w*\.\w+: ('(?:[^'\\\n]|\\.)*'|-?\d+)>")
 
 
 def python_dict(text: str | bytes) -> dict[Any, Any] | None:
@@ -43,7 +46,7 @@ def sdk_object(text: str | bytes) -> dict[str, Any] | None:
     if text is None or found is None:
         return None
     try:
-        value = _value(ast.parse(text[found.start():], mode="eval").body, 0)
+        value = _value(ast.parse(_ENUM.sub(r"\1", text[found.start():]), mode="eval").body, 0)
     except _ERRORS:
         return None
     return value if type(value) is dict else None
