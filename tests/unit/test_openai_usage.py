@@ -182,3 +182,12 @@ def test_a_moderation_is_no_usage_not_a_dead_letter():
                   "results": [{"flagged": False, "categories": {}, "category_scores": {}}]}
     summary, sink = meter_lines([moderation], CONFIG)
     assert sink.events == [] and sink.dead_letters == [] and summary.skipped == {"no_usage": 1}
+
+
+@pytest.mark.parametrize("reader", [billed, read])
+def test_moonshot_cached_tokens_beside_the_details_are_cached_input(reader):
+    # Kimi (and GLM, MiniMax) report cache hits as usage.cached_tokens, part of prompt_tokens: 1,000 prompt
+    # tokens of which 600 hit the cache leave 400 uncached. They were all billed at the uncached price.
+    record = chat("kimi-k2.6", {"prompt_tokens": 1000, "completion_tokens": 50, "total_tokens": 1050,
+                                "cached_tokens": 600})
+    assert reader(record) == {"input": 400, "cached_input": 600, "output": 50}

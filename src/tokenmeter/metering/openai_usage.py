@@ -10,7 +10,8 @@ and some count a part outside where OpenAI counts it inside:
   (`cache_creation_tokens`, `cache_write_tokens`), beside it where only `cache_creation_input_tokens` does.
   Its first releases kept reads outside the prompt as well: those records have no `cached_tokens` detail.
 - OpenRouter: cache writes as `prompt_tokens_details.cache_write_tokens`, inside the prompt.
-- DeepSeek: cache reads as `prompt_cache_hit_tokens` (the prompt is hits plus misses).
+- DeepSeek: cache reads as `prompt_cache_hit_tokens` (the prompt is hits plus misses); Moonshot's Kimi, GLM and
+  MiniMax as `usage.cached_tokens`, also inside the prompt.
 - xAI, and gateways that map Gemini's thoughts the way Gemini counts them: reasoning tokens outside
   `completion_tokens`; `total_tokens` is prompt + completion + reasoning, and that sum is what tells the two
   countings apart (OpenAI's total is prompt + completion).
@@ -24,7 +25,7 @@ from .fields import carve, count_at, object_at
 from .records import INVALID_COUNTS, RecordError
 
 # Keys whose presence means a record needs more than OpenAI's own reading (usual.py leaves those records here).
-VENDOR_USAGE_KEYS = ("cache_read_input_tokens", "cache_creation_input_tokens", "prompt_cache_hit_tokens")
+VENDOR_USAGE_KEYS = ("cache_read_input_tokens", "cache_creation_input_tokens", "prompt_cache_hit_tokens", "cached_tokens")
 VENDOR_DETAIL_KEYS = ("cache_creation_tokens", "cache_write_tokens")
 SINGULAR_DETAILS = {"input_tokens": "input_token_details", "output_tokens": "output_token_details"}
 
@@ -87,6 +88,8 @@ def _cache_reads(usage: dict[str, Any], inputs: dict[str, Any], details: str) ->
         return count_at(inputs, "cached_tokens", f"{details}.cached_tokens"), False
     if "cache_read_input_tokens" in usage:  # LiteLLM's first releases: the prompt is Anthropic's input_tokens
         return count_at(usage, "cache_read_input_tokens", "usage.cache_read_input_tokens"), True
+    if "cached_tokens" in usage:  # Kimi's, GLM's, MiniMax's: beside the details, inside the prompt
+        return count_at(usage, "cached_tokens", "usage.cached_tokens"), False
     return count_at(usage, "prompt_cache_hit_tokens", "usage.prompt_cache_hit_tokens"), False
 
 
