@@ -98,9 +98,13 @@ def test_util_inspect_strings_and_elisions():
                                   "j": {"k": None}, "l": {"n": -1500.0}}
 
 
+def test_a_date_is_its_iso_string():
+    assert js_object("{ timestamp: 2024-11-26T18:40:00.123Z, b: [ 2024-11-26T18:40:00Z ] }") == {
+        "timestamp": "2024-11-26T18:40:00.123Z", "b": ["2024-11-26T18:40:00Z"]}
+
+
 @pytest.mark.parametrize("text", [
-    "{ at: 2024-11-26T18:40:00.123Z }",  # a Date: not given back
-    "{ a: 1 + 2 }", "{ a: 1, b: }", "{ a: 'unterminated }", "just text", "[ 1, 2 ]", "{ a: 1 } and more",
+    "{ at: Symbol(x) }", "{ a: 1 + 2 }", "{ a: 1, b: }", "{ a: 'unterminated }", "just text", "[ 1, 2 ]", "{ a: 1 } and more",
     "{ " + "a: 1, " * 20_000 + "b: 2 }",  # past the size read this way
 ])
 def test_what_util_inspect_cannot_have_printed_is_no_record(text):

@@ -3,8 +3,8 @@
 In a Lambda function's text log format, `console.log(completion)` writes
 `{ id: 'chatcmpl-...', usage: { prompt_tokens: 19, ... }, choices: [ [Object] ] }` over several lines: keys bare
 where they are identifiers, strings in single quotes (double or back quotes where the string holds a single
-quote), `undefined`, a class name before an instance's braces, and what lies deeper than two levels elided as
-`[Object]` or `[Array]`. It is turned into JSON token by token, nothing run; what util.inspect elided (deeper
+quote), `undefined`, a `Date` as its ISO string unquoted, a class name before an instance's braces, and what
+lies deeper than two levels elided as `[Object]` or `[Array]`. It is turned into JSON token by token, nothing run; what util.inspect elided (deeper
 objects, functions, circular references) is null. A response's usage sits within the two levels it prints.
 """
 
@@ -21,6 +21,7 @@ _TOKENS = re.compile(r"""
   | (?P<string>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|`(?:[^`\\$]|\\.)*`)
   | (?P<elided>\[(?:Object|Array|Function|Circular|Getter|Setter|Getter/Setter|class|AsyncFunction)\b[^\]\n]*\])
   | (?P<skip><ref\ \*\d+>|\.\.\.\ \d+\ more\ items?)
+  | (?P<date>[+-]?\d{4,6}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{3})?Z)
   | (?P<number>-?\d+(?:\.\d+)?(?:e[+-]?\d+)?n?)
   | (?P<word>[A-Za-z_$][\w$]*)
   | (?P<punct>[{}\[\]:,])
@@ -43,6 +44,8 @@ def js_object(text: str | bytes) -> dict[str, Any] | None:
         after = tokens[position + 1][1] if position + 1 < len(tokens) else ""
         if kind == "string":
             out.append(_json_string(value))
+        elif kind == "date":
+            out.append(f'"{value}"')  # a Date prints as its ISO string, unquoted
         elif kind == "number":
             out.append(value.rstrip("n"))
         elif kind == "word" and after == ":":
