@@ -4,8 +4,9 @@ In a Lambda function's text log format, `console.log(completion)` writes
 `{ id: 'chatcmpl-...', usage: { prompt_tokens: 19, ... }, choices: [ [Object] ] }` over several lines: keys bare
 where they are identifiers, strings in single quotes (double or back quotes where the string holds a single
 quote), `undefined`, a `Date` as its ISO string unquoted, a class name before an instance's braces, and what
-lies deeper than two levels elided as `[Object]` or `[Array]`. It is turned into JSON token by token, nothing run; what util.inspect elided (deeper
-objects, functions, circular references) is null. A response's usage sits within the two levels it prints.
+lies deeper than two levels elided as `[Object]` or `[Array]`. It is turned into JSON token by token, nothing
+run; what util.inspect elided (deeper objects, functions, circular references) is null. A response's usage sits
+within the two levels it prints.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def js_object(text: str | bytes) -> dict[str, Any] | None:
                 return None  # as the JSON parsers refuse it: no record nests this deep
             out.append(value)
         else:
-            return None  # a Date, a Symbol, an expression: not a record util.inspect can give back
+            return None  # a Symbol, an expression: not a record util.inspect can give back
     try:
         value = json.loads("".join(out))
     except (ValueError, RecursionError):
