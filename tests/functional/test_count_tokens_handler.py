@@ -367,3 +367,34 @@ def test_a_realtime_session_names_the_model_of_turns_in_later_deliveries(count_t
     assert sorted((e["properties"]["model"], e["properties"]["token_type"], e["properties"]["tokens"])
                   for e in events_on(aws)) == [("gpt-realtime", "input", 10), ("gpt-realtime", "input_audio", 30),
                                                ("gpt-realtime", "output", 12)]
+
+
+def test_a_groq_stream_over_three_deliveries_bills_its_usage_once_and_no_text(count_tokens, aws, monkeypatch,
+                                                                              llama3_dir):
+    # A long stream: its first chunk (x_groq names the request), then middle chunks alone in a delivery, then the
+    # rest with the last chunk, whose x_groq carries the usage (groq-python's ChatCompletionChunk.x_groq).
+    monkeypatch.setenv("METERING_CONFIG", json.dumps({"default_subscription": "sub_groq",
+                                                      "tokenizers": {"llama*": llama3_dir}}))
+    monkeypatch.setenv("STREAM_MEMORY_BUCKET", "inference-logs")
+    base = {"id": "chatcmpl-4a6e3b2c-9a1d-4f0e-8c3b-2d7e5f1a9b08", "object": "chat.completion.chunk",
+            "created": 1730241104, "model": "llama-3.3-70b-versatile", "system_fingerprint": "fp_c0cfa69934"}
+
+    def chunk(delta, finish=None, **extra):
+        return json.dumps({**base, "choices": [{"index": 0, "delta": delta, "logprobs": None,
+                                                "finish_reason": finish}], **extra})
+
+    deliveries = [[chunk({"role": "assistant", "content": ""}, x_groq={"id": "req_01jbd6g2qdfw2adyrt2az8hz4w"}),
+                   chunk({"content": "Fast"})],
+                  [chunk({"content": " inference"}), chunk({"content": " at"})],
+                  [chunk({"content": " scale"}),
+                   chunk({}, "stop", x_groq={"id": "req_01jbd6g2qdfw2adyrt2az8hz4w", "usage": {
+                       "queue_time": 0.021, "prompt_tokens": 43, "prompt_time": 0.0021, "completion_tokens": 4,
+                       "completion_time": 0.0109, "total_tokens": 47, "total_time": 0.013}})]]
+    summaries = [count_tokens.lambda_handler(cloudwatch_event(lines, start_ms=1_730_241_104_000 + 10 * n),
+                                             LambdaContext()) for n, lines in enumerate(deliveries)]
+    assert [s["metered"] for s in summaries] == [0, 0, 1]
+    assert all(s["dead_letters"] == {} for s in summaries)
+    assert sorted((e["properties"]["token_type"], e["properties"]["tokens"]) for e in events_on(aws)) == [
+        ("input", 43), ("output", 4)]
+    # Once the stream ended, nothing of it is kept.
+    assert aws.s3.list_objects_v2(Bucket="inference-logs", Prefix="tokenmeter-streams/").get("KeyCount", 0) == 0

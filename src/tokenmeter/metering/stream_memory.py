@@ -1,12 +1,14 @@
 """Anthropic message starts kept between invocations, so that a stream split across two log deliveries
-still bills its output: its message_delta names no message and no model, only the start does. And the models
-of the last Realtime session of each log stream, which its turns do not name (realtime.py).
+still bills its output: its message_delta names no message and no model, only the start does. The models
+of the last Realtime session of each log stream, which its turns do not name (realtime.py). And the Groq
+streams begun but not ended, whose middle chunks, alone in a delivery, must wait for the usage chunk rather
+than be counted as text (streams.py).
 
 One small S3 object per log stream (or object) under ``tokenmeter-streams/``, in the log bucket: the start
 whose end was not in the last invocation; or a kept start a delta of the last invocation ended, with that
 delta's identity (so a retried delivery pairs again, another delta not); or nothing. Beside it, the stream's
-Realtime session models, if it logged a session. Each is written, or removed, only after the invocation's
-events reached SQS.
+Realtime session models, if it logged a session; and an empty object per Groq stream whose usage is to come.
+Each is written, or removed, only after the invocation's events reached SQS.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class S3StreamMemory:
         self._pending: dict[str, OpenStart | None] = {}
         self._paired: dict[str, str] = {}
         self._sessions: dict[str, SessionModels] = {}
+        self._usage: dict[tuple[str, str], bool] = {}
 
     def take(self, group: str, delta: str) -> OpenStart | None:
         """The start kept for ``group`` that the delta record ``delta`` ends, or None: a start already ended by
@@ -59,9 +62,22 @@ class S3StreamMemory:
     def keep_session(self, group: str, models: SessionModels) -> None:
         self._sessions[group] = models
 
+    def usage_to_come(self, group: str, stream_id: str) -> bool:
+        """Whether a stream of ``group`` begun in an earlier invocation said its usage comes in its last chunk."""
+        return self._read(self._key(f"{group}\n{stream_id}", ".usage")) is not None
+
+    def keep_usage_to_come(self, group: str, stream_id: str, to_come: bool) -> None:
+        self._usage[(group, stream_id)] = to_come
+
     def save(self) -> None:
         """Called once the invocation's events are delivered."""
-        s3 = self._client() if self._pending or self._sessions else None
+        s3 = self._client() if self._pending or self._sessions or self._usage else None
+        for (group, stream_id), to_come in self._usage.items():
+            key = self._key(f"{group}\n{stream_id}", ".usage")
+            if to_come:
+                s3.put_object(Bucket=self._bucket, Key=key, Body=b"{}", ContentType="application/json")
+            else:
+                s3.delete_object(Bucket=self._bucket, Key=key)
         for group, models in self._sessions.items():
             s3.put_object(Bucket=self._bucket, Key=self._key(group, ".session"), ContentType="application/json",
                           Body=ascii_json({"model": models.model, "transcription": models.transcription}))
@@ -74,7 +90,7 @@ class S3StreamMemory:
                     "paired_by": self._paired.get(group)}
             s3.put_object(Bucket=self._bucket, Key=self._key(group), Body=ascii_json(body),
                                 ContentType="application/json")
-        self._pending, self._paired, self._sessions = {}, {}, {}
+        self._pending, self._paired, self._sessions, self._usage = {}, {}, {}, {}
 
     def _read(self, key: str) -> dict[str, Any] | None:
         s3 = self._client()

@@ -80,11 +80,16 @@ class _Text:
 
 
 class StreamMemory(SessionMemory, Protocol):
-    """Message starts and Realtime sessions kept between invocations (stream_memory.py)."""
+    """Message starts, Realtime sessions and the streams that bill from a usage chunk still to come, kept between
+    invocations (stream_memory.py)."""
 
     def take(self, group: str, delta: str) -> OpenStart | None: ...
 
     def keep(self, group: str, start: OpenStart | None, paired_by: str | None = None) -> None: ...
+
+    def usage_to_come(self, group: str, stream_id: str) -> bool: ...
+
+    def keep_usage_to_come(self, group: str, stream_id: str, to_come: bool) -> None: ...
 
 
 class Streams:
@@ -93,6 +98,7 @@ class Streams:
     def __init__(self, memory: StreamMemory | None = None):
         self._texts: dict[tuple[str, str], _Text] = {}
         self._with_usage: set[tuple[str, str]] = set()  # streams seen to carry their usage (Groq's)
+        self._usage_came: set[tuple[str, str]] = set()  # ... whose usage chunk this invocation read
         self._starts: dict[str, OpenStart] = {}
         self._touched: set[str] = set()  # log streams with Anthropic events in this invocation
         self._remembered: dict[str, tuple[OpenStart, str]] = {}  # kept starts ended here, and by which delta
@@ -119,7 +125,9 @@ class Streams:
 
     def finish(self) -> list[Bill]:
         """Streams whose end was not in this invocation: what they hold so far."""
-        bills = [self._text_bill(text, by_current=False) for text in self._texts.values()]
+        bills = [self._text_bill(text, by_current=False) for key, text in self._texts.items()
+                 if not self._usage_comes(key, text)]
+        self._remember_usage_to_come()
         for group in sorted(self._touched):
             start = self._starts.get(group)
             if start is not None:
@@ -131,7 +139,7 @@ class Streams:
             else:
                 self._memory.keep(group, start)
         self._texts, self._starts, self._touched, self._remembered = {}, {}, set(), {}
-        self._with_usage = set()
+        self._with_usage, self._usage_came = set(), set()
         return bills
 
     def _openai(self, raw: RawRecord, data: dict[str, Any], group: str) -> list[Bill]:
@@ -149,6 +157,8 @@ class Streams:
             inference = Inference(model_at(data, "model"), _id(data), unix_seconds_at(data, "created"),
                                   openai_counts(usage))
             self._texts.pop(key, None)  # what this invocation kept of the stream is in the usage
+            if isinstance(groq, dict):
+                self._usage_came.add(key)
             return [Bill(raw, data, inference)]
         if "usage" in data or key in self._with_usage:
             return []  # the usage chunk bills the stream (include_usage was set, or it is Groq's)
@@ -169,6 +179,19 @@ class Streams:
             del self._texts[key]
             return [self._text_bill(text)]
         return []
+
+    def _usage_comes(self, key: tuple[str, str], text: _Text) -> bool:
+        """Whether a stream's text is in a usage chunk still to come: a Groq stream whose first chunk, in an earlier
+        invocation, said so (its middle chunks alone here, as a long stream's are between two deliveries)."""
+        return not text.complete and self._memory is not None and self._memory.usage_to_come(*key)
+
+    def _remember_usage_to_come(self) -> None:
+        if self._memory is None:
+            return
+        for group, stream_id in self._with_usage - self._usage_came:
+            self._memory.keep_usage_to_come(group, stream_id, True)
+        for group, stream_id in self._usage_came - self._with_usage:  # begun in an earlier invocation
+            self._memory.keep_usage_to_come(group, stream_id, False)
 
     def _responses_event(self, raw: RawRecord, data: dict[str, Any], group: str) -> list[Bill]:
         """OpenAI Responses API stream events: the final one (completed, incomplete or failed) carries the
