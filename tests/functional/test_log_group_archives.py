@@ -133,3 +133,22 @@ def test_a_log_group_exported_to_s3_is_read_line_by_line_at_each_lines_time(coun
                                ("sub_initech", "input"): 50, ("sub_initech", "output"): 5}
     # The completion logs no time of its own: it is billed at its line's, 2024-11-26T18:41:00.123Z.
     assert {e["timestamp"] for e in events if e["external_subscription_id"] == "sub_initech"} == {"1732646460.123"}
+
+
+def test_an_exported_message_over_several_lines_is_one_record(count_tokens, aws):
+    # A Node.js function's console.log(response) in the text log format is one log event over several lines;
+    # exported, only its first line begins with the event's time.
+    printed = ("{\n  id: 'chatcmpl-Bn6Dmt9mK9Y3Wq8kDmGGCn1G5rFfS',\n  object: 'chat.completion',\n"
+               "  model: 'gpt-4o-mini-2024-07-18',\n  choices: [ [Object] ],\n"
+               "  usage: {\n    prompt_tokens: 1200,\n    completion_tokens: 300,\n    total_tokens: 1500,\n"
+               "    prompt_tokens_details: { cached_tokens: 1024, audio_tokens: 0 }\n  },\n  user: 'sub_acme'\n}")
+    lines = ["2024-11-26T18:40:00.123Z 2024-11-26T18:40:00.123Z\t8f1e2d3c-aaaa-bbbb-cccc-1234567890ab\tINFO\t"
+             + printed, "2024-11-26T18:41:00.000Z " + LINES[1]]
+    key = "exportedlogs/0f2c7a1e-5b3d-4e6f-8a9b-1c2d3e4f5a6b/2024/11/26/[$LATEST]5d6c4b3a2f1e/000001.gz"
+    aws.s3.put_object(Bucket="inference-logs", Key=key, Body=gzip.compress("\n".join(lines).encode()))
+    summary = count_tokens.lambda_handler(s3_event(key), LambdaContext())
+    assert (summary["records"], summary["metered"], summary["dead_letters"]) == (2, 2, {})
+    # 1,200 prompt tokens, 1,024 of them cached; 300 completion tokens. The second line: its own counts.
+    assert by_type(events_on(aws)) == {("sub_acme", "input"): 176, ("sub_acme", "cached_input"): 1024,
+                                       ("sub_acme", "output"): 300, ("sub_globex", "input"): 26,
+                                       ("sub_globex", "output"): 290}

@@ -136,6 +136,7 @@ class FakeS3:
                  st.lists(st.tuples(st.sampled_from(["2026-11-15T12:00:00.000Z ", "2026-11-15T12:00:00Z ",
                                                      "9999-99-99T99:99:99Z ", "x ", "2026-11-15T12:00:00.000Z\t"]),
                                     records.map(json.dumps) | st.text(max_size=40)
+                                    | records.map(lambda r: json.dumps(r, indent=1))  # one message, several lines
                                     | st.sampled_from(["START RequestId: 1 Version: $LATEST", "REPORT RequestId: 1"])),
                           max_size=5).map(lambda lines: "\n".join(p + m for p, m in lines).encode())),
        st.booleans())

@@ -58,6 +58,7 @@ _READ_ATTEMPTS = 3
 _GZIP_MAGIC = b"\x1f\x8b"
 _DECODER = json.JSONDecoder()
 _SPACES = re.compile(r"\s*")
+_STAMPED = re.compile(rb"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?Z ")
 _LINE_TIME = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?Z) ")
 _ENVELOPE = b'{"messageType":'
 _BOUNDARY, _SPLIT_BOUNDARY = b'}{"messageType":', b'}\n{"messageType":'
@@ -129,7 +130,8 @@ def s3_records(s3: Any, bucket: str, key: str, limits: ReadLimits | None = None,
     lines = _Lines(_Envelopes(body), limits)
     identity = f"s3:{bucket}/{key}@{etag}"
     try:
-        yield from _json_lines(iter(lines), where, identity, fallback, limits, budget, document_first=True)
+        yield from _json_lines(_log_messages(iter(lines), limits), where, identity, fallback, limits, budget,
+                               document_first=True)
         if lines.truncated:
             yield _rest(OBJECT_TOO_LARGE, f"the object inflates past {limits.max_object_bytes:,} bytes", where,
                         lines.rest_from)
@@ -222,6 +224,34 @@ def _values(value: Any, text: str | bytes, where: str, identity: str, fallback: 
                             origin=origin)
     else:
         yield RawRecord(where, identity, text, fallback, value=value, lossy=lossy, origin=origin)
+
+
+def _log_messages(lines: Iterator[Line], limits: ReadLimits) -> Iterator[Line]:
+    """The lines as read; in a log group exported to S3 (its first line begins with a time), a message logged over
+    several lines (a multi-line `console.log`, a traceback) as one: each line up to the next that begins with a
+    time, numbered as its first."""
+    first = next(lines, None)
+    if first is None:
+        return iter(())
+    if not (isinstance(first[2], bytes) and _STAMPED.match(first[2])):
+        return itertools.chain((first,), lines)  # (no generator in between: most objects are not exports)
+    return _joined(first, lines, limits.max_record_bytes)
+
+
+def _joined(first: Line, lines: Iterator[Line], max_line: int) -> Iterator[Line]:
+    number, start, parts, size = first[0], first[1], [first[2]], len(first[2])  # type: ignore[arg-type]
+    for line in lines:
+        text = line[2]
+        if isinstance(text, bytes) and _STAMPED.match(text):  # the next message
+            yield number, start, b"\n".join(parts) if parts is not None else _TooLong(size)  # type: ignore[arg-type]
+            number, start, parts, size = line[0], line[1], [text], len(text)
+            continue
+        size += 1 + (text.size if isinstance(text, _TooLong) else len(text))
+        if parts is not None and isinstance(text, bytes) and size <= max_line:
+            parts.append(text)
+        else:
+            parts = None  # past the size of a record: skipped and dead-lettered, as a long line is
+    yield number, start, b"\n".join(parts) if parts is not None else _TooLong(size)  # type: ignore[arg-type]
 
 
 def _concatenated(text: str | bytes) -> Any:
