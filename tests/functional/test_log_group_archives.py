@@ -89,9 +89,11 @@ def test_payloads_back_to_back_are_split_wherever_the_reads_fall():
     payloads = [payload([json.dumps({**OLLAMA, "eval_count": n}), json.dumps({**OLLAMA, "eval_count": n + 1})],
                         [f"3{n:055d}", f"3{n + 1:055d}"]) for n in range(0, 60, 2)]
     data = b"".join(json.dumps(p, separators=(",", ":")).encode() for p in payloads)
-    for size in (1, 7, 15, 16, 4096):
-        items = list(s3_records(_OneObject(data, size), "b", "k"))
-        assert [item.value["logEvents"] for item in items] == [p["logEvents"] for p in payloads], size
+    members = b"".join(gzip.compress(json.dumps(p, separators=(",", ":")).encode()) for p in payloads)  # as archived
+    for body in (data, members):
+        for size in (1, 7, 15, 16, 4096):
+            items = list(s3_records(_OneObject(body, size), "b", "k"))
+            assert [item.value["logEvents"] for item in items] == [p["logEvents"] for p in payloads], size
 
 
 def test_records_back_to_back_on_one_line_are_each_a_record(count_tokens, aws):

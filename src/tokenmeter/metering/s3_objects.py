@@ -124,10 +124,13 @@ def s3_records(s3: Any, bucket: str, key: str, limits: ReadLimits | None = None,
     etag = str(response.get("ETag", "")).strip('"')
     modified = response.get("LastModified")
     fallback = int(modified.timestamp() * 1000) if modified is not None else None
-    body: Any = _Head(reader)
-    if body.head(2) == _GZIP_MAGIC:  # by content, not name: Firehose writes its gzip objects with no suffix
-        body = gzip.GzipFile(fileobj=body, mode="rb")
-    lines = _Lines(_Envelopes(body), limits)
+    body: Any = reader
+    if reader.head(2) == _GZIP_MAGIC:  # by content, not name: Firehose writes its gzip objects with no suffix
+        # (Firehose's archives are gzip: _Envelopes looks at what the gzip stream inflates to as it reads it.)
+        body = _Envelopes(gzip.GzipFile(fileobj=reader, mode="rb"))
+    elif _ENVELOPE.startswith(reader.head(len(_ENVELOPE))[:len(_ENVELOPE)]):
+        body = _Envelopes(reader)  # (plain: decompressed by Firehose, its envelopes kept)
+    lines = _Lines(body, limits)
     identity = f"s3:{bucket}/{key}@{etag}"
     try:
         yield from _json_lines(_log_messages(iter(lines), limits), where, identity, fallback, limits, budget,
@@ -309,24 +312,6 @@ def _parse(content: bytes) -> tuple[str | bytes, bool, Any]:
         return text, True, _INVALID
 
 
-class _Head:
-    """A stream whose first bytes can be looked at before they are read."""
-
-    def __init__(self, body: Any):
-        self.body, self._head = body, b""
-
-    def head(self, size: int) -> bytes:
-        while len(self._head) < size and (more := self.body.read(size - len(self._head))):
-            self._head += more
-        return self._head
-
-    def read(self, size: int = -1) -> bytes:
-        if self._head:
-            data, self._head = self._head, b""
-            return data  # (fewer bytes than asked for: every reader here reads on until it gets none)
-        return self.body.read(size)
-
-
 class _Envelopes:
     """An object of CloudWatch Logs payloads as Firehose writes them (a log group's subscription to a delivery
     stream): one after another with nothing between, so a newline is put between each two and each is a line.
@@ -340,8 +325,6 @@ class _Envelopes:
 
     def read(self, size: int = -1) -> bytes:
         while chunk := self.body.read(size):
-            if self._split is False:
-                return chunk
             data = self._carry + chunk
             if self._split is None:
                 if len(data) < len(_ENVELOPE) and _ENVELOPE.startswith(data):
@@ -350,6 +333,7 @@ class _Envelopes:
                 self._split = data.startswith(_ENVELOPE)
                 if not self._split:
                     self._carry = b""
+                    self.read = self.body.read  # type: ignore[method-assign]  # (from now on, no call between)
                     return data
             data = data.replace(_BOUNDARY, _SPLIT_BOUNDARY)
             keep = len(_BOUNDARY) - 1  # a boundary that begins here and ends in the next chunk
@@ -442,6 +426,7 @@ class _ObjectReader:
         self.s3, self.bucket, self.key, self.version_id, self.etag = s3, bucket, key, version_id, etag
         self.offset = 0
         self._body: Any = None
+        self._head = b""  # bytes looked at (head) and not yet read
 
     def open(self) -> dict[str, Any]:
         response = self._get()
@@ -466,7 +451,22 @@ class _ObjectReader:
                                             f"offset {self.offset}); its new content has a notification of its own") from None
             raise
 
+    def head(self, size: int) -> bytes:
+        """The object's first ``size`` bytes (fewer if it is shorter), still to be read."""
+        while len(self._head) < size and (more := self._read(size - len(self._head))):
+            self._head += more
+        return self._head
+
     def read(self, size: int = -1) -> bytes:
+        if self._head:  # (what was looked at, alone: fewer bytes than asked for, never more)
+            if 0 <= size < len(self._head):
+                data, self._head = self._head[:size], self._head[size:]
+            else:
+                data, self._head = self._head, b""
+            return data
+        return self._read(size)
+
+    def _read(self, size: int) -> bytes:
         for attempt in range(_READ_ATTEMPTS):
             try:
                 data = self._body.read(size)
