@@ -125,10 +125,11 @@ def s3_records(s3: Any, bucket: str, key: str, limits: ReadLimits | None = None,
     modified = response.get("LastModified")
     fallback = int(modified.timestamp() * 1000) if modified is not None else None
     body: Any = reader
-    if reader.head(2) == _GZIP_MAGIC:  # by content, not name: Firehose writes its gzip objects with no suffix
+    first = reader.head()
+    if first[:2] == _GZIP_MAGIC:  # by content, not name: Firehose writes its gzip objects with no suffix
         # (Firehose's archives are gzip: _Envelopes looks at what the gzip stream inflates to as it reads it.)
         body = _Envelopes(gzip.GzipFile(fileobj=reader, mode="rb"))
-    elif _ENVELOPE.startswith(reader.head(len(_ENVELOPE))[:len(_ENVELOPE)]):
+    elif _ENVELOPE.startswith(first[:len(_ENVELOPE)]):
         body = _Envelopes(reader)  # (plain: decompressed by Firehose, its envelopes kept)
     lines = _Lines(body, limits)
     identity = f"s3:{bucket}/{key}@{etag}"
@@ -426,7 +427,8 @@ class _ObjectReader:
         self.s3, self.bucket, self.key, self.version_id, self.etag = s3, bucket, key, version_id, etag
         self.offset = 0
         self._body: Any = None
-        self._head = b""  # bytes looked at (head) and not yet read
+        self._head: bytes | None = None  # the first chunk, looked at (head); read from ``_at`` on
+        self._at = 0
 
     def open(self) -> dict[str, Any]:
         response = self._get()
@@ -451,19 +453,21 @@ class _ObjectReader:
                                             f"offset {self.offset}); its new content has a notification of its own") from None
             raise
 
-    def head(self, size: int) -> bytes:
-        """The object's first ``size`` bytes (fewer if it is shorter), still to be read."""
-        while len(self._head) < size and (more := self._read(size - len(self._head))):
-            self._head += more
+    def head(self) -> bytes:
+        """The object's first chunk (at least enough bytes to tell gzip or a Firehose archive, unless the object is
+        shorter), looked at before it is read."""
+        if self._head is None:
+            self._head, self._at = self._read(_CHUNK), 0
+            while len(self._head) < len(_ENVELOPE) and (more := self._read(_CHUNK)):
+                self._head += more
         return self._head
 
     def read(self, size: int = -1) -> bytes:
-        if self._head:  # (what was looked at, alone: fewer bytes than asked for, never more)
-            if 0 <= size < len(self._head):
-                data, self._head = self._head[:size], self._head[size:]
-            else:
-                data, self._head = self._head, b""
-            return data
+        head, at = self._head, self._at
+        if head is not None and at < len(head):  # the chunk looked at, before anything more (never more than asked)
+            end = len(head) if size < 0 or at + size > len(head) else at + size
+            self._at = end
+            return head if at == 0 and end == len(head) else head[at:end]
         return self._read(size)
 
     def _read(self, size: int) -> bytes:
