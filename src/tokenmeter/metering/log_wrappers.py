@@ -16,7 +16,7 @@ from typing import Any
 from tokenmeter.core import decode_json
 
 from .js_inspect import js_object
-from .python_literals import python_dict
+from .python_literals import decoded_text, python_dict, sdk_object
 
 # The wrapper's own keys: the line's time and level, not the record's (Powertools' time is not even RFC 3339).
 _WRAPPER_KEYS = ("timestamp", "level", "message")
@@ -25,6 +25,20 @@ _WRAPPER_KEYS = ("timestamp", "level", "message")
 def is_platform_event(data: dict[str, Any]) -> bool:
     kind = data.get("type")
     return type(kind) is str and kind.startswith("platform.") and "record" in data
+
+
+def printed_record(line: str | bytes, at: int = 0) -> dict[Any, Any] | None:
+    """A record an app printed rather than logged as JSON, from a line whose JSON-looking part starts at ``at``
+    (after any prefix): a dict as Python prints it, an SDK's object as its repr writes it (found in the whole
+    line: its class name comes before any brace), an object as Node's console.log prints it; None for any other."""
+    text = decoded_text(line)
+    if text is None:
+        return None
+    braced = text[at:] if at else text
+    value = python_dict(braced)
+    if value is None:
+        value = sdk_object(text)
+    return js_object(braced) if value is None else value
 
 
 def logged_record(data: dict[str, Any]) -> dict[str, Any] | None:
@@ -39,7 +53,7 @@ def logged_record(data: dict[str, Any]) -> dict[str, Any] | None:
         try:
             message = decode_json(message[at:])
         except ValueError:
-            message = python_dict(message[at:]) or js_object(message[at:])
+            message = printed_record(message, at)
     if type(message) is not dict:
         return None
     return {**{key: value for key, value in data.items() if key not in _WRAPPER_KEYS}, **message}

@@ -20,11 +20,9 @@ from tokenmeter.core.dead_letters import DeadLetter, truncate_record
 from .attribution import Attributor
 from .fields import NothingToBill
 from .formats import read_inference
-from .js_inspect import js_object
-from .log_wrappers import logged_record
+from .log_wrappers import logged_record, printed_record
 from .origins import log_origin, record_origin
 from .otlp import NO_SPANS, Span, is_otlp, otlp_spans, read_span, skip_reasons
-from .python_literals import python_dict, sdk_object
 from .records import (
     INVALID_IDENTIFIER,
     INVALID_RECORD,
@@ -373,12 +371,7 @@ def _decode(raw: RawRecord) -> Any:
     try:
         return decode_json(text)
     except ValueError as exc:
-        # A dict, or an SDK's response object, that the app logged as Python prints it (python_literals.py).
-        value = python_dict(text)
-        if value is None:
-            value = sdk_object(raw.text)
-        if value is None:
-            value = js_object(text)
+        value = printed_record(raw.text, raw.json_at)  # as Python or Node print it, not as JSON
         if value is None:
             if isinstance(text, str) and "{" not in text and "(" not in text:
                 raise RecordError(MALFORMED_JSON, "no JSON object in the log line") from None

@@ -38,7 +38,7 @@ def openai_counts(usage: dict[str, Any]) -> dict[str, int]:
         prompt, completion = "input_tokens", "output_tokens"
     else:
         raise RecordError(INVALID_COUNTS, "'usage' has no token counts")
-    in_details, out_details = details_key(usage, prompt), details_key(usage, completion)
+    in_details, out_details = _details_key(usage, prompt), _details_key(usage, completion)
     inputs, outputs = object_at(usage, in_details), object_at(usage, out_details)
     total_in = count_at(usage, prompt, f"usage.{prompt}")
     total_out = count_at(usage, completion, f"usage.{completion}")
@@ -66,7 +66,7 @@ def openai_counts(usage: dict[str, Any]) -> dict[str, int]:
     return counts
 
 
-def details_key(usage: dict[str, Any], count: str) -> str:
+def _details_key(usage: dict[str, Any], count: str) -> str:
     """Where the breakdown of ``count`` is: `input_tokens_details` (Responses API, images), or, for the audio
     endpoints' usage (a transcription's), `input_token_details`, as the Realtime API spells it."""
     key = f"{count}_details"

@@ -54,15 +54,23 @@ def sdk_object(text: str | bytes) -> dict[str, Any] | None:
 
 def readable_text(text: str | bytes) -> str | None:
     """The text, stripped, if it is small enough to read (told before a long line is copied or decoded)."""
+    decoded = decoded_text(text)
+    if decoded is None:
+        return None
+    decoded = decoded.strip()
+    return decoded if len(decoded) <= MAX_LITERAL_CHARS else None
+
+
+def decoded_text(text: str | bytes) -> str | None:
+    """The text as it is, if it may be small enough to read: its length is told before it is decoded."""
     if len(text) > 4 * MAX_LITERAL_CHARS:  # (UTF-8 takes up to four bytes a character)
         return None
     if isinstance(text, bytes):
         try:
-            text = text.decode("utf-8")
+            return text.decode("utf-8")
         except UnicodeDecodeError:
             return None
-    text = text.strip()
-    return text if len(text) <= MAX_LITERAL_CHARS else None
+    return text
 
 
 def _value(node: ast.AST, depth: int) -> Any:

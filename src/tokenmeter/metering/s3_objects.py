@@ -55,7 +55,7 @@ Item = RawRecord | DeadLetter | Skipped
 _CHUNK = 1 << 16
 _INVALID: Any = object()
 _READ_ATTEMPTS = 3
-_GZIP_MAGIC = b"\x1f\x8b"
+GZIP_MAGIC = b"\x1f\x8b"
 _DECODER = json.JSONDecoder()
 _SPACES = re.compile(r"\s*")
 _STAMPED = re.compile(rb"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?Z ")
@@ -126,7 +126,7 @@ def s3_records(s3: Any, bucket: str, key: str, limits: ReadLimits | None = None,
     fallback = int(modified.timestamp() * 1000) if modified is not None else None
     body: Any = reader
     first = reader.head()
-    if first[:2] == _GZIP_MAGIC:  # by content, not name: Firehose writes its gzip objects with no suffix
+    if first[:2] == GZIP_MAGIC:  # by content, not name: Firehose writes its gzip objects with no suffix
         # (Firehose's archives are gzip: _Envelopes looks at what the gzip stream inflates to as it reads it.)
         body = _Envelopes(gzip.GzipFile(fileobj=reader, mode="rb"))
     elif _ENVELOPE.startswith(first[:len(_ENVELOPE)]):

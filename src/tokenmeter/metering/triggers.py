@@ -33,6 +33,7 @@ from .records import (
     Skipped,
 )
 from .s3_objects import (
+    GZIP_MAGIC,
     Notification,
     eventbridge_notification,
     get_object_args,
@@ -47,7 +48,6 @@ Item = RawRecord | DeadLetter | Skipped
 # Where Bedrock's invocation logging puts a request or response body too large to log inline (the log record
 # names it in inputBodyS3Path / outputBodyS3Path, and holds the token counts): .../<region>/YYYY/MM/DD/HH/data/.
 _BEDROCK_BODY = re.compile(r"(?:^|/)AWSLogs/[^/]+/BedrockModelInvocationLogs/[^/]+/\d{4}/\d{2}/\d{2}/\d{2}/data/")
-
 
 
 def trigger_records(event: Any, s3_client: Callable[[], Any], limits: ReadLimits | None = None,
@@ -92,7 +92,7 @@ def kinesis_records(records: list[dict[str, Any]]) -> Iterator[Item | LogLines]:
         where = f"kinesis:{event_id}"
         try:
             data = base64.b64decode(kinesis.get("data"), validate=True)
-            data = gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+            data = gzip.decompress(data) if data[:2] == GZIP_MAGIC else data
         except (TypeError, ValueError, binascii.Error, OSError, EOFError, zlib.error) as exc:
             yield DeadLetter(DECODE_ERROR, f"Kinesis record: {type(exc).__name__}: {exc}", where, str(kinesis.get("data")))
             continue

@@ -26,6 +26,10 @@ from .streams import is_stream_event
 # the token types the general reading finds zero are left out, as metering leaves them out of the events.
 Usual = tuple[str, str | None, int | None, dict[str, int]]
 
+# Usage keys that leave a record to openai_usage.py: what other servers write beside OpenAI's counts, and the
+# audio endpoints' spelling of the breakdown.
+_UNUSUAL_KEYS = frozenset((*VENDOR_USAGE_KEYS, *SINGULAR_DETAILS.values()))
+
 # Bedrock model ARNs reduced to their model ids, once each: few distinct ones.
 _model_of_arn = functools.lru_cache(maxsize=1_024)(bedrock_model)
 
@@ -77,8 +81,6 @@ def _with_usage(data: dict[str, Any], usage: dict[str, Any]) -> Usual | None:
         counts = _disjoint(usage.get("input_tokens", 0), usage.get("cache_read_input_tokens", 0),
                            usage.get("cache_creation_input_tokens", 0), usage.get("output_tokens", 0))
     elif "input_tokens" in usage or "output_tokens" in usage:  # OpenAI's Responses API
-        if not usage.keys().isdisjoint(SINGULAR_DETAILS.values()):
-            return None  # the audio endpoints' breakdown (openai_usage.py)
         created = data.get("created_at")
         counts = _openai_counts(usage, "input_tokens", "output_tokens", "input_tokens_details", "output_tokens_details")
     else:
@@ -122,7 +124,7 @@ def _openai_counts(usage: dict[str, Any], prompt: str, completion: str, prompt_d
     outputs = {} if outputs is None else outputs
     if type(inputs) is not dict or type(outputs) is not dict or not (_no_modality(inputs) and _no_modality(outputs)):
         return None
-    if not usage.keys().isdisjoint(VENDOR_USAGE_KEYS) or (inputs and not inputs.keys().isdisjoint(VENDOR_DETAIL_KEYS)):
+    if not usage.keys().isdisjoint(_UNUSUAL_KEYS) or (inputs and not inputs.keys().isdisjoint(VENDOR_DETAIL_KEYS)):
         return None
     total_in, cached = usage.get(prompt, 0), inputs.get("cached_tokens", 0)
     total_out, reasoning = usage.get(completion, 0), outputs.get("reasoning_tokens", 0)
