@@ -1,7 +1,8 @@
 """Hostile OpenTelemetry documents; LiteLLM, Gemini, batch result, log line, Realtime, vendor usage, Bedrock Converse,
-Bedrock batch and LangChain payloads; streamed chunks. Property-based: attribute values of every OTLP type (and of none),
-missing usage, negative, fractional and string counts, huge arrays, parent cycles, chunks in any order. Nothing
-escapes the Meter, every record (a span, a chunk) has exactly one outcome, and every event keeps the contract."""
+Bedrock batch, Bedrock runtime, Cohere and LangChain payloads; streamed chunks. Property-based: attribute values of
+every OTLP type (and of none), missing usage, negative, fractional and string counts, huge arrays, parent cycles,
+chunks in any order. Nothing escapes the Meter, every record (a span, a chunk) has exactly one outcome, and every
+event keeps the contract."""
 
 from __future__ import annotations
 
@@ -161,6 +162,37 @@ payloads = st.one_of(
                                                               | hostile, "tokenCount": hostile}), max_size=3),
                     max_size=3).map(lambda c: {**GEMINI, "usageMetadata": {**GEMINI["usageMetadata"], **c}}),
 )
+# Bedrock's runtime answers and Cohere's, each with fields (top level or one level down) made hostile.
+RUNTIME_ANSWERS = [
+    {"generation": "x", "prompt_token_count": 5, "generation_token_count": 2, "stop_reason": "stop",
+     "modelId": "meta.llama3-8b-instruct-v1:0"},
+    {"inputTextTokenCount": 5, "results": [{"tokenCount": 3}], "modelId": "amazon.titan-text-lite-v1"},
+    {"inputTextTokenCount": 5, "totalOutputTextTokenCount": 3, "completionReason": "FINISH", "modelId": "amazon.titan-text-lite-v1"},
+    {"metadata": {"usage": {"inputTokens": 4, "outputTokens": 2, "cacheReadInputTokens": 1}}, "modelId": "us.amazon.nova-micro-v1:0"},
+    {"outputs": [{"text": "", "stop_reason": "stop"}], "modelId": "mistral.mistral-small-2402-v1:0",
+     "amazon-bedrock-invocationMetrics": {"inputTokenCount": 4, "outputTokenCount": 2}},
+    {"usage": {"inputTokens": 4, "outputTokens": 2, "cacheReadInputTokenCount": 1}, "modelId": "amazon.nova-lite-v1:0"},
+    {"id": "c-1", "model": "command-a-03-2025", "usage": {"billed_units": {"input_tokens": 3, "output_tokens": 1},
+                                                          "tokens": {"input_tokens": 30, "output_tokens": 1}}},
+    {"type": "message-end", "model": "command-a-03-2025", "delta": {"usage": {"billed_units": {"input_tokens": 3}}}},
+    {"event_type": "stream-end", "model": "command-r", "response": {"response_id": "r-1", "meta": {
+        "billed_units": {"input_tokens": 3, "output_tokens": 1}}}},
+]
+
+
+def _spoiled(answer: dict, changes: dict, nested: dict) -> dict:
+    spoiled = {**answer, **changes}
+    for key, inner in nested.items():
+        if isinstance(spoiled.get(key), dict):
+            spoiled[key] = {**spoiled[key], **inner}
+    return spoiled
+
+
+runtime_answers = st.sampled_from(RUNTIME_ANSWERS).flatmap(lambda answer: st.builds(
+    _spoiled, st.just(answer), st.dictionaries(st.sampled_from(sorted(answer)), hostile, max_size=2),
+    st.dictionaries(st.sampled_from(sorted(answer)), st.dictionaries(st.sampled_from(
+        ["usage", "inputTokens", "billed_units", "input_tokens", "output_tokens", "inputTokenCount", "outputTokenCount",
+         "meta", "tokenCount", "stop_reason"]), hostile, max_size=2), max_size=1)))
 realtime_models = st.sampled_from(["gpt-realtime", "gpt-4o-transcribe"]) | hostile
 chunks = st.one_of(
     st.fixed_dictionaries({"type": st.sampled_from(["session.created", "session.updated", "rate_limits.updated", "error"]),
@@ -252,6 +284,12 @@ def test_a_huge_array_and_a_cycle_of_parents():
 @given(payloads)
 def test_litellm_gemini_batch_result_and_log_line_payloads_only_ever_bill_or_explain(payload):
     meter([payload])
+
+
+@EXAMPLES
+@given(runtime_answers)
+def test_bedrock_runtime_and_cohere_answers_only_ever_bill_or_explain(answer):
+    meter([answer])
 
 
 @EXAMPLES

@@ -38,6 +38,15 @@ def carve(name: str, total: int, parts: dict[str, int]) -> dict[str, int]:
     return {name: total - inside, **kept}
 
 
+def apart(keys: tuple[str, str, str, str], inputs: dict[str, Any], outputs: dict[str, Any],
+          names: tuple[str, str] = ("usage", "usage")) -> dict[str, int]:
+    """Input, cache reads, cache writes and output, where a provider reports each apart from the others (Bedrock,
+    Anthropic): ``keys`` name them, the first three in ``inputs``, the last in ``outputs``."""
+    holders = ((inputs, names[0]), (inputs, names[0]), (inputs, names[0]), (outputs, names[1]))
+    return {kind: count_at(holder, key, f"{name}.{key}")
+            for kind, key, (holder, name) in zip(("input", "cached_input", "cache_write", "output"), keys, holders)}
+
+
 def count_at(holder: dict[str, Any], key: str, name: str) -> int:
     value = holder.get(key)
     if value is None:

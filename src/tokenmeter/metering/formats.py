@@ -17,8 +17,11 @@ from .batches import (
     is_batch_result,
     is_bedrock_batch_output,
 )
+from .bedrock_runtime import bedrock_model, is_bedrock_runtime, read_bedrock_runtime, read_converse
+from .cohere import is_cohere, read_cohere
 from .fields import (
     NothingToBill,
+    apart,
     count_at,
     id_at,
     model_at,
@@ -48,10 +51,6 @@ from .records import (
 # An error answer as OpenAI ({"error": {...}}) and Anthropic ({"type": "error", "error": {...}}, also a stream's
 # event) write it, with what a gateway logs beside it.
 _ERROR_KEYS = frozenset(("error", "type", "request_id", "id", "model", "status", "status_code", "timestamp", "created"))
-
-# Region prefixes of Bedrock cross-region inference profiles ("us.anthropic.claude-...").
-_PROFILE_PREFIXES = ("us.", "eu.", "apac.", "us-gov.", "global.", "jp.", "au.", "ca.")
-
 
 def read_inference(data: Any, bill_proxy_cache_hits: bool = False) -> Inference:
     """The inference a decoded record describes; RecordError or NothingToBill otherwise. (OTLP documents and
@@ -83,7 +82,11 @@ def read_inference(data: Any, bill_proxy_cache_hits: bool = False) -> Inference:
         return _openai_shaped(response, request if isinstance(request, dict) else {}, data)
     usage = data.get("usage")
     if isinstance(usage, dict) and ("inputTokens" in usage or "outputTokens" in usage):
-        return _converse(data, usage)
+        return read_converse(data, usage)
+    if is_bedrock_runtime(data):
+        return read_bedrock_runtime(data)
+    if is_cohere(data):
+        return read_cohere(data)
     if isinstance(usage, dict) or "choices" in data:
         return _openai_shaped(data, {}, data)
     if "eval_count" in data or "prompt_eval_count" in data or ("done" in data and "created_at" in data):
@@ -102,7 +105,7 @@ def read_inference(data: Any, bill_proxy_cache_hits: bool = False) -> Inference:
         raise NothingToBill(NOT_FINAL if data.get("status") in ("queued", "in_progress") else NO_USAGE)
     if isinstance(data.get("results"), list) and str(data.get("id")).startswith("modr"):
         raise NothingToBill(NO_USAGE)  # OpenAI's moderations: no tokens, and free
-    raise RecordError(UNKNOWN_FORMAT, "not a Bedrock, OpenAI, Anthropic, Gemini, LiteLLM, LangChain, Ollama, "
+    raise RecordError(UNKNOWN_FORMAT, "not a Bedrock, OpenAI, Anthropic, Gemini, Cohere, LiteLLM, LangChain, Ollama, "
                                       "OpenTelemetry, batch result or text-only record")
 
 
@@ -110,7 +113,7 @@ def _bedrock(data: dict[str, Any]) -> Inference:
     model = bedrock_model(model_at(data, "modelId"))
     inp = object_at(data, "input")
     out = object_at(data, "output")
-    counts = _apart(("inputTokenCount", "cacheReadInputTokenCount", "cacheWriteInputTokenCount", "outputTokenCount"),
+    counts = apart(("inputTokenCount", "cacheReadInputTokenCount", "cacheWriteInputTokenCount", "outputTokenCount"),
                     inp, out, ("input", "output"))
     if "inputTokenCount" not in inp and "outputTokenCount" not in out and not data.get("errorCode"):
         if _media_output(out):
@@ -119,50 +122,11 @@ def _bedrock(data: dict[str, Any]) -> Inference:
     return with_counts(model, id_at(data, "requestId"), rfc3339_at(data, "timestamp"), counts)
 
 
-def _converse(data: dict[str, Any], usage: dict[str, Any]) -> Inference:
-    """A Bedrock Converse response as an app logs what boto3 (or the JavaScript SDK) returned: inputTokens excludes
-    the cache reads and writes counted beside it. The response names no model: the app logs its modelId with it."""
-    if not isinstance(data.get("modelId") or data.get("model"), str):
-        raise RecordError(INVALID_RECORD, "a Bedrock Converse response names no model: log its modelId with it")
-    model = bedrock_model(model_at(data, "modelId" if "modelId" in data else "model"))
-    metadata = object_at(data, "ResponseMetadata")
-    counts = _apart(("inputTokens", "cacheReadInputTokens", "cacheWriteInputTokens", "outputTokens"), usage, usage)
-    if "RequestId" in metadata:
-        request_id = id_at(metadata, "RequestId")
-    else:  # the JavaScript SDK's ($metadata), or an id the app logs itself
-        js_metadata = object_at(data, "$metadata")
-        request_id = id_at(js_metadata, "requestId") if "requestId" in js_metadata else id_at(data, "requestId")
-    return with_counts(model, request_id, _http_date(object_at(metadata, "HTTPHeaders").get("date")), counts)
-
-
-def _http_date(value: Any) -> int | None:
-    """An HTTP Date header (RFC 9110: "Sat, 28 Nov 2026 03:31:25 GMT") in ms; None where there is none to read."""
-    from email.utils import parsedate_to_datetime  # (here: the email package is ~1 ms of cold start, for one format)
-
-    try:
-        return round(parsedate_to_datetime(value).timestamp() * 1000) if isinstance(value, str) else None
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-
-
 def _media_output(output: dict[str, Any]) -> bool:
     """A Bedrock image or video model's output: Nova Reel's video in S3; images (Titan, Nova Canvas, Stability's
     newer models) or artifacts (Stability's older ones) in the body."""
     body = output.get("outputBodyJson")
     return "outputVideoS3Path" in output or (isinstance(body, dict) and ("images" in body or "artifacts" in body))
-
-
-def bedrock_model(model_id: str) -> str:
-    """A Bedrock model id, with an inference-profile or foundation-model ARN reduced to it."""
-    if not model_id.startswith("arn:"):
-        return model_id
-    resource = model_id.split(":", 5)[-1]
-    kind, _, name = resource.partition("/")
-    if kind == "inference-profile":
-        for prefix in _PROFILE_PREFIXES:
-            if name.startswith(prefix):
-                return name[len(prefix) :]
-    return name or model_id
 
 
 def _openai_shaped(body: dict[str, Any], request: dict[str, Any], outer: dict[str, Any]) -> Inference:
@@ -196,16 +160,7 @@ def _batch_result(data: dict[str, Any]) -> Inference:
 
 def anthropic_counts(usage: dict[str, Any]) -> dict[str, int]:
     """Anthropic's usage: input_tokens already excludes cache reads and writes."""
-    return _apart(("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens", "output_tokens"), usage, usage)
-
-
-def _apart(keys: tuple[str, str, str, str], inputs: dict[str, Any], outputs: dict[str, Any],
-           names: tuple[str, str] = ("usage", "usage")) -> dict[str, int]:
-    """Input, cache reads, cache writes and output, where a provider reports each apart from the others (Bedrock,
-    Anthropic): ``keys`` name them, the first three in ``inputs``, the last in ``outputs``."""
-    holders = ((inputs, names[0]), (inputs, names[0]), (inputs, names[0]), (outputs, names[1]))
-    return {kind: count_at(holder, key, f"{name}.{key}")
-            for kind, key, (holder, name) in zip(("input", "cached_input", "cache_write", "output"), keys, holders)}
+    return apart(("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens", "output_tokens"), usage, usage)
 
 
 def _ollama(data: dict[str, Any]) -> Inference:

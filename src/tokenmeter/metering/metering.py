@@ -31,6 +31,7 @@ from .records import (
     MALFORMED_JSON,
     NO_TOKENIZER,
     NO_USAGE,
+    STREAM_CHUNK,
     TOKENIZER_ERROR,
     UNATTRIBUTED,
     DeadLetterBudget,
@@ -41,7 +42,7 @@ from .records import (
     Summary,
     Unavailable,
 )
-from .streams import STREAM_CHUNK, Bill, Streams, is_stream_event
+from .streams import Bill, Streams, is_stream_event
 from .tokenizer_pool import TokenizerPool, TokenizerUnavailable
 from .triggers import LogLines
 from .usage import InferenceUsage, event_shape

@@ -29,7 +29,6 @@ from .openai_usage import openai_counts
 from .realtime import REALTIME_DONE, RealtimeSessions, SessionMemory, is_realtime_event
 from .records import INVALID_RECORD, Inference, RawRecord, RecordError
 
-STREAM_CHUNK = "stream_chunk"
 STREAM_UNPAIRED = "stream_unpaired"
 _ANTHROPIC_EVENTS = {"message_start", "message_delta", "message_stop", "content_block_start", "content_block_delta",
                      "content_block_stop", "ping"}

@@ -17,7 +17,7 @@ from typing import Any
 from tokenmeter.core import parse_rfc3339_ms
 from tokenmeter.core.events import MAX_TOKENS
 
-from .formats import bedrock_model
+from .bedrock_runtime import PROFILE_PREFIXES, bedrock_model
 from .openai_usage import SINGULAR_DETAILS, VENDOR_DETAIL_KEYS, VENDOR_USAGE_KEYS, reasoning_outside
 from .streams import is_stream_event
 
@@ -30,7 +30,8 @@ Usual = tuple[str, str | None, int | None, dict[str, int]]
 # audio endpoints' spelling of the breakdown.
 _UNUSUAL_KEYS = frozenset((*VENDOR_USAGE_KEYS, *SINGULAR_DETAILS.values()))
 
-# Bedrock model ARNs reduced to their model ids, once each: few distinct ones.
+# Bedrock model ARNs and profile ids reduced to their model ids, once each: few distinct ones.
+_NAMED_BY_PROFILE = ("arn:", *PROFILE_PREFIXES)
 _model_of_arn = functools.lru_cache(maxsize=1_024)(bedrock_model)
 
 
@@ -64,7 +65,7 @@ def _bedrock(data: dict[str, Any]) -> Usual | None:
     counts = _disjoint(input_, cached, written, output)
     if counts is None or type(request_id) is not str or timestamp is None or not model_id.strip():
         return None
-    model = _model_of_arn(model_id) if model_id.startswith("arn:") else model_id
+    model = _model_of_arn(model_id) if model_id.startswith(_NAMED_BY_PROFILE) else model_id
     return model, request_id or None, timestamp, counts
 
 

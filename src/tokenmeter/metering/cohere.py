@@ -1,0 +1,73 @@
+"""Cohere's own API, as an app logs its answers: v2 `/chat` (counts in `usage`), v1 `/chat`, `/generate` and
+`/embed` of either version (counts in `meta`), and the events of their streams (v2's `message-end` carries the
+usage in its `delta`, v1's `stream-end` the whole `response`; every other event is a part: `stream_chunk`).
+
+Cohere reports two counts: `billed_units`, the tokens it bills, and `tokens`, every token the model processed,
+including the prompt template and the default preamble Cohere adds and does not bill. The billed ones are
+taken (what the call cost); `tokens` only where an answer has no billed token counts. Units that are not
+tokens (rerank's `search_units`, embed's `images`, `classifications`) bill nothing here: `no_usage`.
+
+No Cohere answer names its model: the app logs `model` beside it, else the record is `invalid_record`.
+(Cohere models on Bedrock are read from Bedrock's invocation log, or bedrock_runtime.py.)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .fields import NothingToBill, count_at, id_at, model_at, object_at, with_counts
+from .records import INVALID_COUNTS, INVALID_RECORD, NO_USAGE, STREAM_CHUNK, Inference, RecordError
+
+_V2_PARTS = frozenset(("message-start", "content-start", "content-delta", "content-end", "tool-plan-delta",
+                       "tool-call-start", "tool-call-delta", "tool-call-end", "citation-start", "citation-end", "debug"))
+_V1_PARTS = frozenset(("stream-start", "search-queries-generation", "search-results", "text-generation",
+                       "citation-generation", "tool-calls-generation", "tool-calls-chunk", "debug"))
+_V2_END, _V1_END = "message-end", "stream-end"
+
+
+def is_cohere(data: dict[str, Any]) -> bool:
+    return (_counts_in(data.get("usage")) or _counts_in(data.get("meta"))
+            or _event(data, "type") in _V2_PARTS or _event(data, "type") == _V2_END
+            or _event(data, "event_type") in _V1_PARTS or _event(data, "event_type") == _V1_END)
+
+
+def read_cohere(data: dict[str, Any]) -> Inference:
+    """The inference of a record `is_cohere` took; NothingToBill for a stream's part."""
+    v2_event, v1_event = _event(data, "type"), _event(data, "event_type")
+    if v2_event in _V2_PARTS or v1_event in _V1_PARTS:
+        raise NothingToBill(STREAM_CHUNK)
+    answer = data
+    if v2_event == _V2_END:
+        holder, where = object_at(object_at(data, "delta"), "usage"), "delta.usage"
+    elif v1_event == _V1_END:
+        answer = object_at(data, "response")
+        holder, where = object_at(answer, "meta"), "response.meta"
+    elif _counts_in(data.get("usage")):
+        holder, where = data["usage"], "usage"
+    else:
+        holder, where = data["meta"], "meta"
+    if not isinstance(data.get("model"), str):
+        raise RecordError(INVALID_RECORD, "a Cohere answer names no model: log the model with it")
+    request_id = next((id_at(answer, key) for key in ("id", "response_id", "generation_id") if answer.get(key)), None)
+    return with_counts(model_at(data, "model"), request_id, None, _token_counts(holder, where))
+
+
+def _token_counts(holder: dict[str, Any], where: str) -> dict[str, int]:
+    billed, processed = object_at(holder, "billed_units"), object_at(holder, "tokens")
+    for counts, name in ((billed, "billed_units"), (processed, "tokens")):
+        if "input_tokens" in counts or "output_tokens" in counts:
+            return {"input": count_at(counts, "input_tokens", f"{where}.{name}.input_tokens"),
+                    "output": count_at(counts, "output_tokens", f"{where}.{name}.output_tokens")}
+    if billed:
+        raise NothingToBill(NO_USAGE)  # search units, images, classifications: not tokens
+    raise RecordError(INVALID_COUNTS, f"{where} has no token counts")
+
+
+def _counts_in(holder: Any) -> bool:
+    return isinstance(holder, dict) and (isinstance(holder.get("billed_units"), dict)
+                                         or isinstance(holder.get("tokens"), dict))
+
+
+def _event(data: dict[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    return value if isinstance(value, str) else None
