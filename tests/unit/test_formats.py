@@ -242,3 +242,17 @@ def test_a_converse_response_without_its_model_is_a_clear_error():
 def test_an_error_answer_bills_nothing_and_is_no_dead_letter(answer):
     with pytest.raises(NothingToBill, match="failed_request"):
         read_inference(answer)
+
+
+def test_llama_cpp_servers_own_completion_answer_bills_the_whole_prompt_and_the_prediction():
+    # llama-server's /completion (its README's example): tokens_cached is the slot's context after the call
+    # (prompt + prediction - 1 here), not a cache hit.
+    answer = {"content": " The LoRaWAN Specification", "id_slot": 0, "stop": True,
+              "model": "models/llama-2-7b.Q4_K_M.gguf", "tokens_predicted": 20, "tokens_evaluated": 6,
+              "prompt": "What is LoRA:", "stopped_limit": True, "tokens_cached": 25,
+              "timings": {"prompt_n": 6, "predicted_n": 20}}
+    inference = read_inference(answer)
+    assert (inference.model, inference.counts) == ("models/llama-2-7b.Q4_K_M.gguf", {"input": 6, "output": 20})
+    with pytest.raises(NothingToBill, match="not_final"):  # a streamed chunk before the last
+        read_inference({"content": " The", "stop": False, "id_slot": 0, "tokens_predicted": 1, "tokens_evaluated": 6,
+                        "model": "models/llama-2-7b.Q4_K_M.gguf"})

@@ -91,6 +91,8 @@ def read_inference(data: Any, bill_proxy_cache_hits: bool = False) -> Inference:
         return _openai_shaped(data, {}, data)
     if "eval_count" in data or "prompt_eval_count" in data or ("done" in data and "created_at" in data):
         return _ollama(data)
+    if "tokens_predicted" in data and "tokens_evaluated" in data:
+        return _llama_cpp(data)
     if "model" in data and ("prompt" in data or "messages" in data):
         return _text_only(data, None, data)
     if is_otlp_logs_or_metrics(data):
@@ -105,7 +107,7 @@ def read_inference(data: Any, bill_proxy_cache_hits: bool = False) -> Inference:
         raise NothingToBill(NOT_FINAL if data.get("status") in ("queued", "in_progress") else NO_USAGE)
     if isinstance(data.get("results"), list) and str(data.get("id")).startswith("modr"):
         raise NothingToBill(NO_USAGE)  # OpenAI's moderations: no tokens, and free
-    raise RecordError(UNKNOWN_FORMAT, "not a Bedrock, OpenAI, Anthropic, Gemini, Cohere, LiteLLM, LangChain, Ollama, "
+    raise RecordError(UNKNOWN_FORMAT, "not a Bedrock, OpenAI, Anthropic, Gemini, Cohere, LiteLLM, LangChain, Ollama, llama.cpp, "
                                       "OpenTelemetry, batch result or text-only record")
 
 
@@ -172,6 +174,17 @@ def _ollama(data: dict[str, Any]) -> Inference:
         "output": count_at(data, "eval_count", "eval_count"),
     }
     return with_counts(model_at(data, "model"), None, rfc3339_at(data, "created_at"), counts)
+
+
+def _llama_cpp(data: dict[str, Any]) -> Inference:
+    """llama.cpp server's own `/completion` answer: `tokens_evaluated` is the whole prompt (`tokens_cached` is the
+    slot's context after the call, not a cache hit), `tokens_predicted` the output. Streamed, only the last chunk
+    (`stop: true`) is final."""
+    if data.get("stop") is False:
+        raise NothingToBill(NOT_FINAL)
+    counts = {"input": count_at(data, "tokens_evaluated", "tokens_evaluated"),
+              "output": count_at(data, "tokens_predicted", "tokens_predicted")}
+    return with_counts(model_at(data, "model"), None, None, counts)
 
 
 def _text_only(request: dict[str, Any], response: dict[str, Any] | None, outer: dict[str, Any]) -> Inference:
