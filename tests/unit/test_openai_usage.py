@@ -191,3 +191,20 @@ def test_moonshot_cached_tokens_beside_the_details_are_cached_input(reader):
     record = chat("kimi-k2.6", {"prompt_tokens": 1000, "completion_tokens": 50, "total_tokens": 1050,
                                 "cached_tokens": 600})
     assert reader(record) == {"input": 400, "cached_input": 600, "output": 50}
+
+
+@pytest.mark.parametrize("reader", [billed, read])
+def test_perplexity_deep_research_bills_its_reasoning_and_citations(reader):
+    # Perplexity's sonar-deep-research answer (its API reference's example): total_tokens is prompt + completion
+    # (19 + 7,163); reasoning and citation tokens are counted and priced beside them. The citations are sources
+    # read into the model: input (19 + 21,213). Both were dropped: most of what the call cost.
+    record = chat("sonar-deep-research", {"prompt_tokens": 19, "completion_tokens": 7163, "total_tokens": 7182,
+                                          "citation_tokens": 21213, "num_search_queries": 27,
+                                          "reasoning_tokens": 73997, "search_context_size": "low"})
+    assert reader(record) == {"input": 21232, "output": 7163, "reasoning": 73997}
+
+
+def test_perplexity_counts_past_the_largest_event_are_a_dead_letter():
+    record = chat("sonar-deep-research", {"prompt_tokens": 10**9, "completion_tokens": 1, "citation_tokens": 1})
+    summary, sink = meter_lines([record], CONFIG)
+    assert [letter.reason for letter in sink.dead_letters] == ["invalid_counts"] and sink.events == []

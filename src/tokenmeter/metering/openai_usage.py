@@ -15,17 +15,23 @@ and some count a part outside where OpenAI counts it inside:
 - xAI, and gateways that map Gemini's thoughts the way Gemini counts them: reasoning tokens outside
   `completion_tokens`; `total_tokens` is prompt + completion + reasoning, and that sum is what tells the two
   countings apart (OpenAI's total is prompt + completion).
+- Perplexity (sonar-deep-research): `reasoning_tokens` and `citation_tokens` beside the prompt and completion
+  (its total is prompt + completion), each billed apart: reasoning is reasoning, and the citations (the sources
+  read into the model) are input.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from tokenmeter.core.events import MAX_TOKENS
+
 from .fields import carve, count_at, object_at
 from .records import INVALID_COUNTS, RecordError
 
 # Keys whose presence means a record needs more than OpenAI's own reading (usual.py leaves those records here).
-VENDOR_USAGE_KEYS = ("cache_read_input_tokens", "cache_creation_input_tokens", "prompt_cache_hit_tokens", "cached_tokens")
+VENDOR_USAGE_KEYS = ("cache_read_input_tokens", "cache_creation_input_tokens", "prompt_cache_hit_tokens", "cached_tokens",
+                     "reasoning_tokens", "citation_tokens")
 VENDOR_DETAIL_KEYS = ("cache_creation_tokens", "cache_write_tokens")
 SINGULAR_DETAILS = {"input_tokens": "input_token_details", "output_tokens": "output_token_details"}
 
@@ -42,10 +48,17 @@ def openai_counts(usage: dict[str, Any]) -> dict[str, int]:
     inputs, outputs = object_at(usage, in_details), object_at(usage, out_details)
     total_in = count_at(usage, prompt, f"usage.{prompt}")
     total_out = count_at(usage, completion, f"usage.{completion}")
-    reasoning = count_at(outputs, "reasoning_tokens", f"{out_details}.reasoning_tokens")
     cached, cached_beside = _cache_reads(usage, inputs, in_details)
     written, written_beside = _cache_writes(usage, inputs, in_details)
-    reasoning_beside = reasoning_outside(usage, total_in, total_out, reasoning)
+    if "reasoning_tokens" in outputs or "reasoning_tokens" not in usage:
+        reasoning = count_at(outputs, "reasoning_tokens", f"{out_details}.reasoning_tokens")
+        reasoning_beside = reasoning_outside(usage, total_in, total_out, reasoning)
+    else:  # Perplexity's
+        reasoning, reasoning_beside = count_at(usage, "reasoning_tokens", "usage.reasoning_tokens"), True
+    citations = count_at(usage, "citation_tokens", "usage.citation_tokens")
+    if citations and total_in + citations > MAX_TOKENS:
+        raise RecordError(INVALID_COUNTS, f"usage.{prompt} and usage.citation_tokens pass 10^9 together")
+    total_in += citations
     counts = {
         **carve("input", total_in, {
             "cached_input": 0 if cached_beside else cached,
