@@ -2,6 +2,7 @@
 by hand from the provider's documented semantics (reference/inference-logs.md)."""
 
 import pytest
+from conftest import meter_lines
 
 from tokenmeter.metering.formats import NothingToBill, read_inference
 from tokenmeter.metering.records import RecordError
@@ -42,6 +43,14 @@ def test_bedrock_counts_cache_reads_and_writes_apart_and_reduces_profile_arn():
 )
 def test_bedrock_model_ids(model_id, model):
     assert read_inference({**BEDROCK, "modelId": model_id}).model == model
+
+
+def test_a_bedrock_token_count_bills_nothing():
+    # CountTokens is free: had Bedrock logged one, its count is what an inference would have cost, not a cost.
+    with pytest.raises(NothingToBill, match="no_usage"):
+        read_inference({**BEDROCK, "operation": "CountTokens", "output": {}})
+    summary, sink = meter_lines([{**BEDROCK, "operation": "CountTokens", "output": {}}], {})
+    assert sink.events == [] and summary.skipped["no_usage"] == 1
 
 
 def test_bedrock_failed_call_without_tokens_bills_nothing():

@@ -112,6 +112,8 @@ def read_inference(data: Any, bill_proxy_cache_hits: bool = False) -> Inference:
 
 
 def _bedrock(data: dict[str, Any]) -> Inference:
+    if data.get("operation") == "CountTokens":
+        raise NothingToBill(NO_USAGE)  # Bedrock counts a request's tokens for free: nothing was inferred
     model = bedrock_model(model_at(data, "modelId"))
     inp = object_at(data, "input")
     out = object_at(data, "output")

@@ -56,7 +56,7 @@ def _bedrock(data: dict[str, Any]) -> Usual | None:
     model_id, inp, out = data.get("modelId"), data.get("input"), data.get("output")
     if type(model_id) is not str or type(inp) is not dict or type(out) is not dict:
         return None
-    if "inputTokenCount" not in inp and "outputTokenCount" not in out:
+    if ("inputTokenCount" not in inp and "outputTokenCount" not in out) or data.get("operation") == "CountTokens":
         return None
     input_, cached = inp.get("inputTokenCount", 0), inp.get("cacheReadInputTokenCount", 0)
     written, output = inp.get("cacheWriteInputTokenCount", 0), out.get("outputTokenCount", 0)
