@@ -25,7 +25,7 @@ from .fields import NothingToBill, apart, count_at, id_at, list_at, model_at, ob
 from .records import INVALID_COUNTS, INVALID_RECORD, STREAM_CHUNK, Inference, RecordError
 
 INVOCATION_METRICS = "amazon-bedrock-invocationMetrics"
-_INVOCATION_LOG_KEYS = ("inputTokenCount", "cacheReadInputTokenCount", "cacheWriteInputTokenCount", "outputTokenCount")
+INVOCATION_LOG_KEYS = ("inputTokenCount", "cacheReadInputTokenCount", "cacheWriteInputTokenCount", "outputTokenCount")
 _CONVERSE_STREAM_PARTS = frozenset(("messageStart", "contentBlockStart", "contentBlockDelta", "contentBlockStop",
                                     "messageStop"))
 # Region prefixes of Bedrock cross-region inference profiles ("us.anthropic.claude-...").
@@ -61,7 +61,7 @@ def read_bedrock_runtime(data: dict[str, Any]) -> Inference:
     """The inference of a record `is_bedrock_runtime` took; NothingToBill for a stream's part."""
     metrics = data.get(INVOCATION_METRICS)
     if isinstance(metrics, dict):
-        counts = apart(_INVOCATION_LOG_KEYS, metrics, metrics, (INVOCATION_METRICS, INVOCATION_METRICS))
+        counts = apart(INVOCATION_LOG_KEYS, metrics, metrics, (INVOCATION_METRICS, INVOCATION_METRICS))
         return _logged_call(data, counts)
     if (metadata := _converse_metadata(data)) is not None:
         return read_converse(data, metadata["usage"])

@@ -19,7 +19,8 @@ from .fields import NothingToBill, count_at, id_at, model_at, object_at, with_co
 from .records import INVALID_COUNTS, INVALID_RECORD, NO_USAGE, STREAM_CHUNK, Inference, RecordError
 
 _V2_PARTS = frozenset(("message-start", "content-start", "content-delta", "content-end", "tool-plan-delta",
-                       "tool-call-start", "tool-call-delta", "tool-call-end", "citation-start", "citation-end", "debug"))
+                       "tool-call-start", "tool-call-delta", "tool-call-end", "citation-start", "citation-end",
+                       "debug"))
 _V1_PARTS = frozenset(("stream-start", "search-queries-generation", "search-results", "text-generation",
                        "citation-generation", "tool-calls-generation", "tool-calls-chunk", "debug"))
 _V2_END, _V1_END = "message-end", "stream-end"

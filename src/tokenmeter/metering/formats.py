@@ -17,7 +17,7 @@ from .batches import (
     is_batch_result,
     is_bedrock_batch_output,
 )
-from .bedrock_runtime import bedrock_model, is_bedrock_runtime, read_bedrock_runtime, read_converse
+from .bedrock_runtime import INVOCATION_LOG_KEYS, bedrock_model, is_bedrock_runtime, read_bedrock_runtime, read_converse
 from .cohere import is_cohere, read_cohere
 from .fields import (
     NothingToBill,
@@ -51,6 +51,7 @@ from .records import (
 # An error answer as OpenAI ({"error": {...}}) and Anthropic ({"type": "error", "error": {...}}, also a stream's
 # event) write it, with what a gateway logs beside it.
 _ERROR_KEYS = frozenset(("error", "type", "request_id", "id", "model", "status", "status_code", "timestamp", "created"))
+
 
 def read_inference(data: Any, bill_proxy_cache_hits: bool = False) -> Inference:
     """The inference a decoded record describes; RecordError or NothingToBill otherwise. (OTLP documents and
@@ -107,8 +108,8 @@ def read_inference(data: Any, bill_proxy_cache_hits: bool = False) -> Inference:
         raise NothingToBill(NOT_FINAL if data.get("status") in ("queued", "in_progress") else NO_USAGE)
     if isinstance(data.get("results"), list) and str(data.get("id")).startswith("modr"):
         raise NothingToBill(NO_USAGE)  # OpenAI's moderations: no tokens, and free
-    raise RecordError(UNKNOWN_FORMAT, "not a Bedrock, OpenAI, Anthropic, Gemini, Cohere, LiteLLM, LangChain, Ollama, llama.cpp, "
-                                      "OpenTelemetry, batch result or text-only record")
+    raise RecordError(UNKNOWN_FORMAT, "not a Bedrock, OpenAI, Anthropic, Gemini, Cohere, LiteLLM, LangChain, Ollama, "
+                                      "llama.cpp, OpenTelemetry, batch result or text-only record")
 
 
 def _bedrock(data: dict[str, Any]) -> Inference:
@@ -117,8 +118,7 @@ def _bedrock(data: dict[str, Any]) -> Inference:
     model = bedrock_model(model_at(data, "modelId"))
     inp = object_at(data, "input")
     out = object_at(data, "output")
-    counts = apart(("inputTokenCount", "cacheReadInputTokenCount", "cacheWriteInputTokenCount", "outputTokenCount"),
-                    inp, out, ("input", "output"))
+    counts = apart(INVOCATION_LOG_KEYS, inp, out, ("input", "output"))
     if "inputTokenCount" not in inp and "outputTokenCount" not in out and not data.get("errorCode"):
         if _media_output(out):
             raise NothingToBill(NO_USAGE)  # an image or video model: billed per image or second, no tokens
