@@ -198,3 +198,17 @@ def test_groq_chunks_dumped_by_its_sdk_bill_the_last_chunks_usage():
     [summary], sink = deliver([dumped])
     assert billed(sink) == {"input": 43, "output": 3}
     assert summary.metered == 1 and summary.skipped == {"stream_chunk": 3}
+
+
+def test_an_azure_openai_stream_bills_once_and_its_content_filter_chunks_are_parts():
+    # Azure OpenAI sends its prompt's filter results as a first chunk with no id, model or choices, and (with
+    # annotations on) the completion's as chunks with no delta: reported as such against SDKs that choked on them.
+    prompt_filter = {"choices": [], "created": 0, "id": "", "model": "", "object": "", "system_fingerprint": None,
+                     "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": {
+                         "hate": {"filtered": False, "severity": "safe"}}}], "usage": None}
+    annotations = {"id": "", "object": "", "created": 0, "model": "", "usage": None,
+                   "choices": [{"index": 0, "finish_reason": None, "content_filter_results": {},
+                                "content_filter_offsets": {"check_offset": 44, "start_offset": 44, "end_offset": 198}}]}
+    [summary], sink = deliver([[prompt_filter, *WITH_USAGE[:4], annotations, WITH_USAGE[4]]])
+    assert billed(sink) == {"input": 9, "output": 2} and sink.dead_letters == []
+    assert summary.metered == 1 and summary.skipped == {"stream_chunk": 6}

@@ -43,6 +43,7 @@ from .records import (
     NO_USAGE,
     NOT_FINAL,
     PLATFORM_LINE,
+    STREAM_CHUNK,
     UNKNOWN_FORMAT,
     Inference,
     RecordError,
@@ -88,6 +89,9 @@ def read_inference(data: Any, bill_proxy_cache_hits: bool = False) -> Inference:
         return read_bedrock_runtime(data)
     if is_cohere(data):
         return read_cohere(data)
+    if usage is None and data.get("object") == "" and not data.get("id") and "choices" in data:
+        # Azure OpenAI's content-filter annotations, sent as chunks of a stream with no id, model or text.
+        raise NothingToBill(STREAM_CHUNK)
     if isinstance(usage, dict) or "choices" in data:
         return _openai_shaped(data, {}, data)
     if "eval_count" in data or "prompt_eval_count" in data or ("done" in data and "created_at" in data):
