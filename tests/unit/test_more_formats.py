@@ -244,3 +244,20 @@ def test_a_litellm_spend_log_row_bills_its_counts_at_its_end_time():
 def test_litellm_bad_payloads_are_errors(change):
     with pytest.raises(RecordError):
         read_inference({**LITELLM, **change})
+
+
+@pytest.mark.parametrize("answer", [
+    {"object": "response.input_tokens", "input_tokens": 11},  # OpenAI's POST /v1/responses/input_tokens
+    {"totalTokens": 31, "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 31}]},  # Gemini's countTokens
+])
+def test_a_free_token_count_bills_nothing(answer):
+    with pytest.raises(NothingToBill, match="no_usage"):
+        read_inference(answer)
+
+
+def test_a_bare_input_count_is_still_a_dead_letter():
+    # Anthropic's count_tokens answer is {"input_tokens": n} alone, as is a usage logged without its response:
+    # the operator has to see the latter.
+    with pytest.raises(RecordError) as error:
+        read_inference({"input_tokens": 2095})
+    assert error.value.reason == "unknown_format"

@@ -112,8 +112,22 @@ def read_inference(data: Any, bill_proxy_cache_hits: bool = False) -> Inference:
         raise NothingToBill(NOT_FINAL if data.get("status") in ("queued", "in_progress") else NO_USAGE)
     if isinstance(data.get("results"), list) and str(data.get("id")).startswith("modr"):
         raise NothingToBill(NO_USAGE)  # OpenAI's moderations: no tokens, and free
+    if _is_token_count(data):
+        raise NothingToBill(NO_USAGE)  # a free count of a request's tokens, before (or instead of) sending it
     raise RecordError(UNKNOWN_FORMAT, "not a Bedrock, OpenAI, Anthropic, Gemini, Cohere, LiteLLM, LangChain, Ollama, "
                                       "llama.cpp, OpenTelemetry, batch result or text-only record")
+
+
+# The answers of two providers' token-counting endpoints: OpenAI's /responses/input_tokens and Gemini's
+# countTokens. (Anthropic's, {"input_tokens": n} alone, cannot be told from a usage logged without its record.)
+_GEMINI_COUNT_KEYS = frozenset(("totalTokens", "totalBillableCharacters", "cachedContentTokenCount",
+                                "promptTokensDetails", "cacheTokensDetails"))
+
+
+def _is_token_count(data: dict[str, Any]) -> bool:
+    if data.get("object") == "response.input_tokens":
+        return True
+    return "totalTokens" in data and data.keys() <= _GEMINI_COUNT_KEYS
 
 
 def _bedrock(data: dict[str, Any]) -> Inference:
