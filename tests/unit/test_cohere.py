@@ -88,3 +88,18 @@ def test_an_answer_logged_without_its_model_or_its_counts_is_a_clear_error():
     assert error.value.reason == "invalid_counts"
     with pytest.raises(RecordError, match="delta.usage has no token counts"):
         read_inference({"type": "message-end", "delta": {"finish_reason": "ERROR"}, "model": "command-a-03-2025"})
+
+
+def test_the_javascript_sdks_camel_case_answers_read_alike():
+    # cohere-ai (JavaScript) gives the same answers with camelCase keys.
+    v2 = {"id": "c14c80c3-18eb-4519-9460-6c92edd8cfb4", "finishReason": "COMPLETE", "model": "command-a-03-2025",
+          "usage": {"billedUnits": {"inputTokens": 17, "outputTokens": 418},
+                    "tokens": {"inputTokens": 215, "outputTokens": 418}}}
+    assert read_inference(v2).counts == {"input": 17, "output": 418}
+    end = {"eventType": "stream-end", "isFinished": True, "model": "command-r",
+           "response": {"responseId": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                        "meta": {"billedUnits": {"inputTokens": 5, "outputTokens": 1}}}}
+    inference = read_inference(end)
+    assert (inference.request_id, inference.counts) == ("0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", {"input": 5, "output": 1})
+    with pytest.raises(NothingToBill, match="stream_chunk"):
+        read_inference({"eventType": "text-generation", "text": "Hi", "isFinished": False, "model": "command-r"})

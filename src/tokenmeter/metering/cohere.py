@@ -7,6 +7,7 @@ including the prompt template and the default preamble Cohere adds and does not 
 taken (what the call cost); `tokens` only where an answer has no billed token counts. Units that are not
 tokens (rerank's `search_units`, embed's `images`, `classifications`) bill nothing here: `no_usage`.
 
+The JavaScript SDK gives the same answers in camelCase (`billedUnits.inputTokens`, v1's `eventType`): read alike.
 No Cohere answer names its model: the app logs `model` beside it, else the record is `invalid_record`.
 (Cohere models on Bedrock are read from Bedrock's invocation log, or bedrock_runtime.py.)
 """
@@ -29,12 +30,12 @@ _V2_END, _V1_END = "message-end", "stream-end"
 def is_cohere(data: dict[str, Any]) -> bool:
     return (_counts_in(data.get("usage")) or _counts_in(data.get("meta"))
             or _event(data, "type") in _V2_PARTS or _event(data, "type") == _V2_END
-            or _event(data, "event_type") in _V1_PARTS or _event(data, "event_type") == _V1_END)
+            or _v1_event(data) in _V1_PARTS or _v1_event(data) == _V1_END)
 
 
 def read_cohere(data: dict[str, Any]) -> Inference:
     """The inference of a record `is_cohere` took; NothingToBill for a stream's part."""
-    v2_event, v1_event = _event(data, "type"), _event(data, "event_type")
+    v2_event, v1_event = _event(data, "type"), _v1_event(data)
     if v2_event in _V2_PARTS or v1_event in _V1_PARTS:
         raise NothingToBill(STREAM_CHUNK)
     answer = data
@@ -49,16 +50,19 @@ def read_cohere(data: dict[str, Any]) -> Inference:
         holder, where = data["meta"], "meta"
     if not isinstance(data.get("model"), str):
         raise RecordError(INVALID_RECORD, "a Cohere answer names no model: log the model with it")
-    request_id = next((id_at(answer, key) for key in ("id", "response_id", "generation_id") if answer.get(key)), None)
+    request_id = next((id_at(answer, key) for key in ("id", "response_id", "responseId", "generation_id", "generationId")
+                       if answer.get(key)), None)
     return with_counts(model_at(data, "model"), request_id, None, _token_counts(holder, where))
 
 
 def _token_counts(holder: dict[str, Any], where: str) -> dict[str, int]:
-    billed, processed = object_at(holder, "billed_units"), object_at(holder, "tokens")
-    for counts, name in ((billed, "billed_units"), (processed, "tokens")):
-        if "input_tokens" in counts or "output_tokens" in counts:
-            return {"input": count_at(counts, "input_tokens", f"{where}.{name}.input_tokens"),
-                    "output": count_at(counts, "output_tokens", f"{where}.{name}.output_tokens")}
+    billed_key = "billed_units" if "billed_units" in holder else "billedUnits"
+    billed, processed = object_at(holder, billed_key), object_at(holder, "tokens")
+    for counts, name in ((billed, billed_key), (processed, "tokens")):
+        for input_key, output_key in (("input_tokens", "output_tokens"), ("inputTokens", "outputTokens")):
+            if input_key in counts or output_key in counts:
+                return {"input": count_at(counts, input_key, f"{where}.{name}.{input_key}"),
+                        "output": count_at(counts, output_key, f"{where}.{name}.{output_key}")}
     if billed:
         raise NothingToBill(NO_USAGE)  # search units, images, classifications: not tokens
     raise RecordError(INVALID_COUNTS, f"{where} has no token counts")
@@ -66,7 +70,12 @@ def _token_counts(holder: dict[str, Any], where: str) -> dict[str, int]:
 
 def _counts_in(holder: Any) -> bool:
     return isinstance(holder, dict) and (isinstance(holder.get("billed_units"), dict)
+                                         or isinstance(holder.get("billedUnits"), dict)
                                          or isinstance(holder.get("tokens"), dict))
+
+
+def _v1_event(data: dict[str, Any]) -> str | None:
+    return _event(data, "event_type") or _event(data, "eventType")
 
 
 def _event(data: dict[str, Any], key: str) -> str | None:
