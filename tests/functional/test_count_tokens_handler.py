@@ -398,3 +398,32 @@ def test_a_groq_stream_over_three_deliveries_bills_its_usage_once_and_no_text(co
         ("input", 43), ("output", 4)]
     # Once the stream ended, nothing of it is kept.
     assert aws.s3.list_objects_v2(Bucket="inference-logs", Prefix="tokenmeter-streams/").get("KeyCount", 0) == 0
+
+
+def test_a_mistral_stream_over_three_deliveries_bills_its_usage_once_and_no_text(count_tokens, aws, monkeypatch,
+                                                                                llama3_dir):
+    # Mistral's chunks have no usage key until the last, which carries it: nothing before says it will come. A
+    # whole stream in the first delivery shows it; the next stream's parts, alone in later deliveries, wait for
+    # their usage (remembered in the stream memory) instead of being counted from their text.
+    monkeypatch.setenv("METERING_CONFIG", json.dumps({"default_subscription": "sub_mistral",
+                                                      "tokenizers": {"mistral*": llama3_dir}}))
+    monkeypatch.setenv("STREAM_MEMORY_BUCKET", "inference-logs")
+
+    def chunk(stream_id, delta, finish=None, **extra):
+        return json.dumps({"id": stream_id, "object": "chat.completion.chunk", "created": 1702256327,
+                           "model": "mistral-small-latest",
+                           "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra})
+
+    first, second = "cmpl-e5cc70bb28c444948073e77776eb30ef", "cmpl-0a1b2c3d4e5f40718293a4b5c6d7e8f9"
+    deliveries = [[chunk(first, {"role": "assistant", "content": ""}), chunk(first, {"content": "Hi!"}),
+                   chunk(first, {}, "stop", usage={"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12}),
+                   chunk(second, {"role": "assistant", "content": ""}), chunk(second, {"content": "Paris"})],
+                  [chunk(second, {"content": " is the capital"}), chunk(second, {"content": " of France"})],
+                  [chunk(second, {"content": "."}, "stop",
+                         usage={"prompt_tokens": 15, "completion_tokens": 7, "total_tokens": 22})]]
+    summaries = [count_tokens.lambda_handler(cloudwatch_event(lines, start_ms=1_702_256_327_000 + 10 * n),
+                                             LambdaContext()) for n, lines in enumerate(deliveries)]
+    assert [s["metered"] for s in summaries] == [1, 0, 1]
+    assert all(s["dead_letters"] == {} for s in summaries)
+    assert sorted((e["properties"]["token_type"], e["properties"]["tokens"]) for e in events_on(aws)) == [
+        ("input", 10), ("input", 15), ("output", 2), ("output", 7)]

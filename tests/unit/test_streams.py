@@ -212,3 +212,32 @@ def test_an_azure_openai_stream_bills_once_and_its_content_filter_chunks_are_par
     [summary], sink = deliver([[prompt_filter, *WITH_USAGE[:4], annotations, WITH_USAGE[4]]])
     assert billed(sink) == {"input": 9, "output": 2} and sink.dead_letters == []
     assert summary.metered == 1 and summary.skipped == {"stream_chunk": 6}
+
+
+MISTRAL_A, MISTRAL_B = "cmpl-e5cc70bb28c444948073e77776eb30ef", "cmpl-0a1b2c3d4e5f40718293a4b5c6d7e8f9"
+
+
+def mistral_chunk(stream_id, delta, finish=None, usage=None):
+    # Mistral's stream: no usage key until the last chunk, which carries it beside the finish_reason.
+    body = {"id": stream_id, "object": "chat.completion.chunk", "created": 1702256327, "model": "mistral-small-latest",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+    if usage is not None:
+        body["usage"] = usage
+    return body
+
+
+def test_a_stream_whose_usage_comes_in_its_last_chunk_split_between_deliveries_bills_once(llama3_dir):
+    # The first delivery holds a whole Mistral stream and the beginning of the next: that beginning is not
+    # counted from its text (with a tokenizer configured it was, and the usage billed its output again).
+    whole = [mistral_chunk(MISTRAL_A, {"role": "assistant", "content": ""}), mistral_chunk(MISTRAL_A, {"content": "Hi"}),
+             mistral_chunk(MISTRAL_A, {"content": "!"}, "stop",
+                           {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12})]
+    begun = [mistral_chunk(MISTRAL_B, {"role": "assistant", "content": ""}),
+             mistral_chunk(MISTRAL_B, {"content": "Paris is the capital"})]
+    rest = [mistral_chunk(MISTRAL_B, {"content": " of France."}, "stop",
+                          {"prompt_tokens": 15, "completion_tokens": 7, "total_tokens": 22})]
+    summaries, sink = deliver([whole + begun, rest], tokenizers={"mistral*": llama3_dir})
+    assert sorted((e.transaction_id[-6:], e.properties["tokens"]) for e in sink.events) == [
+        ("-input", 10), ("-input", 15), ("output", 2), ("output", 7)]
+    assert sink.dead_letters == [] and [s.metered for s in summaries] == [1, 1]
+    assert summaries[0].skipped == {"stream_chunk": 4}

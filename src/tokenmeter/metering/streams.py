@@ -5,7 +5,9 @@ and one last chunk the usage of the whole stream, which alone is billed (Groq's 
 `x_groq.usage`, and its first chunk an `x_groq` without it). Without it no chunk has a `usage`
 key: the streamed text is gathered per response id and counted with the tokenizer once the stream ends,
 or at the end of the invocation for a stream split across two deliveries, each part billed once under
-the identity of its own first chunk.
+the identity of its own first chunk. Some servers (Mistral, Together) put the usage in the last chunk with no
+`usage` key before it: once a stream of a model ends that way in a log stream, a part of that model's next
+stream there waits for its usage instead (remembered in the stream memory for the parts that come alone).
 
 OpenAI Responses API events: the last (`response.completed`, `.incomplete` or `.failed`) carries the
 response and its usage; the events before it are parts. The Realtime API's events are read in realtime.py:
@@ -34,6 +36,8 @@ _ANTHROPIC_EVENTS = {"message_start", "message_delta", "message_stop", "content_
                      "content_block_stop", "ping"}
 _RESPONSE_ENDS = {"response.completed", "response.incomplete", "response.failed"}
 # The audio endpoints' streamed parts (their `.done` events carry the usage, and are read as responses).
+# Where the stream memory marks a model whose streams end with their usage, beside the marks of single streams.
+_MODEL_MARK = "@model:"
 _AUDIO_PARTS = {"transcript.text.delta", "transcript.text.segment", "speech.audio.delta"}
 
 
@@ -98,6 +102,9 @@ class Streams:
         self._texts: dict[tuple[str, str], _Text] = {}
         self._with_usage: set[tuple[str, str]] = set()  # streams seen to carry their usage (Groq's)
         self._usage_came: set[tuple[str, str]] = set()  # ... whose usage chunk this invocation read
+        # (log stream, model) whose streams were seen to end in a chunk with the usage and no sign before it
+        # (Mistral's, Together's): a part of such a stream waits for its usage rather than being counted.
+        self._ends_with_usage: set[tuple[str, str]] = set()
         self._starts: dict[str, OpenStart] = {}
         self._touched: set[str] = set()  # log streams with Anthropic events in this invocation
         self._remembered: dict[str, tuple[OpenStart, str]] = {}  # kept starts ended here, and by which delta
@@ -138,7 +145,7 @@ class Streams:
             else:
                 self._memory.keep(group, start)
         self._texts, self._starts, self._touched, self._remembered = {}, {}, set(), {}
-        self._with_usage, self._usage_came = set(), set()
+        self._with_usage, self._usage_came, self._ends_with_usage = set(), set(), set()
         return bills
 
     def _openai(self, raw: RawRecord, data: dict[str, Any], group: str) -> list[Bill]:
@@ -155,7 +162,8 @@ class Streams:
         if isinstance(usage, dict):
             inference = Inference(model_at(data, "model"), _id(data), unix_seconds_at(data, "created"),
                                   openai_counts(usage))
-            self._texts.pop(key, None)  # what this invocation kept of the stream is in the usage
+            if self._texts.pop(key, None) is not None or _finishes(data):  # no usage: null before it
+                self._ends_with_usage.add((group, inference.model))
             if isinstance(groq, dict):
                 self._usage_came.add(key)
             return [Bill(raw, data, inference)]
@@ -181,8 +189,16 @@ class Streams:
 
     def _usage_comes(self, key: tuple[str, str], text: _Text) -> bool:
         """Whether a stream's text is in a usage chunk still to come: a Groq stream whose first chunk, in an earlier
-        invocation, said so (its middle chunks alone here, as a long stream's are between two deliveries)."""
-        return not text.complete and self._memory is not None and self._memory.usage_to_come(*key)
+        invocation, said so (its middle chunks alone here, as a long stream's are between two deliveries); or a
+        stream of a model whose streams in the same log stream end with their usage (seen here, or remembered)."""
+        group, model_mark = key[0], _MODEL_MARK + text.model
+        if (group, text.model) in self._ends_with_usage:
+            if self._memory is not None:  # for the stream's next part, which may come alone
+                self._memory.keep_usage_to_come(group, model_mark, True)
+            return True
+        if self._memory is None:
+            return False
+        return (not text.complete and self._memory.usage_to_come(*key)) or self._memory.usage_to_come(group, model_mark)
 
     def _remember_usage_to_come(self) -> None:
         if self._memory is None:
@@ -275,6 +291,13 @@ def _choices(data: dict[str, Any]) -> list[tuple[int, str, bool, bool]]:
         parts.append((index if type(index) is int else 0, content if isinstance(content, str) else "",
                       bool(choice.get("finish_reason")), "role" in delta))
     return parts
+
+
+def _finishes(data: dict[str, Any]) -> bool:
+    """A chunk that ends a choice (Mistral's last chunk carries the usage with its finish_reason)."""
+    choices = data.get("choices")
+    return isinstance(choices, list) and any(isinstance(choice, dict) and choice.get("finish_reason")
+                                             for choice in choices)
 
 
 def _id(holder: dict[str, Any]) -> str | None:
