@@ -241,3 +241,23 @@ def test_a_stream_whose_usage_comes_in_its_last_chunk_split_between_deliveries_b
         ("-input", 10), ("-input", 15), ("output", 2), ("output", 7)]
     assert sink.dead_letters == [] and [s.metered for s in summaries] == [1, 1]
     assert summaries[0].skipped == {"stream_chunk": 4}
+
+
+def test_a_stream_with_running_usage_in_every_chunk_bills_its_final_count_once():
+    # vLLM with stream_options {"include_usage": true, "continuous_usage_stats": true}: every chunk carries the
+    # usage so far, the finishing chunk and a last usage-only chunk the whole stream's.
+    def running(delta, completion, finish=None, choices=True):
+        return {"id": "chatcmpl-9b1c2d3e4f5a4b6c8d7e", "object": "chat.completion.chunk", "created": 1731000000,
+                "model": "meta-llama/Llama-3.1-8B-Instruct",
+                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}] if choices else [],
+                "usage": {"prompt_tokens": 12, "completion_tokens": completion, "total_tokens": 12 + completion}}
+    chunks = [running({"role": "assistant", "content": ""}, 0), running({"content": "Hello"}, 1),
+              running({"content": " world"}, 2), running({"content": ""}, 2, "stop"), running({}, 2, choices=False)]
+    [summary], sink = deliver([chunks])
+    # The chunks streaming text are parts; the role chunk (nothing generated yet), the finishing chunk and the
+    # usage chunk each bill what is counted so far, under the stream's ids: one count per id, the final one.
+    by_id = {}
+    for event in sink.events:
+        by_id.setdefault(event.transaction_id, set()).add((event.properties["token_type"], event.properties["tokens"]))
+    assert sorted(by_id.values()) == [{("input", 12)}, {("output", 2)}]
+    assert summary.skipped == {"stream_chunk": 2} and summary.metered == 3

@@ -160,6 +160,8 @@ class Streams:
                 self._with_usage.add(key)
                 return []
         if isinstance(usage, dict):
+            if _goes_on(data):
+                return []  # the usage so far (vLLM's continuous_usage_stats): the stream's last count bills it
             inference = Inference(model_at(data, "model"), _id(data), unix_seconds_at(data, "created"),
                                   openai_counts(usage))
             if self._texts.pop(key, None) is not None or _finishes(data):  # no usage: null before it
@@ -298,6 +300,16 @@ def _finishes(data: dict[str, Any]) -> bool:
     choices = data.get("choices")
     return isinstance(choices, list) and any(isinstance(choice, dict) and choice.get("finish_reason")
                                              for choice in choices)
+
+
+def _goes_on(data: dict[str, Any]) -> bool:
+    """A chunk that streams more of a choice (text, a tool call) and finishes none: any usage it carries is the
+    stream's so far. (A usage chunk after the last text has no choices, a finish_reason, or an empty delta.)"""
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices or _finishes(data):
+        return False
+    return any(isinstance(choice, dict) and isinstance(choice.get("delta"), dict)
+               and any(value for key, value in choice["delta"].items() if key != "role") for choice in choices)
 
 
 def _id(holder: dict[str, Any]) -> str | None:
