@@ -93,6 +93,23 @@ def test_identity_is_the_span_and_time_its_end():
     assert stamps == {"gpt-4o-2024-08-06": "1732646400.123", "gpt-4o": "1732646401.500"}
 
 
+def test_a_span_with_the_providers_response_id_bills_as_the_same_call_logged_by_the_app():
+    # The instrumentation recorded the response id (gen_ai.response.id); the app also logged the response.
+    response_id = "chatcmpl-AS1f2c3d4e5f6a7b8c9d0e1f2a3b"
+    traced = document(span("f6f6f6f6f6f6f6f6", "", "chat gpt-4o", 1_732_646_400_000_000_000,
+                           gen_ai__operation__name="chat", gen_ai__request__model="gpt-4o",
+                           gen_ai__response__model="gpt-4o-2024-08-06", gen_ai__response__id=response_id,
+                           gen_ai__usage__input_tokens=100, gen_ai__usage__output_tokens=30))
+    logged = {"id": response_id, "object": "chat.completion", "created": 1732646400, "model": "gpt-4o-2024-08-06",
+              "user": "sub_acme",
+              "usage": {"prompt_tokens": 100, "completion_tokens": 30, "total_tokens": 130}}
+    _, from_span = meter(traced)
+    _, from_log = meter(logged, paths=("resource.tenant.id", "user"), key="app/2024/11/26/b.jsonl")
+    assert {e.transaction_id for e in from_span.events} == {e.transaction_id for e in from_log.events} == {
+        record_key(f"req:{response_id}|gpt-4o-2024-08-06") + "-input",
+        record_key(f"req:{response_id}|gpt-4o-2024-08-06") + "-output"}
+
+
 def test_older_attribute_names_and_a_wrapper_with_usage_around_a_model_call():
     # A framework span (no operation name) reports its child's usage again: only the child is billed.
     doc = document(

@@ -7,7 +7,8 @@ sum. Agent and workflow spans that add up their children's usage would bill it t
   task or tool operation, and its OpenInference kind (`openinference.span.kind`), if it has one, is LLM or
   EMBEDDING, and
 - no span below it in the same document carries usage too (a wrapper around model calls).
-Its identity is (traceId, spanId); its time is its end. The semantic conventions count cache reads and writes
+Its identity is the provider's response id (`gen_ai.response.id`) where the span has one, else (traceId,
+spanId); its time is its end. The semantic conventions count cache reads and writes
 inside input_tokens and reasoning inside output_tokens; some instrumentations report them beside instead,
 which shows when a part exceeds its whole: it is then billed beside, as reported.
 """
@@ -170,7 +171,12 @@ def read_span(span: Span) -> Inference:
         outputs -= reasoning
     counts = {"input": inputs, "cached_input": cache_read, "cache_write": cache_write, "output": outputs,
               "reasoning": reasoning}
-    return with_counts(model, f"{span.trace_id}/{span.span_id}", span.end_ms, counts)
+    # The provider's response id, where the instrumentation recorded it: the same call logged elsewhere (the
+    # app's log of the response, a gateway's) bills once with it.
+    response_id = attributes.get("gen_ai.response.id")
+    if not (isinstance(response_id, str) and response_id and response_id == response_id.strip()):
+        response_id = f"{span.trace_id}/{span.span_id}"
+    return with_counts(model, response_id, span.end_ms, counts)
 
 
 def _has_usage(attributes: dict[str, Any]) -> bool:
