@@ -261,3 +261,15 @@ def test_a_bare_input_count_is_still_a_dead_letter():
     with pytest.raises(RecordError) as error:
         read_inference({"input_tokens": 2095})
     assert error.value.reason == "unknown_format"
+
+
+def test_a_gemini_live_turns_response_tokens_are_billed():
+    # A Live API server message's usage (as the raw wire shows it in a report to Google's forum), logged with the
+    # model the session was set up with: the response is responseTokenCount, here all audio.
+    message = {"usageMetadata": {"promptTokenCount": 522, "responseTokenCount": 42, "totalTokenCount": 564,
+                                 "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 332},
+                                                         {"modality": "AUDIO", "tokenCount": 165}],
+                                 "responseTokensDetails": [{"modality": "AUDIO", "tokenCount": 42}]},
+               "model": "gemini-live-2.5-flash-preview"}
+    assert read_inference(message).counts == {"input": 357, "cached_input": 0, "input_audio": 165,
+                                              "output": 0, "reasoning": 0, "output_audio": 42}

@@ -5,7 +5,8 @@ beside prompt and candidates (totalTokenCount is the sum of all four). The per-m
 each count again: AUDIO and IMAGE get their own types, TEXT, VIDEO and DOCUMENT stay in input/output
 (Gemini prices video and documents as it prices text). A response streamed chunk by chunk repeats its
 responseId with the counts so far: only the chunk with a finishReason, the last, is billed. The Google GenAI
-SDK's own objects, dumped or printed by an app, carry the same fields in snake_case.
+SDK's own objects, dumped or printed by an app, carry the same fields in snake_case. The Live API's server
+messages carry a turn's usage with the response's count named `responseTokenCount`.
 """
 
 from __future__ import annotations
@@ -62,7 +63,9 @@ def read_gemini(data: dict[str, Any]) -> Inference:
     prompt = count_at(usage, "promptTokenCount", "usageMetadata.promptTokenCount")
     tool_use = count_at(usage, "toolUsePromptTokenCount", "usageMetadata.toolUsePromptTokenCount")
     cached = count_at(usage, "cachedContentTokenCount", "usageMetadata.cachedContentTokenCount")
-    candidates = count_at(usage, "candidatesTokenCount", "usageMetadata.candidatesTokenCount")
+    # The Live API's messages name the same count responseTokenCount (and its details responseTokensDetails).
+    response = "candidates" if "candidatesTokenCount" in usage or "responseTokenCount" not in usage else "response"
+    candidates = count_at(usage, f"{response}TokenCount", f"usageMetadata.{response}TokenCount")
     thoughts = count_at(usage, "thoughtsTokenCount", "usageMetadata.thoughtsTokenCount")
     if cached > prompt:
         raise RecordError(INVALID_COUNTS, f"cachedContentTokenCount {cached} exceeds promptTokenCount {prompt}")
@@ -79,7 +82,7 @@ def read_gemini(data: dict[str, Any]) -> Inference:
         if tokens < 0:
             raise RecordError(INVALID_COUNTS, f"cacheTokensDetails reports more {kind[6:]} tokens than "
                                               "promptTokensDetails")
-    output_split = _modalities(usage, "candidatesTokensDetails")
+    output_split = _modalities(usage, f"{response}TokensDetails")
     outputs = {"reasoning": thoughts, **{f"output_{kind}": output_split.get(kind, 0) for kind in _MODALITY_TYPES.values()}}
     counts = {**carve("input", prompt + tool_use, inputs), **carve("output", candidates + thoughts, outputs)}
     timestamp = rfc3339_at(data, "createTime") if "createTime" in data else None
