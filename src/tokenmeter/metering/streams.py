@@ -36,9 +36,9 @@ _ANTHROPIC_EVENTS = {"message_start", "message_delta", "message_stop", "content_
                      "content_block_stop", "ping"}
 _RESPONSE_ENDS = {"response.completed", "response.incomplete", "response.failed"}
 # The audio endpoints' streamed parts (their `.done` events carry the usage, and are read as responses).
+_AUDIO_PARTS = {"transcript.text.delta", "transcript.text.segment", "speech.audio.delta"}
 # Where the stream memory marks a model whose streams end with their usage, beside the marks of single streams.
 _MODEL_MARK = "@model:"
-_AUDIO_PARTS = {"transcript.text.delta", "transcript.text.segment", "speech.audio.delta"}
 
 
 def is_stream_event(data: dict[str, Any]) -> bool:
