@@ -14,7 +14,7 @@ from tokenmeter.core import MeteringConfigError
 from tokenmeter.nats.exceptions import NatsLayerError
 from tokenmeter.shipping.lago_api import LagoAuthError, LagoUnavailable
 
-from . import backfill, replay, status, usage
+from . import backfill, check, replay, status, usage
 from .environment import Environment
 
 
@@ -33,7 +33,7 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="tokenmeter", description="Operate tokenmeter: replay, backfill, usage, status."
+    root = argparse.ArgumentParser(prog="tokenmeter", description="Operate tokenmeter: replay, backfill, usage, status, check."
                                    " Reads the same environment as the functions (NATS_URL, LAGO_API_URL, ...).")
     commands = root.add_subparsers(dest="command", required=True)
 
@@ -68,6 +68,11 @@ def parser() -> argparse.ArgumentParser:
     cmd.add_argument("--no-progress", action="store_true", help="no progress bar")
     cmd.add_argument("--json", action="store_true")
     cmd.set_defaults(run=_backfill)
+
+    cmd = commands.add_parser("check", help="what count_tokens would bill from local log files (sends nothing)")
+    cmd.add_argument("files", nargs="+", help="log files as count_tokens reads S3 objects (JSON Lines, JSON, gzip)")
+    cmd.add_argument("--json", action="store_true")
+    cmd.set_defaults(run=_check)
     return root
 
 
@@ -99,6 +104,11 @@ def _backfill(args: argparse.Namespace, env: Environment) -> str:
     result = backfill.backfill(env, args.location, since, until, state_file=args.state, dry_run=args.dry_run,
                                progress=not args.no_progress and sys.stderr.isatty())
     return backfill.as_json(result) if args.json else backfill.render(result, args.dry_run)
+
+
+def _check(args: argparse.Namespace, env: Environment) -> str:
+    reports = check.check(env, args.files)
+    return check.as_json(reports) if args.json else check.render(reports)
 
 
 def _with_nats[T](env: Environment, work: Callable[[Any], Awaitable[T]]) -> T:
