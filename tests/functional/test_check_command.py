@@ -51,9 +51,11 @@ def test_a_gzip_log_file_is_billed_skipped_and_dead_lettered_as_count_tokens_wou
     assert "malformed_json" in text and f"{path}#line=3" in text
 
 
-def test_a_missing_file_is_a_clear_error(capsys, monkeypatch, tmp_path):
+def test_a_missing_file_or_a_folder_is_a_clear_error(capsys, monkeypatch, tmp_path):
     code, out, err = run(capsys, monkeypatch, "check", str(tmp_path / "nowhere.jsonl"))
     assert code == 2 and out == "" and "nowhere.jsonl: no such file" in err
+    code, out, err = run(capsys, monkeypatch, "check", str(tmp_path))
+    assert code == 2 and out == "" and "not a file this user can read" in err
 
 
 def test_the_preview_bills_what_count_tokens_bills_for_the_same_object(count_tokens, aws, capsys, monkeypatch,

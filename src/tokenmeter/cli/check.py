@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -40,8 +41,10 @@ class FileReport:
 def check(env: Environment, paths: list[str]) -> list[FileReport]:
     """Each file metered on its own; ValueError for a path that is not a readable file."""
     for path in paths:
-        if not Path(path).is_file():
+        if not Path(path).exists():
             raise ValueError(f"{path}: no such file")
+        if not Path(path).is_file() or not os.access(path, os.R_OK):
+            raise ValueError(f"{path}: not a file this user can read")
     tokenizers, reports = TokenizerPool(env.metering.tokenizers), []
     for path in paths:
         outbox, files = Collector(), _LocalFiles(path)
