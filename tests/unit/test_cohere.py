@@ -103,3 +103,12 @@ def test_the_javascript_sdks_camel_case_answers_read_alike():
     assert (inference.request_id, inference.counts) == ("0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", {"input": 5, "output": 1})
     with pytest.raises(NothingToBill, match="stream_chunk"):
         read_inference({"eventType": "text-generation", "text": "Hi", "isFinished": False, "model": "command-r"})
+
+
+def test_an_sdk_dump_with_its_counts_as_floats_reads_alike():
+    # cohere-python's models type the counts as floats: response.model_dump() logs 17.0. A fraction is refused.
+    dumped = {**V2_CHAT, "usage": {"billed_units": {"input_tokens": 17.0, "output_tokens": 418.0, "search_units": None},
+                                   "tokens": {"input_tokens": 215.0, "output_tokens": 418.0}}}
+    assert read_inference(dumped).counts == {"input": 17, "output": 418}
+    with pytest.raises(RecordError, match="whole number"):
+        read_inference({**V2_CHAT, "usage": {"billed_units": {"input_tokens": 17.5, "output_tokens": 418}}})

@@ -57,7 +57,7 @@ def read_cohere(data: dict[str, Any]) -> Inference:
 
 def _token_counts(holder: dict[str, Any], where: str) -> dict[str, int]:
     billed_key = "billed_units" if "billed_units" in holder else "billedUnits"
-    billed, processed = object_at(holder, billed_key), object_at(holder, "tokens")
+    billed, processed = _whole(object_at(holder, billed_key)), _whole(object_at(holder, "tokens"))
     for counts, name in ((billed, billed_key), (processed, "tokens")):
         for input_key, output_key in (("input_tokens", "output_tokens"), ("inputTokens", "outputTokens")):
             if input_key in counts or output_key in counts:
@@ -66,6 +66,12 @@ def _token_counts(holder: dict[str, Any], where: str) -> dict[str, int]:
     if billed:
         raise NothingToBill(NO_USAGE)  # search units, images, classifications: not tokens
     raise RecordError(INVALID_COUNTS, f"{where} has no token counts")
+
+
+def _whole(counts: dict[str, Any]) -> dict[str, Any]:
+    """Cohere's API types its counts as numbers, and its SDKs keep them as floats (17.0 in a dumped response):
+    a whole float is the count it says; any other value is left for count_at to refuse."""
+    return {key: int(value) if type(value) is float and value.is_integer() else value for key, value in counts.items()}
 
 
 def _counts_in(holder: Any) -> bool:
