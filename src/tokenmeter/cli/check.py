@@ -48,7 +48,7 @@ def check(env: Environment, paths: list[str]) -> list[FileReport]:
     tokenizers, reports = TokenizerPool(env.metering.tokenizers), []
     for path in paths:
         outbox, files = Collector(), _LocalFiles(path)
-        event = {"Records": [{"s3": {"bucket": {"name": _BUCKET}, "object": {"key": quote_plus(path)}}}]}
+        event = {"Records": [{"s3": {"bucket": {"name": _BUCKET}, "object": {"key": quote_plus(path, errors="surrogateescape")}}}]}
         try:
             summary = meter_trigger(event, env.metering, tokenizers, outbox, lambda files=files: files)
         finally:
@@ -57,7 +57,8 @@ def check(env: Environment, paths: list[str]) -> list[FileReport]:
         for usage in outbox.usages:
             for kind, tokens in usage.counts.items():
                 billed[(usage.subscription, usage.model, kind)] += tokens
-        reports.append(FileReport(path, summary.as_dict(), dict(sorted(billed.items())), outbox.dead_letters))
+        shown = path.encode(errors="surrogateescape").decode(errors="replace")  # a name that is not UTF-8, printable
+        reports.append(FileReport(shown, summary.as_dict(), dict(sorted(billed.items())), outbox.dead_letters))
     return reports
 
 
@@ -108,7 +109,7 @@ class _LocalFiles:
         start = args.get("Range", "bytes=0-")[len("bytes="):].rstrip("-")
         body.seek(int(start or 0))
         stat = self._path.stat()
-        etag = hashlib.md5(f"{self._path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode(),
+        etag = hashlib.md5(os.fsencode(self._path.resolve()) + f":{stat.st_size}:{stat.st_mtime_ns}".encode(),
                            usedforsecurity=False).hexdigest()
         return {"Body": body, "ETag": f'"{etag}"', "LastModified": datetime.fromtimestamp(stat.st_mtime, UTC)}
 

@@ -25,12 +25,12 @@ _V2_PARTS = frozenset(("message-start", "content-start", "content-delta", "conte
 _V1_PARTS = frozenset(("stream-start", "search-queries-generation", "search-results", "text-generation",
                        "citation-generation", "tool-calls-generation", "tool-calls-chunk", "debug"))
 _V2_END, _V1_END = "message-end", "stream-end"
+_V2_EVENTS, _V1_EVENTS = _V2_PARTS | {_V2_END}, _V1_PARTS | {_V1_END}
 
 
 def is_cohere(data: dict[str, Any]) -> bool:
     return (_counts_in(data.get("usage")) or _counts_in(data.get("meta"))
-            or _event(data, "type") in _V2_PARTS or _event(data, "type") == _V2_END
-            or _v1_event(data) in _V1_PARTS or _v1_event(data) == _V1_END)
+            or _event(data, "type") in _V2_EVENTS or _v1_event(data) in _V1_EVENTS)
 
 
 def read_cohere(data: dict[str, Any]) -> Inference:

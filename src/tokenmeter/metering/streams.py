@@ -105,6 +105,7 @@ class Streams:
         # (log stream, model) whose streams were seen to end in a chunk with the usage and no sign before it
         # (Mistral's, Together's): a part of such a stream waits for its usage rather than being counted.
         self._ends_with_usage: set[tuple[str, str]] = set()
+        self._marks: dict[tuple[str, str], bool] = {}  # the memory's answer for a (log stream, model), read once
         self._starts: dict[str, OpenStart] = {}
         self._touched: set[str] = set()  # log streams with Anthropic events in this invocation
         self._remembered: dict[str, tuple[OpenStart, str]] = {}  # kept starts ended here, and by which delta
@@ -145,7 +146,7 @@ class Streams:
             else:
                 self._memory.keep(group, start)
         self._texts, self._starts, self._touched, self._remembered = {}, {}, set(), {}
-        self._with_usage, self._usage_came, self._ends_with_usage = set(), set(), set()
+        self._with_usage, self._usage_came, self._ends_with_usage, self._marks = set(), set(), set(), {}
         return bills
 
     def _openai(self, raw: RawRecord, data: dict[str, Any], group: str) -> list[Bill]:
@@ -200,7 +201,11 @@ class Streams:
             return True
         if self._memory is None:
             return False
-        return (not text.complete and self._memory.usage_to_come(*key)) or self._memory.usage_to_come(group, model_mark)
+        if not text.complete and self._memory.usage_to_come(*key):
+            return True
+        if (group, text.model) not in self._marks:  # (several streams of a model may be split at once)
+            self._marks[(group, text.model)] = self._memory.usage_to_come(group, model_mark)
+        return self._marks[(group, text.model)]
 
     def _remember_usage_to_come(self) -> None:
         if self._memory is None:

@@ -100,12 +100,12 @@ def kinesis_records(records: list[dict[str, Any]]) -> Iterator[Item | LogLines]:
             value = orjson.loads(data)
         except orjson.JSONDecodeError:
             value = UNPARSED  # the meter's reading tells why (or takes what only the standard library reads)
-        if type(value) is dict and "logEvents" in value and "messageType" in value:
+        if _is_log_payload(value):
             yield from _payload_lines(value, where)
             continue
         arrived = kinesis.get("approximateArrivalTimestamp")
         fallback = round(arrived * 1000) if type(arrived) in (int, float) and 0 <= arrived < 10**11 else None
-        yield RawRecord(where, f"kinesis:{event_id}", data, fallback, value)
+        yield RawRecord(where, where, data, fallback, value)  # (shard and sequence: the same on retries)
 
 
 @dataclass(frozen=True)
@@ -215,13 +215,18 @@ def _payload_lines(payload: Any, where: str) -> Iterator[DeadLetter | LogLines]:
     yield LogLines(payload.get("logGroup"), payload.get("logStream"), payload.get("logEvents", []))
 
 
+def _is_log_payload(value: Any) -> bool:
+    """A decoded CloudWatch Logs subscription payload (what its Kinesis stream or Firehose archive carries)."""
+    return type(value) is dict and "logEvents" in value and "messageType" in value
+
+
 def _log_events_read(items: Iterator[Item]) -> Iterator[Item | LogLines]:
     """An object's records; a record that is a CloudWatch Logs payload (a log group archived to S3 through a
     Firehose subscription) is its log events, read as the subscription delivers them: same ids, so a log event
     both subscribed and archived bills once."""
     for item in items:
         value = item.value if type(item) is RawRecord else None
-        if type(value) is dict and "logEvents" in value and "messageType" in value:
+        if _is_log_payload(value):
             yield from _payload_lines(value, item.source)  # type: ignore[union-attr]
         else:
             yield item
