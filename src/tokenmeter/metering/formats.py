@@ -32,6 +32,7 @@ from .fields import (
     with_counts,
 )
 from .gemini import gemini_from_sdk, is_gemini, read_gemini
+from .kong import is_kong, read_kong
 from .langchain import langchain_record, read_langchain
 from .litellm import is_litellm, read_litellm
 from .log_wrappers import is_platform_event
@@ -48,6 +49,7 @@ from .records import (
     Inference,
     RecordError,
 )
+from .replicate import is_replicate, read_replicate
 
 # An error answer as OpenAI ({"error": {...}}) and Anthropic ({"type": "error", "error": {...}}, also a stream's
 # event) write it, with what a gateway logs beside it.
@@ -63,6 +65,8 @@ def read_inference(data: Any, bill_proxy_cache_hits: bool = False) -> Inference:
         return _bedrock(data)
     if "call_type" in data and is_litellm(data):
         return read_litellm(data, bill_proxy_cache_hits)
+    if "latencies" in data and is_kong(data):
+        return read_kong(data, bill_proxy_cache_hits)
     if "usageMetadata" in data and is_gemini(data):
         return read_gemini(data)
     if "custom_id" in data and is_batch_result(data):
@@ -89,6 +93,8 @@ def read_inference(data: Any, bill_proxy_cache_hits: bool = False) -> Inference:
         return read_bedrock_runtime(data)
     if is_cohere(data):
         return read_cohere(data)
+    if "metrics" in data and is_replicate(data):
+        return read_replicate(data)
     if usage is None and data.get("object") == "" and not data.get("id") and "choices" in data:
         # Azure OpenAI's content-filter annotations, sent as chunks of a stream with no id, model or text.
         raise NothingToBill(STREAM_CHUNK)
@@ -114,8 +120,8 @@ def read_inference(data: Any, bill_proxy_cache_hits: bool = False) -> Inference:
         raise NothingToBill(NO_USAGE)  # OpenAI's moderations: no tokens, and free
     if _is_token_count(data):
         raise NothingToBill(NO_USAGE)  # a free count of a request's tokens, before (or instead of) sending it
-    raise RecordError(UNKNOWN_FORMAT, "not a Bedrock, OpenAI, Anthropic, Gemini, Cohere, LiteLLM, LangChain, Ollama, "
-                                      "llama.cpp, OpenTelemetry, batch result or text-only record")
+    raise RecordError(UNKNOWN_FORMAT, "not a Bedrock, OpenAI, Anthropic, Gemini, Cohere, Replicate, LiteLLM, Kong, "
+                                      "LangChain, Ollama, llama.cpp, OpenTelemetry, batch result or text-only record")
 
 
 # The answers of two providers' token-counting endpoints: OpenAI's /responses/input_tokens and Gemini's
