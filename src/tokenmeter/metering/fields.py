@@ -111,6 +111,17 @@ def unix_seconds_at(holder: dict[str, Any], key: str) -> int | None:
     raise RecordError(INVALID_TIMESTAMP, f"{key!r} must be Unix seconds, got {short(value)}")
 
 
+def unix_ms_at(holder: dict[str, Any], key: str) -> int | None:
+    """Unix milliseconds, as gateways built on nginx write them: from its start time in seconds, times 1000, so a
+    JSON encoder may write a fraction."""
+    value = holder.get(key)
+    if value is None:
+        return None
+    if type(value) in (int, float) and 0 <= value < 10**14:
+        return round(value)
+    raise RecordError(INVALID_TIMESTAMP, f"{key!r} must be Unix milliseconds, got {short(value)}")
+
+
 def time_at(holder: dict[str, Any], key: str) -> int | None:
     value = holder.get(key)
     if isinstance(value, str):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .apisix import is_apisix, read_apisix
 from .batches import (
     BATCH_SUMMARY,
     FAILED_REQUEST,
@@ -67,6 +68,8 @@ def read_inference(data: Any, bill_proxy_cache_hits: bool = False) -> Inference:
         return read_litellm(data, bill_proxy_cache_hits)
     if "latencies" in data and is_kong(data):
         return read_kong(data, bill_proxy_cache_hits)
+    if "llm_summary" in data and is_apisix(data):
+        return read_apisix(data)
     if "usageMetadata" in data and is_gemini(data):
         return read_gemini(data)
     if "custom_id" in data and is_batch_result(data):
@@ -121,7 +124,7 @@ def read_inference(data: Any, bill_proxy_cache_hits: bool = False) -> Inference:
     if _is_token_count(data):
         raise NothingToBill(NO_USAGE)  # a free count of a request's tokens, before (or instead of) sending it
     raise RecordError(UNKNOWN_FORMAT, "not a Bedrock, OpenAI, Anthropic, Gemini, Cohere, Replicate, LiteLLM, Kong, "
-                                      "LangChain, Ollama, llama.cpp, OpenTelemetry, batch result or text-only record")
+                                      "APISIX, LangChain, Ollama, llama.cpp, OpenTelemetry, batch result or text-only record")
 
 
 # The answers of two providers' token-counting endpoints: OpenAI's /responses/input_tokens and Gemini's

@@ -20,13 +20,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from tokenmeter.core.events import MAX_TOKENS
 
-from .fields import NothingToBill, count_at, id_at, object_at, short, with_counts
+from .fields import NothingToBill, count_at, id_at, object_at, unix_ms_at, with_counts
 from .litellm import PROXY_CACHE_HIT
-from .openai_usage import openai_counts
+from .openai_usage import gateway_counts
 from .records import INVALID_COUNTS, INVALID_RECORD, INVALID_TIMESTAMP, NO_USAGE, Inference, RecordError
 
 _UNNAMED = "UNSPECIFIED"  # what Kong writes for a model it was not told
@@ -59,8 +57,10 @@ def read_kong(data: dict[str, Any], bill_cache_hits: bool) -> Inference:
             counts[kind] = counts.get(kind, 0) + tokens
     if any(tokens > MAX_TOKENS for tokens in counts.values()):
         raise RecordError(INVALID_COUNTS, "the AI calls of one Kong request pass 10^9 tokens of a type")
-    request_id = id_at(object_at(data, "request"), "id")
-    return with_counts(models.pop(), request_id, _started_ms(data), counts)
+    started = unix_ms_at(data, "started_at")
+    if started is None:
+        raise RecordError(INVALID_TIMESTAMP, "'started_at' must be Unix milliseconds, got None")
+    return with_counts(models.pop(), id_at(object_at(data, "request"), "id"), started, counts)
 
 
 def _cache_hit(section: dict[str, Any]) -> bool:
@@ -83,29 +83,5 @@ def _call_counts(name: str, section: dict[str, Any]) -> dict[str, int]:
                                       _COUNT_KEYS[0])
     prompt = count_at(usage, prompt_key, f"ai.{name}.usage.{prompt_key}")
     completion = count_at(usage, completion_key, f"ai.{name}.usage.{completion_key}")
-    logged = _logged_usage(section)
-    if logged is not None and logged.get("prompt_tokens") == prompt and logged.get("completion_tokens") == completion:
-        return openai_counts(logged)
-    return {"input": prompt, "output": completion}
-
-
-def _logged_usage(section: dict[str, Any]) -> dict[str, Any] | None:
-    """The usage of the response Kong logged with the call, if it logged one and it is JSON (a stream's is not)."""
     payload = section.get("payload")
-    text = payload.get("response") if isinstance(payload, dict) else None
-    if not isinstance(text, str):
-        return None
-    try:
-        response = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return None
-    usage = response.get("usage") if isinstance(response, dict) else None
-    return usage if isinstance(usage, dict) else None
-
-
-def _started_ms(data: dict[str, Any]) -> int:
-    value = data.get("started_at")
-    # Kong computes it from nginx's start time in seconds, so a JSON encoder may write it with a fraction.
-    if type(value) in (int, float) and 0 <= value < 10**14:
-        return round(value)
-    raise RecordError(INVALID_TIMESTAMP, f"'started_at' must be Unix milliseconds, got {short(value)}")
+    return gateway_counts(prompt, completion, payload.get("response") if isinstance(payload, dict) else None)

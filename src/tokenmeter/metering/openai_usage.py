@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from tokenmeter.core.events import MAX_TOKENS
 
 from .fields import carve, count_at, object_at
@@ -77,6 +79,21 @@ def openai_counts(usage: dict[str, Any]) -> dict[str, int]:
         if beside and tokens:
             counts[kind] = tokens
     return counts
+
+
+def gateway_counts(prompt: int, completion: int, logged_response: Any) -> dict[str, int]:
+    """A gateway's prompt and completion counts (Kong's, APISIX's), split as the provider response it logged beside
+    them (JSON text) splits them, where that response is OpenAI-shaped with the same counts; else input and output
+    whole. (A streamed response's text, or another call's, splits nothing.)"""
+    if isinstance(logged_response, str):
+        try:
+            response = orjson.loads(logged_response)
+        except orjson.JSONDecodeError:
+            response = None
+        usage = response.get("usage") if isinstance(response, dict) else None
+        if isinstance(usage, dict) and usage.get("prompt_tokens") == prompt and usage.get("completion_tokens") == completion:
+            return openai_counts(usage)
+    return {"input": prompt, "output": completion}
 
 
 def _details_key(usage: dict[str, Any], count: str) -> str:
