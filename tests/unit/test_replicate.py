@@ -64,3 +64,9 @@ def test_the_same_prediction_logged_at_each_webhook_bills_once():
     assert len({e.transaction_id for e in sink.events}) == 2  # input and output, the same ids each time
     assert sorted((e.properties["token_type"], e.properties["tokens"]) for e in sink.events[:2]) == [
         ("input", 8), ("output", 43)]
+
+
+def test_a_status_that_is_not_a_string_is_no_prediction():
+    with pytest.raises(RecordError) as error:
+        read_inference({**PREDICTION, "status": {"phase": "succeeded"}})
+    assert error.value.reason == "unknown_format"

@@ -26,7 +26,8 @@ _TOKEN_METRICS = ("input_token_count", "output_token_count")
 
 def is_replicate(data: dict[str, Any]) -> bool:
     """A prediction object: its `metrics`, a status of Replicate's, and the `version` or `urls` every one has."""
-    return (isinstance(data.get("metrics"), dict) and data.get("status") in _RUNNING | _FAILED | _ENDED
+    status = data.get("status")
+    return (isinstance(data.get("metrics"), dict) and isinstance(status, str) and status in _RUNNING | _FAILED | _ENDED
             and ("version" in data or "urls" in data))
 
 
