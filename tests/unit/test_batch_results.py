@@ -148,3 +148,25 @@ def test_a_bedrock_batch_line_without_a_model_is_a_dead_letter_that_says_why():
     summary, sink = meter_lines([titan], {"default_subscription": "sub_1"})
     assert [d.reason for d in sink.dead_letters] == ["invalid_record"]
     assert "names no model" in sink.dead_letters[0].detail
+
+
+GEMINI_RESPONSE = {"candidates": [{"content": {"parts": [{"text": "yo"}], "role": "model"}, "finishReason": "STOP"}],
+                   "modelVersion": "gemini-2.5-flash",
+                   "usageMetadata": {"promptTokenCount": 9, "candidatesTokenCount": 3, "totalTokenCount": 12}}
+
+
+def test_google_batch_lines_bill_their_response_and_failed_ones_nothing():
+    # Vertex AI's output line ({"status": "", "processed_time", "request", "response"}), the Gemini API's ({"key",
+    # "response"}): each bills its response; a failed request's line (Vertex: the error in `status` and no
+    # response; the Gemini API: `error` in place of the response) bills nothing, as neither bills it.
+    vertex = {"status": "", "processed_time": "2024-11-01T18:13:16.826+00:00",
+              "request": {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}, "response": GEMINI_RESPONSE}
+    gemini = {"key": "request-1", "response": GEMINI_RESPONSE}
+    for line in (vertex, gemini):
+        assert read_inference(line).counts == {"input": 9, "cached_input": 0, "output": 3, "reasoning": 0}
+    failed = [{**vertex, "status": "Bad Request: {\"error\": {\"code\": 400, \"status\": \"INVALID_ARGUMENT\"}}",
+               "response": None},
+              {"key": "request-2", "error": {"code": 400, "message": "Invalid argument", "status": "INVALID_ARGUMENT"}}]
+    for line in failed:
+        with pytest.raises(NothingToBill, match=FAILED_REQUEST):
+            read_inference(line)

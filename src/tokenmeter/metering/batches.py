@@ -3,8 +3,9 @@
 OpenAI's Batch API (and the providers that copy it) writes `{"id", "custom_id", "response": {"status_code",
 "request_id", "body"}, "error"}` per request; Anthropic's Message Batches write `{"custom_id", "result": {"type":
 "succeeded", "message"}}`, or a result of type errored, canceled or expired. A request that did not succeed is
-not billed by its provider, and bills nothing here. Vertex AI's batch lines (`{"request", "response"}`) are
-read as wrapped Gemini responses (formats.py).
+not billed by its provider, and bills nothing here. Vertex AI's batch lines (`{"request", "response"}`) and the
+Gemini API's (`{"key", "response"}`) are read as wrapped Gemini responses (formats.py); their lines for requests
+that failed (Vertex: `status` the error, no response; Gemini: `error` in place of the response) bill nothing.
 
 Bedrock's batch inference writes `{"recordId", "modelInput", "modelOutput"}` per request (`error` in place of
 `modelOutput` for one that failed), the output being the body InvokeModel or Converse would have answered, and
@@ -29,6 +30,15 @@ def is_batch_result(data: dict[str, Any]) -> bool:
     response, result = data.get("response"), data.get("result")
     return ((isinstance(response, dict) and "status_code" in response and "body" in response)
             or (response is None and "error" in data) or (isinstance(result, dict) and "type" in result))
+
+
+def is_failed_google_batch_line(data: dict[str, Any]) -> bool:
+    """A line of a Vertex AI or Gemini API batch job's output for a request that failed."""
+    if isinstance(data.get("response"), dict):
+        return False
+    status = data.get("status")
+    return (("key" in data and isinstance(data.get("error"), dict))
+            or ("processed_time" in data and "request" in data and isinstance(status, str) and bool(status)))
 
 
 def batch_response(data: dict[str, Any]) -> tuple[dict[str, Any], str | None]:

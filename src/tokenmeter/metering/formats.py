@@ -17,6 +17,7 @@ from .batches import (
     is_batch_manifest,
     is_batch_result,
     is_bedrock_batch_output,
+    is_failed_google_batch_line,
 )
 from .bedrock_runtime import INVOCATION_LOG_KEYS, bedrock_model, is_bedrock_runtime, read_bedrock_runtime, read_converse
 from .cohere import is_cohere, read_cohere
@@ -83,6 +84,8 @@ def read_inference(data: Any, bill_proxy_cache_hits: bool = False) -> Inference:
     if ("usage_metadata" in data or "llm_output" in data or "token_usage" in data or "lc" in data) and (
             langchain := langchain_record(data)) is not None:
         return read_langchain(langchain)
+    if ("key" in data or "processed_time" in data) and is_failed_google_batch_line(data):
+        raise NothingToBill(FAILED_REQUEST)
     response = data.get("response")
     if isinstance(response, dict) and is_gemini(response):
         return read_gemini(response)
