@@ -247,10 +247,29 @@ def test_a_converse_response_without_its_model_is_a_clear_error():
                "code": "empty_array"}},  # OpenAI's error body
     {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}},  # Anthropic's, or its stream event
     {"type": "error", "error": {"type": "rate_limit_error", "message": "x"}, "request_id": "req_011CSHoEeqs5C35K2UUqR7Fy"},
+    {"error": "model \"llama3.3\" not found, try pulling it first"},  # Ollama's, also mid-stream
+    {"error": "Input validation error: `inputs` must have less than 4096 tokens", "error_type": "validation"},  # TGI's
+    {"object": "error", "message": "The model `foo` does not exist.", "type": "NotFoundError", "param": None,
+     "code": 404},  # vLLM's ErrorResponse
+    {"object": "error", "message": "Service tier capacity exceeded", "type": "service_tier_capacity_exceeded",
+     "param": None, "code": "3505"},  # Mistral's
+    {"Error": {"Message": "Too many requests", "Code": "ThrottlingException"}, "message": "Too many requests",
+     "ResponseMetadata": {"RequestId": "5f2a7c3e-0b7d-4a45-9a53-000000000001", "HTTPStatusCode": 429,
+                          "HTTPHeaders": {}, "RetryAttempts": 4}},  # a boto3 ClientError's response, as an app logs it
 ])
 def test_an_error_answer_bills_nothing_and_is_no_dead_letter(answer):
     with pytest.raises(NothingToBill, match="failed_request"):
         read_inference(answer)
+
+
+def test_an_error_key_beside_usage_or_a_message_beside_counts_is_still_read_for_its_usage():
+    # Only answers with nothing but the error's own fields are error answers.
+    record = {"error": "partial", "model": "llama3.2", "done": True, "prompt_eval_count": 4, "eval_count": 2,
+              "created_at": "2024-11-26T18:40:00Z"}
+    assert read_inference(record).counts == {"input": 4, "output": 2}
+    with pytest.raises(RecordError) as error:
+        read_inference({"object": "error", "message": "x", "choices_so_far": 3})
+    assert error.value.reason == "unknown_format"
 
 
 def test_llama_cpp_servers_own_completion_answer_bills_the_whole_prompt_and_the_prediction():

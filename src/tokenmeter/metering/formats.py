@@ -53,9 +53,14 @@ from .records import (
 )
 from .replicate import is_replicate, read_replicate
 
-# An error answer as OpenAI ({"error": {...}}) and Anthropic ({"type": "error", "error": {...}}, also a stream's
-# event) write it, with what a gateway logs beside it.
-_ERROR_KEYS = frozenset(("error", "type", "request_id", "id", "model", "status", "status_code", "timestamp", "created"))
+# An error answer as OpenAI ({"error": {...}}), Anthropic ({"type": "error", "error": {...}}, also a stream's event),
+# Ollama ({"error": "..."}, also mid-stream) and TGI ({"error": "...", "error_type"}) write it, with what a gateway
+# logs beside it.
+_ERROR_KEYS = frozenset(("error", "type", "request_id", "id", "model", "status", "status_code", "timestamp", "created",
+                         "error_type"))
+# vLLM's and Mistral's error answers ({"object": "error", ...}); boto3's, as an app logs a ClientError's response.
+_OBJECT_ERROR_KEYS = frozenset(("object", "message", "type", "param", "code", "model", "request_id", "id"))
+_BOTO_ERROR_KEYS = frozenset(("Error", "ResponseMetadata", "message", "modelId"))
 
 
 def read_inference(data: Any, bill_proxy_cache_hits: bool = False) -> Inference:
@@ -116,7 +121,7 @@ def read_inference(data: Any, bill_proxy_cache_hits: bool = False) -> Inference:
         raise NothingToBill(NOT_TRACES)
     if is_platform_event(data):
         raise NothingToBill(PLATFORM_LINE)  # START, END and REPORT in Lambda's JSON log format
-    if isinstance(data.get("error"), dict) and data.keys() <= _ERROR_KEYS:
+    if _is_error_answer(data):
         raise NothingToBill(FAILED_REQUEST)  # an API's error answer (a stream's error event): nothing billed
     if data.get("object") == "response" and data.get("usage") is None:
         # A Responses API response not finished (background mode's queued, in_progress: its final state bills
@@ -134,6 +139,15 @@ def read_inference(data: Any, bill_proxy_cache_hits: bool = False) -> Inference:
 # countTokens. (Anthropic's, {"input_tokens": n} alone, cannot be told from a usage logged without its record.)
 _GEMINI_COUNT_KEYS = frozenset(("totalTokens", "totalBillableCharacters", "cachedContentTokenCount",
                                 "promptTokensDetails", "cacheTokensDetails"))
+
+
+def _is_error_answer(data: dict[str, Any]) -> bool:
+    error = data.get("error")
+    if isinstance(error, dict) or (isinstance(error, str) and error):
+        return data.keys() <= _ERROR_KEYS
+    if data.get("object") == "error":
+        return "message" in data and data.keys() <= _OBJECT_ERROR_KEYS
+    return isinstance(data.get("Error"), dict) and "ResponseMetadata" in data and data.keys() <= _BOTO_ERROR_KEYS
 
 
 def _is_token_count(data: dict[str, Any]) -> bool:
