@@ -247,6 +247,8 @@ def test_a_converse_response_without_its_model_is_a_clear_error():
                "code": "empty_array"}},  # OpenAI's error body
     {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}},  # Anthropic's, or its stream event
     {"type": "error", "error": {"type": "rate_limit_error", "message": "x"}, "request_id": "req_011CSHoEeqs5C35K2UUqR7Fy"},
+    {"type": "error", "sequence_number": 7, "code": "ERR_SOMETHING", "message": "Something went wrong",
+     "param": None},  # the Responses API stream's error event
     {"error": "model \"llama3.3\" not found, try pulling it first"},  # Ollama's, also mid-stream
     {"error": "Input validation error: `inputs` must have less than 4096 tokens", "error_type": "validation"},  # TGI's
     {"object": "error", "message": "The model `foo` does not exist.", "type": "NotFoundError", "param": None,

@@ -61,6 +61,8 @@ _ERROR_KEYS = frozenset(("error", "type", "request_id", "id", "model", "status",
 # vLLM's and Mistral's error answers ({"object": "error", ...}); boto3's, as an app logs a ClientError's response.
 _OBJECT_ERROR_KEYS = frozenset(("object", "message", "type", "param", "code", "model", "request_id", "id"))
 _BOTO_ERROR_KEYS = frozenset(("Error", "ResponseMetadata", "message", "modelId"))
+# The Responses API stream's error event.
+_EVENT_ERROR_KEYS = frozenset(("type", "sequence_number", "code", "message", "param"))
 
 
 def read_inference(data: Any, bill_proxy_cache_hits: bool = False) -> Inference:
@@ -147,6 +149,8 @@ def _is_error_answer(data: dict[str, Any]) -> bool:
         return data.keys() <= _ERROR_KEYS
     if data.get("object") == "error":
         return "message" in data and data.keys() <= _OBJECT_ERROR_KEYS
+    if data.get("type") == "error":
+        return "message" in data and data.keys() <= _EVENT_ERROR_KEYS
     return isinstance(data.get("Error"), dict) and "ResponseMetadata" in data and data.keys() <= _BOTO_ERROR_KEYS
 
 
