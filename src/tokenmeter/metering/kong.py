@@ -25,7 +25,7 @@ from tokenmeter.core.events import MAX_TOKENS
 from .fields import NothingToBill, count_at, id_at, object_at, unix_ms_at, with_counts
 from .litellm import PROXY_CACHE_HIT
 from .openai_usage import gateway_counts
-from .records import INVALID_COUNTS, INVALID_RECORD, INVALID_TIMESTAMP, NO_USAGE, Inference, RecordError
+from .records import INVALID_COUNTS, INVALID_RECORD, NO_USAGE, Inference, RecordError
 
 _UNNAMED = "UNSPECIFIED"  # what Kong writes for a model it was not told
 _COUNT_KEYS = (("prompt_tokens", "completion_tokens"), ("prompt_token", "completion_token"))
@@ -57,10 +57,7 @@ def read_kong(data: dict[str, Any], bill_cache_hits: bool) -> Inference:
             counts[kind] = counts.get(kind, 0) + tokens
     if any(tokens > MAX_TOKENS for tokens in counts.values()):
         raise RecordError(INVALID_COUNTS, "the AI calls of one Kong request pass 10^9 tokens of a type")
-    started = unix_ms_at(data, "started_at")
-    if started is None:
-        raise RecordError(INVALID_TIMESTAMP, "'started_at' must be Unix milliseconds, got None")
-    return with_counts(models.pop(), id_at(object_at(data, "request"), "id"), started, counts)
+    return with_counts(models.pop(), id_at(object_at(data, "request"), "id"), unix_ms_at(data, "started_at"), counts)
 
 
 def _cache_hit(section: dict[str, Any]) -> bool:
