@@ -205,6 +205,31 @@ def test_backfill_refuses_a_location_that_is_not_s3(aws, capsys):
     assert code == 2 and "expected s3://bucket/prefix" in err
 
 
+def test_backfill_says_what_aws_refused_rather_than_a_traceback(aws, capsys):
+    code, _, err = run(capsys, "backfill", "s3://no-such-bucket/x/", "--since", "2026-11-01", "--until", "2026-11-02")
+    assert code == 1 and "tokenmeter backfill: AWS:" in err and "NoSuchBucket" in err
+
+
+def test_the_command_without_a_region_says_so(monkeypatch, capsys, tmp_path):
+    from tokenmeter.core.aws import reset_clients
+
+    for name in ("AWS_DEFAULT_REGION", "AWS_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    reset_clients()
+    try:
+        code, _, err = run(capsys, "backfill", "s3://inference-logs/x/", "--since", "2026-11-01", "--until", "2026-11-02")
+        assert code == 1 and "You must specify a region" in err
+        # AWS_REGION alone, as other SDKs and the AWS CLI read it, is taken.
+        monkeypatch.setenv("AWS_REGION", "eu-west-3")
+        reset_clients()
+        from tokenmeter.core.aws import aws_client
+
+        assert aws_client("s3").meta.region_name == "eu-west-3"
+    finally:
+        reset_clients()
+
+
 def test_the_set_up_installs_the_command():
     import subprocess
     import sys

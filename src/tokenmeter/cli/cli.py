@@ -10,6 +10,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from tokenmeter.core import MeteringConfigError
 from tokenmeter.nats.exceptions import NatsLayerError
 from tokenmeter.shipping.lago_api import LagoAuthError, LagoUnavailable
@@ -28,6 +30,9 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
         return 2
     except (NatsLayerError, LagoUnavailable, LagoAuthError) as exc:  # their messages are written to carry no secret
         print(f"tokenmeter {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except (BotoCoreError, ClientError) as exc:  # no region or credentials, a bucket or queue refused: AWS says which
+        print(f"tokenmeter {args.command}: AWS: {exc}", file=sys.stderr)
         return 1
     return 0
 
