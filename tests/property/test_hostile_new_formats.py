@@ -1,5 +1,5 @@
 """Hostile OpenTelemetry documents; LiteLLM, Gemini, batch result, log line, Realtime, vendor usage, Bedrock Converse,
-Bedrock batch, Bedrock runtime, Cohere, Kong, APISIX, Replicate and LangChain payloads; streamed chunks. Property-based: attribute values of
+Bedrock batch, Bedrock runtime, Cohere, Kong, APISIX, Replicate, AI SDK and LangChain payloads; streamed chunks. Property-based: attribute values of
 every OTLP type (and of none), missing usage, negative, fractional and string counts, huge arrays, parent cycles,
 chunks in any order. Nothing escapes the Meter, every record (a span, a chunk) has exactly one outcome, and every
 event keeps the contract."""
@@ -186,6 +186,13 @@ RUNTIME_ANSWERS = [
     {"start_time": 1794744000123.0, "request": {"headers": {"x-request-id": "6f9c1b1e-8f0b-4c43"}},
      "response": {"status": 200, "body": '{"usage": {"prompt_tokens": 5, "completion_tokens": 2}}'},
      "llm_summary": {"model": "gpt-4o-mini", "request_model": "gpt-4o", "prompt_tokens": 5, "completion_tokens": 2}},
+    {"usage": {"inputTokens": 160, "outputTokens": 20, "inputTokenDetails": {"cacheReadTokens": 50},
+               "outputTokenDetails": {"reasoningTokens": 5}},
+     "response": {"id": "msg_01", "modelId": "claude-sonnet-4-5", "timestamp": "2026-11-15T12:00:00.000Z"}},
+    {"usage": {"inputTokens": 100, "outputTokens": 20, "cachedInputTokens": 50, "reasoningTokens": 3},
+     "providerMetadata": {"anthropic": {"cacheCreationInputTokens": 30}}, "response": {"modelId": "claude"}},
+    {"usage": {"promptTokens": 12, "completionTokens": 3}, "providerMetadata": {"openai": {"cachedPromptTokens": 2}},
+     "model": "gpt-4o"},
     {"id": "gm3qorzdhgbfurvjtvhg6dckhu", "model": "meta/meta-llama-3-70b-instruct", "version": "fbfb20b4",
      "status": "succeeded", "completed_at": "2026-11-15T12:00:00.374183Z", "urls": {},
      "metrics": {"input_token_count": 8, "output_token_count": 43, "predict_time": 1.3}},
@@ -205,7 +212,8 @@ runtime_answers = st.sampled_from(RUNTIME_ANSWERS).flatmap(lambda answer: st.bui
     st.dictionaries(st.sampled_from(sorted(answer)), st.dictionaries(st.sampled_from(
         ["usage", "inputTokens", "billed_units", "input_tokens", "output_tokens", "inputTokenCount", "outputTokenCount",
          "meta", "tokenCount", "stop_reason", "proxy", "ai-proxy", "prompt_tokens", "completion_tokens", "model",
-         "body", "headers", "input_token_count", "output_token_count", "id", "status"]), hostile, max_size=2),
+         "body", "headers", "input_token_count", "output_token_count", "id", "status", "inputTokenDetails",
+         "cachedInputTokens", "promptTokens", "anthropic", "openai", "modelId", "timestamp"]), hostile, max_size=2),
         max_size=1)))
 realtime_models = st.sampled_from(["gpt-realtime", "gpt-4o-transcribe"]) | hostile
 chunks = st.one_of(

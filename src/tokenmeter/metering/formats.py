@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .ai_sdk import is_ai_sdk, read_ai_sdk
 from .apisix import is_apisix, read_apisix
 from .batches import (
     BATCH_SUMMARY,
@@ -91,6 +92,8 @@ def read_inference(data: Any, bill_proxy_cache_hits: bool = False) -> Inference:
     if ("usage_metadata" in data or "llm_output" in data or "token_usage" in data or "lc" in data) and (
             langchain := langchain_record(data)) is not None:
         return read_langchain(langchain)
+    if ("usage" in data or "totalUsage" in data) and is_ai_sdk(data):
+        return read_ai_sdk(data)
     if ("key" in data or "processed_time" in data) and is_failed_google_batch_line(data):
         raise NothingToBill(FAILED_REQUEST)
     response = data.get("response")
@@ -134,7 +137,7 @@ def read_inference(data: Any, bill_proxy_cache_hits: bool = False) -> Inference:
     if _is_token_count(data):
         raise NothingToBill(NO_USAGE)  # a free count of a request's tokens, before (or instead of) sending it
     raise RecordError(UNKNOWN_FORMAT, "not a Bedrock, OpenAI, Anthropic, Gemini, Cohere, Replicate, LiteLLM, Kong, "
-                                      "APISIX, LangChain, Ollama, llama.cpp, OpenTelemetry, batch result or text-only record")
+                                      "APISIX, AI SDK, LangChain, Ollama, llama.cpp, OpenTelemetry, batch result or text-only record")
 
 
 # The answers of two providers' token-counting endpoints: OpenAI's /responses/input_tokens and Gemini's

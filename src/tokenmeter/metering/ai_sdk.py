@@ -1,0 +1,120 @@
+"""The Vercel AI SDK's results, as a TypeScript app logs them: what `generateText` / `streamText` return or hand
+to `onFinish` (`usage`, `totalUsage`, `response: {id, modelId, timestamp}`, `providerMetadata`), or the `usage`
+alone with the `model` the app called.
+
+Its usage object has changed shape twice, and what its counts include depends on the release and the provider
+(read in the SDK's provider packages):
+- 6 and later: `inputTokens` is every input token, `inputTokenDetails` splits it (`noCacheTokens`,
+  `cacheReadTokens`, `cacheWriteTokens`); `outputTokens` every output token, `outputTokenDetails.reasoningTokens`
+  part of it. The same for every provider.
+- 5: `inputTokens`, `outputTokens`, `cachedInputTokens`, `reasoningTokens`. OpenAI's and Google's input counts
+  hold the cached tokens; Anthropic's and Bedrock's do not, and their cache writes are only in `providerMetadata`
+  (`anthropic.cacheCreationInputTokens`, `bedrock.usage.cacheWriteInputTokens`). Google's reasoning is outside
+  its output count, which the total shows (input + output + reasoning), as with openai_usage.py's xAI.
+- 4: `promptTokens`, `completionTokens`, each provider's details in `providerMetadata` (OpenAI's
+  `cachedPromptTokens` and `reasoningTokens` inside the counts; Anthropic's and Bedrock's cache reads and writes
+  beside them).
+A release-5 usage with cached tokens and no `providerMetadata` to say whose they are is an `invalid_counts`
+dead letter that says so, rather than a guess either way. With several steps, `totalUsage` (all of them) is what
+bills, not `usage` (the last). Identity: `response.id`; time: `response.timestamp`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .fields import carve, count_at, id_at, model_at, object_at, rfc3339_at, with_counts
+from .records import INVALID_COUNTS, Inference, RecordError
+
+_DETAILS = ("inputTokenDetails", "outputTokenDetails")
+_V5_PARTS = ("cachedInputTokens", "reasoningTokens")
+_V4_COUNTS = ("promptTokens", "completionTokens")
+_CACHE_APART = ("anthropic", "bedrock")  # providers whose input count leaves the cache out (releases 4 and 5)
+
+
+def is_ai_sdk(data: dict[str, Any]) -> bool:
+    usage = _usage(data)
+    if not isinstance(usage, dict):
+        return False
+    if any(key in usage for key in (*_DETAILS, *_V5_PARTS, *_V4_COUNTS)):
+        return True
+    response = data.get("response")
+    return isinstance(response, dict) and "modelId" in response and ("inputTokens" in usage or "outputTokens" in usage)
+
+
+def read_ai_sdk(data: dict[str, Any]) -> Inference:
+    usage, response = _usage(data), object_at(data, "response")
+    metadata = object_at(data, "providerMetadata")
+    if isinstance(response.get("modelId"), str):
+        model = model_at(response, "modelId")
+    elif "model" in data or "modelId" not in data:
+        model = model_at(data, "model")
+    else:
+        model = model_at(data, "modelId")
+    if any(key in usage for key in _DETAILS):
+        counts = _release_6(usage)
+    elif any(key in usage for key in _V4_COUNTS):
+        counts = _release_4(usage, metadata)
+    else:
+        counts = _release_5(usage, metadata)
+    return with_counts(model, id_at(response, "id"), rfc3339_at(response, "timestamp"), counts)
+
+
+def _usage(data: dict[str, Any]) -> Any:
+    total = data.get("totalUsage")
+    return total if isinstance(total, dict) else data.get("usage")
+
+
+def _release_6(usage: dict[str, Any]) -> dict[str, int]:
+    inputs, outputs = object_at(usage, "inputTokenDetails"), object_at(usage, "outputTokenDetails")
+    return {
+        **carve("input", count_at(usage, "inputTokens", "usage.inputTokens"), {
+            "cached_input": count_at(inputs, "cacheReadTokens", "usage.inputTokenDetails.cacheReadTokens"),
+            "cache_write": count_at(inputs, "cacheWriteTokens", "usage.inputTokenDetails.cacheWriteTokens")}),
+        **carve("output", count_at(usage, "outputTokens", "usage.outputTokens"), {
+            "reasoning": count_at(outputs, "reasoningTokens", "usage.outputTokenDetails.reasoningTokens")}),
+    }
+
+
+def _release_5(usage: dict[str, Any], metadata: dict[str, Any]) -> dict[str, int]:
+    inputs = count_at(usage, "inputTokens", "usage.inputTokens")
+    outputs = count_at(usage, "outputTokens", "usage.outputTokens")
+    cached = count_at(usage, "cachedInputTokens", "usage.cachedInputTokens")
+    reasoning = count_at(usage, "reasoningTokens", "usage.reasoningTokens")
+    apart = any(isinstance(metadata.get(name), dict) for name in _CACHE_APART)
+    if cached and not apart and not metadata and cached <= inputs:
+        raise RecordError(INVALID_COUNTS, "AI SDK 5 usage with cachedInputTokens and no providerMetadata: OpenAI's "
+                                          "and Google's inputTokens hold the cached tokens, Anthropic's and Bedrock's "
+                                          "do not; log providerMetadata with the usage")
+    if apart or cached > inputs:
+        counts = {"input": inputs, "cached_input": cached, "cache_write": _cache_writes(metadata)}
+    else:
+        counts = carve("input", inputs, {"cached_input": cached})
+    total = usage.get("totalTokens")
+    if reasoning and type(total) is int and total == inputs + outputs + reasoning:  # Google's: beside the output
+        return {**counts, "output": outputs, "reasoning": reasoning}
+    return {**counts, **carve("output", outputs, {"reasoning": reasoning})}
+
+
+def _release_4(usage: dict[str, Any], metadata: dict[str, Any]) -> dict[str, int]:
+    prompt = count_at(usage, "promptTokens", "usage.promptTokens")
+    completion = count_at(usage, "completionTokens", "usage.completionTokens")
+    anthropic, bedrock = object_at(metadata, "anthropic"), object_at(object_at(metadata, "bedrock"), "usage")
+    if anthropic or bedrock:
+        reads = (count_at(anthropic, "cacheReadInputTokens", "providerMetadata.anthropic.cacheReadInputTokens")
+                 + count_at(bedrock, "cacheReadInputTokens", "providerMetadata.bedrock.usage.cacheReadInputTokens"))
+        return {"input": prompt, "cached_input": reads, "cache_write": _cache_writes(metadata), "output": completion}
+    openai = object_at(metadata, "openai")
+    return {
+        **carve("input", prompt, {"cached_input": count_at(openai, "cachedPromptTokens",
+                                                           "providerMetadata.openai.cachedPromptTokens")}),
+        **carve("output", completion, {"reasoning": count_at(openai, "reasoningTokens",
+                                                             "providerMetadata.openai.reasoningTokens")}),
+    }
+
+
+def _cache_writes(metadata: dict[str, Any]) -> int:
+    anthropic, bedrock = object_at(metadata, "anthropic"), object_at(object_at(metadata, "bedrock"), "usage")
+    return (count_at(anthropic, "cacheCreationInputTokens", "providerMetadata.anthropic.cacheCreationInputTokens")
+            + count_at(bedrock, "cacheWriteInputTokens", "providerMetadata.bedrock.usage.cacheWriteInputTokens"))
+

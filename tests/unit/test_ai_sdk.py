@@ -1,0 +1,104 @@
+"""The Vercel AI SDK's results as a TypeScript app logs them (`generateText`'s result or `onFinish`'s event, as
+JSON.stringify writes them: undefined counts left out). What each release's counts hold comes from the SDK's
+provider packages (ai 4.3, 5.0 and the current release); the expected splits are worked out by hand."""
+
+import pytest
+from conftest import meter_lines
+
+from tokenmeter.metering.formats import read_inference
+from tokenmeter.metering.records import RecordError
+
+RESPONSE = {"id": "chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG", "timestamp": "2024-11-26T18:40:00.000Z",
+            "modelId": "gpt-4o-2024-08-06"}
+
+
+def result(usage: dict, metadata: dict | None = None, **more) -> dict:
+    record = {"text": "Hello!", "finishReason": "stop", "usage": usage, "response": RESPONSE, "warnings": [], **more}
+    if metadata is not None:
+        record["providerMetadata"] = metadata
+    return record
+
+
+def test_the_current_usage_splits_every_provider_alike():
+    openai = {"inputTokens": 1200, "outputTokens": 300, "totalTokens": 1500,
+              "inputTokenDetails": {"noCacheTokens": 176, "cacheReadTokens": 1024},
+              "outputTokenDetails": {"textTokens": 200, "reasoningTokens": 100},
+              "raw": {"prompt_tokens": 1200, "completion_tokens": 300}}
+    inference = read_inference(result(openai))
+    assert (inference.model, inference.request_id, inference.timestamp_ms) == (
+        "gpt-4o-2024-08-06", "chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG", 1732646400000)
+    assert inference.counts == {"input": 176, "cached_input": 1024, "output": 200, "reasoning": 100}
+    # Anthropic's: 10 uncached + 50 read + 100 written = 160 in all.
+    anthropic = {"inputTokens": 160, "outputTokens": 20, "totalTokens": 180,
+                 "inputTokenDetails": {"noCacheTokens": 10, "cacheReadTokens": 50, "cacheWriteTokens": 100},
+                 "outputTokenDetails": {"textTokens": 20}}
+    assert read_inference(result(anthropic)).counts == {"input": 10, "cached_input": 50, "cache_write": 100,
+                                                        "output": 20, "reasoning": 0}
+
+
+def test_release_5_reads_the_cache_as_the_provider_counted_it():
+    # OpenAI (providerMetadata.openai): cached and reasoning inside the counts.
+    openai = {"inputTokens": 1200, "outputTokens": 300, "totalTokens": 1500, "cachedInputTokens": 1024,
+              "reasoningTokens": 100}
+    assert read_inference(result(openai, {"openai": {}})).counts == {
+        "input": 176, "cached_input": 1024, "output": 200, "reasoning": 100}
+    # Anthropic: inputTokens leaves reads out, writes only in providerMetadata.
+    anthropic = {"inputTokens": 100, "outputTokens": 20, "totalTokens": 120, "cachedInputTokens": 50}
+    metadata = {"anthropic": {"cacheCreationInputTokens": 30, "usage": {"input_tokens": 100}}}
+    assert read_inference(result(anthropic, metadata)).counts == {
+        "input": 100, "cached_input": 50, "cache_write": 30, "output": 20, "reasoning": 0}
+    # Bedrock: the same, writes under bedrock.usage.
+    bedrock = {"inputTokens": 50, "outputTokens": 7, "totalTokens": 57, "cachedInputTokens": 40}
+    assert read_inference(result(bedrock, {"bedrock": {"usage": {"cacheWriteInputTokens": 30}}})).counts == {
+        "input": 50, "cached_input": 40, "cache_write": 30, "output": 7, "reasoning": 0}
+    # Google: cached inside the prompt, thoughts outside the output (total 500 + 40 + 100).
+    google = {"inputTokens": 500, "outputTokens": 40, "totalTokens": 640, "reasoningTokens": 100,
+              "cachedInputTokens": 200}
+    assert read_inference(result(google, {"google": {"groundingMetadata": None}})).counts == {
+        "input": 300, "cached_input": 200, "output": 40, "reasoning": 100}
+
+
+def test_release_5_cached_tokens_with_no_word_of_whose_are_a_dead_letter_that_says_so():
+    usage = {"inputTokens": 1200, "outputTokens": 300, "cachedInputTokens": 1024}
+    with pytest.raises(RecordError, match="log providerMetadata") as error:
+        read_inference(result(usage))
+    assert error.value.reason == "invalid_counts"
+    # More cached than input can only be beside it.
+    assert read_inference(result({"inputTokens": 10, "outputTokens": 2, "cachedInputTokens": 50})).counts == {
+        "input": 10, "cached_input": 50, "cache_write": 0, "output": 2, "reasoning": 0}
+
+
+def test_release_4_takes_each_providers_details_from_provider_metadata():
+    usage = {"promptTokens": 1200, "completionTokens": 300, "totalTokens": 1500}
+    openai = {"openai": {"reasoningTokens": 100, "cachedPromptTokens": 1024, "acceptedPredictionTokens": 0}}
+    assert read_inference(result(usage, openai)).counts == {"input": 176, "cached_input": 1024, "output": 200,
+                                                            "reasoning": 100}
+    usage = {"promptTokens": 10, "completionTokens": 20, "totalTokens": 30}
+    anthropic = {"anthropic": {"cacheCreationInputTokens": 100, "cacheReadInputTokens": 50}}
+    assert read_inference(result(usage, anthropic)).counts == {"input": 10, "cached_input": 50, "cache_write": 100,
+                                                               "output": 20}
+    # A count the provider did not give is NaN in the SDK, null once written as JSON.
+    assert read_inference(result({"promptTokens": 7, "completionTokens": None})).counts == {
+        "input": 7, "cached_input": 0, "output": 0, "reasoning": 0}
+
+
+def test_several_steps_bill_their_total_and_the_model_can_be_logged_beside():
+    record = result({"inputTokens": 10, "outputTokens": 5, "cachedInputTokens": 0}, {"openai": {}},
+                    totalUsage={"inputTokens": 30, "outputTokens": 15, "cachedInputTokens": 0})
+    assert read_inference(record).counts == {"input": 30, "cached_input": 0, "output": 15, "reasoning": 0}
+    logged = {"model": "claude-sonnet-4-5", "userId": "sub_1",
+              "usage": {"inputTokens": 160, "outputTokens": 20, "inputTokenDetails": {"cacheReadTokens": 150},
+                        "outputTokenDetails": {}}}
+    inference = read_inference(logged)
+    assert (inference.model, inference.request_id, inference.counts["input"]) == ("claude-sonnet-4-5", None, 10)
+    with pytest.raises(RecordError, match="'model' must name the model"):
+        read_inference({"usage": logged["usage"]})
+
+
+def test_a_result_logged_twice_bills_once():
+    record = result({"inputTokens": 12, "outputTokens": 3, "inputTokenDetails": {}, "outputTokenDetails": {}})
+    summary, sink = meter_lines([record, record], {"default_subscription": "sub_1"})
+    assert summary.metered == 2 and not sink.dead_letters
+    assert len({e.transaction_id for e in sink.events}) == 2
+    assert sorted({(e.properties["token_type"], e.properties["tokens"]) for e in sink.events}) == [
+        ("input", 12), ("output", 3)]
