@@ -102,3 +102,11 @@ def test_a_result_logged_twice_bills_once():
     assert len({e.transaction_id for e in sink.events}) == 2
     assert sorted({(e.properties["token_type"], e.properties["tokens"]) for e in sink.events}) == [
         ("input", 12), ("output", 3)]
+
+
+def test_an_embedding_counts_its_tokens_as_input():
+    embedding = {"value": "sunny day at the beach", "embedding": [0.1, -0.2], "usage": {"tokens": 6},
+                 "model": "text-embedding-3-small"}
+    assert read_inference(embedding).counts == {"input": 6}
+    many = {"values": ["a", "b"], "embeddings": [[0.1], [0.2]], "usage": {"tokens": 2}, "model": "text-embedding-3-small"}
+    assert read_inference(many).counts == {"input": 2}

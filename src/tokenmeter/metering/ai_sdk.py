@@ -14,6 +14,7 @@ Its usage object has changed shape twice, and what its counts include depends on
 - 4: `promptTokens`, `completionTokens`, each provider's details in `providerMetadata` (OpenAI's
   `cachedPromptTokens` and `reasoningTokens` inside the counts; Anthropic's and Bedrock's cache reads and writes
   beside them).
+`embed` / `embedMany` results count `usage.tokens`, input (they name no model: the app logs `model` beside).
 A release-5 usage with cached tokens and no `providerMetadata` to say whose they are is an `invalid_counts`
 dead letter that says so, rather than a guess either way. With several steps, `totalUsage` (all of them) is what
 bills, not `usage` (the last). Identity: `response.id`; time: `response.timestamp`.
@@ -38,6 +39,8 @@ def is_ai_sdk(data: dict[str, Any]) -> bool:
         return False
     if any(key in usage for key in (*_DETAILS, *_V5_PARTS, *_V4_COUNTS)):
         return True
+    if "embedding" in data or "embeddings" in data:
+        return usage.keys() == {"tokens"}
     response = data.get("response")
     return isinstance(response, dict) and "modelId" in response and ("inputTokens" in usage or "outputTokens" in usage)
 
@@ -51,7 +54,9 @@ def read_ai_sdk(data: dict[str, Any]) -> Inference:
         model = model_at(data, "model")
     else:
         model = model_at(data, "modelId")
-    if any(key in usage for key in _DETAILS):
+    if usage.keys() == {"tokens"}:
+        counts = {"input": count_at(usage, "tokens", "usage.tokens")}
+    elif any(key in usage for key in _DETAILS):
         counts = _release_6(usage)
     elif any(key in usage for key in _V4_COUNTS):
         counts = _release_4(usage, metadata)
