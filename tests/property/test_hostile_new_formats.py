@@ -1,8 +1,8 @@
 """Hostile OpenTelemetry documents; LiteLLM, Gemini, batch result, log line, Realtime, vendor usage, Bedrock Converse,
-Bedrock batch, Bedrock runtime, Cohere, Kong, APISIX, Replicate, AI SDK and LangChain payloads; streamed chunks. Property-based: attribute values of
-every OTLP type (and of none), missing usage, negative, fractional and string counts, huge arrays, parent cycles,
-chunks in any order. Nothing escapes the Meter, every record (a span, a chunk) has exactly one outcome, and every
-event keeps the contract."""
+Bedrock batch, Bedrock runtime, Cohere, Kong, APISIX, Replicate, AI SDK, Pydantic AI and LangChain payloads;
+streamed chunks. Property-based: attribute values of every OTLP type (and of none), missing usage, negative,
+fractional and string counts, huge arrays, parent cycles, chunks in any order. Nothing escapes the Meter, every
+record (a span, a chunk) has exactly one outcome, and every event keeps the contract."""
 
 from __future__ import annotations
 
@@ -191,6 +191,9 @@ RUNTIME_ANSWERS = [
      "response": {"id": "msg_01", "modelId": "claude-sonnet-4-5", "timestamp": "2026-11-15T12:00:00.000Z"}},
     {"usage": {"inputTokens": 100, "outputTokens": 20, "cachedInputTokens": 50, "reasoningTokens": 3},
      "providerMetadata": {"anthropic": {"cacheCreationInputTokens": 30}}, "response": {"modelId": "claude"}},
+    {"usage": {"input_tokens": 160, "cache_read_tokens": 50, "cache_write_tokens": 100, "output_tokens": 20,
+               "input_audio_tokens": 0, "cache_audio_read_tokens": 0, "details": {"reasoning_tokens": 3}},
+     "model_name": "claude", "provider_response_id": "msg_01", "timestamp": "2026-11-15T12:00:00Z", "kind": "response"},
     {"usage": {"promptTokens": 12, "completionTokens": 3}, "providerMetadata": {"openai": {"cachedPromptTokens": 2}},
      "model": "gpt-4o"},
     {"id": "gm3qorzdhgbfurvjtvhg6dckhu", "model": "meta/meta-llama-3-70b-instruct", "version": "fbfb20b4",
@@ -213,7 +216,8 @@ runtime_answers = st.sampled_from(RUNTIME_ANSWERS).flatmap(lambda answer: st.bui
         ["usage", "inputTokens", "billed_units", "input_tokens", "output_tokens", "inputTokenCount", "outputTokenCount",
          "meta", "tokenCount", "stop_reason", "proxy", "ai-proxy", "prompt_tokens", "completion_tokens", "model",
          "body", "headers", "input_token_count", "output_token_count", "id", "status", "inputTokenDetails",
-         "cachedInputTokens", "promptTokens", "anthropic", "openai", "modelId", "timestamp"]), hostile, max_size=2),
+         "cachedInputTokens", "promptTokens", "anthropic", "openai", "modelId", "timestamp", "cache_read_tokens",
+         "input_audio_tokens", "details"]), hostile, max_size=2),
         max_size=1)))
 realtime_models = st.sampled_from(["gpt-realtime", "gpt-4o-transcribe"]) | hostile
 chunks = st.one_of(

@@ -41,6 +41,7 @@ from .litellm import is_litellm, read_litellm
 from .log_wrappers import is_platform_event
 from .openai_usage import openai_counts
 from .otlp import NOT_TRACES, is_otlp_logs_or_metrics
+from .pydantic_ai import is_pydantic_ai, read_pydantic_ai
 from .records import (
     INVALID_COUNTS,
     INVALID_RECORD,
@@ -92,6 +93,8 @@ def read_inference(data: Any, bill_proxy_cache_hits: bool = False) -> Inference:
     if ("usage_metadata" in data or "llm_output" in data or "token_usage" in data or "lc" in data) and (
             langchain := langchain_record(data)) is not None:
         return read_langchain(langchain)
+    if "usage" in data and is_pydantic_ai(data):
+        return read_pydantic_ai(data)
     if ("usage" in data or "totalUsage" in data) and is_ai_sdk(data):
         return read_ai_sdk(data)
     if ("key" in data or "processed_time" in data) and is_failed_google_batch_line(data):
@@ -137,7 +140,7 @@ def read_inference(data: Any, bill_proxy_cache_hits: bool = False) -> Inference:
     if _is_token_count(data):
         raise NothingToBill(NO_USAGE)  # a free count of a request's tokens, before (or instead of) sending it
     raise RecordError(UNKNOWN_FORMAT, "not a Bedrock, OpenAI, Anthropic, Gemini, Cohere, Replicate, LiteLLM, Kong, "
-                                      "APISIX, AI SDK, LangChain, Ollama, llama.cpp, OpenTelemetry, batch result or text-only record")
+                                      "APISIX, AI SDK, Pydantic AI, LangChain, Ollama, llama.cpp, OpenTelemetry, batch result or text-only record")
 
 
 # The answers of two providers' token-counting endpoints: OpenAI's /responses/input_tokens and Gemini's

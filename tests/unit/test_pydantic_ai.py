@@ -1,0 +1,58 @@
+"""Pydantic AI's usage as an app logs it: a ModelResponse from `result.all_messages()` dumped with
+ModelMessagesTypeAdapter, or a run's `usage()` written out with the model beside it. Field meanings from
+`pydantic_ai/usage.py` and its model classes; the expected splits are worked out by hand."""
+
+import pytest
+from conftest import meter_lines
+
+from tokenmeter.metering.formats import read_inference
+from tokenmeter.metering.records import RecordError
+
+
+def usage(**counts) -> dict:
+    base = {"input_tokens": 0, "cache_write_tokens": 0, "cache_read_tokens": 0, "output_tokens": 0,
+            "input_audio_tokens": 0, "cache_audio_read_tokens": 0, "output_audio_tokens": 0, "details": {}}
+    return {**base, **counts}
+
+
+RESPONSE = {"parts": [{"content": "Hello", "id": None, "part_kind": "text"}],
+            "usage": usage(input_tokens=160, cache_write_tokens=100, cache_read_tokens=50, output_tokens=20,
+                           details={"input_tokens": 10, "cache_creation_input_tokens": 100,
+                                    "cache_read_input_tokens": 50, "output_tokens": 20}),
+            "model_name": "claude-sonnet-4-5-20250929", "timestamp": "2025-08-21T10:00:00.123456Z", "kind": "response",
+            "provider_name": "anthropic", "provider_details": {"finish_reason": "end_turn"},
+            "provider_response_id": "msg_01XFDUDYJgAACzvnptvVoYEL", "finish_reason": "stop"}
+
+
+def test_a_model_response_splits_its_input_into_uncached_reads_and_writes():
+    inference = read_inference(RESPONSE)
+    # 160 in all: 50 read, 100 written, 10 uncached.
+    assert (inference.model, inference.request_id, inference.timestamp_ms, inference.counts) == (
+        "claude-sonnet-4-5-20250929", "msg_01XFDUDYJgAACzvnptvVoYEL", 1755770400123,
+        {"input": 10, "cached_input": 50, "cache_write": 100, "output": 20, "reasoning": 0})
+
+
+@pytest.mark.parametrize("detail", ["reasoning_tokens", "thoughts_tokens", "thinking_tokens"])
+def test_reasoning_named_in_the_details_is_taken_out_of_the_output(detail):
+    run = {"model": "openai:o4-mini", "usage": usage(input_tokens=1200, cache_read_tokens=1024, output_tokens=300,
+                                                     details={detail: 100, "accepted_prediction_tokens": 0},
+                                                     requests=2, tool_calls=1)}
+    assert read_inference(run).counts == {"input": 176, "cached_input": 1024, "output": 200, "reasoning": 100}
+
+
+def test_audio_less_its_cached_part_is_its_own_type():
+    run = {"model": "gpt-4o-audio-preview", "usage": usage(input_tokens=500, cache_read_tokens=120, input_audio_tokens=300,
+                                                           cache_audio_read_tokens=100, output_tokens=80,
+                                                           output_audio_tokens=60)}
+    # Audio 300, 100 of it cached: 200 uncached audio; 500 - 120 cached - 200 audio = 180 text input.
+    assert read_inference(run).counts == {"input": 180, "cached_input": 120, "input_audio": 200, "output": 20,
+                                          "reasoning": 0, "output_audio": 60}
+    with pytest.raises(RecordError, match="cache_audio_read_tokens"):
+        read_inference({**run, "usage": usage(input_tokens=5, input_audio_tokens=1, cache_audio_read_tokens=2)})
+
+
+def test_a_response_logged_twice_bills_once():
+    summary, sink = meter_lines([RESPONSE, RESPONSE], {"default_subscription": "sub_1"})
+    assert summary.metered == 2 and not sink.dead_letters
+    assert len({e.transaction_id for e in sink.events}) == 4  # four types, the same ids both times
+    assert {e.timestamp for e in sink.events} == {"1755770400.123"}
