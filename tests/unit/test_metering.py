@@ -54,6 +54,16 @@ def test_ids_are_the_same_on_redelivery_and_differ_between_records():
     assert ids[0] == record_key("cwl:1") + "-input"
 
 
+def test_a_line_logging_an_array_of_records_meters_each_under_its_index():
+    ollama = {"model": "llama3.1", "created_at": "2024-11-26T18:40:00Z", "done": True, "prompt_eval_count": 5,
+              "eval_count": 7, "user": "sub_1"}
+    summary, sink = run([raw([ollama, ollama], "cwl:1")])
+    assert (summary.records, summary.metered, summary.events) == (2, 2, 4)
+    # As the elements of an S3 object that is one JSON array: the line's identity and the element's index.
+    assert [e.transaction_id for e in sink.events] == [record_key(f"cwl:1[{i}]") + f"-{kind}"
+                                                       for i in (0, 1) for kind in ("input", "output")]
+
+
 def test_same_provider_request_logged_twice_bills_once():
     bedrock = {"schemaType": "ModelInvocationLog", "timestamp": "2024-11-26T18:40:00Z", "modelId": "meta.llama3-1-8b-instruct-v1:0",
                "requestId": "5f2a7c3e-0b7d-4a45-9a53-2d7f3c8f9e10", "input": {"inputTokenCount": 10},

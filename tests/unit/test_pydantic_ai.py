@@ -56,3 +56,23 @@ def test_a_response_logged_twice_bills_once():
     assert summary.metered == 2 and not sink.dead_letters
     assert len({e.transaction_id for e in sink.events}) == 4  # four types, the same ids both times
     assert {e.timestamp for e in sink.events} == {"1755770400.123"}
+
+
+REQUEST = {"parts": [{"content": "You are helpful", "timestamp": "2025-08-21T09:59:59Z", "part_kind": "system-prompt"},
+                     {"content": "Hi", "timestamp": "2025-08-21T09:59:59Z", "part_kind": "user-prompt"}],
+           "instructions": None, "kind": "request", "run_id": "0198cd2f"}
+
+
+def test_a_runs_messages_logged_as_one_array_bill_each_response_once():
+    # `result.all_messages_json()` on one line: a request (bills nothing) and its response, each a record.
+    summary, sink = meter_lines([[REQUEST, RESPONSE]], {"default_subscription": "sub_1"})
+    assert (summary.records, summary.metered, dict(summary.skipped), sink.dead_letters) == (2, 1, {"no_usage": 1}, [])
+    _, again = meter_lines([RESPONSE], {"default_subscription": "sub_1"})
+    # Identified by its response id, not its place in the line: the same ids however it was logged.
+    assert {e.transaction_id for e in sink.events} == {e.transaction_id for e in again.events}
+
+
+def test_an_array_with_anything_but_objects_stays_one_record_and_one_dead_letter():
+    summary, sink = meter_lines([[RESPONSE, "text"]], {"default_subscription": "sub_1"})
+    assert summary.records == 1 and [d.reason for d in sink.dead_letters] == ["unknown_format"]
+    assert "got list" in sink.dead_letters[0].detail

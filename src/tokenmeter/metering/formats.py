@@ -93,7 +93,7 @@ def read_inference(data: Any, bill_proxy_cache_hits: bool = False) -> Inference:
     if ("usage_metadata" in data or "llm_output" in data or "token_usage" in data or "lc" in data) and (
             langchain := langchain_record(data)) is not None:
         return read_langchain(langchain)
-    if "usage" in data and is_pydantic_ai(data):
+    if ("usage" in data or "kind" in data) and is_pydantic_ai(data):
         return read_pydantic_ai(data)
     if ("usage" in data or "totalUsage" in data) and is_ai_sdk(data):
         return read_ai_sdk(data)

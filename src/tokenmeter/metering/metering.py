@@ -208,6 +208,9 @@ class Meter:
 
     def _read(self, raw: RawRecord, data: Any) -> None:
         """The general reading of a parsed record: spans, streamed chunks and every format."""
+        if type(data) is list and data and all(type(item) is dict for item in data):
+            self._meter_items(raw, data)
+            return
         if type(data) is dict:
             if "message" in data and (logged := logged_record(data)) is not None:
                 # A JSON log line around the record (Lambda's JSON format, Powertools): read as the record bare.
@@ -221,6 +224,15 @@ class Meter:
                 self._meter_chunk(raw, data)
                 return
         self._bill(raw, data, read_inference(data, self._config.bill_proxy_cache_hits))
+
+    def _meter_items(self, raw: RawRecord, items: list[dict[str, Any]]) -> None:
+        """A line that logs an array of objects (an app's list of messages or records): each a record of its own,
+        named and identified by its index as the elements of an S3 object that is one JSON array are."""
+        self.summary.records += len(items) - 1
+        for index, item in enumerate(items):
+            record = RawRecord(f"{raw.source}[{index}]", f"{raw.identity}[{index}]", "", raw.fallback_ms, item,
+                               raw.lossy, raw.origin)
+            self._guarded(record, self._meter, record)
 
     def _meter_spans(self, raw: RawRecord, document: dict[str, Any]) -> None:
         """Each span of an OTLP document is a record of its own: one outcome per span, not per document."""

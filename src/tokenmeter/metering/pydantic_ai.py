@@ -6,15 +6,16 @@ Pydantic AI counts the way genai-prices prices (`pydantic_ai/usage.py` and its m
 every input token, `cache_read_tokens`, `cache_write_tokens` and `input_audio_tokens` are parts of it
 (`cache_audio_read_tokens` a part of both the cache reads and the audio); `output_tokens` is every output token,
 `output_audio_tokens` a part of it, and so is the reasoning its `details` name (`reasoning_tokens` from OpenAI,
-`thoughts_tokens` from Google, `thinking_tokens` from Anthropic).
+`thoughts_tokens` from Google, `thinking_tokens` from Anthropic). A `ModelRequest` of the same messages
+(`kind: request`, the prompt's parts) bills nothing: its response does.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .fields import carve, count_at, id_at, model_at, object_at, time_at, with_counts
-from .records import INVALID_COUNTS, Inference, RecordError
+from .fields import NothingToBill, carve, count_at, id_at, model_at, object_at, time_at, with_counts
+from .records import INVALID_COUNTS, NO_USAGE, Inference, RecordError
 
 _OWN_KEYS = ("cache_read_tokens", "cache_write_tokens", "input_audio_tokens")
 _REASONING_DETAILS = ("reasoning_tokens", "thoughts_tokens", "thinking_tokens")
@@ -22,11 +23,15 @@ _REASONING_DETAILS = ("reasoning_tokens", "thoughts_tokens", "thinking_tokens")
 
 def is_pydantic_ai(data: dict[str, Any]) -> bool:
     usage = data.get("usage")
+    if data.get("kind") == "request" and isinstance(data.get("parts"), list):
+        return usage is None
     return isinstance(usage, dict) and "input_tokens" in usage and any(key in usage for key in _OWN_KEYS)
 
 
 def read_pydantic_ai(data: dict[str, Any]) -> Inference:
-    usage = data["usage"]
+    usage = data.get("usage")
+    if usage is None:
+        raise NothingToBill(NO_USAGE)  # a request: its response bills
     model = model_at(data, "model_name") if "model_name" in data else model_at(data, "model")
     cached_audio = count_at(usage, "cache_audio_read_tokens", "usage.cache_audio_read_tokens")
     audio = count_at(usage, "input_audio_tokens", "usage.input_audio_tokens")
