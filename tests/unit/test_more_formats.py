@@ -84,6 +84,25 @@ def test_gemini_stream_bills_only_its_last_chunk():
     assert read_inference(last).counts == {"input": 12, "cached_input": 0, "output": 40, "reasoning": 0}
 
 
+def test_google_adk_events_of_a_streamed_turn_bill_its_aggregated_event_only():
+    # ADK's SSE streaming (google_llm.py): each text chunk is an event marked partial, with the chunk's usage so
+    # far; the aggregated event after them carries the last usage and is not partial. As ADK dumps events.
+    partial = {"content": {"parts": [{"text": "The"}], "role": "model"}, "partial": True,
+               "usageMetadata": {"promptTokenCount": 100, "candidatesTokenCount": 1, "totalTokenCount": 101},
+               "modelVersion": "gemini-2.5-flash", "invocationId": "e-2b4c7a1f", "author": "assistant_agent",
+               "id": "x8Yz1AbC", "timestamp": 1732646400.123}
+    aggregated = {**partial, "partial": False, "id": "x8Yz1AbE",
+                  "content": {"parts": [{"text": "The answer."}], "role": "model"},
+                  "usageMetadata": {"promptTokenCount": 100, "candidatesTokenCount": 5, "totalTokenCount": 105}}
+    with pytest.raises(NothingToBill, match="not_final"):
+        read_inference(partial)
+    snake = {"partial": True, "usage_metadata": {"prompt_token_count": 100, "candidates_token_count": 1},
+             "model_version": "gemini-2.5-flash", "invocation_id": "e-2b4c7a1f"}
+    with pytest.raises(NothingToBill, match="not_final"):
+        read_inference(snake)
+    assert read_inference(aggregated).counts == {"input": 100, "cached_input": 0, "output": 5, "reasoning": 0}
+
+
 @pytest.mark.parametrize("usage", [
     {"promptTokenCount": 10, "cachedContentTokenCount": 11},
     {"promptTokenCount": -1},

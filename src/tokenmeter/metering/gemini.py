@@ -5,8 +5,9 @@ beside prompt and candidates (totalTokenCount is the sum of all four). The per-m
 each count again: AUDIO and IMAGE get their own types, TEXT, VIDEO and DOCUMENT stay in input/output
 (Gemini prices video and documents as it prices text). A response streamed chunk by chunk repeats its
 responseId with the counts so far: only the chunk with a finishReason, the last, is billed. The Google GenAI
-SDK's own objects, dumped or printed by an app, carry the same fields in snake_case. The Live API's server
-messages carry a turn's usage with the response's count named `responseTokenCount`.
+SDK's own objects, dumped or printed by an app, carry the same fields in snake_case, and so do Google ADK's
+events (`partial` ones, a streamed turn's chunks, are not final). The Live API's server messages carry a turn's
+usage with the response's count named `responseTokenCount`.
 """
 
 from __future__ import annotations
@@ -53,6 +54,10 @@ def _camel_key(key: Any) -> Any:
 
 
 def read_gemini(data: dict[str, Any]) -> Inference:
+    if data.get("partial") is True:
+        # Google ADK's events of a streamed turn: each partial one repeats its chunk's counts so far; the turn's
+        # aggregated event (not partial) carries the last, and bills.
+        raise NothingToBill(NOT_FINAL)
     candidates = data.get("candidates")
     if isinstance(candidates, list) and candidates and not any(
             isinstance(c, dict) and c.get("finishReason") for c in candidates):
