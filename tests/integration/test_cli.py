@@ -213,9 +213,12 @@ def test_backfill_says_what_aws_refused_rather_than_a_traceback(aws, capsys):
 def test_the_command_without_a_region_says_so(monkeypatch, capsys, tmp_path):
     from tokenmeter.core.aws import reset_clients
 
-    for name in ("AWS_DEFAULT_REGION", "AWS_REGION"):
-        monkeypatch.delenv(name, raising=False)
+    for name in ("AWS_DEFAULT_REGION", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                 "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)  # (restored after the test, whatever the command set)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     reset_clients()
     try:
         code, _, err = run(capsys, "backfill", "s3://inference-logs/x/", "--since", "2026-11-01", "--until", "2026-11-02")
@@ -223,6 +226,8 @@ def test_the_command_without_a_region_says_so(monkeypatch, capsys, tmp_path):
         # AWS_REGION alone, as other SDKs and the AWS CLI read it, is taken.
         monkeypatch.setenv("AWS_REGION", "eu-west-3")
         reset_clients()
+        code, _, err = run(capsys, "backfill", "s3://inference-logs/x/", "--since", "2026-11-01", "--until", "2026-11-02")
+        assert code == 1 and "Unable to locate credentials" in err  # past the region, to the next thing missing
         from tokenmeter.core.aws import aws_client
 
         assert aws_client("s3").meta.region_name == "eu-west-3"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -22,6 +23,10 @@ from .environment import Environment
 
 def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> int:
     args = parser().parse_args(argv)
+    if not os.environ.get("AWS_DEFAULT_REGION") and os.environ.get("AWS_REGION"):
+        # boto3 reads AWS_DEFAULT_REGION (or the config file), not the AWS_REGION the AWS CLI and the other SDKs
+        # read: run by hand with only that set, the command would have no region. (Lambda sets both.)
+        os.environ["AWS_DEFAULT_REGION"] = os.environ["AWS_REGION"]
     env = env or Environment()
     try:
         print(args.run(args, env))

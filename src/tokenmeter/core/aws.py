@@ -6,7 +6,6 @@ and importing the handler stays fast.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 _clients: dict[str, Any] = {}
@@ -21,11 +20,7 @@ def aws_client(service: str) -> Any:
         from botocore.config import Config
 
         pool = _POOL_SIZES.get(service)
-        # botocore reads AWS_DEFAULT_REGION (and the config file), not the AWS_REGION that the CLIs and SDKs of
-        # other languages read: the command run by hand with only AWS_REGION set would have no region.
-        region = None if os.environ.get("AWS_DEFAULT_REGION") else os.environ.get("AWS_REGION") or None
-        _clients[service] = boto3.client(service, region_name=region,
-                                         config=Config(max_pool_connections=pool) if pool else None)
+        _clients[service] = boto3.client(service, config=Config(max_pool_connections=pool) if pool else None)
     return _clients[service]
 
 
