@@ -72,7 +72,9 @@ def test_a_runs_messages_logged_as_one_array_bill_each_response_once():
     assert {e.transaction_id for e in sink.events} == {e.transaction_id for e in again.events}
 
 
-def test_an_array_with_anything_but_objects_stays_one_record_and_one_dead_letter():
-    summary, sink = meter_lines([[RESPONSE, "text"]], {"default_subscription": "sub_1"})
-    assert summary.records == 1 and [d.reason for d in sink.dead_letters] == ["unknown_format"]
-    assert "got list" in sink.dead_letters[0].detail
+def test_an_array_with_anything_but_objects_or_no_known_record_stays_one_record_and_one_dead_letter():
+    search_results = [{"title": f"result {i}", "url": f"https://example.com/{i}"} for i in range(500)]
+    for line in ([RESPONSE, "text"], search_results):
+        summary, sink = meter_lines([line], {"default_subscription": "sub_1"})
+        assert summary.records == 1 and [d.reason for d in sink.dead_letters] == ["unknown_format"]
+        assert "got list" in sink.dead_letters[0].detail

@@ -34,6 +34,7 @@ from .records import (
     STREAM_CHUNK,
     TOKENIZER_ERROR,
     UNATTRIBUTED,
+    UNKNOWN_FORMAT,
     DeadLetterBudget,
     Inference,
     RawRecord,
@@ -208,7 +209,7 @@ class Meter:
 
     def _read(self, raw: RawRecord, data: Any) -> None:
         """The general reading of a parsed record: spans, streamed chunks and every format."""
-        if type(data) is list and data and all(type(item) is dict for item in data):
+        if type(data) is list and data and all(type(item) is dict for item in data) and any(map(_readable, data)):
             self._meter_items(raw, data)
             return
         if type(data) is dict:
@@ -226,8 +227,9 @@ class Meter:
         self._bill(raw, data, read_inference(data, self._config.bill_proxy_cache_hits))
 
     def _meter_items(self, raw: RawRecord, items: list[dict[str, Any]]) -> None:
-        """A line that logs an array of objects (an app's list of messages or records): each a record of its own,
-        named and identified by its index as the elements of an S3 object that is one JSON array are."""
+        """A line that logs an array of objects (an app's list of messages or records) of which a reader knows one:
+        each a record of its own, named and identified by its index as the elements of an S3 object that is one
+        JSON array are."""
         self.summary.records += len(items) - 1
         for index, item in enumerate(items):
             record = RawRecord(f"{raw.source}[{index}]", f"{raw.identity}[{index}]", "", raw.fallback_ms, item,
@@ -373,6 +375,18 @@ def _identifier_error(subscription: str, model: str) -> RecordError | None:
         if len(_VALID_IDS) < _VALID_IDS_KEPT:
             _VALID_IDS.add(value)
     return None
+
+
+def _readable(item: dict[str, Any]) -> bool:
+    """Whether a format reader knows ``item``: an array of objects none of which is known stays one record, one
+    dead letter, not one per element."""
+    try:
+        read_inference(item)
+    except RecordError as error:
+        return error.reason != UNKNOWN_FORMAT
+    except Exception:  # noqa: BLE001 - NothingToBill, or a reader's failure: either way it recognised the record
+        return True
+    return True
 
 
 def _clip(text: str, limit: int = 300) -> str:
