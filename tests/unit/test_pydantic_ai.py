@@ -78,3 +78,13 @@ def test_an_array_with_anything_but_objects_or_no_known_record_stays_one_record_
         summary, sink = meter_lines([line], {"default_subscription": "sub_1"})
         assert summary.records == 1 and [d.reason for d in sink.dead_letters] == ["unknown_format"]
         assert "got list" in sink.dead_letters[0].detail
+
+
+def test_a_run_logged_with_an_id_beside_its_model_is_split_the_same():
+    # Shaped like an OpenAI Responses usage (model, id, usage.input_tokens): the one-step reading must leave it to
+    # Pydantic AI's, which knows cache_read_tokens is inside input_tokens.
+    run = {"model": "gpt-4o", "id": "run-0198cd2f-7a4b-7c3d", "usage": usage(input_tokens=1200, cache_read_tokens=1024,
+                                                                             output_tokens=300)}
+    _, sink = meter_lines([run], {"default_subscription": "sub_1"})
+    assert sorted((e.properties["token_type"], e.properties["tokens"]) for e in sink.events) == [
+        ("cached_input", 1024), ("input", 176), ("output", 300)]

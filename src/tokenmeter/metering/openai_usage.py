@@ -31,9 +31,6 @@ from tokenmeter.core.events import MAX_TOKENS
 from .fields import carve, count_at, object_at
 from .records import INVALID_COUNTS, RecordError
 
-# Keys whose presence means a record needs more than OpenAI's own reading (usual.py leaves those records here).
-VENDOR_USAGE_KEYS = ("cache_read_input_tokens", "cache_creation_input_tokens", "prompt_cache_hit_tokens",
-                     "cached_tokens", "reasoning_tokens", "citation_tokens")
 VENDOR_DETAIL_KEYS = ("cache_creation_tokens", "cache_write_tokens")
 SINGULAR_DETAILS = {"input_tokens": "input_token_details", "output_tokens": "output_token_details"}
 

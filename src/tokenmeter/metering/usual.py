@@ -18,7 +18,7 @@ from tokenmeter.core import parse_rfc3339_ms
 from tokenmeter.core.events import MAX_TOKENS
 
 from .bedrock_runtime import PROFILE_PREFIXES, bedrock_model
-from .openai_usage import SINGULAR_DETAILS, VENDOR_DETAIL_KEYS, VENDOR_USAGE_KEYS, reasoning_outside
+from .openai_usage import VENDOR_DETAIL_KEYS, reasoning_outside
 from .streams import is_stream_event
 
 # What a usual record says: (model, request id, its own time in ms, counts by token type), the fields of the
@@ -26,9 +26,15 @@ from .streams import is_stream_event
 # the token types the general reading finds zero are left out, as metering leaves them out of the events.
 Usual = tuple[str, str | None, int | None, dict[str, int]]
 
-# Usage keys that leave a record to openai_usage.py: what other servers write beside OpenAI's counts, and the
-# audio endpoints' spelling of the breakdown.
-_UNUSUAL_KEYS = frozenset((*VENDOR_USAGE_KEYS, *SINGULAR_DETAILS.values()))
+# The usage keys each one-step reader knows, as the providers document them (with a transcription's `type` and
+# Groq's timings beside OpenAI's counts); a usage with any other key (another server's or SDK's counts, beside or
+# inside, a breakdown spelled otherwise) is left to the general readers, which know what it means.
+_OPENAI_KEYS = frozenset(("prompt_tokens", "completion_tokens", "total_tokens", "prompt_tokens_details",
+                          "completion_tokens_details", "input_tokens", "output_tokens", "input_tokens_details",
+                          "output_tokens_details", "queue_time", "prompt_time", "completion_time", "total_time",
+                          "type"))
+_ANTHROPIC_KEYS = frozenset(("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens",
+                             "cache_creation", "service_tier", "server_tool_use"))
 
 # Bedrock model ARNs and profile ids reduced to their model ids, once each: few distinct ones.
 _NAMED_BY_PROFILE = ("arn:", *PROFILE_PREFIXES)
@@ -78,6 +84,8 @@ def _with_usage(data: dict[str, Any], usage: dict[str, Any]) -> Usual | None:
         counts = _openai_counts(usage, "prompt_tokens", "completion_tokens", "prompt_tokens_details",
                                 "completion_tokens_details")
     elif "cache_read_input_tokens" in usage or "cache_creation_input_tokens" in usage:  # Anthropic's
+        if not usage.keys() <= _ANTHROPIC_KEYS:
+            return None
         created = data.get("created_at")
         counts = _disjoint(usage.get("input_tokens", 0), usage.get("cache_read_input_tokens", 0),
                            usage.get("cache_creation_input_tokens", 0), usage.get("output_tokens", 0))
@@ -125,7 +133,9 @@ def _openai_counts(usage: dict[str, Any], prompt: str, completion: str, prompt_d
     outputs = {} if outputs is None else outputs
     if type(inputs) is not dict or type(outputs) is not dict or not (_no_modality(inputs) and _no_modality(outputs)):
         return None
-    if not usage.keys().isdisjoint(_UNUSUAL_KEYS) or (inputs and not inputs.keys().isdisjoint(VENDOR_DETAIL_KEYS)):
+    if not usage.keys() <= _OPENAI_KEYS or (inputs and not inputs.keys().isdisjoint(VENDOR_DETAIL_KEYS)):
+        return None
+    if "type" in usage and usage["type"] != "tokens":  # a transcription's usage by the second: no tokens
         return None
     total_in, cached = usage.get(prompt, 0), inputs.get("cached_tokens", 0)
     total_out, reasoning = usage.get(completion, 0), outputs.get("reasoning_tokens", 0)
