@@ -31,13 +31,14 @@ _DETAILS = ("inputTokenDetails", "outputTokenDetails")
 _V5_PARTS = ("cachedInputTokens", "reasoningTokens")
 _V4_COUNTS = ("promptTokens", "completionTokens")
 _CACHE_APART = ("anthropic", "bedrock")  # providers whose input count leaves the cache out (releases 4 and 5)
+_ANY_RELEASE = frozenset((*_DETAILS, *_V5_PARTS, *_V4_COUNTS))  # keys only an AI SDK usage has
 
 
 def is_ai_sdk(data: dict[str, Any]) -> bool:
     usage = _usage(data)
     if not isinstance(usage, dict):
         return False
-    if any(key in usage for key in (*_DETAILS, *_V5_PARTS, *_V4_COUNTS)):
+    if not _ANY_RELEASE.isdisjoint(usage):
         return True
     if "embedding" in data or "embeddings" in data:
         return usage.keys() == {"tokens"}

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .fields import count_at, object_at, unix_ms_at, with_counts
+from .fields import count_at, first_model, object_at, unix_ms_at, with_counts
 from .openai_usage import gateway_counts
-from .records import INVALID_RECORD, Inference, RecordError
+from .records import Inference
 
 
 def is_apisix(data: dict[str, Any]) -> bool:
@@ -24,10 +24,7 @@ def is_apisix(data: dict[str, Any]) -> bool:
 
 def read_apisix(data: dict[str, Any]) -> Inference:
     summary = data["llm_summary"]
-    model = next((summary[key] for key in ("model", "request_model")
-                  if isinstance(summary.get(key), str) and summary[key].strip()), None)
-    if model is None:
-        raise RecordError(INVALID_RECORD, "llm_summary names no model")
+    model = first_model(summary, ("model", "request_model"), "llm_summary")
     prompt = count_at(summary, "prompt_tokens", "llm_summary.prompt_tokens")
     completion = count_at(summary, "completion_tokens", "llm_summary.completion_tokens")
     counts = gateway_counts(prompt, completion, object_at(data, "response").get("body"))

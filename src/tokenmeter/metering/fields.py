@@ -81,6 +81,16 @@ def model_at(holder: dict[str, Any], key: str) -> str:
     return value
 
 
+def first_model(holder: dict[str, Any], keys: tuple[str, ...], where: str, unnamed: str | None = None) -> str:
+    """The first of ``keys`` in ``holder`` that names a model (a string, not blank, not ``unnamed``: a gateway's
+    word for none); RecordError naming ``where`` if none does."""
+    for key in keys:
+        value = holder.get(key)
+        if isinstance(value, str) and value.strip() and value != unnamed:
+            return value
+    raise RecordError(INVALID_RECORD, f"{where} names no model")
+
+
 def id_at(holder: dict[str, Any], key: str) -> str | None:
     value = holder.get(key)
     if value is None or value == "":

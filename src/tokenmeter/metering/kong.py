@@ -22,7 +22,7 @@ from typing import Any
 
 from tokenmeter.core.events import MAX_TOKENS
 
-from .fields import NothingToBill, count_at, id_at, object_at, unix_ms_at, with_counts
+from .fields import NothingToBill, count_at, first_model, id_at, object_at, unix_ms_at, with_counts
 from .litellm import PROXY_CACHE_HIT
 from .openai_usage import gateway_counts
 from .records import INVALID_COUNTS, INVALID_RECORD, NO_USAGE, Inference, RecordError
@@ -66,12 +66,7 @@ def _cache_hit(section: dict[str, Any]) -> bool:
 
 
 def _model(name: str, section: dict[str, Any]) -> str:
-    meta = object_at(section, "meta")
-    for key in ("response_model", "request_model"):
-        value = meta.get(key)
-        if isinstance(value, str) and value.strip() and value != _UNNAMED:
-            return value
-    raise RecordError(INVALID_RECORD, f"ai.{name}.meta names no model")
+    return first_model(object_at(section, "meta"), ("response_model", "request_model"), f"ai.{name}.meta", _UNNAMED)
 
 
 def _call_counts(name: str, section: dict[str, Any]) -> dict[str, int]:

@@ -17,7 +17,7 @@ from typing import Any
 from .fields import NothingToBill, carve, count_at, id_at, model_at, object_at, time_at, with_counts
 from .records import INVALID_COUNTS, NO_USAGE, Inference, RecordError
 
-_OWN_KEYS = ("cache_read_tokens", "cache_write_tokens", "input_audio_tokens")
+_OWN_KEYS = frozenset(("cache_read_tokens", "cache_write_tokens", "input_audio_tokens"))
 _REASONING_DETAILS = ("reasoning_tokens", "thoughts_tokens", "thinking_tokens")
 
 
@@ -25,7 +25,7 @@ def is_pydantic_ai(data: dict[str, Any]) -> bool:
     usage = data.get("usage")
     if data.get("kind") == "request" and isinstance(data.get("parts"), list):
         return usage is None
-    return isinstance(usage, dict) and "input_tokens" in usage and any(key in usage for key in _OWN_KEYS)
+    return isinstance(usage, dict) and "input_tokens" in usage and not _OWN_KEYS.isdisjoint(usage)
 
 
 def read_pydantic_ai(data: dict[str, Any]) -> Inference:
