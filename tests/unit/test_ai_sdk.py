@@ -110,3 +110,58 @@ def test_an_embedding_counts_its_tokens_as_input():
     assert read_inference(embedding).counts == {"input": 6}
     many = {"values": ["a", "b"], "embeddings": [[0.1], [0.2]], "usage": {"tokens": 2}, "model": "text-embedding-3-small"}
     assert read_inference(many).counts == {"input": 2}
+
+
+def _stream(finish_step: str, steps: list[tuple[str, dict]], finish: dict) -> list[dict]:
+    """The parts of a logged `fullStream`: per step its start, a text delta and its finish, then the stream's."""
+    parts: list[dict] = [{"type": "start"}]
+    for response_id, usage in steps:
+        parts += [{"type": "start-step", "request": {}, "warnings": []},
+                  {"type": "text-delta", "id": "0", "text": "Hi"},
+                  {"type": finish_step, "finishReason": "tool-calls", "usage": usage, "providerMetadata": {"openai": {}},
+                   "response": {**RESPONSE, "id": response_id}}]
+    return [*parts, finish]
+
+
+def test_a_logged_stream_bills_each_step_once_and_not_its_total_again():
+    # Release 6: two steps of 100+20 (40 of them cached) and 150+30; the finish part's total is their sum.
+    steps = [("chatcmpl-step1", {"inputTokens": 100, "outputTokens": 20, "inputTokenDetails": {"cacheReadTokens": 40},
+                                 "outputTokenDetails": {}}),
+             ("chatcmpl-step2", {"inputTokens": 150, "outputTokens": 30, "inputTokenDetails": {},
+                                 "outputTokenDetails": {}})]
+    total = {"inputTokens": 250, "outputTokens": 50, "inputTokenDetails": {"cacheReadTokens": 40},
+             "outputTokenDetails": {}}
+    finish = {"type": "finish", "finishReason": "stop", "rawFinishReason": "stop", "totalUsage": total,
+              "model": "gpt-4o-2024-08-06"}  # an app that logs the model beside each part
+    summary, sink = meter_lines(_stream("finish-step", steps, finish), {"default_subscription": "sub_1"})
+    billed: dict[str, int] = {}
+    for event in sink.events:
+        billed[event.properties["token_type"]] = billed.get(event.properties["token_type"], 0) + event.properties["tokens"]
+    assert billed == {"input": 210, "cached_input": 40, "output": 50}
+    # The start, two step starts, two text deltas and the finish: parts, neither billed nor dead letters.
+    assert summary.metered == 2 and not sink.dead_letters and summary.skipped["stream_chunk"] == 6
+
+
+def test_only_the_sdks_own_parts_are_taken_for_stream_parts():
+    parts = [{"type": "tool-call", "toolCallId": "call_1", "toolName": "weather", "input": {"city": "Oslo"}},
+             {"type": "source", "sourceType": "url", "id": "s1", "url": "https://example.com"},
+             {"type": "abort"}]
+    summary, sink = meter_lines(parts, {"default_subscription": "sub_1"})
+    assert summary.skipped["stream_chunk"] == 3 and not sink.dead_letters
+    # The same one-word types without what the SDK writes beside them are someone else's records.
+    others = [{"type": "file", "path": "/tmp/x"}, {"type": "start", "service": "api"}, {"type": "tool-call"}]
+    summary, sink = meter_lines(others, {"default_subscription": "sub_1"})
+    assert [letter.reason for letter in sink.dead_letters] == ["unknown_format"] * 3
+
+
+def test_a_release_4_stream_total_does_not_reuse_its_last_steps_ids():
+    # Release 4's finish part carries the last step's response: billed, it took that step's ids for the total.
+    steps = [("chatcmpl-a", {"promptTokens": 100, "completionTokens": 20, "totalTokens": 120}),
+             ("chatcmpl-b", {"promptTokens": 150, "completionTokens": 30, "totalTokens": 180})]
+    finish = {"type": "finish", "finishReason": "stop", "usage": {"promptTokens": 250, "completionTokens": 50,
+                                                                  "totalTokens": 300},
+              "providerMetadata": {"openai": {}}, "response": {**RESPONSE, "id": "chatcmpl-b"}}
+    summary, sink = meter_lines(_stream("step-finish", steps, finish), {"default_subscription": "sub_1"})
+    assert sorted((e.properties["token_type"], e.properties["tokens"]) for e in sink.events) == [
+        ("input", 100), ("input", 150), ("output", 20), ("output", 30)]
+    assert len({e.transaction_id for e in sink.events}) == 4 and not sink.dead_letters

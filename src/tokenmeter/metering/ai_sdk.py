@@ -18,20 +18,35 @@ Its usage object has changed shape twice, and what its counts include depends on
 A release-5 usage with cached tokens and no `providerMetadata` to say whose they are is an `invalid_counts`
 dead letter that says so, rather than a guess either way. With several steps, `totalUsage` (all of them) is what
 bills, not `usage` (the last). Identity: `response.id`; time: `response.timestamp`.
+
+An app that logs `streamText`'s `fullStream` logs a part per step with that step's usage (`finish-step`, 4's
+`step-finish`: the step's response id and model), then a `finish` part with the total (5 and later: no id and
+no model; 4: the last step's response). The steps bill; the `finish` part is a `stream_chunk`: billed too, it
+would count the steps again, or (4) reuse the last step's ids for other counts.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .fields import carve, count_at, id_at, model_at, object_at, rfc3339_at, with_counts
-from .records import INVALID_COUNTS, Inference, RecordError
+from .fields import NothingToBill, carve, count_at, id_at, model_at, object_at, rfc3339_at, with_counts
+from .records import INVALID_COUNTS, STREAM_CHUNK, Inference, RecordError
 
 _DETAILS = ("inputTokenDetails", "outputTokenDetails")
 _V5_PARTS = ("cachedInputTokens", "reasoningTokens")
 _V4_COUNTS = ("promptTokens", "completionTokens")
 _CACHE_APART = ("anthropic", "bedrock")  # providers whose input count leaves the cache out (releases 4 and 5)
 _ANY_RELEASE = frozenset((*_DETAILS, *_V5_PARTS, *_V4_COUNTS))  # keys only an AI SDK usage has
+
+# The parts of `fullStream` that carry no usage, releases 4 to 6 (their steps' finish parts carry it), by the
+# type names only the SDK writes; the one-word types are told by the key that comes with them.
+_PART_TYPES = frozenset((
+    "start-step", "text-start", "text-delta", "text-end", "reasoning-start", "reasoning-delta", "reasoning-end",
+    "reasoning-file", "tool-input-start", "tool-input-delta", "tool-input-end", "tool-error", "tool-output-denied",
+    "tool-approval-request", "tool-approval-response", "step-start", "tool-call-streaming-start", "tool-call-delta",
+    "reasoning-signature", "redacted-reasoning"))
+_ONE_WORD_PARTS = {"start": None, "abort": None, "raw": "rawValue", "source": "sourceType", "file": "file",
+                   "reasoning": "textDelta", "custom": "kind"}
 
 
 def is_ai_sdk(data: dict[str, Any]) -> bool:
@@ -46,7 +61,22 @@ def is_ai_sdk(data: dict[str, Any]) -> bool:
     return isinstance(response, dict) and "modelId" in response and ("inputTokens" in usage or "outputTokens" in usage)
 
 
+def is_stream_part(data: dict[str, Any]) -> bool:
+    """A part of a logged `fullStream` without usage (a text delta, a tool call, a step's start, ...)."""
+    kind = data.get("type")
+    if kind in _PART_TYPES:
+        return True
+    if kind in ("tool-call", "tool-result"):
+        return "toolCallId" in data
+    if kind not in _ONE_WORD_PARTS:
+        return False
+    key = _ONE_WORD_PARTS[kind]
+    return data.keys() <= {"type", "reason"} if key is None else key in data
+
+
 def read_ai_sdk(data: dict[str, Any]) -> Inference:
+    if data.get("type") == "finish" and "finishReason" in data:  # a logged stream's total: its steps bill
+        raise NothingToBill(STREAM_CHUNK)
     usage, response = _usage(data), object_at(data, "response")
     metadata = object_at(data, "providerMetadata")
     if isinstance(response.get("modelId"), str):

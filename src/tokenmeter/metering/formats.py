@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .ai_sdk import is_ai_sdk, read_ai_sdk
+from .ai_sdk import is_ai_sdk, is_stream_part, read_ai_sdk
 from .apisix import is_apisix, read_apisix
 from .batches import (
     BATCH_SUMMARY,
@@ -131,6 +131,8 @@ def read_inference(data: Any, bill_proxy_cache_hits: bool = False) -> Inference:
         raise NothingToBill(PLATFORM_LINE)  # START, END and REPORT in Lambda's JSON log format
     if _is_error_answer(data):
         raise NothingToBill(FAILED_REQUEST)  # an API's error answer (a stream's error event): nothing billed
+    if "type" in data and is_stream_part(data):
+        raise NothingToBill(STREAM_CHUNK)  # the Vercel AI SDK's: its steps' finish parts bill
     if data.get("object") == "response" and data.get("usage") is None:
         # A Responses API response not finished (background mode's queued, in_progress: its final state bills
         # once it is logged), or ended with nothing counted.
