@@ -43,7 +43,8 @@ record_shapes = st.fixed_dictionaries({}, optional={
                                                  "prompt_tokens_details": hostile}) | hostile,
     "done": hostile, "prompt_eval_count": hostile, "eval_count": hostile, "prompt": hostile, "messages": hostile,
     "completion": hostile, "choices": hostile, "response": hostile, "request": hostile,
-    "user": hostile, "requestMetadata": hostile,
+    "user": hostile, "requestMetadata": hostile, "finishReason": hostile, "totalUsage": hostile,
+    "type": hostile | st.sampled_from(["finish", "finish-step", "text-delta", "start", "tool-call", "source", "file"]),
 })
 
 VALID = [

@@ -64,6 +64,8 @@ def is_ai_sdk(data: dict[str, Any]) -> bool:
 def is_stream_part(data: dict[str, Any]) -> bool:
     """A part of a logged `fullStream` without usage (a text delta, a tool call, a step's start, ...)."""
     kind = data.get("type")
+    if type(kind) is not str:
+        return False
     if kind in _PART_TYPES:
         return True
     if kind in ("tool-call", "tool-result"):
