@@ -170,3 +170,16 @@ def test_google_batch_lines_bill_their_response_and_failed_ones_nothing():
     for line in failed:
         with pytest.raises(NothingToBill, match=FAILED_REQUEST):
             read_inference(line)
+
+
+@pytest.mark.parametrize(("named", "model"), [
+    ("gemini-2.0-flash-001@default", "gemini-2.0-flash-001"),  # Vertex AI's batch output: the default version
+    ("publishers/google/models/gemini-2.0-flash-001@default", "gemini-2.0-flash-001"),
+    ("projects/p-1/locations/us-central1/publishers/google/models/gemini-2.0-flash-001", "gemini-2.0-flash-001"),
+    ("claude-3-5-sonnet-v2@20241022", "claude-3-5-sonnet-v2@20241022"),  # a version of its own stays in the name
+    ("gemini-2.0-flash-001", "gemini-2.0-flash-001"),
+])
+def test_a_vertex_batch_line_bills_under_the_model_the_online_call_names(named, model):
+    line = {"status": "", "processed_time": "2024-11-01T18:13:16.826+00:00", "request": {},
+            "response": {**GEMINI_RESPONSE, "modelVersion": named}}
+    assert read_inference(line).model == model

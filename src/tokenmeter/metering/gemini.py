@@ -64,7 +64,7 @@ def read_gemini(data: dict[str, Any]) -> Inference:
         # A streamed chunk before the last: its usageMetadata is the count so far, under the response's id.
         raise NothingToBill(NOT_FINAL)
     usage = data["usageMetadata"]
-    model = model_at(data, "modelVersion") if "modelVersion" in data else model_at(data, "model")
+    model = _model_name(model_at(data, "modelVersion") if "modelVersion" in data else model_at(data, "model"))
     prompt = count_at(usage, "promptTokenCount", "usageMetadata.promptTokenCount")
     tool_use = count_at(usage, "toolUsePromptTokenCount", "usageMetadata.toolUsePromptTokenCount")
     cached = count_at(usage, "cachedContentTokenCount", "usageMetadata.cachedContentTokenCount")
@@ -105,3 +105,15 @@ def _modalities(usage: dict[str, Any], key: str) -> dict[str, int]:
         if kind is not None:
             split[kind] = split.get(kind, 0) + tokens
     return split
+
+
+def _model_name(name: str) -> str:
+    """The model as the online API names it: Vertex AI's batch output says `gemini-2.0-flash-001@default` (the
+    model's default version, the one the online call gets) and at times the publisher's resource path
+    (`publishers/google/models/...`); billed under those names, a price filter on the model misses them. Any other
+    version after `@` (Anthropic's on Vertex: `claude-3-5-sonnet-v2@20241022`) is part of the name."""
+    if "/models/" in name or name.startswith("models/"):
+        name = name.rpartition("models/")[2] or name
+    if name.endswith("@default") and len(name) > len("@default"):
+        name = name[:-len("@default")]
+    return name
