@@ -45,6 +45,10 @@ record_shapes = st.fixed_dictionaries({}, optional={
     "completion": hostile, "choices": hostile, "response": hostile, "request": hostile,
     "user": hostile, "requestMetadata": hostile, "finishReason": hostile, "totalUsage": hostile,
     "type": hostile | st.sampled_from(["finish", "finish-step", "text-delta", "start", "tool-call", "source", "file"]),
+    "steps": hostile | st.lists(st.fixed_dictionaries({"usage": st.fixed_dictionaries(
+        {}, optional={"inputTokens": hostile, "outputTokens": hostile, "inputTokenDetails": hostile}) | hostile},
+        optional={"response": st.fixed_dictionaries({"modelId": hostile}, optional={"id": hostile}) | hostile}),
+        max_size=3),
 })
 
 VALID = [

@@ -165,3 +165,55 @@ def test_a_release_4_stream_total_does_not_reuse_its_last_steps_ids():
     assert sorted((e.properties["token_type"], e.properties["tokens"]) for e in sink.events) == [
         ("input", 100), ("input", 150), ("output", 20), ("output", 30)]
     assert len({e.transaction_id for e in sink.events}) == 4 and not sink.dead_letters
+
+
+def _step(number: int, response_id: str, usage: dict) -> dict:
+    """A step as the SDK's step result holds it (release 6: callId, stepNumber, model beside the rest)."""
+    return {"callId": "call-1", "stepNumber": number, "model": {"provider": "openai.responses", "modelId": "gpt-4o"},
+            "content": [{"type": "text", "text": "Hi"}], "finishReason": "tool-calls", "usage": usage, "warnings": [],
+            "request": {"body": {}}, "response": {**RESPONSE, "id": response_id, "messages": []},
+            "providerMetadata": {"openai": {"responseId": response_id}}}
+
+
+STEP_USAGE = [{"inputTokens": 100, "outputTokens": 20, "inputTokenDetails": {"cacheReadTokens": 40},
+               "outputTokenDetails": {}},
+              {"inputTokens": 150, "outputTokens": 30, "inputTokenDetails": {}, "outputTokenDetails": {"reasoningTokens": 10}}]
+
+
+def test_a_logged_result_bills_its_steps_each_under_its_own_response():
+    # JSON.stringify of generateText's result (release 6) keeps only its own fields: the steps and totalUsage
+    # (release 5: the steps alone); its usage and response are getters, left out.
+    steps = [_step(0, "resp_step_0000000000000001", STEP_USAGE[0]), _step(1, "resp_step_0000000000000002", STEP_USAGE[1])]
+    result_json = {"steps": steps, "totalUsage": {"inputTokens": 250, "outputTokens": 50}, "_output": None,
+                   "initialResponseMessages": [], "userId": "sub_7"}
+    release_5 = {"steps": steps, "resolvedOutput": None, "userId": "sub_7"}
+    for record in (result_json, release_5):
+        summary, sink = meter_lines([record], {"subscription_from": ["userId"]})
+        billed = sorted((e.properties["token_type"], e.properties["tokens"]) for e in sink.events)
+        # Step 1: 100 in, 40 of them cached, 20 out; step 2: 150 in, 30 out, 10 of them reasoning.
+        assert billed == [("cached_input", 40), ("input", 60), ("input", 150), ("output", 20), ("output", 20),
+                          ("reasoning", 10)]
+        assert {e.external_subscription_id for e in sink.events} == {"sub_7"}
+        assert summary.records == 2 and summary.metered == 2 and not sink.dead_letters
+
+
+def test_steps_logged_on_their_own_and_in_the_final_event_bill_once():
+    steps = [_step(0, "resp_step_0000000000000001", STEP_USAGE[0]), _step(1, "resp_step_0000000000000002", STEP_USAGE[1])]
+    on_finish = {**steps[1], "steps": steps, "totalUsage": {"inputTokens": 250, "outputTokens": 50,
+                                                            "inputTokenDetails": {"cacheReadTokens": 40},
+                                                            "outputTokenDetails": {"reasoningTokens": 10}}}
+    summary, sink = meter_lines([steps[0], steps[1], on_finish], {"default_subscription": "sub_1"})
+    unique = {e.transaction_id: (e.properties["token_type"], e.properties["tokens"]) for e in sink.events}
+    assert len(unique) == 6  # each step's events twice over, under the same ids and counts
+    assert all(unique[e.transaction_id] == (e.properties["token_type"], e.properties["tokens"]) for e in sink.events)
+    assert sum(tokens for _, tokens in unique.values()) == 100 + 20 + 150 + 30
+
+
+def test_a_streams_parts_and_its_final_event_logged_together_bill_once():
+    steps = [_step(0, "resp_step_0000000000000001", STEP_USAGE[0]), _step(1, "resp_step_0000000000000002", STEP_USAGE[1])]
+    parts = _stream("finish-step", [(s["response"]["id"], s["usage"]) for s in steps],
+                    {"type": "finish", "finishReason": "stop", "totalUsage": {"inputTokens": 250, "outputTokens": 50}})
+    on_finish = {**steps[1], "steps": steps, "totalUsage": {"inputTokens": 250, "outputTokens": 50}}
+    summary, sink = meter_lines([*parts, on_finish], {"default_subscription": "sub_1"})
+    unique = {e.transaction_id: e.properties["tokens"] for e in sink.events}
+    assert len(unique) == 6 and sum(unique.values()) == 100 + 20 + 150 + 30 and not sink.dead_letters

@@ -19,6 +19,11 @@ A release-5 usage with cached tokens and no `providerMetadata` to say whose they
 dead letter that says so, rather than a guess either way. With several steps, `totalUsage` (all of them) is what
 bills, not `usage` (the last). Identity: `response.id`; time: `response.timestamp`.
 
+A result or `onFinish` event holds its steps (`steps`, each with its own usage, response id and model): each step
+bills as an inference of its own, so a step logged on its own too (`onStepFinish`) bills once. Releases 5 and 6
+hold the result's usage and response in getters, which JSON.stringify leaves out: the steps are what a logged
+result says.
+
 An app that logs `streamText`'s `fullStream` logs a part per step with that step's usage (`finish-step`, 4's
 `step-finish`: the step's response id and model), then a `finish` part with the total (5 and later: no id and
 no model; 4: the last step's response). The steps bill; the `finish` part is a `stream_chunk`: billed too, it
@@ -38,15 +43,16 @@ _V4_COUNTS = ("promptTokens", "completionTokens")
 _CACHE_APART = ("anthropic", "bedrock")  # providers whose input count leaves the cache out (releases 4 and 5)
 _ANY_RELEASE = frozenset((*_DETAILS, *_V5_PARTS, *_V4_COUNTS))  # keys only an AI SDK usage has
 
-# The parts of `fullStream` that carry no usage, releases 4 to 6 (their steps' finish parts carry it), by the
-# type names only the SDK writes; the one-word types are told by the key that comes with them.
+# The parts of `fullStream` that do not bill, releases 4 to 6 (their steps' finish parts do; the stream's `finish`
+# part, whose usage JSON.stringify may have cut to counts any SDK has, is their total), by the type names only the
+# SDK writes; the one-word types are told by the key that comes with them.
 _PART_TYPES = frozenset((
     "start-step", "text-start", "text-delta", "text-end", "reasoning-start", "reasoning-delta", "reasoning-end",
     "reasoning-file", "tool-input-start", "tool-input-delta", "tool-input-end", "tool-error", "tool-output-denied",
     "tool-approval-request", "tool-approval-response", "step-start", "tool-call-streaming-start", "tool-call-delta",
     "reasoning-signature", "redacted-reasoning"))
 _ONE_WORD_PARTS = {"start": None, "abort": None, "raw": "rawValue", "source": "sourceType", "file": "file",
-                   "reasoning": "textDelta", "custom": "kind"}
+                   "reasoning": "textDelta", "custom": "kind", "finish": "finishReason"}
 
 
 def is_ai_sdk(data: dict[str, Any]) -> bool:
@@ -74,6 +80,16 @@ def is_stream_part(data: dict[str, Any]) -> bool:
         return False
     key = _ONE_WORD_PARTS[kind]
     return data.keys() <= {"type", "reason"} if key is None else key in data
+
+
+def ai_sdk_steps(data: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The steps of a result or `onFinish` event, each an AI SDK usage record; None for any other record."""
+    steps = data.get("steps")
+    if type(steps) is not list or not steps:
+        return None
+    if all(type(step) is dict and "usage" in step and is_ai_sdk(step) for step in steps):
+        return steps
+    return None
 
 
 def read_ai_sdk(data: dict[str, Any]) -> Inference:

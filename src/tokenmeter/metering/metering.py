@@ -17,6 +17,7 @@ from tokenmeter.core import (
 )
 from tokenmeter.core.dead_letters import DeadLetter, truncate_record
 
+from .ai_sdk import ai_sdk_steps, read_ai_sdk
 from .attribution import Attributor
 from .fields import NothingToBill
 from .formats import read_inference
@@ -224,6 +225,9 @@ class Meter:
             if ("object" in data or "type" in data) and is_stream_event(data):
                 self._meter_chunk(raw, data)
                 return
+            if "steps" in data and (steps := ai_sdk_steps(data)) is not None:
+                self._meter_steps(raw, data, steps)
+                return
         self._bill(raw, data, read_inference(data, self._config.bill_proxy_cache_hits))
 
     def _meter_items(self, raw: RawRecord, items: list[dict[str, Any]]) -> None:
@@ -235,6 +239,18 @@ class Meter:
             record = RawRecord(f"{raw.source}[{index}]", f"{raw.identity}[{index}]", "", raw.fallback_ms, item,
                                raw.lossy, raw.origin)
             self._guarded(record, self._meter, record)
+
+    def _meter_steps(self, raw: RawRecord, data: dict[str, Any], steps: list[dict[str, Any]]) -> None:
+        """The Vercel AI SDK's steps of one result: each an inference with its own response id, attributed by what
+        the app logged around them."""
+        self.summary.records += len(steps) - 1
+        for index, step in enumerate(steps):
+            record = RawRecord(f"{raw.source}#step={index}", f"{raw.identity}#step={index}", "", raw.fallback_ms, step,
+                               raw.lossy, raw.origin)
+            self._guarded(record, self._bill_step, record, data, step)
+
+    def _bill_step(self, record: RawRecord, data: dict[str, Any], step: dict[str, Any]) -> None:
+        self._bill(record, data, read_ai_sdk(step))
 
     def _meter_spans(self, raw: RawRecord, document: dict[str, Any]) -> None:
         """Each span of an OTLP document is a record of its own: one outcome per span, not per document."""
