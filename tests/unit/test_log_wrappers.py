@@ -80,3 +80,29 @@ def test_a_dict_logged_as_python_prints_it_in_a_lambda_json_log_line_is_billed()
     # 30 prompt and 12 completion tokens, at the response's own time (created 1732646401).
     assert billed(sink) == [("sub_9", "gpt-4o", "input", 30, "1732646401.000"),
                             ("sub_9", "gpt-4o", "output", 12, "1732646401.000")]
+
+
+ANTHROPIC = {"id": "msg_01XFDUDYJgAACzvnptvVoYEL", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5",
+             "content": [{"type": "text", "text": "Hi"}], "stop_reason": "end_turn",
+             "usage": {"input_tokens": 20, "output_tokens": 5, "cache_read_input_tokens": 100,
+                       "cache_creation_input_tokens": 0}}
+
+
+def test_a_llama_index_response_bills_the_providers_answer_it_holds():
+    # ChatResponse.model_dump(): the message LlamaIndex made, the provider's answer in `raw`; the app appends
+    # its customer. CompletionResponse: `text` where the chat response has `message`.
+    chat = {"message": {"role": "assistant", "additional_kwargs": {}, "blocks": [{"block_type": "text", "text": "Hi"}]},
+            "raw": {**OPENAI, "user": None}, "delta": None, "logprobs": None,
+            "additional_kwargs": {"prompt_tokens": 30, "completion_tokens": 12, "total_tokens": 42},
+            "customer_id": "sub_4"}
+    completion = {"text": "Hi", "additional_kwargs": {}, "raw": ANTHROPIC, "logprobs": None, "delta": None,
+                  "customer_id": "sub_5"}
+    summary, sink = meter(chat, completion)
+    assert billed(sink) == [("sub_4", "gpt-4o", "input", 30, "1732646401.000"),
+                            ("sub_4", "gpt-4o", "output", 12, "1732646401.000"),
+                            ("sub_5", "claude-sonnet-4-5", "cached_input", 100, "1732646500.000"),
+                            ("sub_5", "claude-sonnet-4-5", "input", 20, "1732646500.000"),
+                            ("sub_5", "claude-sonnet-4-5", "output", 5, "1732646500.000")]
+    # The same answer logged bare as well bills once: the provider's id is the identity either way.
+    again, sink_again = meter({**OPENAI, "user": "sub_4"}, chat)
+    assert len({e.transaction_id for e in sink_again.events}) == 2 and again.metered == 2

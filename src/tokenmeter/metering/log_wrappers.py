@@ -20,6 +20,10 @@ from .python_literals import decoded_text, python_dict, sdk_object
 
 # The wrapper's own keys: the line's time and level, not the record's (Powertools' time is not even RFC 3339).
 _WRAPPER_KEYS = ("timestamp", "level", "message")
+# LlamaIndex's ChatResponse and CompletionResponse (llama_index.core.base.llms.types), as model_dump writes them:
+# the provider's answer in `raw`, beside the message or text the library made of it.
+_LLAMA_INDEX_KEYS = frozenset(("raw", "delta", "logprobs", "additional_kwargs"))
+_LLAMA_INDEX_OWN = frozenset(("message", "text", *_LLAMA_INDEX_KEYS))
 
 
 def is_platform_event(data: dict[str, Any]) -> bool:
@@ -57,3 +61,12 @@ def logged_record(data: dict[str, Any]) -> dict[str, Any] | None:
     if type(message) is not dict:
         return None
     return {**{key: value for key, value in data.items() if key not in _WRAPPER_KEYS}, **message}
+
+
+def llama_index_raw(data: dict[str, Any]) -> dict[str, Any] | None:
+    """The provider's answer a LlamaIndex response holds in `raw` (with any keys an app logged beside, for
+    attribution), or None for any other record."""
+    raw = data.get("raw")
+    if type(raw) is not dict or not data.keys() >= _LLAMA_INDEX_KEYS or ("message" not in data and "text" not in data):
+        return None
+    return {**{key: value for key, value in data.items() if key not in _LLAMA_INDEX_OWN}, **raw}

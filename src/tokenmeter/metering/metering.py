@@ -21,7 +21,7 @@ from .ai_sdk import ai_sdk_steps, read_ai_sdk
 from .attribution import Attributor
 from .fields import NothingToBill
 from .formats import read_inference
-from .log_wrappers import logged_record, printed_record
+from .log_wrappers import llama_index_raw, logged_record, printed_record
 from .origins import log_origin, record_origin
 from .otlp import NO_SPANS, Span, is_otlp, otlp_spans, read_span, skip_reasons
 from .records import (
@@ -219,6 +219,11 @@ class Meter:
                 if self._bill_usual(logged, raw.identity, raw.fallback_ms, self._origin(raw)):
                     return
                 data = logged
+            if "raw" in data and (answer := llama_index_raw(data)) is not None:
+                # LlamaIndex's response around the provider's answer: read as the answer bare.
+                if self._bill_usual(answer, raw.identity, raw.fallback_ms, self._origin(raw)):
+                    return
+                data = answer
             if "resourceSpans" in data and is_otlp(data):
                 self._meter_spans(raw, data)
                 return
