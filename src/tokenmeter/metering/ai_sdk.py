@@ -16,8 +16,8 @@ Its usage object has changed shape twice, and what its counts include depends on
   beside them).
 `embed` / `embedMany` results count `usage.tokens`, input (they name no model: the app logs `model` beside).
 A release-5 usage with cached tokens and no `providerMetadata` to say whose they are is an `invalid_counts`
-dead letter that says so, rather than a guess either way. With several steps, `totalUsage` (all of them) is what
-bills, not `usage` (the last). Identity: `response.id`; time: `response.timestamp`.
+dead letter that says so, rather than a guess either way. A record without its steps (below) bills `totalUsage`
+(all of them), not `usage` (the last). Identity: `response.id`; time: `response.timestamp`.
 
 A result or `onFinish` event holds its steps (`steps`, each with its own usage, response id and model): each step
 bills as an inference of its own, so a step logged on its own too (`onStepFinish`) bills once. Releases 5 and 6
