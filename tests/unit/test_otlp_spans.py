@@ -257,3 +257,22 @@ def test_openinference_spans_bill_their_model_calls_and_not_the_chains_around_th
         ("sub_acme", "gpt-4o-mini-2024-07-18", "output"): 19, ("sub_acme", "gpt-4o-mini-2024-07-18", "reasoning"): 8,
         ("sub_acme", "text-embedding-3-small", "input"): 9}
     assert summary.skipped["aggregate_span"] == 2 and sink.dead_letters == []
+
+
+def test_the_ai_sdks_step_spans_split_their_cache_reads_and_reasoning():
+    # The AI SDK's telemetry (release 6): the run span (ai.generateText) holds ai.usage.* only; each step span
+    # gen_ai.usage.* with every input and output token, the cache reads and reasoning only under ai.usage.
+    doc = document(
+        span("1010101010101010", "", "ai.generateText", 1_732_646_402_000_000_000, ai__operationId="ai.generateText",
+             ai__usage__inputTokens=1200, ai__usage__outputTokens=300, ai__model__id="gpt-4o"),
+        span("2020202020202020", "1010101010101010", "ai.generateText.doGenerate", 1_732_646_401_000_000_000,
+             ai__operationId="ai.generateText.doGenerate", gen_ai__request__model="gpt-4o",
+             gen_ai__response__model="gpt-4o-2024-08-06", gen_ai__response__id="chatcmpl-aisdk00000000000000000001",
+             gen_ai__usage__input_tokens=1200, gen_ai__usage__output_tokens=300, ai__usage__inputTokens=1200,
+             ai__usage__outputTokens=300, ai__usage__cachedInputTokens=1024, ai__usage__reasoningTokens=100))
+    summary, sink = meter(doc)
+    assert billed(sink) == {("sub_acme", "gpt-4o-2024-08-06", "input"): 176,
+                            ("sub_acme", "gpt-4o-2024-08-06", "cached_input"): 1024,
+                            ("sub_acme", "gpt-4o-2024-08-06", "output"): 200,
+                            ("sub_acme", "gpt-4o-2024-08-06", "reasoning"): 100}
+    assert summary.metered == 1 and not sink.dead_letters

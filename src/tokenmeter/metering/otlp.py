@@ -33,12 +33,15 @@ NOT_TRACES = "not_traces"
 _INPUT = ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.usage.prompt_tokens", "llm.token_count.prompt")
 _OUTPUT = ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens", "llm.usage.completion_tokens",
            "llm.token_count.completion")
+# The Vercel AI SDK's step spans (its telemetry before @ai-sdk/otel's GenAI names) give the cache reads and the
+# reasoning only as ai.usage.*, inside gen_ai.usage.input_tokens / output_tokens (release 6 counts them alike for
+# every provider); its run spans carry no gen_ai.usage, so they never bill.
 _CACHE_READ = ("gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens",
-               "llm.token_count.prompt_details.cache_read")
+               "llm.token_count.prompt_details.cache_read", "ai.usage.cachedInputTokens")
 _CACHE_WRITE = ("gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.cache_creation_input_tokens",
                 "llm.token_count.prompt_details.cache_write")
 _REASONING = ("gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_tokens",
-              "llm.token_count.completion_details.reasoning")
+              "llm.token_count.completion_details.reasoning", "ai.usage.reasoningTokens")
 _MODEL = ("gen_ai.response.model", "gen_ai.request.model", "llm.model_name", "embedding.model_name")
 _USAGE = _INPUT + _OUTPUT
 # Keys that billing reads (usage, operation, model): a resource with none of them leaves billing to the span's own.
