@@ -44,7 +44,9 @@ record_shapes = st.fixed_dictionaries({}, optional={
     "done": hostile, "prompt_eval_count": hostile, "eval_count": hostile, "prompt": hostile, "messages": hostile,
     "completion": hostile, "choices": hostile, "response": hostile, "request": hostile,
     "user": hostile, "requestMetadata": hostile, "finishReason": hostile, "totalUsage": hostile,
-    "type": hostile | st.sampled_from(["finish", "finish-step", "text-delta", "start", "tool-call", "source", "file"]),
+    "type": hostile | st.sampled_from(["finish", "finish-step", "text-delta", "start", "tool-call", "source", "file",
+                                       "assistant", "result", "stream_event", "user", "system"]),
+    "session_id": hostile, "message_id": hostile, "parent_tool_use_id": hostile, "subtype": hostile,
     "steps": hostile | st.lists(st.fixed_dictionaries({"usage": st.fixed_dictionaries(
         {}, optional={"inputTokens": hostile, "outputTokens": hostile, "inputTokenDetails": hostile}) | hostile},
         optional={"response": st.fixed_dictionaries({"modelId": hostile}, optional={"id": hostile}) | hostile}),

@@ -21,6 +21,7 @@ from .batches import (
     is_failed_google_batch_line,
 )
 from .bedrock_runtime import INVOCATION_LOG_KEYS, bedrock_model, is_bedrock_runtime, read_bedrock_runtime, read_converse
+from .claude_agent import skip_reason as agent_skip_reason
 from .cohere import is_cohere, read_cohere
 from .fields import (
     NothingToBill,
@@ -88,6 +89,8 @@ def read_inference(data: Any, bill_proxy_cache_hits: bool = False) -> Inference:
         return _openai_shaped(bedrock_batch_response(data), {}, data)
     if "totalRecordCount" in data and is_batch_manifest(data):
         raise NothingToBill(BATCH_SUMMARY)
+    if "session_id" in data and (reason := agent_skip_reason(data)) is not None:
+        raise NothingToBill(reason)  # a Claude Agent SDK message other than a step's: its steps bill
     if "usage_metadata" in data and (sdk_response := gemini_from_sdk(data)) is not None:
         return read_gemini(sdk_response)
     if ("usage_metadata" in data or "llm_output" in data or "token_usage" in data or "lc" in data) and (

@@ -19,6 +19,7 @@ from tokenmeter.core.dead_letters import DeadLetter, truncate_record
 
 from .ai_sdk import ai_sdk_steps, read_ai_sdk
 from .attribution import Attributor
+from .claude_agent import agent_step
 from .fields import NothingToBill
 from .formats import read_inference
 from .log_wrappers import llama_index_raw, logged_record, printed_record
@@ -224,6 +225,11 @@ class Meter:
                 if self._bill_usual(answer, raw.identity, raw.fallback_ms, self._origin(raw)):
                     return
                 data = answer
+            if ("type" in data or "message_id" in data) and (step := agent_step(data)) is not None:
+                # A Claude Agent SDK step: the API's message it holds, read as if logged bare.
+                if self._bill_usual(step, raw.identity, raw.fallback_ms, self._origin(raw)):
+                    return
+                data = step
             if "resourceSpans" in data and is_otlp(data):
                 self._meter_spans(raw, data)
                 return

@@ -1,0 +1,72 @@
+"""The Claude Agent SDK's messages as an app logs them: the TypeScript SDK's (the CLI's stream-json) and the Python
+SDK's dataclasses written out. Shapes from the SDK's types and its cost-tracking guide (a step's messages share their
+id and usage); the expected counts are worked out by hand."""
+
+from conftest import meter_lines
+
+SESSION = "c7f1c1e0-1f00-4b1a-9f3c-2c0e8a1b2c3d"
+MODEL = "claude-sonnet-4-5-20250929"
+STEP_1 = {"input_tokens": 4, "cache_creation_input_tokens": 1500, "cache_read_input_tokens": 12000, "output_tokens": 7,
+          "service_tier": "standard"}
+STEP_2 = {"input_tokens": 10, "cache_creation_input_tokens": 200, "cache_read_input_tokens": 13500, "output_tokens": 50,
+          "service_tier": "standard"}
+
+
+def assistant(message_id: str, block: dict, usage: dict, uuid: str) -> dict:
+    return {"type": "assistant", "message": {"id": message_id, "type": "message", "role": "assistant", "model": MODEL,
+                                             "content": [block], "stop_reason": None, "usage": usage},
+            "parent_tool_use_id": None, "session_id": SESSION, "uuid": uuid, "customer_id": "sub_3"}
+
+
+def totals(sink) -> dict[tuple[str, str], int]:
+    """Tokens by subscription and type over the distinct events: a copy under the same id is dropped downstream."""
+    distinct = {e.transaction_id: e for e in sink.events}
+    assert all(e == distinct[e.transaction_id] for e in sink.events)  # a copy is the same event, not other counts
+    found: dict[tuple[str, str], int] = {}
+    for event in distinct.values():
+        key = (event.external_subscription_id, event.properties["token_type"])
+        found[key] = found.get(key, 0) + event.properties["tokens"]
+    return found
+
+
+def test_a_logged_query_bills_each_step_once_and_not_its_result():
+    stream = [
+        {"type": "system", "subtype": "init", "session_id": SESSION, "uuid": "u0", "model": MODEL, "tools": []},
+        # Step 1 answers with a text and a tool call: two messages, one id, one usage.
+        assistant("msg_01HmyMaGAgdp6Zt6DBBURNBd", {"type": "text", "text": "Let me look."}, STEP_1, "u1"),
+        assistant("msg_01HmyMaGAgdp6Zt6DBBURNBd", {"type": "tool_use", "id": "toolu_1", "name": "Read", "input": {}},
+                  STEP_1, "u2"),
+        {"type": "user", "message": {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1"}]},
+         "parent_tool_use_id": None, "session_id": SESSION, "uuid": "u3"},
+        {"type": "stream_event", "event": {"type": "message_start", "message": {"id": "msg_2", "usage": STEP_2}},
+         "parent_tool_use_id": None, "session_id": SESSION, "uuid": "u4"},
+        assistant("msg_01Rk7cZfVZ9wN1Fh3fQ9Xq2L", {"type": "text", "text": "Done."}, STEP_2, "u5"),
+        {"type": "result", "subtype": "success", "is_error": False, "duration_ms": 2870, "duration_api_ms": 3720,
+         "num_turns": 2, "result": "Done.", "session_id": SESSION, "total_cost_usd": 0.02,
+         "usage": {"input_tokens": 14, "cache_creation_input_tokens": 1700, "cache_read_input_tokens": 25500,
+                   "output_tokens": 57},
+         "modelUsage": {MODEL: {"inputTokens": 14, "outputTokens": 57, "cacheReadInputTokens": 25500,
+                                "cacheCreationInputTokens": 1700, "costUSD": 0.02}}, "uuid": "u6"},
+    ]
+    summary, sink = meter_lines(stream, {"subscription_from": ["customer_id"]})
+    # 4 + 10 input, 12000 + 13500 cache reads, 1500 + 200 cache writes, 7 + 50 output; step 1 once.
+    assert totals(sink) == {("sub_3", "input"): 14, ("sub_3", "cached_input"): 25500, ("sub_3", "cache_write"): 1700,
+                            ("sub_3", "output"): 57}
+    assert len({e.transaction_id for e in sink.events}) == 8 and not sink.dead_letters
+    assert dict(summary.skipped) == {"no_usage": 2, "stream_chunk": 1, "agent_summary": 1}
+
+
+def test_the_python_sdks_messages_written_out_bill_the_same_way():
+    # dataclasses.asdict(AssistantMessage) / asdict(ResultMessage): no `type`, the id named message_id.
+    def python_assistant(block: dict) -> dict:
+        return {"content": [block], "model": MODEL, "parent_tool_use_id": None, "error": None, "usage": STEP_1,
+                "message_id": "msg_01HmyMaGAgdp6Zt6DBBURNBd", "stop_reason": "tool_use", "session_id": SESSION,
+                "uuid": "u1"}
+    result = {"subtype": "success", "duration_ms": 2870, "duration_api_ms": 3720, "is_error": False, "num_turns": 1,
+              "session_id": SESSION, "stop_reason": "end_turn", "total_cost_usd": 0.01, "usage": STEP_1,
+              "result": "Done.", "structured_output": None, "model_usage": None}
+    lines = [python_assistant({"text": "Let me look."}), python_assistant({"id": "toolu_1", "name": "Read"}), result]
+    summary, sink = meter_lines(lines, {"default_subscription": "sub_1"})
+    assert totals(sink) == {("sub_1", "input"): 4, ("sub_1", "cached_input"): 12000, ("sub_1", "cache_write"): 1500,
+                            ("sub_1", "output"): 7}
+    assert len({e.transaction_id for e in sink.events}) == 4 and summary.skipped["agent_summary"] == 1
