@@ -47,6 +47,10 @@ record_shapes = st.fixed_dictionaries({}, optional={
     "type": hostile | st.sampled_from(["finish", "finish-step", "text-delta", "start", "tool-call", "source", "file",
                                        "assistant", "result", "stream_event", "user", "system"]),
     "session_id": hostile, "message_id": hostile, "parent_tool_use_id": hostile, "subtype": hostile,
+    "traceId": st.just("5b8efff798038103d269b633813fc60c") | hostile, "spanId": st.just("b2b2b2b2b2b2b2b2") | hostile,
+    "attributes": hostile | st.dictionaries(st.sampled_from(
+        ["gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens", "gen_ai.request.model", "gen_ai.operation.name",
+         "gen_ai.usage.cache_read_input_tokens", "gen_ai.system", "openinference.span.kind"]), hostile, max_size=5),
     "steps": hostile | st.lists(st.fixed_dictionaries({"usage": st.fixed_dictionaries(
         {}, optional={"inputTokens": hostile, "outputTokens": hostile, "inputTokenDetails": hostile}) | hostile},
         optional={"response": st.fixed_dictionaries({"modelId": hostile}, optional={"id": hostile}) | hostile}),

@@ -3,7 +3,7 @@ span that carries usage and is a model call, never the agent or wrapper spans th
 
 import json
 
-from conftest import Collect
+from conftest import Collect, meter_lines
 
 from tokenmeter.core import parse_config, record_key
 from tokenmeter.metering.metering import Meter
@@ -276,3 +276,53 @@ def test_the_ai_sdks_step_spans_split_their_cache_reads_and_reasoning():
                             ("sub_acme", "gpt-4o-2024-08-06", "output"): 200,
                             ("sub_acme", "gpt-4o-2024-08-06", "reasoning"): 100}
     assert summary.metered == 1 and not sink.dead_letters
+
+
+def flat_span(span_id, parent, name, end_ns, attributes, kind="INTERNAL"):
+    """A span as CloudWatch's aws/spans log group holds it: one per log event, plain attribute maps, numeric times."""
+    return {"resource": {"attributes": {"service.name": "support.DEFAULT", "cloud.platform": "aws_bedrock_agentcore"}},
+            "scope": {"name": "strands.telemetry.tracer", "version": ""}, "traceId": TRACE, "spanId": span_id,
+            "parentSpanId": parent, "flags": 256, "name": name, "kind": kind, "startTimeUnixNano": end_ns - 900_000_000,
+            "endTimeUnixNano": end_ns, "durationNano": 900_000_000, "attributes": attributes, "status": {"code": "OK"}}
+
+
+STRANDS_CHAT = {"gen_ai.operation.name": "chat", "gen_ai.system": "strands-agents",
+                "gen_ai.request.model": "us.anthropic.claude-sonnet-4-6", "gen_ai.usage.prompt_tokens": 1980,
+                "gen_ai.usage.input_tokens": 1980, "gen_ai.usage.completion_tokens": 119,
+                "gen_ai.usage.output_tokens": 119, "gen_ai.usage.total_tokens": 2099,
+                "gen_ai.usage.cache_read_input_tokens": 500, "gen_ai.usage.cache_write_input_tokens": 100,
+                "user.id": "sub_7"}
+
+
+def test_spans_from_cloudwatch_aws_spans_bill_their_model_calls_as_strands_reports_them():
+    # A Strands agent on AgentCore: the agent span sums its cycles' usage, the chat span is the call (Bedrock's
+    # counts: the cache reads and writes beside the input), a tool span and an HTTP span carry none.
+    lines = [
+        flat_span("a1a1a1a1a1a1a1a1", "", "invoke_agent support", 1_764_300_004_000_000_000,
+                  {"gen_ai.operation.name": "invoke_agent", "gen_ai.system": "strands-agents",
+                   "gen_ai.usage.input_tokens": 1980, "gen_ai.usage.output_tokens": 119,
+                   "gen_ai.usage.cache_read_input_tokens": 500, "user.id": "sub_7"}),
+        flat_span("b2b2b2b2b2b2b2b2", "c3c3c3c3c3c3c3c3", "chat", 1_764_300_002_644_916_837, STRANDS_CHAT, "CLIENT"),
+        flat_span("d4d4d4d4d4d4d4d4", "c3c3c3c3c3c3c3c3", "execute_tool lookup", 1_764_300_003_000_000_000,
+                  {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "lookup"}),
+        flat_span("e5e5e5e5e5e5e5e5", "d4d4d4d4d4d4d4d4", "GET", 1_764_300_003_100_000_000,
+                  {"http.request.method": "GET", "http.response.status_code": 200}),
+    ]
+    summary, sink = meter_lines(lines, {"subscription_from": ["attributes.user.id"]})
+    assert billed(sink) == {("sub_7", "anthropic.claude-sonnet-4-6", "input"): 1980,
+                            ("sub_7", "anthropic.claude-sonnet-4-6", "cached_input"): 500,
+                            ("sub_7", "anthropic.claude-sonnet-4-6", "cache_write"): 100,
+                            ("sub_7", "anthropic.claude-sonnet-4-6", "output"): 119}
+    assert {e.timestamp for e in sink.events} == {"1764300002.644"}
+    assert dict(summary.skipped) == {"aggregate_span": 1, "no_usage": 1, "not_genai_span": 1}
+    assert not sink.dead_letters
+
+
+def test_a_span_from_aws_spans_and_the_same_span_exported_to_s3_bill_once():
+    flat = flat_span("b2b2b2b2b2b2b2b2", "c3c3c3c3c3c3c3c3", "chat", 1_764_300_002_644_916_837, STRANDS_CHAT)
+    exported = document(span("b2b2b2b2b2b2b2b2", "c3c3c3c3c3c3c3c3", "chat", 1_764_300_002_644_916_837,
+                             **{k.replace(".", "__"): v for k, v in STRANDS_CHAT.items()}))
+    _, from_cloudwatch = meter_lines([flat], {"subscription_from": ["attributes.user.id"]})
+    _, from_s3 = meter(exported)
+    assert sorted(e.transaction_id for e in from_cloudwatch.events) == sorted(e.transaction_id for e in from_s3.events)
+    assert billed(from_cloudwatch) == billed(from_s3)

@@ -24,7 +24,7 @@ from .fields import NothingToBill
 from .formats import read_inference
 from .log_wrappers import llama_index_raw, logged_record, printed_record
 from .origins import log_origin, record_origin
-from .otlp import NO_SPANS, Span, is_otlp, otlp_spans, read_span, skip_reasons
+from .otlp import NO_SPANS, Span, is_otlp, otlp_spans, read_span, skip_reasons, span_document
 from .records import (
     INVALID_IDENTIFIER,
     INVALID_RECORD,
@@ -232,6 +232,9 @@ class Meter:
                 data = step
             if "resourceSpans" in data and is_otlp(data):
                 self._meter_spans(raw, data)
+                return
+            if "traceId" in data and (document := span_document(data)) is not None:
+                self._meter_spans(raw, document)
                 return
             if ("object" in data or "type" in data) and is_stream_event(data):
                 self._meter_chunk(raw, data)

@@ -1,4 +1,5 @@
-"""OpenTelemetry GenAI spans from OTLP JSON (what the Collector's S3 exporter writes with `otlp_json`).
+"""OpenTelemetry GenAI spans from OTLP JSON (what the Collector's S3 exporter writes with `otlp_json`), and spans
+one per log event as CloudWatch keeps them in `aws/spans` (read as a document of that one span).
 
 One span is one inference when it carries usage in `gen_ai.usage.*` (or the older `llm.usage.*`, or
 OpenInference's `llm.token_count.*`, which Arize Phoenix's instrumentations write) and is an inference, not a
@@ -10,7 +11,8 @@ sum. Agent and workflow spans that add up their children's usage would bill it t
 Its identity is the provider's response id (`gen_ai.response.id`) where the span has one, else (traceId,
 spanId); its time is its end. The semantic conventions count cache reads and writes
 inside input_tokens and reasoning inside output_tokens; some instrumentations report them beside instead,
-which shows when a part exceeds its whole: it is then billed beside, as reported.
+which shows when a part exceeds its whole: it is then billed beside, as reported (and always for Strands Agents,
+which reports Bedrock's counts). A model named by a Bedrock profile's id or ARN bills as the model.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 
 from tokenmeter.core.events import MAX_TOKENS
 
+from .bedrock_runtime import PROFILE_PREFIXES, bedrock_model
 from .fields import short, with_counts
 from .records import INVALID_COUNTS, INVALID_RECORD, INVALID_TIMESTAMP, NO_USAGE, Inference, RecordError
 
@@ -39,9 +42,10 @@ _OUTPUT = ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens", "llm.
 _CACHE_READ = ("gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens",
                "llm.token_count.prompt_details.cache_read", "ai.usage.cachedInputTokens")
 _CACHE_WRITE = ("gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.cache_creation_input_tokens",
-                "llm.token_count.prompt_details.cache_write")
+                "llm.token_count.prompt_details.cache_write", "gen_ai.usage.cache_write_input_tokens")
 _REASONING = ("gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_tokens",
               "llm.token_count.completion_details.reasoning", "ai.usage.reasoningTokens")
+_BEDROCK_NAMES = ("arn:aws:bedrock:", "arn:aws-us-gov:bedrock:", *PROFILE_PREFIXES)
 _MODEL = ("gen_ai.response.model", "gen_ai.request.model", "llm.model_name", "embedding.model_name")
 _USAGE = _INPUT + _OUTPUT
 # Keys that billing reads (usage, operation, model): a resource with none of them leaves billing to the span's own.
@@ -80,6 +84,19 @@ class Span:
 
 def is_otlp(data: dict[str, Any]) -> bool:
     return isinstance(data.get("resourceSpans"), list)
+
+
+def span_document(data: dict[str, Any]) -> dict[str, Any] | None:
+    """A span as CloudWatch holds it in the `aws/spans` log group (Transaction Search; Bedrock AgentCore's
+    observability), one per log event, its attributes and its resource's as plain maps, its times as numbers: the
+    OTLP document of that one span, so that it bills as the same span exported elsewhere does (same identity). None
+    for any other record."""
+    if not (type(data.get("traceId")) is str and type(data.get("spanId")) is str and type(data.get("attributes")) is dict):
+        return None
+    resource = data.get("resource")
+    span = {key: value for key, value in data.items() if key not in ("resource", "scope")}
+    return {"resourceSpans": [{"resource": resource if type(resource) is dict else {},
+                               "scopeSpans": [{"scope": data.get("scope"), "spans": [span]}]}]}
 
 
 def is_otlp_logs_or_metrics(data: dict[str, Any]) -> bool:
@@ -165,10 +182,12 @@ def read_span(span: Span) -> Inference:
     model = next((found for key in _MODEL if (found := attributes.get(key))), None)
     if not isinstance(model, str) or not model.strip():
         raise RecordError(INVALID_RECORD, f"one of {', '.join(_MODEL)} must name the model, got {short(model)}")
+    if model.startswith(_BEDROCK_NAMES):
+        model = bedrock_model(model)  # a Bedrock profile's id or ARN: the model, as its invocation log bills it
     inputs, outputs = _tokens(attributes, _INPUT), _tokens(attributes, _OUTPUT)
     cache_read, cache_write = _tokens(attributes, _CACHE_READ), _tokens(attributes, _CACHE_WRITE)
     reasoning = _tokens(attributes, _REASONING)
-    if cache_read + cache_write <= inputs:
+    if cache_read + cache_write <= inputs and not _caches_apart(attributes):
         inputs -= cache_read + cache_write
     if reasoning <= outputs:
         outputs -= reasoning
@@ -180,6 +199,13 @@ def read_span(span: Span) -> Inference:
     if not (isinstance(response_id, str) and response_id and response_id == response_id.strip()):
         response_id = f"{span.trace_id}/{span.span_id}"
     return with_counts(model, response_id, span.end_ms, counts)
+
+
+def _caches_apart(attributes: dict[str, Any]) -> bool:
+    """Strands Agents writes its models' usage as Bedrock reports it, cache reads and writes beside the input
+    (its OpenAI-compatible models report none), under names of its own (`cache_write_input_tokens`)."""
+    return (attributes.get("gen_ai.system") == "strands-agents" or attributes.get("gen_ai.provider.name") == "strands-agents"
+            or "gen_ai.usage.cache_write_input_tokens" in attributes)
 
 
 def _has_usage(attributes: dict[str, Any]) -> bool:
@@ -231,9 +257,11 @@ def _nanos(span: dict[str, Any], key: str) -> int | None:
 
 
 def attributes_of(attributes: Any) -> dict[str, Any]:
-    """OTLP's [{key, value: AnyValue}] as a dict of Python values."""
+    """OTLP's [{key, value: AnyValue}] as a dict of Python values (a plain map is taken as it is)."""
     if attributes is None:
         return {}
+    if type(attributes) is dict:  # the plain map aws/spans holds (span_document)
+        return {key: value for key, value in attributes.items() if type(key) is str}
     if not isinstance(attributes, list):
         raise RecordError(INVALID_RECORD, f"attributes must be a list, got {short(attributes)}")
     found = {}
