@@ -47,6 +47,11 @@ record_shapes = st.fixed_dictionaries({}, optional={
     "type": hostile | st.sampled_from(["finish", "finish-step", "text-delta", "start", "tool-call", "source", "file",
                                        "assistant", "result", "stream_event", "user", "system"]),
     "session_id": hostile, "message_id": hostile, "parent_tool_use_id": hostile, "subtype": hostile,
+    "captureData": hostile | st.fixed_dictionaries({"endpointOutput": st.fixed_dictionaries({
+        "data": hostile | st.just('{"model": "m", "usage": {"prompt_tokens": 3}}') | st.just("data: {}"),
+        "encoding": hostile | st.sampled_from(["JSON", "BASE64", "CSV"])}) | hostile}),
+    "eventMetadata": hostile | st.fixed_dictionaries({}, optional={"eventId": hostile, "inferenceTime": hostile,
+                                                                   "customAttributes": hostile}),
     "traceId": st.just("5b8efff798038103d269b633813fc60c") | hostile, "spanId": st.just("b2b2b2b2b2b2b2b2") | hostile,
     "attributes": hostile | st.dictionaries(st.sampled_from(
         ["gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens", "gen_ai.request.model", "gen_ai.operation.name",

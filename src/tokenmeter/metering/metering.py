@@ -45,6 +45,7 @@ from .records import (
     Summary,
     Unavailable,
 )
+from .sagemaker import capture_record, is_capture
 from .streams import Bill, Streams, is_stream_event
 from .tokenizer_pool import TokenizerPool, TokenizerUnavailable
 from .triggers import LogLines
@@ -230,6 +231,8 @@ class Meter:
                 if self._bill_usual(step, raw.identity, raw.fallback_ms, self._origin(raw)):
                     return
                 data = step
+            if "captureData" in data and is_capture(data):
+                data = capture_record(data, raw.source)  # SageMaker's Data Capture: read as a gateway's log
             if "resourceSpans" in data and is_otlp(data):
                 self._meter_spans(raw, data)
                 return
