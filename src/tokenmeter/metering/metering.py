@@ -57,6 +57,10 @@ logger = Logger(child=True)
 # Text-only records wait for a batch this big before they are encoded together.
 _BATCH_RECORDS = 256
 _BATCH_CHARS = 4_000_000
+# What apps and libraries write around a record, each told by one of its keys: the record inside is read as if
+# logged bare (the same ids), the wrapper's other keys beneath its own for attribution. A JSON log line (Lambda's JSON
+# format, Powertools), LlamaIndex's response around the provider's answer, a Claude Agent SDK step's message.
+_WRAPPERS = ((("message",), logged_record), (("raw",), llama_index_raw), (("type", "message_id"), agent_step))
 # Request ids this short are not unique enough to stand for the inference
 # (Ollama's OpenAI endpoint answers "chatcmpl-" and a number below 1000).
 _MIN_REQUEST_ID = 16
@@ -216,21 +220,11 @@ class Meter:
             self._meter_items(raw, data)
             return
         if type(data) is dict:
-            if "message" in data and (logged := logged_record(data)) is not None:
-                # A JSON log line around the record (Lambda's JSON format, Powertools): read as the record bare.
-                if self._bill_usual(logged, raw.identity, raw.fallback_ms, self._origin(raw)):
-                    return
-                data = logged
-            if "raw" in data and (answer := llama_index_raw(data)) is not None:
-                # LlamaIndex's response around the provider's answer: read as the answer bare.
-                if self._bill_usual(answer, raw.identity, raw.fallback_ms, self._origin(raw)):
-                    return
-                data = answer
-            if ("type" in data or "message_id" in data) and (step := agent_step(data)) is not None:
-                # A Claude Agent SDK step: the API's message it holds, read as if logged bare.
-                if self._bill_usual(step, raw.identity, raw.fallback_ms, self._origin(raw)):
-                    return
-                data = step
+            for keys, unwrap in _WRAPPERS:
+                if not data.keys().isdisjoint(keys) and (inner := unwrap(data)) is not None:
+                    if self._bill_usual(inner, raw.identity, raw.fallback_ms, self._origin(raw)):
+                        return
+                    data = inner
             if "captureData" in data and is_capture(data):
                 data = capture_record(data, raw.source)  # SageMaker's Data Capture: read as a gateway's log
             if "resourceSpans" in data and is_otlp(data):
