@@ -2,7 +2,14 @@
 SDK's dataclasses written out. Shapes from the SDK's types and its cost-tracking guide (a step's messages share their
 id and usage); the expected counts are worked out by hand."""
 
-from conftest import meter_lines
+import json
+
+from conftest import Collect, meter_lines
+
+from tokenmeter.core import parse_config
+from tokenmeter.metering.metering import Meter
+from tokenmeter.metering.records import RawRecord
+from tokenmeter.metering.tokenizer_pool import TokenizerPool
 
 SESSION = "c7f1c1e0-1f00-4b1a-9f3c-2c0e8a1b2c3d"
 MODEL = "claude-sonnet-4-5-20250929"
@@ -70,3 +77,19 @@ def test_the_python_sdks_messages_written_out_bill_the_same_way():
     assert totals(sink) == {("sub_1", "input"): 4, ("sub_1", "cached_input"): 12000, ("sub_1", "cache_write"): 1500,
                             ("sub_1", "output"): 7}
     assert len({e.transaction_id for e in sink.events}) == 4 and summary.skipped["agent_summary"] == 1
+
+
+def test_a_steps_messages_logged_milliseconds_apart_bill_once():
+    # Each message is a log event of its own, at its own time; none carries a time of its own.
+    sink = Collect()
+    meter = Meter(parse_config({"subscription_from": ["customer_id"]}), TokenizerPool({}), sink)
+    blocks = [{"type": "text", "text": "Let me look."}, {"type": "tool_use", "id": "toolu_1", "name": "Read"},
+              {"type": "tool_use", "id": "toolu_2", "name": "Grep"}]
+    for number, block in enumerate(blocks):
+        message = assistant("msg_01HmyMaGAgdp6Zt6DBBURNBd", block, STEP_1, f"u{number}")
+        meter.add(RawRecord(f"cloudwatch:g:s:{number}", f"cwl:{number}", json.dumps(message),
+                            1_764_300_000_000 + 7 * number))
+    meter.finish()
+    assert totals(sink) == {("sub_3", "input"): 4, ("sub_3", "cached_input"): 12000, ("sub_3", "cache_write"): 1500,
+                            ("sub_3", "output"): 7}
+    assert {e.timestamp for e in sink.events} == {"1764300000.000"}  # the first message's log time

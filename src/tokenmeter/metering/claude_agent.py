@@ -5,7 +5,9 @@ transcripts write the same).
   Anthropic Messages API message}, "session_id", "uuid", "parent_tool_use_id"}`; the Python SDK's
   `AssistantMessage` written out (`dataclasses.asdict`): `{"content", "model", "usage", "message_id", ...}`. A step
   that answers with several content blocks comes as one message per block, all with the same id and the same
-  usage (the SDK's cost-tracking guide): billed under that id, the step bills once.
+  usage (the SDK's cost-tracking guide): billed under that id, the step bills once. None of them carries a time,
+  and each is logged at its own: the step bills at the log time of its first message the meter reads
+  (metering.py), so that its messages of one delivery are one inference.
 - A result message (`type: result`; Python's `ResultMessage`: `subtype`, `duration_api_ms`, `num_turns`) sums its
   query's steps, and in streaming-input mode runs on over the session's turns: `agent_summary`, since the steps
   bill. The other messages (the partial `stream_event`s, `user`, `system`) bill nothing.

@@ -61,6 +61,7 @@ _BATCH_CHARS = 4_000_000
 # logged bare (the same ids), the wrapper's other keys beneath its own for attribution. A JSON log line (Lambda's JSON
 # format, Powertools), LlamaIndex's response around the provider's answer, a Claude Agent SDK step's message.
 _WRAPPERS = ((("message",), logged_record), (("raw",), llama_index_raw), (("type", "message_id"), agent_step))
+_STEPS_KEPT = 10_000
 # Request ids this short are not unique enough to stand for the inference
 # (Ollama's OpenAI endpoint answers "chatcmpl-" and a number below 1000).
 _MIN_REQUEST_ID = 16
@@ -114,6 +115,7 @@ class Meter:
         self._pending_count = 0
         self._pending_chars = 0
         self.summary = Summary()
+        self._step_times: dict[tuple[Any, Any], int] = {}
 
     def add(self, item: RawRecord | DeadLetter | Skipped | LogLines) -> None:
         if type(item) is LogLines:
@@ -222,6 +224,8 @@ class Meter:
         if type(data) is dict:
             for keys, unwrap in _WRAPPERS:
                 if not data.keys().isdisjoint(keys) and (inner := unwrap(data)) is not None:
+                    if unwrap is agent_step:
+                        raw = replace(raw, fallback_ms=self._step_time(inner, raw.fallback_ms))
                     if self._bill_usual(inner, raw.identity, raw.fallback_ms, self._origin(raw)):
                         return
                     data = inner
@@ -240,6 +244,17 @@ class Meter:
                 self._meter_steps(raw, data, steps)
                 return
         self._bill(raw, data, read_inference(data, self._config.bill_proxy_cache_hits))
+
+    def _step_time(self, step: dict[str, Any], logged_ms: int | None) -> int | None:
+        """The time a Claude Agent SDK step bills at: the log time of its first message here. A step's messages (one
+        per content block) carry no time of their own and are logged milliseconds apart; each at its own log time,
+        they would be that many inferences (the time is part of an identity without one of its own)."""
+        key = (step.get("id"), step.get("model"))
+        if type(key[0]) is not str or logged_ms is None:
+            return logged_ms
+        if len(self._step_times) >= _STEPS_KEPT:
+            self._step_times.clear()
+        return self._step_times.setdefault(key, logged_ms)
 
     def _meter_items(self, raw: RawRecord, items: list[dict[str, Any]]) -> None:
         """A line that logs an array of objects (an app's list of messages or records) of which a reader knows one:
