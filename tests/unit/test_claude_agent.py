@@ -93,3 +93,11 @@ def test_a_steps_messages_logged_milliseconds_apart_bill_once():
     assert totals(sink) == {("sub_3", "input"): 4, ("sub_3", "cached_input"): 12000, ("sub_3", "cache_write"): 1500,
                             ("sub_3", "output"): 7}
     assert {e.timestamp for e in sink.events} == {"1764300000.000"}  # the first message's log time
+
+
+def test_a_step_that_names_no_model_is_a_dead_letter_that_says_so():
+    step = assistant("msg_01HmyMaGAgdp6Zt6DBBURNBd", {"type": "text", "text": "Hi"}, STEP_1, "u1")
+    step["message"]["model"] = {"id": MODEL}
+    summary, sink = meter_lines([step], {"default_subscription": "sub_1"})
+    assert [(letter.reason, letter.detail) for letter in sink.dead_letters] == [
+        ("invalid_record", f"'model' must name the model, got {{'id': '{MODEL}'}}")]

@@ -115,7 +115,7 @@ class Meter:
         self._pending_count = 0
         self._pending_chars = 0
         self.summary = Summary()
-        self._step_times: dict[tuple[Any, Any], int] = {}
+        self._step_times: dict[tuple[str, str], int] = {}
 
     def add(self, item: RawRecord | DeadLetter | Skipped | LogLines) -> None:
         if type(item) is LogLines:
@@ -249,9 +249,10 @@ class Meter:
         """The time a Claude Agent SDK step bills at: the log time of its first message here. A step's messages (one
         per content block) carry no time of their own and are logged milliseconds apart; each at its own log time,
         they would be that many inferences (the time is part of an identity without one of its own)."""
-        key = (step.get("id"), step.get("model"))
-        if type(key[0]) is not str or logged_ms is None:
-            return logged_ms
+        step_id, model = step.get("id"), step.get("model")
+        if type(step_id) is not str or type(model) is not str or logged_ms is None:
+            return logged_ms  # (the reading then says what is wrong with the step)
+        key = (step_id, model)
         if len(self._step_times) >= _STEPS_KEPT:
             self._step_times.clear()
         return self._step_times.setdefault(key, logged_ms)
