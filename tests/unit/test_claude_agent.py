@@ -101,3 +101,19 @@ def test_a_step_that_names_no_model_is_a_dead_letter_that_says_so():
     summary, sink = meter_lines([step], {"default_subscription": "sub_1"})
     assert [(letter.reason, letter.detail) for letter in sink.dead_letters] == [
         ("invalid_record", f"'model' must name the model, got {{'id': '{MODEL}'}}")]
+
+
+def test_claude_codes_transcript_lines_bill_their_steps_and_nothing_else():
+    # A session transcript's lines: the session is `sessionId`, each line has its own time.
+    common = {"parentUuid": None, "isSidechain": False, "userType": "external", "cwd": "/work", "sessionId": SESSION,
+              "version": "2.0.14", "gitBranch": "main"}
+    lines = [{**common, "type": "user", "message": {"role": "user", "content": "Fix the test"}, "uuid": "u1",
+              "timestamp": "2025-10-01T10:00:00.000Z"},
+             {**assistant("msg_01HmyMaGAgdp6Zt6DBBURNBd", {"type": "text", "text": "On it."}, STEP_1, "u2"),
+              **common, "requestId": "req_011CUaBcDeFgHiJkLmNoPqRs", "timestamp": "2025-10-01T10:00:02.000Z"},
+             {**common, "type": "system", "subtype": "compact_boundary", "content": "Conversation compacted",
+              "uuid": "u3", "timestamp": "2025-10-01T10:05:00.000Z"}]
+    summary, sink = meter_lines(lines, {"subscription_from": ["customer_id"]})
+    assert totals(sink) == {("sub_3", "input"): 4, ("sub_3", "cached_input"): 12000, ("sub_3", "cache_write"): 1500,
+                            ("sub_3", "output"): 7}
+    assert dict(summary.skipped) == {"no_usage": 2} and not sink.dead_letters

@@ -99,3 +99,11 @@ def test_what_cannot_bill_says_why():
     unnamed, sink = meter(line(json.dumps(answer("tgi"))), key="exports/captured.jsonl")
     assert [letter.reason for letter in sink.dead_letters] == ["invalid_record"]
     assert "names no model" in sink.dead_letters[0].detail
+
+
+def test_a_capture_of_the_input_alone_is_a_dead_letter_that_says_why():
+    only_input = line(json.dumps(answer("qwen2.5-7b")))
+    del only_input["captureData"]["endpointOutput"]
+    _, sink = meter(only_input)
+    assert [letter.reason for letter in sink.dead_letters] == ["invalid_counts"]
+    assert "captures only its input" in sink.dead_letters[0].detail

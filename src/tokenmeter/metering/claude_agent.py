@@ -10,7 +10,8 @@ transcripts write the same).
   (metering.py), so that its messages of one delivery are one inference.
 - A result message (`type: result`; Python's `ResultMessage`: `subtype`, `duration_api_ms`, `num_turns`) sums its
   query's steps, and in streaming-input mode runs on over the session's turns: `agent_summary`, since the steps
-  bill. The other messages (the partial `stream_event`s, `user`, `system`) bill nothing.
+  bill. The other messages (the partial `stream_event`s, `user`, `system`; in a transcript, whose lines name the
+  session `sessionId`, too) bill nothing.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def skip_reason(data: dict[str, Any]) -> str | None:
         return AGENT_SUMMARY if "subtype" in data and "session_id" in data else None
     if type(kind) is str and kind in _OTHER_TYPES:
         reason, key = _OTHER_TYPES[kind]
-        return reason if key in data and "session_id" in data else None
+        return reason if key in data and ("session_id" in data or "sessionId" in data) else None
     if kind is None and "num_turns" in data and "duration_api_ms" in data and "session_id" in data:
         return AGENT_SUMMARY  # Python's ResultMessage
     return None

@@ -89,7 +89,7 @@ def read_inference(data: Any, bill_proxy_cache_hits: bool = False) -> Inference:
         return _openai_shaped(bedrock_batch_response(data), {}, data)
     if "totalRecordCount" in data and is_batch_manifest(data):
         raise NothingToBill(BATCH_SUMMARY)
-    if "session_id" in data and (reason := agent_skip_reason(data)) is not None:
+    if ("session_id" in data or "sessionId" in data) and (reason := agent_skip_reason(data)) is not None:
         raise NothingToBill(reason)  # a Claude Agent SDK message other than a step's: its steps bill
     if "usage_metadata" in data and (sdk_response := gemini_from_sdk(data)) is not None:
         return read_gemini(sdk_response)

@@ -36,7 +36,7 @@ _CAPTURE_KEY = re.compile(r"(?:^|/)([^/]+)/[^/]+/\d{4}/\d{2}/\d{2}/\d{2}/[^/]+$"
 
 def is_capture(data: dict[str, Any]) -> bool:
     capture = data.get("captureData")
-    return type(capture) is dict and type(capture.get("endpointOutput")) is dict
+    return type(capture) is dict and ("endpointOutput" in capture or "endpointInput" in capture)
 
 
 def capture_record(data: dict[str, Any], source: str) -> dict[str, Any]:
@@ -44,7 +44,10 @@ def capture_record(data: dict[str, Any], source: str) -> dict[str, Any]:
     custom attributes readable by attribution paths); RecordError or NothingToBill where nothing can bill."""
     capture, metadata = data["captureData"], data.get("eventMetadata")
     metadata = dict(metadata) if type(metadata) is dict else {}
-    output = capture["endpointOutput"]
+    output = capture.get("endpointOutput")
+    if type(output) is not dict:
+        raise RecordError(INVALID_COUNTS, "a capture without the endpoint's answer, where the counts are (the "
+                                          "endpoint's DataCaptureConfig captures only its input)")
     if str(output.get("encoding", "")).upper() == "CSV":
         raise NothingToBill(NO_USAGE)  # a classic model's prediction, not a language model's tokens
     response = _answer(_body(output, "endpointOutput"), str(output.get("observedContentType", "")))
