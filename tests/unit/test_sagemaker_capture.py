@@ -107,3 +107,9 @@ def test_a_capture_of_the_input_alone_is_a_dead_letter_that_says_why():
     _, sink = meter(only_input)
     assert [letter.reason for letter in sink.dead_letters] == ["invalid_counts"]
     assert "captures only its input" in sink.dead_letters[0].detail
+
+
+def test_an_endpoint_is_found_under_a_prefix_with_a_hash_or_spaces():
+    tgi = answer("tgi", response_id="")
+    _, sink = meter(line(json.dumps(tgi)), key="team #3/data capture/llama-chat-prod/AllTraffic/2026/04/29/00/a b.jsonl")
+    assert {e.properties["model"] for e in sink.events} == {"llama-chat-prod"} and not sink.dead_letters

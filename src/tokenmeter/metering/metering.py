@@ -230,7 +230,7 @@ class Meter:
                         return
                     data = inner
             if "captureData" in data and is_capture(data):
-                data = capture_record(data, raw.source)  # SageMaker's Data Capture: read as a gateway's log
+                data = capture_record(data, record_origin(raw).get("@key"))  # SageMaker's: read as a gateway's log
             if "resourceSpans" in data and is_otlp(data):
                 self._meter_spans(raw, data)
                 return

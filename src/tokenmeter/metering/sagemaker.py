@@ -39,9 +39,10 @@ def is_capture(data: dict[str, Any]) -> bool:
     return type(capture) is dict and ("endpointOutput" in capture or "endpointInput" in capture)
 
 
-def capture_record(data: dict[str, Any], source: str) -> dict[str, Any]:
+def capture_record(data: dict[str, Any], key: str | None) -> dict[str, Any]:
     """The captured request and answer as `{"request", "response"}` (the line's `eventMetadata` beside, its
-    custom attributes readable by attribution paths); RecordError or NothingToBill where nothing can bill."""
+    custom attributes readable by attribution paths; ``key``: the S3 key it was read from, if any); RecordError or
+    NothingToBill where nothing can bill."""
     capture, metadata = data["captureData"], data.get("eventMetadata")
     metadata = dict(metadata) if type(metadata) is dict else {}
     output = capture.get("endpointOutput")
@@ -54,9 +55,9 @@ def capture_record(data: dict[str, Any], source: str) -> dict[str, Any]:
     request = _json_or_empty(capture.get("endpointInput"))
     model = response.get("model")
     if type(model) is not str or model.strip().lower() in _GENERIC_MODELS or model.startswith("/"):
-        endpoint = _endpoint_of(source)
-        if endpoint is None:
-            raise RecordError(INVALID_RECORD, f"the endpoint's answer names no model ({model!r}) and {source} is not "
+        endpoint = (match := _CAPTURE_KEY.search(key or "")) and match.group(1)
+        if not endpoint:
+            raise RecordError(INVALID_RECORD, f"the endpoint's answer names no model ({model!r}) and {key!r} is not "
                                               "where Data Capture writes (…/<endpoint>/<variant>/yyyy/mm/dd/hh/…)")
         response["model"] = endpoint
     event_id = metadata.get("eventId")
@@ -116,8 +117,3 @@ def _json_object(text: str | bytes) -> dict[str, Any] | None:
     except orjson.JSONDecodeError:
         return None
     return value if type(value) is dict else None
-
-
-def _endpoint_of(source: str) -> str | None:
-    match = _CAPTURE_KEY.search(source.partition("#")[0])
-    return match.group(1) if match else None
