@@ -263,8 +263,7 @@ class Meter:
         JSON array are."""
         self.summary.records += len(items) - 1
         for index, item in enumerate(items):
-            record = RawRecord(f"{raw.source}[{index}]", f"{raw.identity}[{index}]", "", raw.fallback_ms, item,
-                               raw.lossy, raw.origin)
+            record = _part(raw, f"[{index}]", item)
             self._guarded(record, self._meter, record)
 
     def _meter_steps(self, raw: RawRecord, data: dict[str, Any], steps: list[dict[str, Any]]) -> None:
@@ -272,8 +271,7 @@ class Meter:
         the app logged around them."""
         self.summary.records += len(steps) - 1
         for index, step in enumerate(steps):
-            record = RawRecord(f"{raw.source}#step={index}", f"{raw.identity}#step={index}", "", raw.fallback_ms, step,
-                               raw.lossy, raw.origin)
+            record = _part(raw, f"#step={index}", step)
             self._guarded(record, self._bill_step, record, data, step)
 
     def _bill_step(self, record: RawRecord, data: dict[str, Any], step: dict[str, Any]) -> None:
@@ -290,8 +288,7 @@ class Meter:
         for number, span in enumerate(found):
             if type(span) is not Span:
                 body, error = span
-                record = RawRecord(f"{raw.source}#span={number}", f"{raw.identity}#span={number}", "", raw.fallback_ms,
-                                   body, raw.lossy, raw.origin)
+                record = _part(raw, f"#span={number}", body)
                 self._dead_letter(self.dead_letter(record, error.reason, error.detail))
                 continue
             reason = next(reasons)
@@ -418,6 +415,13 @@ def _identifier_error(subscription: str, model: str) -> RecordError | None:
         if len(_VALID_IDS) < _VALID_IDS_KEPT:
             _VALID_IDS.add(value)
     return None
+
+
+def _part(raw: RawRecord, suffix: str, value: Any) -> RawRecord:
+    """A part of ``raw`` read as a record of its own (an array's element, a result's step, a span), named and
+    identified by ``suffix`` after the whole's name and identity."""
+    return RawRecord(f"{raw.source}{suffix}", f"{raw.identity}{suffix}", "", raw.fallback_ms, value, raw.lossy,
+                     raw.origin)
 
 
 def _readable(item: dict[str, Any]) -> bool:
