@@ -61,7 +61,7 @@ _BATCH_CHARS = 4_000_000
 # logged bare (the same ids), the wrapper's other keys beneath its own for attribution. A JSON log line (Lambda's JSON
 # format, Powertools), LlamaIndex's response around the provider's answer, a Claude Agent SDK step's message.
 _WRAPPERS = ((("message",), logged_record), (("raw",), llama_index_raw), (("type", "message_id"), agent_step))
-_STEPS_KEPT = 10_000
+_FIRST_TIMES_KEPT = 10_000
 # Request ids this short are not unique enough to stand for the inference
 # (Ollama's OpenAI endpoint answers "chatcmpl-" and a number below 1000).
 _MIN_REQUEST_ID = 16
@@ -115,7 +115,7 @@ class Meter:
         self._pending_count = 0
         self._pending_chars = 0
         self.summary = Summary()
-        self._step_times: dict[tuple[str, str], int] = {}
+        self._first_times: dict[str, int] = {}
 
     def add(self, item: RawRecord | DeadLetter | Skipped | LogLines) -> None:
         if type(item) is LogLines:
@@ -224,8 +224,6 @@ class Meter:
         if type(data) is dict:
             for keys, unwrap in _WRAPPERS:
                 if not data.keys().isdisjoint(keys) and (inner := unwrap(data)) is not None:
-                    if unwrap is agent_step:
-                        raw = replace(raw, fallback_ms=self._step_time(inner, raw.fallback_ms))
                     if self._bill_usual(inner, raw.identity, raw.fallback_ms, self._origin(raw)):
                         return
                     data = inner
@@ -245,17 +243,11 @@ class Meter:
                 return
         self._bill(raw, data, read_inference(data, self._config.bill_proxy_cache_hits))
 
-    def _step_time(self, step: dict[str, Any], logged_ms: int | None) -> int | None:
-        """The time a Claude Agent SDK step bills at: the log time of its first message here. A step's messages (one
-        per content block) carry no time of their own and are logged milliseconds apart; each at its own log time,
-        they would be that many inferences (the time is part of an identity without one of its own)."""
-        step_id, model = step.get("id"), step.get("model")
-        if type(step_id) is not str or type(model) is not str or logged_ms is None:
-            return logged_ms  # (the reading then says what is wrong with the step)
-        key = (step_id, model)
-        if len(self._step_times) >= _STEPS_KEPT:
-            self._step_times.clear()
-        return self._step_times.setdefault(key, logged_ms)
+    def _first_time(self, identity: str, timestamp_ms: int) -> int:
+        """The delivery time of the first copy of ``identity`` this meter billed."""
+        if len(self._first_times) >= _FIRST_TIMES_KEPT:
+            self._first_times.clear()
+        return self._first_times.setdefault(identity, timestamp_ms)
 
     def _meter_items(self, raw: RawRecord, items: list[dict[str, Any]]) -> None:
         """A line that logs an array of objects (an app's list of messages or records) of which a reader knows one:
@@ -354,6 +346,10 @@ class Meter:
         if request_id is not None and len(request_id) >= _MIN_REQUEST_ID:
             # The same inference logged twice (Bedrock to CloudWatch and S3) bills once.
             identity = f"req:{request_id}|{model}"
+            if not own_time:
+                # Copies logged apart within one delivery (a Claude Agent SDK step's message per content block,
+                # milliseconds apart) take the first one's time, and so are one inference.
+                timestamp_ms = self._first_time(identity, timestamp_ms)
         if not own_time:
             # A record without a time of its own takes its delivery's (log event, object), which can differ
             # between copies that share an identity; Lago's ClickHouse store counts one transaction id sent
