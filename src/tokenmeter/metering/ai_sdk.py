@@ -34,8 +34,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .fields import NothingToBill, carve, count_at, id_at, model_at, object_at, rfc3339_at, with_counts
-from .records import INVALID_COUNTS, STREAM_CHUNK, Inference, RecordError
+from .fields import carve, count_at, id_at, model_at, object_at, rfc3339_at, with_counts
+from .records import INVALID_COUNTS, Inference, RecordError
 
 _DETAILS = ("inputTokenDetails", "outputTokenDetails")
 _V5_PARTS = ("cachedInputTokens", "reasoningTokens")
@@ -93,8 +93,6 @@ def ai_sdk_steps(data: dict[str, Any]) -> list[dict[str, Any]] | None:
 
 
 def read_ai_sdk(data: dict[str, Any]) -> Inference:
-    if data.get("type") == "finish" and "finishReason" in data:  # a logged stream's total: its steps bill
-        raise NothingToBill(STREAM_CHUNK)
     usage, response = _usage(data), object_at(data, "response")
     metadata = object_at(data, "providerMetadata")
     if isinstance(response.get("modelId"), str):

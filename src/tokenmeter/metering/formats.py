@@ -98,6 +98,8 @@ def read_inference(data: Any, bill_proxy_cache_hits: bool = False) -> Inference:
         return read_langchain(langchain)
     if ("usage" in data or "kind" in data) and is_pydantic_ai(data):
         return read_pydantic_ai(data)
+    if "type" in data and is_stream_part(data):
+        raise NothingToBill(STREAM_CHUNK)  # the Vercel AI SDK's: its steps' finish parts bill
     if ("usage" in data or "totalUsage" in data) and is_ai_sdk(data):
         return read_ai_sdk(data)
     if ("key" in data or "processed_time" in data) and is_failed_google_batch_line(data):
@@ -134,8 +136,6 @@ def read_inference(data: Any, bill_proxy_cache_hits: bool = False) -> Inference:
         raise NothingToBill(PLATFORM_LINE)  # START, END and REPORT in Lambda's JSON log format
     if _is_error_answer(data):
         raise NothingToBill(FAILED_REQUEST)  # an API's error answer (a stream's error event): nothing billed
-    if "type" in data and is_stream_part(data):
-        raise NothingToBill(STREAM_CHUNK)  # the Vercel AI SDK's: its steps' finish parts bill
     if data.get("object") == "response" and data.get("usage") is None:
         # A Responses API response not finished (background mode's queued, in_progress: its final state bills
         # once it is logged), or ended with nothing counted.
