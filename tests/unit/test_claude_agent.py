@@ -117,3 +117,71 @@ def test_claude_codes_transcript_lines_bill_their_steps_and_nothing_else():
     assert totals(sink) == {("sub_3", "input"): 4, ("sub_3", "cached_input"): 12000, ("sub_3", "cache_write"): 1500,
                             ("sub_3", "output"): 7}
     assert dict(summary.skipped) == {"no_usage": 2} and not sink.dead_letters
+
+
+def transcript_line(message_id: str, block: dict, usage: dict, uuid: str, at: str, stop_reason: str | None) -> dict:
+    """A line of Claude Code's session transcript (~/.claude/projects/<project>/<session>.jsonl) for an answer."""
+    return {"parentUuid": "u0", "isSidechain": False, "userType": "external", "cwd": "/work", "sessionId": SESSION,
+            "version": "2.0.14", "gitBranch": "main", "requestId": "req_011CUaBcDeFgHiJkLmNoPqRs", "type": "assistant",
+            "uuid": uuid, "timestamp": at,
+            "message": {"id": message_id, "type": "message", "role": "assistant", "model": MODEL, "content": [block],
+                        "stop_reason": stop_reason, "stop_sequence": None, "usage": usage}}
+
+
+def snapshots(message_id: str, at: str, outputs: list[int]) -> list[dict]:
+    """One answer as a transcript holds it: a line per content block as it streams, the same input and cache
+    counts on each and the output so far (the last line's is the answer's)."""
+    lines = []
+    for number, output in enumerate(outputs):
+        usage = {"input_tokens": 10, "cache_creation_input_tokens": 11862, "cache_read_input_tokens": 15555,
+                 "output_tokens": output, "service_tier": "standard"}
+        last = number == len(outputs) - 1
+        lines.append(transcript_line(message_id, {"type": "text", "text": f"part {number}"}, usage,
+                                     f"{message_id}-{number}", f"{at[:-2]}{number}Z", "tool_use" if last else None))
+    return lines
+
+
+def meter_object(lines: list[dict], etag: str, modified_ms: int, sink: Collect) -> None:
+    """The transcript as one S3 object: each line a record identified by the object's version and its line."""
+    meter = Meter(parse_config({"default_subscription": "sub_1"}), TokenizerPool({}), sink)
+    for number, line in enumerate(lines, 1):
+        meter.add(RawRecord(f"s3://logs/claude/{SESSION}.jsonl#line={number}", f"s3:logs/claude/{SESSION}.jsonl:{etag}#{number}",
+                            json.dumps(line), modified_ms))
+    meter.finish()
+
+
+def test_a_transcripts_snapshots_of_a_streamed_answer_bill_its_final_output_once_at_its_first_line():
+    # Claude Code writes an answer's lines as it streams (the output so far on each: 9, 9, 159): the answer's output
+    # is the last's, its input and cache counts each line's.
+    sink = Collect()
+    meter_object(snapshots("msg_01QbxpX1a9Yp4HgyDvXyNq7W", "2025-10-01T10:00:02.000Z", [9, 9, 159]), "e1",
+                 1_759_400_000_000, sink)
+    assert totals(sink) == {("sub_1", "input"): 10, ("sub_1", "cache_write"): 11862, ("sub_1", "cached_input"): 15555,
+                            ("sub_1", "output"): 159}
+    assert len(sink.events) == 4  # one answer's four types, sent once
+    # At the time its first line was written, not when the transcript reached S3 (a day later here).
+    assert {e.timestamp for e in sink.events} == {"1759312802.000"}
+
+
+def test_a_transcript_uploaded_again_as_it_grows_bills_each_answer_once():
+    first = snapshots("msg_01QbxpX1a9Yp4HgyDvXyNq7W", "2025-10-01T10:00:02.000Z", [9, 159])
+    second = snapshots("msg_01Vd3JkLmPq8RsTuVwXyZa4B", "2025-10-01T10:01:30.000Z", [3, 41])
+    sink = Collect()
+    meter_object(first, "e1", 1_759_313_000_000, sink)  # the session so far, synced
+    meter_object(first + second, "e2", 1_759_314_000_000, sink)  # the same file, grown, synced again
+    # 10 + 10 input, 11862 + 11862 cache writes, 15555 + 15555 cache reads, 159 + 41 output: each answer once.
+    assert totals(sink) == {("sub_1", "input"): 20, ("sub_1", "cache_write"): 23724, ("sub_1", "cached_input"): 31110,
+                            ("sub_1", "output"): 200}
+
+
+def test_answers_past_what_the_meter_holds_are_billed_all_the_same(monkeypatch):
+    import tokenmeter.metering.metering as metering
+
+    monkeypatch.setattr(metering, "_HELD_KEPT", 2)
+    lines = [line for n in range(5) for line in snapshots(f"msg_01QbxpX1a9Yp4HgyDvXyNq7{n}", f"2025-10-01T10:0{n}:00.000Z",
+                                                          [5, 20 + n])]
+    sink = Collect()
+    meter_object(lines, "e1", 1_759_313_000_000, sink)
+    # Five answers: 5 x 10 input, 5 x 11862 cache writes, 5 x 15555 cache reads, 20 + 21 + 22 + 23 + 24 output.
+    assert totals(sink) == {("sub_1", "input"): 50, ("sub_1", "cache_write"): 59310, ("sub_1", "cached_input"): 77775,
+                            ("sub_1", "output"): 110}

@@ -4,10 +4,12 @@ transcripts write the same).
 - An assistant message is one step's API call. TypeScript and the wire: `{"type": "assistant", "message": {an
   Anthropic Messages API message}, "session_id", "uuid", "parent_tool_use_id"}`; the Python SDK's
   `AssistantMessage` written out (`dataclasses.asdict`): `{"content", "model", "usage", "message_id", ...}`. A step
-  that answers with several content blocks comes as one message per block, all with the same id and the same
-  usage (the SDK's cost-tracking guide): billed under that id, the step bills once. None of them carries a time,
-  and each is logged at its own: the step bills at the log time of its first message the meter reads
-  (metering.py), so that its messages of one delivery are one inference.
+  that answers with several content blocks comes as one message per block, all with the same id (the SDK's
+  cost-tracking guide): billed under that id, the step bills once. None of them carries a time, and each is logged
+  at its own: the step bills at the log time of its first message in the delivery, with the largest of each count
+  over its messages (metering.py holds them to the delivery's end), because Claude Code writes a transcript's lines
+  as the answer streams, the output so far on each. A transcript line's `timestamp` is its log time: a transcript
+  uploaded again, grown, bills its steps at the same times, so under the same ids.
 - A result message (`type: result`; Python's `ResultMessage`: `subtype`, `duration_api_ms`, `num_turns`) sums its
   query's steps, and in streaming-input mode runs on over the session's turns: `agent_summary`, since the steps
   bill. The other messages (the partial `stream_event`s, `user`, `system`; in a transcript, whose lines name the
@@ -17,6 +19,8 @@ transcripts write the same).
 from __future__ import annotations
 
 from typing import Any
+
+from tokenmeter.core import parse_rfc3339_ms
 
 from .records import NO_USAGE, STREAM_CHUNK
 
@@ -39,6 +43,18 @@ def agent_step(data: dict[str, Any]) -> dict[str, Any] | None:
     if type(message_id) is str and type(data.get("usage")) is dict and "parent_tool_use_id" in data and "id" not in data:
         return {**data, "id": message_id}  # Python's AssistantMessage: the same message, its id named apart
     return None
+
+
+def logged_at(data: dict[str, Any]) -> int | None:
+    """The time a transcript line (or an app's log line around a message) was written, in ms: the step's log time,
+    which stays the same when the transcript is read again, grown, from a later upload; None without one."""
+    stamp = data.get("timestamp")
+    if type(stamp) is not str:
+        return None
+    try:
+        return parse_rfc3339_ms(stamp)
+    except ValueError:
+        return None
 
 
 def skip_reason(data: dict[str, Any]) -> str | None:

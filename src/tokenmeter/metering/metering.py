@@ -19,7 +19,7 @@ from tokenmeter.core.dead_letters import DeadLetter, truncate_record
 
 from .ai_sdk import ai_sdk_steps, read_ai_sdk
 from .attribution import Attributor
-from .claude_agent import agent_step
+from .claude_agent import agent_step, logged_at
 from .fields import NothingToBill
 from .formats import read_inference
 from .log_wrappers import llama_index_raw, logged_record, printed_record
@@ -61,7 +61,8 @@ _BATCH_CHARS = 4_000_000
 # logged bare (the same ids), the wrapper's other keys beneath its own for attribution. A JSON log line (Lambda's JSON
 # format, Powertools), LlamaIndex's response around the provider's answer, a Claude Agent SDK step's message.
 _WRAPPERS = ((("message",), logged_record), (("raw",), llama_index_raw), (("type", "message_id"), agent_step))
-_FIRST_TIMES_KEPT = 10_000
+# Inferences held to the end of a delivery (copies logged apart, _hold): past this many, those held are billed.
+_HELD_KEPT = 10_000
 # Request ids this short are not unique enough to stand for the inference
 # (Ollama's OpenAI endpoint answers "chatcmpl-" and a number below 1000).
 _MIN_REQUEST_ID = 16
@@ -91,6 +92,16 @@ class _EventsSink:
 
 
 @dataclass(slots=True)
+class _Held:
+    """An inference with a request id and no time of its own, billed once its delivery is read: its copies are one."""
+
+    subscription: str
+    model: str
+    timestamp_ms: int  # the first copy's delivery time
+    counts: dict[str, int]  # the largest of each type over the copies
+
+
+@dataclass(slots=True)
 class _Pending:
     raw: RawRecord
     inference: Inference
@@ -115,7 +126,7 @@ class Meter:
         self._pending_count = 0
         self._pending_chars = 0
         self.summary = Summary()
-        self._first_times: dict[str, int] = {}
+        self._held: dict[str, _Held] = {}
 
     def add(self, item: RawRecord | DeadLetter | Skipped | LogLines) -> None:
         if type(item) is LogLines:
@@ -192,6 +203,7 @@ class Meter:
         for bill in self._streams.finish():
             self._settle(bill)
         self._count_pending()
+        self._bill_held()
         return self.summary
 
     def dead_letter(self, raw: RawRecord, reason: str, detail: str) -> DeadLetter:
@@ -224,6 +236,8 @@ class Meter:
         if type(data) is dict:
             for keys, unwrap in _WRAPPERS:
                 if not data.keys().isdisjoint(keys) and (inner := unwrap(data)) is not None:
+                    if unwrap is agent_step and (at := logged_at(data)) is not None:
+                        raw = replace(raw, fallback_ms=at)
                     if self._bill_usual(inner, raw.identity, raw.fallback_ms, self._origin(raw)):
                         return
                     data = inner
@@ -243,11 +257,27 @@ class Meter:
                 return
         self._bill(raw, data, read_inference(data, self._config.bill_proxy_cache_hits))
 
-    def _first_time(self, identity: str, timestamp_ms: int) -> int:
-        """The delivery time of the first copy of ``identity`` this meter billed."""
-        if len(self._first_times) >= _FIRST_TIMES_KEPT:
-            self._first_times.clear()
-        return self._first_times.setdefault(identity, timestamp_ms)
+    def _hold(self, identity: str, subscription: str, model: str, timestamp_ms: int, billed: dict[str, int]) -> None:
+        """Keep a copy of an inference until the delivery is read (``_bill_held``): the first copy's subscription
+        and time, the largest count of each type."""
+        held = self._held.get(identity)
+        if held is None:
+            if len(self._held) >= _HELD_KEPT:
+                self._bill_held()
+            self._held[identity] = _Held(subscription, model, timestamp_ms, billed)  # (made for this record)
+        else:
+            counts = held.counts
+            for token_type, tokens in billed.items():
+                if tokens > counts.get(token_type, 0):
+                    counts[token_type] = tokens
+        self.summary.metered += 1
+
+    def _bill_held(self) -> None:
+        held, self._held = self._held, {}
+        for identity, inference in held.items():
+            # Its time is part of its identity, as for any record billed at its delivery's time (_emit).
+            self._deliver(f"{identity}|at:{inference.timestamp_ms}", inference.subscription, inference.model,
+                          inference.timestamp_ms, inference.counts)
 
     def _meter_items(self, raw: RawRecord, items: list[dict[str, Any]]) -> None:
         """A line that logs an array of objects (an app's list of messages or records) of which a reader knows one:
@@ -343,21 +373,27 @@ class Meter:
         """Deliver an inference's events, one per token type in ``billed`` (no zero counts there). ``identity`` is
         its record's, used where the inference has no request id long enough to stand for it; ``own_time``: the
         time is the record's, not its delivery's."""
+        if not billed:
+            self.summary.skipped[NO_USAGE] += 1
+            return
         if request_id is not None and len(request_id) >= _MIN_REQUEST_ID:
             # The same inference logged twice (Bedrock to CloudWatch and S3) bills once.
             identity = f"req:{request_id}|{model}"
             if not own_time:
-                # Copies logged apart within one delivery (a Claude Agent SDK step's message per content block,
-                # milliseconds apart) take the first one's time, and so are one inference.
-                timestamp_ms = self._first_time(identity, timestamp_ms)
-        if not own_time:
+                # Copies logged apart within one delivery, each at its own log time, are one inference, billed at
+                # the end: a Claude Agent SDK step's message per content block, milliseconds apart, whose output
+                # grows from copy to copy as Claude Code writes its transcript while the answer streams.
+                self._hold(identity, subscription, model, timestamp_ms, billed)
+                return
+        elif not own_time:
             # A record without a time of its own takes its delivery's (log event, object), which can differ
             # between copies that share an identity; Lago's ClickHouse store counts one transaction id sent
             # with two timestamps twice, so the time is part of the identity.
             identity += f"|at:{timestamp_ms}"
-        if not billed:
-            self.summary.skipped[NO_USAGE] += 1
-            return
+        self._deliver(identity, subscription, model, timestamp_ms, billed)
+        self.summary.metered += 1
+
+    def _deliver(self, identity: str, subscription: str, model: str, timestamp_ms: int, billed: dict[str, int]) -> None:
         usage = InferenceUsage(record_key(identity), subscription, format_timestamp(timestamp_ms), model, billed,
                                self._shape)
         try:
@@ -366,7 +402,6 @@ class Meter:
             # The sink sends as it fills (SqsOutbox): a failure there lost what was being sent, whichever record
             # was being billed, so the invocation fails and is retried whole rather than this record set aside.
             raise Unavailable(f"usage events not delivered: {type(exc).__name__}: {exc}") from exc
-        self.summary.metered += 1
         self.summary.events += len(billed)
 
     def _count_pending(self) -> None:
