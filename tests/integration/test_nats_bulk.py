@@ -1,5 +1,6 @@
-"""tokenmeter's lean NATS paths against a real nats-server: acks written in one go, and the puller asking
-for the next batch before the caller is done with this one. Nothing may be lost or acked twice."""
+"""tokenmeter's lean NATS paths against a real nats-server: acks written in one go, messages handed over where
+they are read, and the puller asking for the next batch before the caller is done with this one. Nothing may be
+lost or acked twice."""
 
 import asyncio
 import time
@@ -113,3 +114,42 @@ def test_a_prefetching_puller_fetches_every_message_once_in_order(nats_server):
         return seen
 
     assert run(go()) == list(range(57))
+
+
+def test_a_subscription_in_place_gets_what_a_callback_subscription_gets(nats_server):
+    async def go():
+        nc = Client()
+        errors_seen: list[Exception] = []
+
+        async def on_error(exc: Exception) -> None:
+            errors_seen.append(exc)
+
+        await nc.connect(nats_server.url, error_cb=on_error)
+        in_place, by_callback = [], []
+
+        def handler(msg):
+            if msg.data == b"boom":
+                raise ValueError("a handler's own failure")
+            in_place.append((msg.subject, msg.reply, msg.data, msg.headers))
+
+        async def callback(msg):
+            by_callback.append((msg.subject, msg.reply, msg.data, msg.headers))
+
+        sub = await nc.subscribe_in_place("in.>", handler)
+        await nc.subscribe("in.>", cb=callback)
+        await nc.publish("in.a", b"1")
+        await nc.publish("in.b", b"boom")  # goes to the error callback; the reading goes on
+        await nc.publish("in.c", b"3", reply="r.1", headers={"Nats-Msg-Id": "e-3", "Status": "100"})
+        await nc.flush()
+        await asyncio.sleep(0.1)  # the callback subscription's own task delivers in its own time
+        assert in_place == [("in.a", "", b"1", None), ("in.c", "r.1", b"3", {"Nats-Msg-Id": "e-3", "Status": "100"})]
+        assert by_callback == [("in.a", "", b"1", None), ("in.b", "", b"boom", None), in_place[1]]
+        assert [str(e) for e in errors_seen] == ["a handler's own failure"]
+        await sub.unsubscribe()
+        await nc.publish("in.d", b"4")
+        await nc.flush()
+        await asyncio.sleep(0.1)
+        assert len(in_place) == 2 and len(by_callback) == 4  # nothing after unsubscribing
+        await nc.close()
+
+    run(go())

@@ -74,6 +74,14 @@ def test_the_client_still_has_the_steps_send_relies_on():
         assert hasattr(NatsClient(), name), name
 
 
+def test_the_client_still_has_the_steps_subscribe_in_place_relies_on():
+    # The parser hands every message to _process_msg; a renamed step would leave the handlers without messages.
+    for name in ("_process_msg", "_process_headers", "_build_message"):
+        assert name in vars(NatsClient), name
+    for name in ("_subs", "_error_cb", "stats"):
+        assert hasattr(NatsClient(), name), name
+
+
 def test_a_usage_event_publish_is_written_as_nats_py_writes_it():
     payload = b'{"transaction_id":"e-1","external_subscription_id":"sub_42","code":"llm_tokens"}'
     header = commands.header_prefix({"Nats-Expected-Stream": "USAGE"}) + commands.header_key("Nats-Msg-Id")

@@ -1,4 +1,5 @@
-"""nats-py's client with three lean paths: reading headers, and sending publishes and acks built in bulk.
+"""nats-py's client with four lean paths: reading headers, handing messages over where they are read, and sending
+publishes and acks built in bulk.
 
 nats-py 2.16 checks every header name for whitespace with a generator over its characters (a fifth of
 lago_sync's CPU for ledger messages that carry one ``Nats-Msg-Id``); ``Client`` reads them with a regular
@@ -6,18 +7,21 @@ expression instead. Its ``publish`` builds each message's header block key by ke
 (``str.translate`` on every value), and ``Msg.ack`` is a whole ``publish`` per message: together about a
 third of publish_event's and a tenth of lago_sync's CPU. ``send`` takes protocol commands already built
 (tokenmeter.nats.commands) and hands them to the same outgoing buffer and flusher ``publish`` uses.
-tests/unit/test_nats_client.py checks each against nats-py's own code, byte for byte, and that the client
-still has the steps these rely on.
+A subscription with a callback gets each message through a queue and a task of its own (a queue put, a get and a
+loop turn per message: a sixth of publish_event's CPU, for its PubAcks); ``subscribe_in_place`` hands a message to
+a plain function as the reading task reads it. tests/unit/test_nats_client.py checks each against nats-py's own
+code, byte for byte, and that the client still has the steps these rely on.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from nats import errors
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 
 from . import commands
 
@@ -44,6 +48,33 @@ def parse_header_lines(raw: bytes) -> dict[str, str]:
 
 class Client(NatsClient):
     _parse_header_lines = staticmethod(parse_header_lines)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._in_place: dict[int, Callable[[Msg], None]] = {}  # subscription id -> its handler
+
+    async def subscribe_in_place(self, subject: str, handler: Callable[[Msg], None]) -> Subscription:
+        """Subscribe with ``handler`` called on each message as the connection's reading task reads it: it must not
+        block (and should not raise: what it raises goes to the error callback, as a callback's does)."""
+        sub = await self.subscribe(subject)
+        self._in_place[sub._id] = handler
+        return sub
+
+    async def _process_msg(self, sid: int, subject: bytes, reply: bytes, data: bytes, headers: bytes) -> None:
+        handler = self._in_place.get(sid)
+        if handler is None:
+            await super()._process_msg(sid, subject, reply, data, headers)
+            return
+        if sid not in self._subs:  # unsubscribed: dropped, as nats-py drops it
+            del self._in_place[sid]
+            return
+        self.stats["in_msgs"] += 1
+        self.stats["in_bytes"] += len(data)
+        msg = self._build_message(sid, subject, reply, data, await self._process_headers(headers))
+        try:
+            handler(msg)
+        except Exception as exc:  # noqa: BLE001 - the reading task must go on
+            await self._error_cb(exc)
 
     async def send(self, data: bytes, messages: int = 1) -> None:
         """Send ``messages`` publishes already written as protocol commands (``data``), as ``publish`` sends one.

@@ -65,7 +65,7 @@ async def publish_events(
     deadline = loop.time() + timeout
     acks = _Acks()
     inbox = nc.new_inbox()
-    sub = await nc.subscribe(f"{inbox}.*", cb=acks.receive)
+    sub = await nc.subscribe_in_place(f"{inbox}.*", acks.receive)
     taken: list[UsageEvent] = []
     try:
         remaining = iter(events)
@@ -152,7 +152,7 @@ class _Acks:
         self._room.clear()
         await self._room.wait()
 
-    async def receive(self, msg: Any) -> None:
+    def receive(self, msg: Any) -> None:
         index = int(msg.subject.rpartition(".")[2])
         if index in self.acks:
             return

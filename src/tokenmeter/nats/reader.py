@@ -49,7 +49,7 @@ class StreamReader:
             **where))
         self._consumer = info.name
         self._inbox = self._nc.new_inbox()
-        self._sub = await self._nc.subscribe(self._inbox, cb=self._receive)
+        self._sub = await self._nc.subscribe_in_place(self._inbox, self._receive)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -75,7 +75,7 @@ class StreamReader:
         await asyncio.wait_for(self._done.wait(), timeout)
         return self._got
 
-    async def _receive(self, msg: Any) -> None:
+    def _receive(self, msg: Any) -> None:
         headers = msg.headers or {}
         status = headers.get("Status")
         if status is not None and not msg.data and not msg.reply:

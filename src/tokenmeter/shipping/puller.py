@@ -49,7 +49,7 @@ class Puller:
         self._ended_by: tuple[str, str] | None = None
 
     async def start(self) -> Puller:
-        self._sub = await self._nc.subscribe(self._inbox, cb=self._receive)
+        self._sub = await self._nc.subscribe_in_place(self._inbox, self._receive)
         return self
 
     async def stop(self) -> None:
@@ -100,7 +100,7 @@ class Puller:
         messages, self._messages = self._messages, []
         return messages
 
-    async def _receive(self, msg: Any) -> None:
+    def _receive(self, msg: Any) -> None:
         status = msg.headers.get(_STATUS) if msg.headers else None
         if status is None:
             self._messages.append(msg)
