@@ -199,6 +199,14 @@ RUNTIME_ANSWERS = [
     {"id": "gm3qorzdhgbfurvjtvhg6dckhu", "model": "meta/meta-llama-3-70b-instruct", "version": "fbfb20b4",
      "status": "succeeded", "completed_at": "2026-11-15T12:00:00.374183Z", "urls": {},
      "metrics": {"input_token_count": 8, "output_token_count": 43, "predict_time": 1.3}},
+    {"object": "trace.span", "id": "span_9c8b7a6f5e4d3c2b1a098765", "trace_id": "trace_3f2a9c1e7b4d4e0f", "parent_id": None,
+     "started_at": "2026-11-15T12:00:00.104211+00:00", "ended_at": "2026-11-15T12:00:02.519733+00:00", "error": None,
+     "span_data": {"type": "generation", "model": "o4-mini", "usage": {
+         "requests": 1, "input_tokens": 1200, "output_tokens": 300, "input_tokens_details": {"cached_tokens": 1000},
+         "output_tokens_details": {"reasoning_tokens": 100}}}},
+    {"type": "assistant", "sessionId": "c7f1c1e0", "uuid": "u2", "timestamp": "2026-11-15T12:00:02.000Z",
+     "message": {"id": "msg_01HmyMaGAgdp6Zt6DBBURNBd", "type": "message", "model": "claude-sonnet-4-5",
+                 "usage": {"input_tokens": 4, "cache_read_input_tokens": 12000, "output_tokens": 7}}},
 ]
 
 
@@ -217,7 +225,7 @@ runtime_answers = st.sampled_from(RUNTIME_ANSWERS).flatmap(lambda answer: st.bui
          "meta", "tokenCount", "stop_reason", "proxy", "ai-proxy", "prompt_tokens", "completion_tokens", "model",
          "body", "headers", "input_token_count", "output_token_count", "id", "status", "inputTokenDetails",
          "cachedInputTokens", "promptTokens", "anthropic", "openai", "modelId", "timestamp", "cache_read_tokens",
-         "input_audio_tokens", "details"]), hostile, max_size=2),
+         "input_audio_tokens", "details", "type"]), hostile, max_size=2),
         max_size=1)))
 realtime_models = st.sampled_from(["gpt-realtime", "gpt-4o-transcribe"]) | hostile
 chunks = st.one_of(

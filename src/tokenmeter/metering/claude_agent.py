@@ -22,9 +22,7 @@ from typing import Any
 
 from tokenmeter.core import parse_rfc3339_ms
 
-from .records import NO_USAGE, STREAM_CHUNK
-
-AGENT_SUMMARY = "agent_summary"
+from .records import AGENT_SUMMARY, NO_USAGE, STREAM_CHUNK
 
 _OWN_KEYS = frozenset(("type", "message"))
 # The other messages, each told by the key that comes with it: (what it is, that key).

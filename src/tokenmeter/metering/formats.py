@@ -40,6 +40,7 @@ from .kong import is_kong, read_kong
 from .langchain import langchain_record, read_langchain
 from .litellm import is_litellm, read_litellm
 from .log_wrappers import is_platform_event
+from .openai_agents import is_agents_trace, read_agents_trace
 from .openai_usage import openai_counts
 from .otlp import NOT_TRACES, is_otlp_logs_or_metrics
 from .pydantic_ai import is_pydantic_ai, read_pydantic_ai
@@ -91,6 +92,8 @@ def read_inference(data: Any, bill_proxy_cache_hits: bool = False) -> Inference:
         raise NothingToBill(BATCH_SUMMARY)
     if ("session_id" in data or "sessionId" in data) and (reason := agent_skip_reason(data)) is not None:
         raise NothingToBill(reason)  # a Claude Agent SDK message other than a step's: its steps bill
+    if ("span_data" in data or "workflow_name" in data) and is_agents_trace(data):
+        return read_agents_trace(data)
     if "usage_metadata" in data and (sdk_response := gemini_from_sdk(data)) is not None:
         return read_gemini(sdk_response)
     if ("usage_metadata" in data or "llm_output" in data or "token_usage" in data or "lc" in data) and (

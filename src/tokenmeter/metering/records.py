@@ -30,6 +30,7 @@ UNKNOWN_TRIGGER = "unknown_trigger"
 NOT_FINAL = "not_final"
 NO_USAGE = "no_usage"
 STREAM_CHUNK = "stream_chunk"  # a part of a streamed response: the stream bills once, from the part that counts
+AGENT_SUMMARY = "agent_summary"  # an agent run's (or turn's) sum of its model calls: the calls bill
 PLATFORM_LINE = "platform_line"
 EMPTY_OBJECT = "empty_object"
 OWN_STATE = "own_state"  # count_tokens' own objects in the log bucket (stream_memory.py)
