@@ -278,6 +278,53 @@ def test_the_ai_sdks_step_spans_split_their_cache_reads_and_reasoning():
     assert summary.metered == 1 and not sink.dead_letters
 
 
+def ai_sdk_step(span_id, provider, model, inputs, outputs, metadata, **more):
+    """A step span of the AI SDK's telemetry (ai.generateText.doGenerate / ai.streamText.doStream) under its run's."""
+    return span(span_id, "1010101010101010", "ai.generateText.doGenerate", 1_732_646_401_000_000_000,
+                ai__operationId="ai.generateText.doGenerate", ai__model__provider=provider, ai__model__id=model,
+                gen_ai__request__model=model, gen_ai__response__id=f"msg_01aisdk{span_id}",
+                gen_ai__usage__input_tokens=inputs, gen_ai__usage__output_tokens=outputs,
+                ai__response__providerMetadata=json.dumps(metadata), **more)
+
+
+ANTHROPIC_USAGE = {"input_tokens": 12, "cache_creation_input_tokens": 1500, "cache_read_input_tokens": 40000,
+                   "output_tokens": 300, "service_tier": "standard"}
+
+
+def test_the_ai_sdks_anthropic_and_bedrock_steps_bill_the_cache_their_input_count_leaves_out():
+    claude, bedrock = "claude-sonnet-4-5-20250929", "anthropic.claude-3-5-sonnet-20241022-v2:0"
+    doc = document(
+        # Release 5, generateText: Anthropic's input (12) without the cache; reads and writes only in its metadata.
+        ai_sdk_step("3030303030303030", "anthropic.messages", claude, 12, 300,
+                    {"anthropic": {"usage": ANTHROPIC_USAGE, "cacheCreationInputTokens": 1500, "stopSequence": None}},
+                    ai__usage__promptTokens=12, ai__usage__completionTokens=300),
+        # Release 5, streamText: the reads (3000) beside an input (5000) larger than they are; writes in the metadata.
+        ai_sdk_step("4040404040404040", "anthropic.messages", claude, 5000, 80,
+                    {"anthropic": {"cacheCreationInputTokens": 200}}, ai__usage__inputTokens=5000,
+                    ai__usage__cachedInputTokens=3000),
+        # Release 4, Bedrock: reads and writes in the metadata's usage.
+        ai_sdk_step("5050505050505050", "amazon-bedrock", bedrock, 20, 7,
+                    {"bedrock": {"usage": {"cacheReadInputTokens": 1000, "cacheWriteInputTokens": 300}}},
+                    ai__usage__promptTokens=20, ai__usage__completionTokens=7),
+        # Release 6: every input token counted (12 + 40000 + 1800), split in inputTokenDetails.
+        ai_sdk_step("6060606060606060", "anthropic.messages", claude, 41812, 300,
+                    {"anthropic": {"usage": {**ANTHROPIC_USAGE, "cache_creation_input_tokens": 1800}}},
+                    ai__usage__inputTokenDetails__noCacheTokens=12, ai__usage__inputTokenDetails__cacheReadTokens=40000,
+                    ai__usage__inputTokenDetails__cacheWriteTokens=1800, ai__usage__cachedInputTokens=40000,
+                    ai__usage__outputTokenDetails__reasoningTokens=0))
+    summary, sink = meter(doc)
+    by_step = {}
+    for event in sink.events:
+        by_step.setdefault(event.transaction_id.rpartition("-")[0], {})[event.properties["token_type"]] = \
+            event.properties["tokens"]
+    assert sorted(by_step.values(), key=lambda counts: counts["input"]) == [
+        {"input": 12, "cached_input": 40000, "cache_write": 1500, "output": 300},
+        {"input": 12, "cached_input": 40000, "cache_write": 1800, "output": 300},
+        {"input": 20, "cached_input": 1000, "cache_write": 300, "output": 7},
+        {"input": 5000, "cached_input": 3000, "cache_write": 200, "output": 80}]
+    assert summary.metered == 4 and not sink.dead_letters
+
+
 def flat_span(span_id, parent, name, end_ns, attributes, kind="INTERNAL"):
     """A span as CloudWatch's aws/spans log group holds it: one per log event, plain attribute maps, numeric times."""
     return {"resource": {"attributes": {"service.name": "support.DEFAULT", "cloud.platform": "aws_bedrock_agentcore"}},

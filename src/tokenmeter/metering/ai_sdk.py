@@ -40,7 +40,7 @@ from .records import INVALID_COUNTS, Inference, RecordError
 _DETAILS = ("inputTokenDetails", "outputTokenDetails")
 _V5_PARTS = ("cachedInputTokens", "reasoningTokens")
 _V4_COUNTS = ("promptTokens", "completionTokens")
-_CACHE_APART = ("anthropic", "bedrock")  # providers whose input count leaves the cache out (releases 4 and 5)
+CACHE_APART = ("anthropic", "bedrock")  # providers whose input count leaves the cache out (releases 4 and 5)
 _ANY_RELEASE = frozenset((*_DETAILS, *_V5_PARTS, *_V4_COUNTS))  # keys only an AI SDK usage has
 
 # The parts of `fullStream` that do not bill, releases 4 to 6 (their steps' finish parts do; the stream's `finish`
@@ -133,13 +133,13 @@ def _release_5(usage: dict[str, Any], metadata: dict[str, Any]) -> dict[str, int
     outputs = count_at(usage, "outputTokens", "usage.outputTokens")
     cached = count_at(usage, "cachedInputTokens", "usage.cachedInputTokens")
     reasoning = count_at(usage, "reasoningTokens", "usage.reasoningTokens")
-    apart = any(isinstance(metadata.get(name), dict) for name in _CACHE_APART)
+    apart = any(isinstance(metadata.get(name), dict) for name in CACHE_APART)
     if cached and not apart and not metadata and cached <= inputs:
         raise RecordError(INVALID_COUNTS, "AI SDK 5 usage with cachedInputTokens and no providerMetadata: OpenAI's "
                                           "and Google's inputTokens hold the cached tokens, Anthropic's and Bedrock's "
                                           "do not; log providerMetadata with the usage")
     if apart or cached > inputs:
-        counts = {"input": inputs, "cached_input": cached, "cache_write": _cache_writes(metadata)}
+        counts = {"input": inputs, "cached_input": cached, "cache_write": cache_writes(metadata)}
     else:
         counts = carve("input", inputs, {"cached_input": cached})
     total = usage.get("totalTokens")
@@ -153,9 +153,8 @@ def _release_4(usage: dict[str, Any], metadata: dict[str, Any]) -> dict[str, int
     completion = count_at(usage, "completionTokens", "usage.completionTokens")
     anthropic, bedrock = object_at(metadata, "anthropic"), object_at(object_at(metadata, "bedrock"), "usage")
     if anthropic or bedrock:
-        reads = (count_at(anthropic, "cacheReadInputTokens", "providerMetadata.anthropic.cacheReadInputTokens")
-                 + count_at(bedrock, "cacheReadInputTokens", "providerMetadata.bedrock.usage.cacheReadInputTokens"))
-        return {"input": prompt, "cached_input": reads, "cache_write": _cache_writes(metadata), "output": completion}
+        return {"input": prompt, "cached_input": cache_reads(metadata), "cache_write": cache_writes(metadata),
+                "output": completion}
     openai = object_at(metadata, "openai")
     return {
         **carve("input", prompt, {"cached_input": count_at(openai, "cachedPromptTokens",
@@ -165,8 +164,22 @@ def _release_4(usage: dict[str, Any], metadata: dict[str, Any]) -> dict[str, int
     }
 
 
-def _cache_writes(metadata: dict[str, Any]) -> int:
+def cache_reads(metadata: dict[str, Any]) -> int:
+    """The cache reads Anthropic's and Bedrock's `providerMetadata` name: release 4's fields, or release 5's copy of
+    Anthropic's own usage (whose `cachedInputTokens` is beside, not in the metadata)."""
     anthropic, bedrock = object_at(metadata, "anthropic"), object_at(object_at(metadata, "bedrock"), "usage")
-    return (count_at(anthropic, "cacheCreationInputTokens", "providerMetadata.anthropic.cacheCreationInputTokens")
-            + count_at(bedrock, "cacheWriteInputTokens", "providerMetadata.bedrock.usage.cacheWriteInputTokens"))
+    reads = count_at(anthropic, "cacheReadInputTokens", "providerMetadata.anthropic.cacheReadInputTokens")
+    if anthropic.get("cacheReadInputTokens") is None:
+        reads = count_at(object_at(anthropic, "usage"), "cache_read_input_tokens",
+                         "providerMetadata.anthropic.usage.cache_read_input_tokens")
+    return reads + count_at(bedrock, "cacheReadInputTokens", "providerMetadata.bedrock.usage.cacheReadInputTokens")
 
+
+def cache_writes(metadata: dict[str, Any]) -> int:
+    """The cache writes Anthropic's and Bedrock's `providerMetadata` name (releases 4 and 5)."""
+    anthropic, bedrock = object_at(metadata, "anthropic"), object_at(object_at(metadata, "bedrock"), "usage")
+    writes = count_at(anthropic, "cacheCreationInputTokens", "providerMetadata.anthropic.cacheCreationInputTokens")
+    if anthropic.get("cacheCreationInputTokens") is None:
+        writes = count_at(object_at(anthropic, "usage"), "cache_creation_input_tokens",
+                          "providerMetadata.anthropic.usage.cache_creation_input_tokens")
+    return writes + count_at(bedrock, "cacheWriteInputTokens", "providerMetadata.bedrock.usage.cacheWriteInputTokens")

@@ -21,8 +21,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from tokenmeter.core.events import MAX_TOKENS
 
+from .ai_sdk import CACHE_APART, cache_reads, cache_writes
 from .bedrock_runtime import PROFILE_PREFIXES, bedrock_model
 from .fields import short, with_counts
 from .records import INVALID_COUNTS, INVALID_RECORD, INVALID_TIMESTAMP, NO_USAGE, Inference, RecordError
@@ -36,15 +39,21 @@ NOT_TRACES = "not_traces"
 _INPUT = ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.usage.prompt_tokens", "llm.token_count.prompt")
 _OUTPUT = ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens", "llm.usage.completion_tokens",
            "llm.token_count.completion")
-# The Vercel AI SDK's step spans (its telemetry before @ai-sdk/otel's GenAI names) give the cache reads and the
-# reasoning only as ai.usage.*, inside gen_ai.usage.input_tokens / output_tokens (release 6 counts them alike for
-# every provider); its run spans carry no gen_ai.usage, so they never bill.
+# The Vercel AI SDK's step spans (its telemetry before @ai-sdk/otel's GenAI names) give the cache reads and writes
+# and the reasoning only as ai.usage.*; its run spans carry no gen_ai.usage, so they never bill. Release 6 counts
+# them inside gen_ai.usage.input_tokens / output_tokens for every provider; releases 4 and 5 count as the provider
+# does (_ai_sdk_caches).
 _CACHE_READ = ("gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens",
-               "llm.token_count.prompt_details.cache_read", "ai.usage.cachedInputTokens")
+               "llm.token_count.prompt_details.cache_read", "ai.usage.inputTokenDetails.cacheReadTokens",
+               "ai.usage.cachedInputTokens")
 _CACHE_WRITE = ("gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.cache_creation_input_tokens",
-                "llm.token_count.prompt_details.cache_write", "gen_ai.usage.cache_write_input_tokens")
+                "llm.token_count.prompt_details.cache_write", "gen_ai.usage.cache_write_input_tokens",
+                "ai.usage.inputTokenDetails.cacheWriteTokens")
 _REASONING = ("gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_tokens",
-              "llm.token_count.completion_details.reasoning", "ai.usage.reasoningTokens")
+              "llm.token_count.completion_details.reasoning", "ai.usage.outputTokenDetails.reasoningTokens",
+              "ai.usage.reasoningTokens")
+_AI_SDK_DETAILS = ("ai.usage.inputTokenDetails.noCacheTokens", "ai.usage.inputTokenDetails.cacheReadTokens",
+                   "ai.usage.inputTokenDetails.cacheWriteTokens")  # release 6's
 _BEDROCK_NAMES = ("arn:aws:bedrock:", "arn:aws-us-gov:bedrock:", *PROFILE_PREFIXES)
 _MODEL = ("gen_ai.response.model", "gen_ai.request.model", "llm.model_name", "embedding.model_name")
 _USAGE = _INPUT + _OUTPUT
@@ -187,7 +196,10 @@ def read_span(span: Span) -> Inference:
     inputs, outputs = _tokens(attributes, _INPUT), _tokens(attributes, _OUTPUT)
     cache_read, cache_write = _tokens(attributes, _CACHE_READ), _tokens(attributes, _CACHE_WRITE)
     reasoning = _tokens(attributes, _REASONING)
-    if cache_read + cache_write <= inputs and not _caches_apart(attributes):
+    apart = _caches_apart(attributes)
+    if "ai.model.provider" in attributes and (caches := _ai_sdk_caches(attributes)) is not None:
+        (cache_read, cache_write), apart = caches, True
+    if cache_read + cache_write <= inputs and not apart:
         inputs -= cache_read + cache_write
     if reasoning <= outputs:
         outputs -= reasoning
@@ -206,6 +218,25 @@ def _caches_apart(attributes: dict[str, Any]) -> bool:
     (its OpenAI-compatible models report none), under names of its own (`cache_write_input_tokens`)."""
     return (attributes.get("gen_ai.system") == "strands-agents" or attributes.get("gen_ai.provider.name") == "strands-agents"
             or "gen_ai.usage.cache_write_input_tokens" in attributes)
+
+
+def _ai_sdk_caches(attributes: dict[str, Any]) -> tuple[int, int] | None:
+    """(cache reads, cache writes) beside the input, for a step span of the Vercel AI SDK's releases 4 and 5 from
+    Anthropic or Bedrock, whose input count leaves both out (ai_sdk.py): the reads as ai.usage.cachedInputTokens
+    (release 5's streamed steps) or in the response's providerMetadata (JSON text), as the writes are; None for any
+    other span."""
+    if any(key in attributes for key in _AI_SDK_DETAILS):
+        return None
+    text = attributes.get("ai.response.providerMetadata")
+    try:
+        metadata = orjson.loads(text) if isinstance(text, str) else None
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(metadata, dict) or not any(isinstance(metadata.get(name), dict) for name in CACHE_APART):
+        return None
+    reads = (_tokens(attributes, ("ai.usage.cachedInputTokens",)) if "ai.usage.cachedInputTokens" in attributes
+             else cache_reads(metadata))
+    return reads, cache_writes(metadata)
 
 
 def _has_usage(attributes: dict[str, Any]) -> bool:
