@@ -185,3 +185,22 @@ def test_answers_past_what_the_meter_holds_are_billed_all_the_same(monkeypatch):
     # Five answers: 5 x 10 input, 5 x 11862 cache writes, 5 x 15555 cache reads, 20 + 21 + 22 + 23 + 24 output.
     assert totals(sink) == {("sub_1", "input"): 50, ("sub_1", "cache_write"): 59310, ("sub_1", "cached_input"): 77775,
                             ("sub_1", "output"): 110}
+
+
+def test_a_transcripts_bookkeeping_lines_and_an_api_error_bill_nothing_and_are_no_dead_letters():
+    lines = [
+        {"type": "summary", "summary": "Fix the flaky billing test", "leafUuid": "5d3c1b2a-0f9e-4d8c-b7a6-123456789abc"},
+        {"type": "file-history-snapshot", "messageId": "7a6b5c4d", "isSnapshotUpdate": False,
+         "snapshot": {"messageId": "7a6b5c4d", "trackedFileBackups": {}, "timestamp": "2025-10-01T10:00:00.000Z"}},
+        {"type": "queue-operation", "operation": "enqueue", "timestamp": "2025-10-01T10:00:01.000Z",
+         "content": "and the docs", "sessionId": SESSION},
+        # An API error Claude Code records as an answer of its own: no model was called, nothing counted.
+        {"parentUuid": "u1", "isSidechain": False, "sessionId": SESSION, "type": "assistant", "uuid": "u2",
+         "timestamp": "2025-10-01T10:00:05.000Z", "isApiErrorMessage": True,
+         "message": {"id": "0b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e", "model": "<synthetic>", "role": "assistant",
+                     "stop_reason": "stop_sequence", "type": "message", "content": [{"type": "text", "text": "API Error"}],
+                     "usage": {"input_tokens": 0, "output_tokens": 0, "cache_creation_input_tokens": 0,
+                               "cache_read_input_tokens": 0}}},
+    ]
+    summary, sink = meter_lines(lines, {"default_subscription": "sub_1"})
+    assert not sink.events and not sink.dead_letters and dict(summary.skipped) == {"no_usage": 4}

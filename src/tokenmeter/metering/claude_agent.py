@@ -13,7 +13,8 @@ transcripts write the same).
 - A result message (`type: result`; Python's `ResultMessage`: `subtype`, `duration_api_ms`, `num_turns`) sums its
   query's steps, and in streaming-input mode runs on over the session's turns: `agent_summary`, since the steps
   bill. The other messages (the partial `stream_event`s, `user`, `system`; in a transcript, whose lines name the
-  session `sessionId`, too) bill nothing.
+  session `sessionId`, too) bill nothing, nor do a transcript's bookkeeping lines (`summary`,
+  `file-history-snapshot`, `queue-operation`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from .records import AGENT_SUMMARY, NO_USAGE, STREAM_CHUNK
 _OWN_KEYS = frozenset(("type", "message"))
 # The other messages, each told by the key that comes with it: (what it is, that key).
 _OTHER_TYPES = {"stream_event": (STREAM_CHUNK, "event"), "user": (NO_USAGE, "message"), "system": (NO_USAGE, "subtype")}
+# A transcript's bookkeeping lines, each told by the key that comes with it: the session's title, the files' state
+# before a prompt, the prompts queued while Claude works.
+_TRANSCRIPT_LINES = {"summary": "leafUuid", "file-history-snapshot": "snapshot", "queue-operation": "operation"}
 
 
 def agent_step(data: dict[str, Any]) -> dict[str, Any] | None:
@@ -65,4 +69,6 @@ def skip_reason(data: dict[str, Any]) -> str | None:
         return reason if key in data and ("session_id" in data or "sessionId" in data) else None
     if kind is None and "num_turns" in data and "duration_api_ms" in data and "session_id" in data:
         return AGENT_SUMMARY  # Python's ResultMessage
+    if type(kind) is str and kind in _TRANSCRIPT_LINES and _TRANSCRIPT_LINES[kind] in data:
+        return NO_USAGE
     return None

@@ -90,7 +90,8 @@ def read_inference(data: Any, bill_proxy_cache_hits: bool = False) -> Inference:
         return _openai_shaped(bedrock_batch_response(data), {}, data)
     if "totalRecordCount" in data and is_batch_manifest(data):
         raise NothingToBill(BATCH_SUMMARY)
-    if ("session_id" in data or "sessionId" in data) and (reason := agent_skip_reason(data)) is not None:
+    if ("session_id" in data or "sessionId" in data or "leafUuid" in data or "snapshot" in data) and (
+            reason := agent_skip_reason(data)) is not None:
         raise NothingToBill(reason)  # a Claude Agent SDK message other than a step's: its steps bill
     if ("span_data" in data or "workflow_name" in data) and is_agents_trace(data):
         return read_agents_trace(data)
