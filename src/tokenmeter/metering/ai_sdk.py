@@ -165,21 +165,21 @@ def _release_4(usage: dict[str, Any], metadata: dict[str, Any]) -> dict[str, int
 
 
 def cache_reads(metadata: dict[str, Any]) -> int:
-    """The cache reads Anthropic's and Bedrock's `providerMetadata` name: release 4's fields, or release 5's copy of
-    Anthropic's own usage (whose `cachedInputTokens` is beside, not in the metadata)."""
-    anthropic, bedrock = object_at(metadata, "anthropic"), object_at(object_at(metadata, "bedrock"), "usage")
-    reads = count_at(anthropic, "cacheReadInputTokens", "providerMetadata.anthropic.cacheReadInputTokens")
-    if anthropic.get("cacheReadInputTokens") is None:
-        reads = count_at(object_at(anthropic, "usage"), "cache_read_input_tokens",
-                         "providerMetadata.anthropic.usage.cache_read_input_tokens")
-    return reads + count_at(bedrock, "cacheReadInputTokens", "providerMetadata.bedrock.usage.cacheReadInputTokens")
+    """The cache reads Anthropic's and Bedrock's `providerMetadata` name (release 5's Anthropic reads are beside, as
+    `cachedInputTokens`, and in the copy of Anthropic's own usage it keeps)."""
+    return _provider_count(metadata, "cacheReadInputTokens", "cache_read_input_tokens", "cacheReadInputTokens")
 
 
 def cache_writes(metadata: dict[str, Any]) -> int:
     """The cache writes Anthropic's and Bedrock's `providerMetadata` name (releases 4 and 5)."""
+    return _provider_count(metadata, "cacheCreationInputTokens", "cache_creation_input_tokens", "cacheWriteInputTokens")
+
+
+def _provider_count(metadata: dict[str, Any], anthropic_key: str, usage_key: str, bedrock_key: str) -> int:
+    """Anthropic's field, or where it has none its copy of the response's usage, plus Bedrock's."""
     anthropic, bedrock = object_at(metadata, "anthropic"), object_at(object_at(metadata, "bedrock"), "usage")
-    writes = count_at(anthropic, "cacheCreationInputTokens", "providerMetadata.anthropic.cacheCreationInputTokens")
-    if anthropic.get("cacheCreationInputTokens") is None:
-        writes = count_at(object_at(anthropic, "usage"), "cache_creation_input_tokens",
-                          "providerMetadata.anthropic.usage.cache_creation_input_tokens")
-    return writes + count_at(bedrock, "cacheWriteInputTokens", "providerMetadata.bedrock.usage.cacheWriteInputTokens")
+    if anthropic.get(anthropic_key) is not None:
+        count = count_at(anthropic, anthropic_key, f"providerMetadata.anthropic.{anthropic_key}")
+    else:
+        count = count_at(object_at(anthropic, "usage"), usage_key, f"providerMetadata.anthropic.usage.{usage_key}")
+    return count + count_at(bedrock, bedrock_key, f"providerMetadata.bedrock.usage.{bedrock_key}")
