@@ -7,10 +7,10 @@ expression instead. Its ``publish`` builds each message's header block key by ke
 (``str.translate`` on every value), and ``Msg.ack`` is a whole ``publish`` per message: together about a
 third of publish_event's and a tenth of lago_sync's CPU. ``send`` takes protocol commands already built
 (tokenmeter.nats.commands) and hands them to the same outgoing buffer and flusher ``publish`` uses.
-A subscription with a callback gets each message through a queue and a task of its own (a queue put, a get and a
-loop turn per message: a sixth of publish_event's CPU, for its PubAcks); ``subscribe_in_place`` hands a message to
-a plain function as the reading task reads it. tests/unit/test_nats_client.py checks each against nats-py's own
-code, byte for byte, and that the client still has the steps these rely on.
+A subscription with a callback gets each message through a queue and a task of its own (a queue put, a get and
+a loop turn per message: about a tenth of publish_event's CPU, for its PubAcks); ``subscribe_in_place`` hands a
+message to a plain function as the reading task reads it. tests/unit/test_nats_client.py checks each against
+nats-py's own code, byte for byte, and that the client still has the steps these rely on.
 """
 
 from __future__ import annotations
