@@ -88,3 +88,11 @@ def test_the_console_exporters_printed_span_bills_as_the_span_does():
 
     printed = billed(f"[Exporter] Export span: {CHAT!r}")
     assert printed == billed(json.dumps(CHAT)) and len(printed) == 4
+
+
+def test_the_same_span_id_in_two_traces_is_two_calls():
+    # An app may give its spans ids of its own; like OpenTelemetry's, they are unique within a trace only.
+    other = {**CHAT, "trace_id": "trace_0b1c2d3e4f5a4b6c8d7e9f0a1b2c3d4e"}
+    summary, sink = meter_lines([CHAT, other, CHAT], {"default_subscription": "sub_7"})
+    assert len({e.transaction_id for e in sink.events}) == 8  # 4 types x 2 calls; the third line repeats the first
+    assert sum(e.properties["tokens"] for e in {e.transaction_id: e for e in sink.events}.values()) == 2 * 1500

@@ -113,3 +113,12 @@ def test_an_endpoint_is_found_under_a_prefix_with_a_hash_or_spaces():
     tgi = answer("tgi", response_id="")
     _, sink = meter(line(json.dumps(tgi)), key="team #3/data capture/llama-chat-prod/AllTraffic/2026/04/29/00/a b.jsonl")
     assert {e.properties["model"] for e in sink.events} == {"llama-chat-prod"} and not sink.dead_letters
+
+
+def test_an_answer_whose_text_holds_half_a_surrogate_pair_bills_as_any_other():
+    # A stream cut inside an emoji leaves "\ud83d" escaped alone in the text: valid JSON, which orjson alone refuses.
+    text = json.dumps(answer("meta-llama/Llama-3.1-8B-Instruct", created=1777420998)).replace("AI is...", "AI is \\ud83d")
+    summary, sink = meter(line(text.encode(), encoding="BASE64"))
+    assert billed(sink) == [("sub_1", "meta-llama/Llama-3.1-8B-Instruct", "input", 12, "1777420998.000"),
+                            ("sub_1", "meta-llama/Llama-3.1-8B-Instruct", "output", 30, "1777420998.000")]
+    assert not sink.dead_letters

@@ -5,7 +5,8 @@ A span is `{"object": "trace.span", "id": "span_...", "trace_id", "parent_id", "
 "span_data": {"type", ...}, "error"}` (`agents/tracing/spans.py`, `span_data.py`):
 - a generation span (`type: generation`: a call through the Chat Completions API or LiteLLM) holds the call's
   `model` and its `usage` as the SDK counts it (`agents/usage.py`: OpenAI's counting, cached tokens and cache
-  writes inside `input_tokens`, reasoning inside `output_tokens`): it bills, under the span's id, at its end.
+  writes inside `input_tokens`, reasoning inside `output_tokens`): it bills, under its trace's and its own id, at
+  its end.
 - a response span (`type: response`: a Responses API call) holds the response's id and, in newer releases, its
   usage, but not its model: it cannot be priced, so it is a dead letter that says where the model is.
 - the task and turn spans (`type: custom`, `data.sdk_span_type`) sum the calls of a run or a turn:
@@ -45,4 +46,7 @@ def read_agents_trace(data: dict[str, Any]) -> Inference:
                                           "the response out): log the response itself, or bill from another source")
     counts = openai_counts(object_at(span, "usage"))
     timestamp = rfc3339_at(data, "ended_at") if data.get("ended_at") is not None else rfc3339_at(data, "started_at")
-    return with_counts(model_at(span, "model"), id_at(data, "id"), timestamp, counts)
+    # Span ids are the SDK's random ones, but an app may give its own: within its trace, as OpenTelemetry's are.
+    span_id, trace_id = id_at(data, "id"), id_at(data, "trace_id")
+    request_id = f"{trace_id}/{span_id}" if span_id is not None and trace_id is not None else span_id
+    return with_counts(model_at(span, "model"), request_id, timestamp, counts)

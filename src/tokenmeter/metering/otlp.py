@@ -21,9 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
-from tokenmeter.core.events import MAX_TOKENS
+from tokenmeter.core.events import MAX_TOKENS, decode_json
 
 from .ai_sdk import CACHE_APART, cache_reads, cache_writes
 from .bedrock_runtime import PROFILE_PREFIXES, bedrock_model
@@ -229,8 +227,8 @@ def _ai_sdk_caches(attributes: dict[str, Any]) -> tuple[int, int] | None:
         return None
     text = attributes.get("ai.response.providerMetadata")
     try:
-        metadata = orjson.loads(text) if isinstance(text, str) else None
-    except orjson.JSONDecodeError:
+        metadata = decode_json(text) if isinstance(text, str) else None
+    except ValueError:
         return None
     if not isinstance(metadata, dict) or not any(isinstance(metadata.get(name), dict) for name in CACHE_APART):
         return None

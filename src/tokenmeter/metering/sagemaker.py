@@ -22,9 +22,7 @@ import contextlib
 import re
 from typing import Any
 
-import orjson
-
-from tokenmeter.core import parse_rfc3339_ms
+from tokenmeter.core import decode_json, parse_rfc3339_ms
 
 from .fields import NothingToBill
 from .records import INVALID_COUNTS, INVALID_RECORD, NO_USAGE, RecordError
@@ -113,7 +111,7 @@ def _json_or_empty(part: Any) -> dict[str, Any]:
 
 def _json_object(text: str | bytes) -> dict[str, Any] | None:
     try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError:
+        value = decode_json(text)  # (an answer's text may hold half of a surrogate pair, escaped)
+    except ValueError:
         return None
     return value if type(value) is dict else None
