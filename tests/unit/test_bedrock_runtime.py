@@ -133,3 +133,38 @@ def test_a_call_logged_by_the_app_with_its_profile_id_and_by_bedrock_with_the_pr
         ("input", 30), ("cached_input", 400), ("output", 60)}
     assert {e.properties["model"] for e in sink.events} == {"anthropic.claude-3-7-sonnet-20250219-v1:0"}
     assert {e.timestamp for e in sink.events} == {"1795851000.000"}
+
+
+ROUTER = "arn:aws:bedrock:us-east-1:123456789012:default-prompt-router/anthropic.claude:1"
+ROUTED = "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-5-haiku-20241022-v1:0"
+
+
+def test_a_prompt_routed_call_bills_the_model_the_router_chose_logged_either_way_once():
+    # Converse through an intelligent prompt router: the answer's trace names the model that served the call
+    # (PromptRouterTrace.invokedModelId, a profile ARN), whose price applies; the router's id names a family.
+    request_id = "4f1d2c3b-5a6e-4b7c-8d9e-0a1b2c3d4e5f"
+    answer = {"output": {"message": {"role": "assistant", "content": [{"text": "Paris."}]}}, "stopReason": "end_turn",
+              "usage": {"inputTokens": 14, "outputTokens": 3, "totalTokens": 17}, "metrics": {"latencyMs": 310},
+              "trace": {"promptRouter": {"invokedModelId": ROUTED}}}
+    invocation_log = {
+        "schemaType": "ModelInvocationLog", "schemaVersion": "1.0", "timestamp": "2026-11-28T07:30:00Z",
+        "accountId": "123456789012", "region": "us-east-1", "requestId": request_id, "operation": "Converse",
+        "modelId": ROUTER, "input": {"inputContentType": "application/json", "inputTokenCount": 14},
+        "output": {"outputContentType": "application/json", "outputTokenCount": 3, "outputBodyJson": answer}}
+    app_log = {**answer, "modelId": ROUTER,
+               "ResponseMetadata": {"RequestId": request_id, "HTTPHeaders": {"date": "Sat, 28 Nov 2026 07:30:00 GMT"}}}
+    _, sink = meter_lines([invocation_log, app_log], {"default_subscription": "sub_1"})
+    assert {e.properties["model"] for e in sink.events} == {"anthropic.claude-3-5-haiku-20241022-v1:0"}
+    assert sorted((e.properties["token_type"], e.properties["tokens"]) for e in sink.events) == [
+        ("input", 14), ("input", 14), ("output", 3), ("output", 3)]
+    assert len({e.transaction_id for e in sink.events}) == 2  # the same call: the same two ids both ways
+
+
+def test_a_routed_converse_stream_bills_the_chosen_model_from_its_metadata_events_trace():
+    metadata = {"metadata": {"usage": {"inputTokens": 14, "outputTokens": 3, "totalTokens": 17},
+                             "metrics": {"latencyMs": 310}, "trace": {"promptRouter": {"invokedModelId": ROUTED}}},
+                "modelId": ROUTER}
+    assert read_inference(metadata).model == "anthropic.claude-3-5-haiku-20241022-v1:0"
+    # Without a trace nothing says which model served it: the router's own name, as before.
+    del metadata["metadata"]["trace"]
+    assert read_inference(metadata).model == "anthropic.claude:1"

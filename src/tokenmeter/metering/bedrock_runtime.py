@@ -47,6 +47,17 @@ def bedrock_model(model_id: str) -> str:
     return model_id
 
 
+def routed_model(answer: dict[str, Any], model_id: str) -> str:
+    """The model that served a call: a prompt router's answer names the model it chose
+    (`trace.promptRouter.invokedModelId`), which sets the call's price; the router's own id does not."""
+    trace = answer.get("trace")
+    router = trace.get("promptRouter") if isinstance(trace, dict) else None
+    invoked = router.get("invokedModelId") if isinstance(router, dict) else None
+    if isinstance(invoked, str) and invoked.strip():
+        return bedrock_model(invoked)
+    return bedrock_model(model_id)
+
+
 def is_bedrock_runtime(data: dict[str, Any]) -> bool:
     """A record of Bedrock's runtime API other than a Converse response (which `usage.inputTokens` tells)."""
     return (isinstance(data.get(INVOCATION_METRICS), dict)
@@ -64,7 +75,7 @@ def read_bedrock_runtime(data: dict[str, Any]) -> Inference:
         counts = apart(INVOCATION_LOG_KEYS, metrics, metrics, (INVOCATION_METRICS, INVOCATION_METRICS))
         return _logged_call(data, counts)
     if (metadata := _converse_metadata(data)) is not None:
-        return read_converse(data, metadata["usage"])
+        return read_converse(data, metadata["usage"], metadata)
     if not _CONVERSE_STREAM_PARTS.isdisjoint(data.keys()):
         raise NothingToBill(STREAM_CHUNK)
     if _mistral_outputs(data):
@@ -88,14 +99,14 @@ def read_bedrock_runtime(data: dict[str, Any]) -> Inference:
     return _logged_call(data, {"input": count_at(data, "inputTextTokenCount", "inputTextTokenCount")})
 
 
-def read_converse(data: dict[str, Any], usage: dict[str, Any]) -> Inference:
-    """A Converse response (or Nova's InvokeModel body, or ConverseStream's metadata event): inputTokens
-    excludes the cache reads and writes counted beside it."""
+def read_converse(data: dict[str, Any], usage: dict[str, Any], answer: dict[str, Any] | None = None) -> Inference:
+    """A Converse response (or Nova's InvokeModel body, or ConverseStream's metadata event, the ``answer`` that
+    holds the usage and any trace): inputTokens excludes the cache reads and writes counted beside it."""
     keys = ("inputTokens",
             "cacheReadInputTokens" if "cacheReadInputTokens" in usage else "cacheReadInputTokenCount",
             "cacheWriteInputTokens" if "cacheWriteInputTokens" in usage else "cacheWriteInputTokenCount",
             "outputTokens")
-    return _logged_call(data, apart(keys, usage, usage))
+    return _logged_call(data, apart(keys, usage, usage), data if answer is None else answer)
 
 
 def _last_or_whole(data: dict[str, Any], stop: str, input_key: str, output_key: str) -> Inference:
@@ -110,8 +121,9 @@ def _last_or_whole(data: dict[str, Any], stop: str, input_key: str, output_key: 
                                "output": count_at(data, output_key, output_key)})
 
 
-def _logged_call(data: dict[str, Any], counts: dict[str, int]) -> Inference:
-    """The inference of a call whose model and request id the app logged beside Bedrock's answer."""
+def _logged_call(data: dict[str, Any], counts: dict[str, int], answer: dict[str, Any] | None = None) -> Inference:
+    """The inference of a call whose model and request id the app logged beside Bedrock's answer (``answer``,
+    where it is not the record itself)."""
     key = "modelId" if "modelId" in data else "model"
     if not isinstance(data.get(key), str):
         raise RecordError(INVALID_RECORD, "Bedrock's runtime answer names no model: log its modelId with it")
@@ -121,7 +133,7 @@ def _logged_call(data: dict[str, Any], counts: dict[str, int]) -> Inference:
     else:  # the JavaScript SDK's ($metadata), or an id the app logs itself
         js_metadata = object_at(data, "$metadata")
         request_id = id_at(js_metadata, "requestId") if "requestId" in js_metadata else id_at(data, "requestId")
-    return with_counts(bedrock_model(model_at(data, key)), request_id,
+    return with_counts(routed_model(data if answer is None else answer, model_at(data, key)), request_id,
                        _http_date(object_at(metadata, "HTTPHeaders").get("date")), counts)
 
 

@@ -20,7 +20,7 @@ from .batches import (
     is_bedrock_batch_output,
     is_failed_google_batch_line,
 )
-from .bedrock_runtime import INVOCATION_LOG_KEYS, bedrock_model, is_bedrock_runtime, read_bedrock_runtime, read_converse
+from .bedrock_runtime import INVOCATION_LOG_KEYS, is_bedrock_runtime, read_bedrock_runtime, read_converse, routed_model
 from .claude_agent import skip_reason as agent_skip_reason
 from .cohere import is_cohere, read_cohere
 from .fields import (
@@ -178,9 +178,10 @@ def _is_token_count(data: dict[str, Any]) -> bool:
 def _bedrock(data: dict[str, Any]) -> Inference:
     if data.get("operation") == "CountTokens":
         raise NothingToBill(NO_USAGE)  # Bedrock counts a request's tokens for free: nothing was inferred
-    model = bedrock_model(model_at(data, "modelId"))
     inp = object_at(data, "input")
     out = object_at(data, "output")
+    body = out.get("outputBodyJson")
+    model = routed_model(body if isinstance(body, dict) else {}, model_at(data, "modelId"))
     counts = apart(INVOCATION_LOG_KEYS, inp, out, ("input", "output"))
     if "inputTokenCount" not in inp and "outputTokenCount" not in out and not data.get("errorCode"):
         if _media_output(out):

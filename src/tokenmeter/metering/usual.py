@@ -64,6 +64,9 @@ def _bedrock(data: dict[str, Any]) -> Usual | None:
         return None
     if ("inputTokenCount" not in inp and "outputTokenCount" not in out) or data.get("operation") == "CountTokens":
         return None
+    body = out.get("outputBodyJson")
+    if type(body) is dict and "trace" in body:
+        return None  # a prompt router's answer may name the model it chose
     input_, cached = inp.get("inputTokenCount", 0), inp.get("cacheReadInputTokenCount", 0)
     written, output = inp.get("cacheWriteInputTokenCount", 0), out.get("outputTokenCount", 0)
     request_id = data.get("requestId")
