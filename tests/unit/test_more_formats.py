@@ -135,6 +135,7 @@ def test_openai_image_input_tokens_from_the_images_endpoint():
     inference = read_inference(record)
     assert inference.model == "gpt-image-1"
     assert inference.counts == {"input": 10, "cached_input": 0, "input_image": 40, "output": 50, "reasoning": 0}
+    assert inference.timestamp_ms == 1_713_833_628_000  # the answer's `created`, not the time it was logged
 
 
 @pytest.mark.parametrize(("status", "reason"), [("queued", "not_final"), ("in_progress", "not_final"),

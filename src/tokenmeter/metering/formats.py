@@ -211,7 +211,8 @@ def _openai_shaped(body: dict[str, Any], request: dict[str, Any], outer: dict[st
     chat = "prompt_tokens" in usage or "completion_tokens" in usage
     if not chat and ("cache_read_input_tokens" in usage or "cache_creation_input_tokens" in usage):
         return with_counts(model, request_id, unix_seconds_at(body, "created_at"), anthropic_counts(usage))
-    created = "created" if chat else "created_at"
+    # Chat completions and the images endpoint time an answer by `created`, the Responses API by `created_at`.
+    created = "created" if chat or "created_at" not in body else "created_at"
     return with_counts(model, request_id, unix_seconds_at(body, created), openai_counts(usage))
 
 
