@@ -325,6 +325,26 @@ def test_the_ai_sdks_anthropic_and_bedrock_steps_bill_the_cache_their_input_coun
     assert summary.metered == 4 and not sink.dead_letters
 
 
+
+def test_the_ai_sdks_release_4_openai_steps_bill_the_cached_and_reasoning_tokens_their_metadata_names():
+    # @ai-sdk/openai 1.x puts OpenAI's prompt_tokens_details.cached_tokens and completion_tokens_details.
+    # reasoning_tokens in providerMetadata.openai alone (cachedPromptTokens, reasoningTokens): inside the counts.
+    doc = document(ai_sdk_step("7070707070707070", "openai.chat", "gpt-4o-mini", 2000, 450,
+                               {"openai": {"cachedPromptTokens": 1536, "reasoningTokens": 0,
+                                           "acceptedPredictionTokens": 0, "rejectedPredictionTokens": 0}},
+                               ai__usage__promptTokens=2000, ai__usage__completionTokens=450),
+                   ai_sdk_step("8080808080808080", "openai.responses", "o4-mini", 900, 700,
+                               {"openai": {"responseId": "resp_67c9fdcecf488190bdd9a0409de3a1f0",
+                                           "cachedPromptTokens": 0, "reasoningTokens": 640}},
+                               ai__usage__promptTokens=900, ai__usage__completionTokens=700))
+    summary, sink = meter(doc)
+    # 2000 - 1536 = 464 uncached; 700 - 640 = 60 output beside the reasoning.
+    assert billed(sink) == {("sub_acme", "gpt-4o-mini", "input"): 464, ("sub_acme", "gpt-4o-mini", "cached_input"): 1536,
+                            ("sub_acme", "gpt-4o-mini", "output"): 450, ("sub_acme", "o4-mini", "input"): 900,
+                            ("sub_acme", "o4-mini", "output"): 60, ("sub_acme", "o4-mini", "reasoning"): 640}
+    assert summary.metered == 2 and not sink.dead_letters
+
+
 def flat_span(span_id, parent, name, end_ns, attributes, kind="INTERNAL"):
     """A span as CloudWatch's aws/spans log group holds it: one per log event, plain attribute maps, numeric times."""
     return {"resource": {"attributes": {"service.name": "support.DEFAULT", "cloud.platform": "aws_bedrock_agentcore"}},

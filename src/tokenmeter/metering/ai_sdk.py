@@ -155,13 +155,16 @@ def _release_4(usage: dict[str, Any], metadata: dict[str, Any]) -> dict[str, int
     if anthropic or bedrock:
         return {"input": prompt, "cached_input": cache_reads(metadata), "cache_write": cache_writes(metadata),
                 "output": completion}
+    cached, reasoning = openai_inside(metadata)
+    return {**carve("input", prompt, {"cached_input": cached}), **carve("output", completion, {"reasoning": reasoning})}
+
+
+def openai_inside(metadata: dict[str, Any]) -> tuple[int, int]:
+    """(cached, reasoning) tokens that release 4's OpenAI `providerMetadata` names, inside the prompt and completion
+    counts (release 5 on gives them in the usage)."""
     openai = object_at(metadata, "openai")
-    return {
-        **carve("input", prompt, {"cached_input": count_at(openai, "cachedPromptTokens",
-                                                           "providerMetadata.openai.cachedPromptTokens")}),
-        **carve("output", completion, {"reasoning": count_at(openai, "reasoningTokens",
-                                                             "providerMetadata.openai.reasoningTokens")}),
-    }
+    return (count_at(openai, "cachedPromptTokens", "providerMetadata.openai.cachedPromptTokens"),
+            count_at(openai, "reasoningTokens", "providerMetadata.openai.reasoningTokens"))
 
 
 def cache_reads(metadata: dict[str, Any]) -> int:

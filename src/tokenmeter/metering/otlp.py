@@ -23,7 +23,7 @@ from typing import Any
 
 from tokenmeter.core.events import MAX_TOKENS, decode_json
 
-from .ai_sdk import CACHE_APART, cache_reads, cache_writes
+from .ai_sdk import CACHE_APART, cache_reads, cache_writes, openai_inside
 from .bedrock_runtime import PROFILE_PREFIXES, bedrock_model
 from .fields import short, with_counts
 from .records import INVALID_COUNTS, INVALID_RECORD, INVALID_TIMESTAMP, NO_USAGE, Inference, RecordError
@@ -40,7 +40,7 @@ _OUTPUT = ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens", "llm.
 # The Vercel AI SDK's step spans (its telemetry before @ai-sdk/otel's GenAI names) give the cache reads and writes
 # and the reasoning only as ai.usage.*; its run spans carry no gen_ai.usage, so they never bill. Release 6 counts
 # them inside gen_ai.usage.input_tokens / output_tokens for every provider; releases 4 and 5 count as the provider
-# does (_ai_sdk_caches).
+# does (_ai_sdk_metadata).
 _CACHE_READ = ("gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens",
                "llm.token_count.prompt_details.cache_read", "ai.usage.inputTokenDetails.cacheReadTokens",
                "ai.usage.cachedInputTokens")
@@ -195,8 +195,11 @@ def read_span(span: Span) -> Inference:
     cache_read, cache_write = _tokens(attributes, _CACHE_READ), _tokens(attributes, _CACHE_WRITE)
     reasoning = _tokens(attributes, _REASONING)
     apart = _caches_apart(attributes)
-    if "ai.model.provider" in attributes and (caches := _ai_sdk_caches(attributes)) is not None:
-        (cache_read, cache_write), apart = caches, True
+    if "ai.model.provider" in attributes and (metadata := _ai_sdk_metadata(attributes)) is not None:
+        if any(isinstance(metadata.get(name), dict) for name in CACHE_APART):
+            (cache_read, cache_write), apart = _ai_sdk_caches(attributes, metadata), True
+        elif not cache_read and not reasoning:  # release 4's OpenAI steps name them in the metadata alone
+            cache_read, reasoning = openai_inside(metadata)
     if cache_read + cache_write <= inputs and not apart:
         inputs -= cache_read + cache_write
     if reasoning <= outputs:
@@ -218,11 +221,9 @@ def _caches_apart(attributes: dict[str, Any]) -> bool:
             or "gen_ai.usage.cache_write_input_tokens" in attributes)
 
 
-def _ai_sdk_caches(attributes: dict[str, Any]) -> tuple[int, int] | None:
-    """(cache reads, cache writes) beside the input, for a step span of the Vercel AI SDK's releases 4 and 5 from
-    Anthropic or Bedrock, whose input count leaves both out (ai_sdk.py): the reads as ai.usage.cachedInputTokens
-    (release 5's streamed steps) or in the response's providerMetadata (JSON text), as the writes are; None for any
-    other span."""
+def _ai_sdk_metadata(attributes: dict[str, Any]) -> dict[str, Any] | None:
+    """The response's providerMetadata (JSON text) of a step span of the Vercel AI SDK's releases 4 and 5, where
+    what the counts hold depends on the provider (ai_sdk.py); None for release 6's spans and any other."""
     if any(key in attributes for key in _AI_SDK_DETAILS):
         return None
     text = attributes.get("ai.response.providerMetadata")
@@ -230,8 +231,13 @@ def _ai_sdk_caches(attributes: dict[str, Any]) -> tuple[int, int] | None:
         metadata = decode_json(text) if isinstance(text, str) else None
     except ValueError:
         return None
-    if not isinstance(metadata, dict) or not any(isinstance(metadata.get(name), dict) for name in CACHE_APART):
-        return None
+    return metadata if isinstance(metadata, dict) else None
+
+
+def _ai_sdk_caches(attributes: dict[str, Any], metadata: dict[str, Any]) -> tuple[int, int]:
+    """(cache reads, cache writes) beside the input, for a step from Anthropic or Bedrock, whose input count leaves
+    both out: the reads as ai.usage.cachedInputTokens (release 5's streamed steps) or in the metadata, as the
+    writes are."""
     reads = (_tokens(attributes, ("ai.usage.cachedInputTokens",)) if "ai.usage.cachedInputTokens" in attributes
              else cache_reads(metadata))
     return reads, cache_writes(metadata)
