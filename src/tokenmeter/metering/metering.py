@@ -20,11 +20,12 @@ from tokenmeter.core.dead_letters import DeadLetter, truncate_record
 from .ai_sdk import ai_sdk_steps, read_ai_sdk
 from .attribution import Attributor
 from .claude_agent import agent_step, logged_at
+from .claude_code_events import ApiRequest, api_requests, is_otlp_logs, read_api_request
 from .fields import NothingToBill
 from .formats import read_inference
 from .log_wrappers import llama_index_raw, logged_record, printed_record
 from .origins import log_origin, record_origin
-from .otlp import NO_SPANS, Span, is_otlp, otlp_spans, read_span, skip_reasons, span_document
+from .otlp import NO_SPANS, NOT_TRACES, Span, is_otlp, otlp_spans, read_span, skip_reasons, span_document
 from .records import (
     INVALID_IDENTIFIER,
     INVALID_RECORD,
@@ -249,6 +250,9 @@ class Meter:
             if "traceId" in data and (document := span_document(data)) is not None:
                 self._meter_spans(raw, document)
                 return
+            if "resourceLogs" in data and is_otlp_logs(data):
+                self._meter_api_requests(raw, data)
+                return
             if ("object" in data or "type" in data) and is_stream_event(data):
                 self._meter_chunk(raw, data)
                 return
@@ -324,6 +328,25 @@ class Meter:
 
     def _bill_span(self, record: RawRecord, span: Span) -> None:
         self._bill(record, span.view(), read_span(span))
+
+    def _meter_api_requests(self, raw: RawRecord, document: dict[str, Any]) -> None:
+        """Claude Code's OTLP logs: each API request a record of its own; the export's other records bill nothing."""
+        found = list(api_requests(document))
+        if all(event is None for event in found):
+            raise NothingToBill(NOT_TRACES)
+        self.summary.records += len(found) - 1
+        for number, event in enumerate(found):
+            if event is None:
+                self.summary.skipped[NOT_TRACES] += 1
+            elif type(event) is tuple:
+                body, error = event
+                self._dead_letter(self.dead_letter(_part(raw, f"#log={number}", body), error.reason, error.detail))
+            else:
+                record = _part(raw, f"#log={number}", event.body)
+                self._guarded(record, self._bill_api_request, record, event)
+
+    def _bill_api_request(self, record: RawRecord, event: ApiRequest) -> None:
+        self._bill(record, event.view(), read_api_request(event))
 
     def _meter_chunk(self, raw: RawRecord, data: dict[str, Any]) -> None:
         """A streamed chunk: kept until its stream is complete (a stream_chunk), or what it completes."""

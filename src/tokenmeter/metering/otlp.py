@@ -12,7 +12,8 @@ Its identity is the provider's response id (`gen_ai.response.id`) where the span
 spanId); its time is its end. The semantic conventions count cache reads and writes
 inside input_tokens and reasoning inside output_tokens; some instrumentations report them beside instead,
 which shows when a part exceeds its whole: it is then billed beside, as reported (and always for Strands Agents,
-which reports Bedrock's counts). A model named by a Bedrock profile's id or ARN bills as the model.
+which reports Bedrock's counts). A model named by a Bedrock profile's id or ARN bills as the model. Claude Code's
+`claude_code.llm_request` spans carry their counts under names of their own (claude_code_events.py).
 """
 
 from __future__ import annotations
@@ -52,6 +53,11 @@ _REASONING = ("gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_to
               "ai.usage.reasoningTokens")
 _AI_SDK_DETAILS = ("ai.usage.inputTokenDetails.noCacheTokens", "ai.usage.inputTokenDetails.cacheReadTokens",
                    "ai.usage.inputTokenDetails.cacheWriteTokens")  # release 6's
+# Claude Code's tracing (beta): a request to the model is a `claude_code.llm_request` span, its counts under Claude
+# Code's own names, as Anthropic counts them (the input without the cache reads and writes beside it).
+CLAUDE_CODE_REQUEST = "claude_code.llm_request"
+_CLAUDE_CODE_COUNTS = (("input", "input_tokens"), ("cached_input", "cache_read_tokens"),
+                       ("cache_write", "cache_creation_tokens"), ("output", "output_tokens"))
 _BEDROCK_NAMES = ("arn:aws:bedrock:", "arn:aws-us-gov:bedrock:", *PROFILE_PREFIXES)
 _MODEL = ("gen_ai.response.model", "gen_ai.request.model", "llm.model_name", "embedding.model_name")
 _USAGE = _INPUT + _OUTPUT
@@ -142,7 +148,8 @@ def skip_reasons(spans: list[Span]) -> list[str | None]:
     not an aggregate one. Spans are known by (traceId, spanId): a span id is unique only within its trace, and one
     export can hold many traces; the same span twice in one export bills once. Most spans of a trace are HTTP
     calls, tools and agents: told here without the cost of an exception each."""
-    carrying = [_has_usage(span.attributes) for span in spans]
+    carrying = [_has_usage(span.attributes) or (span.name == CLAUDE_CODE_REQUEST and _claude_code_usage(span.attributes))
+                for span in spans]
     ids = {(span.trace_id, span.span_id): span for span in spans}
     wrappers: set[tuple[str, str]] = set()
     for span, carries in zip(spans, carrying):
@@ -189,8 +196,10 @@ def read_span(span: Span) -> Inference:
     model = next((found for key in _MODEL if (found := attributes.get(key))), None)
     if not isinstance(model, str) or not model.strip():
         raise RecordError(INVALID_RECORD, f"one of {', '.join(_MODEL)} must name the model, got {short(model)}")
-    if model.startswith(_BEDROCK_NAMES):
-        model = bedrock_model(model)  # a Bedrock profile's id or ARN: the model, as its invocation log bills it
+    model = model_name(model)
+    if span.name == CLAUDE_CODE_REQUEST and not _has_usage(attributes):
+        return with_counts(model, _response_id(attributes, "gen_ai.response.id", "request_id") or
+                           f"{span.trace_id}/{span.span_id}", span.end_ms, claude_code_counts(attributes))
     inputs, outputs = _tokens(attributes, _INPUT), _tokens(attributes, _OUTPUT)
     cache_read, cache_write = _tokens(attributes, _CACHE_READ), _tokens(attributes, _CACHE_WRITE)
     reasoning = _tokens(attributes, _REASONING)
@@ -208,10 +217,30 @@ def read_span(span: Span) -> Inference:
               "reasoning": reasoning}
     # The provider's response id, where the instrumentation recorded it: the same call logged elsewhere (the
     # app's log of the response, a gateway's) bills once with it.
-    response_id = attributes.get("gen_ai.response.id")
-    if not (isinstance(response_id, str) and response_id and response_id == response_id.strip()):
-        response_id = f"{span.trace_id}/{span.span_id}"
+    response_id = _response_id(attributes, "gen_ai.response.id") or f"{span.trace_id}/{span.span_id}"
     return with_counts(model, response_id, span.end_ms, counts)
+
+
+def model_name(model: str) -> str:
+    """A model as its provider bills it: a Bedrock profile's id or ARN names the model, as its invocation log does."""
+    return bedrock_model(model) if model.startswith(_BEDROCK_NAMES) else model
+
+
+def claude_code_counts(attributes: dict[str, Any]) -> dict[str, int]:
+    """A Claude Code request's input, cache reads, cache writes and output, each apart from the others."""
+    return {kind: _tokens(attributes, (name,)) for kind, name in _CLAUDE_CODE_COUNTS}
+
+
+def _claude_code_usage(attributes: dict[str, Any]) -> bool:
+    return attributes.get("input_tokens") is not None or attributes.get("output_tokens") is not None
+
+
+def _response_id(attributes: dict[str, Any], *keys: str) -> str | None:
+    for key in keys:
+        value = attributes.get(key)
+        if isinstance(value, str) and value and value == value.strip():
+            return value
+    return None
 
 
 def _caches_apart(attributes: dict[str, Any]) -> bool:
@@ -278,6 +307,12 @@ def _span(span: Any, resource: dict[str, Any], billing_reads: dict[str, Any]) ->
     name = span.get("name")
     return Span(trace_id, span_id, parent if type(parent) is str else "", {**billing_reads, **own} if billing_reads else own,
                 resource, own, end // 1_000_000 if end else None, name if type(name) is str else "", span)
+
+
+def nanos_at(holder: dict[str, Any], key: str) -> int | None:
+    """Unix nanoseconds at ``key``, in milliseconds; None where absent or 0 (OTLP's "unknown")."""
+    nanos = _nanos(holder, key)
+    return nanos // 1_000_000 if nanos else None
 
 
 def _nanos(span: dict[str, Any], key: str) -> int | None:

@@ -1,0 +1,122 @@
+"""Claude Code's own OpenTelemetry, as a Collector's S3 exporter writes it: the `claude_code.api_request` events of
+its logs export, and the `claude_code.llm_request` spans of its (beta) tracing. Shapes from Claude Code's
+monitoring documentation and exports of its releases 2.0 to 2.1 (attribute names, `event.name` bare or qualified,
+counts as integers or as digits in text); expected counts worked out by hand."""
+
+import json
+
+from conftest import Collect
+from test_otlp_spans import attr, billed
+
+from tokenmeter.core import parse_config
+from tokenmeter.metering.metering import Meter
+from tokenmeter.metering.records import RawRecord
+from tokenmeter.metering.tokenizer_pool import TokenizerPool
+
+RESOURCE = {"service.name": "claude-code", "service.version": "2.1.175", "os.type": "linux",
+            "team.id": "sub_platform"}  # (team.id: what OTEL_RESOURCE_ATTRIBUTES adds)
+COMMON = {"session.id": "0b4a6c1e-3d2f-4e5a-9b8c-7d6e5f4a3b2c", "organization.id": "9f8e7d6c-5b4a-4392-8170-6e5d4c3b2a19",
+          "user.account_uuid": "00000000-1111-2222-3333-444444444444", "user.email": "dev@example.com",
+          "terminal.type": "vscode"}
+
+
+def log_record(name, time_ns, **attributes):
+    return {"timeUnixNano": str(time_ns), "observedTimeUnixNano": str(time_ns), "severityNumber": 9,
+            "body": {"stringValue": f"claude_code.{name}"},
+            "attributes": [attr(key, value) for key, value in {**COMMON, "event.name": name, **attributes}.items()],
+            "droppedAttributesCount": 0}
+
+
+def logs_export(*records, resource=RESOURCE):
+    return {"resourceLogs": [{"resource": {"attributes": [attr(k, v) for k, v in resource.items()]},
+                              "scopeLogs": [{"scope": {"name": "com.anthropic.claude_code.events",
+                                                       "version": "2.1.175"}, "logRecords": list(records)}]}]}
+
+
+def meter(*docs, paths=("attributes.team.id",)):
+    sink = Collect()
+    m = Meter(parse_config({"subscription_from": list(paths)}), TokenizerPool({}), sink)
+    for number, doc in enumerate(docs):
+        key = f"otel/logs/2026/11/28/{number}.json"
+        m.add(RawRecord(f"s3://telemetry/{key}", f"s3:telemetry/{key}@etag#1", json.dumps(doc), 1_795_900_000_000))
+    return m.finish(), sink
+
+
+def test_each_api_request_event_bills_its_request_and_the_exports_other_events_bill_nothing():
+    export = logs_export(
+        log_record("user_prompt", 1_795_851_000_000_000_000, prompt_length=42, **{"prompt.id": "p1"}),
+        log_record("api_request", 1_795_851_002_493_000_000, model="claude-sonnet-4-6", input_tokens=3,
+                   output_tokens=5, cache_read_tokens=17241, cache_creation_tokens=16935, cost_usd=0.1068663,
+                   duration_ms=2493, request_id="req_011CUaBcDeFgHiJkLmNoPqRs", **{"prompt.id": "p1"}),
+        log_record("tool_result", 1_795_851_003_000_000_000, tool_name="Bash", success="true", duration_ms=120),
+        log_record("api_error", 1_795_851_004_000_000_000, model="claude-sonnet-4-6", error="Overloaded",
+                   status_code="529", attempt=1),
+        # An older release: the name qualified, the counts as digits in text, no request id.
+        {**log_record("api_request", 1_795_851_009_000_000_000, model="claude-haiku-4-5-20251001",
+                      input_tokens="812", output_tokens="64", cache_read_tokens="0", cache_creation_tokens="0",
+                      cost_usd="0.00113"), "body": {"stringValue": "claude_code.api_request"}})
+    summary, sink = meter(export)
+    assert billed(sink) == {("sub_platform", "claude-sonnet-4-6", "input"): 3,
+                            ("sub_platform", "claude-sonnet-4-6", "cached_input"): 17241,
+                            ("sub_platform", "claude-sonnet-4-6", "cache_write"): 16935,
+                            ("sub_platform", "claude-sonnet-4-6", "output"): 5,
+                            ("sub_platform", "claude-haiku-4-5-20251001", "input"): 812,
+                            ("sub_platform", "claude-haiku-4-5-20251001", "output"): 64}
+    # Each at its record's time: 1,795,851,002.493 and 1,795,851,009 s.
+    assert {e.properties["model"]: e.timestamp for e in sink.events} == {
+        "claude-sonnet-4-6": "1795851002.493", "claude-haiku-4-5-20251001": "1795851009.000"}
+    assert (summary.records, summary.metered, dict(summary.skipped)) == (5, 2, {"not_traces": 3})
+    assert not sink.dead_letters
+
+
+def test_a_request_exported_as_an_event_and_as_a_span_bills_under_the_same_ids():
+    event = logs_export(log_record("api_request", 1_795_851_002_493_000_000, model="claude-opus-4-5-20251101",
+                                   input_tokens=94, output_tokens=65, cache_read_tokens=46982,
+                                   cache_creation_tokens=0, request_id="req_01ExampleRequestId00000"))
+    interaction = {"traceId": "b39cda973a766d91b09bb5d73c592fbb", "spanId": "3e995792b34d8bb3", "parentSpanId": "",
+                   "name": "claude_code.interaction", "startTimeUnixNano": "1795850990000000000",
+                   "endTimeUnixNano": "1795851003000000000",
+                   "attributes": [attr(k, v) for k, v in {**COMMON, "span.type": "interaction"}.items()]}
+    request = {"traceId": "b39cda973a766d91b09bb5d73c592fbb", "spanId": "f6dbfc87e4c53ed3",
+               "parentSpanId": "3e995792b34d8bb3", "name": "claude_code.llm_request",
+               "startTimeUnixNano": "1795850990071000000", "endTimeUnixNano": "1795851002493000000",
+               "attributes": [attr(k, v) for k, v in {
+                   **COMMON, "span.type": "llm_request", "gen_ai.system": "anthropic",
+                   "gen_ai.request.model": "claude-opus-4-5-20251101", "model": "claude-opus-4-5-20251101",
+                   "gen_ai.response.id": "req_01ExampleRequestId00000", "request_id": "req_01ExampleRequestId00000",
+                   "input_tokens": 94, "output_tokens": 65, "cache_read_tokens": 46982, "cache_creation_tokens": 0,
+                   "success": True, "stop_reason": "end_turn", "attempt": 1}.items()]}
+    traces = {"resourceSpans": [{"resource": {"attributes": [attr(k, v) for k, v in RESOURCE.items()]},
+                                 "scopeSpans": [{"scope": {"name": "com.anthropic.claude_code.tracing"},
+                                                 "spans": [interaction, request]}]}]}
+    summary, sink = meter(event, traces)
+    first, second = sink.events[:3], sink.events[3:]  # the event's, then the span's
+    assert [(e.transaction_id, e.properties["token_type"], e.properties["tokens"]) for e in first] == \
+        [(e.transaction_id, e.properties["token_type"], e.properties["tokens"]) for e in second]
+    assert {(e.properties["token_type"], e.properties["tokens"]) for e in first} == {
+        ("input", 94), ("cached_input", 46982), ("output", 65)}
+    # The interaction span carries no counts and no GenAI attribute: counted, no dead letter.
+    assert summary.metered == 2 and dict(summary.skipped) == {"not_genai_span": 1} and not sink.dead_letters
+
+
+def test_an_unreadable_api_request_costs_only_itself_and_a_bedrock_model_bills_as_the_model():
+    export = logs_export(
+        log_record("api_request", 1_795_851_002_000_000_000, model="claude-sonnet-4-6", input_tokens="many",
+                   output_tokens=5, request_id="req_bad"),
+        log_record("api_request", 1_795_851_003_000_000_000, model="us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+                   input_tokens=10, output_tokens=7, cache_read_tokens=300, cache_creation_tokens=20,
+                   request_id="req_bedrock"))
+    summary, sink = meter(export, paths=("attributes.user.email",))
+    assert billed(sink) == {("dev@example.com", "anthropic.claude-sonnet-4-5-20250929-v1:0", "input"): 10,
+                            ("dev@example.com", "anthropic.claude-sonnet-4-5-20250929-v1:0", "cached_input"): 300,
+                            ("dev@example.com", "anthropic.claude-sonnet-4-5-20250929-v1:0", "cache_write"): 20,
+                            ("dev@example.com", "anthropic.claude-sonnet-4-5-20250929-v1:0", "output"): 7}
+    [letter] = sink.dead_letters
+    assert letter.reason == "invalid_counts" and "input_tokens" in letter.detail
+    assert letter.source.endswith("#log=0") and summary.metered == 1
+
+
+def test_a_logs_export_without_an_api_request_bills_nothing_and_is_no_dead_letter():
+    summary, sink = meter(logs_export(log_record("user_prompt", 1_795_851_000_000_000_000, prompt_length=3)),
+                          {"resourceLogs": []})
+    assert (summary.metered, dict(summary.skipped)) == (0, {"not_traces": 2}) and not sink.dead_letters
