@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .fields import model_at, rfc3339_at, with_counts
-from .otlp import attributes_of, claude_code_counts, model_name, nanos_at
+from .otlp import attributes_of, claude_code_counts, model_name, nanos_at, response_id
 from .records import Inference, RecordError
 
 API_REQUEST = "claude_code.api_request"
@@ -65,12 +65,9 @@ def api_requests(document: dict[str, Any]) -> Iterator[ApiRequest | tuple[Any, R
 
 
 def read_api_request(event: ApiRequest) -> Inference:
-    attributes = event.attributes
-    request_id = attributes.get("request_id")
-    if not (isinstance(request_id, str) and request_id and request_id == request_id.strip()):
-        request_id = None  # (older releases name none: the record's place in its export identifies it)
-    return with_counts(model_name(model_at(attributes, "model")), request_id, event.time_ms,
-                       claude_code_counts(attributes))
+    # (Older releases name no request id: the record's place in its export identifies it.)
+    return with_counts(model_name(model_at(event.attributes, "model")), response_id(event.attributes, "request_id"),
+                       event.time_ms, claude_code_counts(event.attributes))
 
 
 def _is_api_request(record: Any) -> bool:

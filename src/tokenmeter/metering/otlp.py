@@ -198,7 +198,7 @@ def read_span(span: Span) -> Inference:
         raise RecordError(INVALID_RECORD, f"one of {', '.join(_MODEL)} must name the model, got {short(model)}")
     model = model_name(model)
     if span.name == CLAUDE_CODE_REQUEST and not _has_usage(attributes):
-        return with_counts(model, _response_id(attributes, "gen_ai.response.id", "request_id") or
+        return with_counts(model, response_id(attributes, "gen_ai.response.id", "request_id") or
                            f"{span.trace_id}/{span.span_id}", span.end_ms, claude_code_counts(attributes))
     inputs, outputs = _tokens(attributes, _INPUT), _tokens(attributes, _OUTPUT)
     cache_read, cache_write = _tokens(attributes, _CACHE_READ), _tokens(attributes, _CACHE_WRITE)
@@ -217,8 +217,8 @@ def read_span(span: Span) -> Inference:
               "reasoning": reasoning}
     # The provider's response id, where the instrumentation recorded it: the same call logged elsewhere (the
     # app's log of the response, a gateway's) bills once with it.
-    response_id = _response_id(attributes, "gen_ai.response.id") or f"{span.trace_id}/{span.span_id}"
-    return with_counts(model, response_id, span.end_ms, counts)
+    identity = response_id(attributes, "gen_ai.response.id") or f"{span.trace_id}/{span.span_id}"
+    return with_counts(model, identity, span.end_ms, counts)
 
 
 def model_name(model: str) -> str:
@@ -235,7 +235,8 @@ def _claude_code_usage(attributes: dict[str, Any]) -> bool:
     return attributes.get("input_tokens") is not None or attributes.get("output_tokens") is not None
 
 
-def _response_id(attributes: dict[str, Any], *keys: str) -> str | None:
+def response_id(attributes: dict[str, Any], *keys: str) -> str | None:
+    """The first of ``keys`` that holds an id (text, not empty, no edge whitespace)."""
     for key in keys:
         value = attributes.get(key)
         if isinstance(value, str) and value and value == value.strip():
