@@ -100,6 +100,7 @@ class _Held:
     model: str
     timestamp_ms: int  # the first copy's delivery time
     counts: dict[str, int]  # the largest of each type over the copies
+    final_ms: int | None = None  # the time of the copy that ends the answer (a stop reason), where one was read
 
 
 @dataclass(slots=True)
@@ -177,7 +178,7 @@ class Meter:
             if timestamp_ms is not None:
                 self._emit(identity, request_id, model, subscription, timestamp_ms, True, counts)
             elif fallback_ms is not None:
-                self._emit(identity, request_id, model, subscription, fallback_ms, False, counts)
+                self._emit(identity, request_id, model, subscription, fallback_ms, False, counts, _ends(data))
             else:
                 return False
         except (MemoryError, Unavailable):  # (a sink that failed raises Unavailable: the invocation fails)
@@ -261,27 +262,40 @@ class Meter:
                 return
         self._bill(raw, data, read_inference(data, self._config.bill_proxy_cache_hits))
 
-    def _hold(self, identity: str, subscription: str, model: str, timestamp_ms: int, billed: dict[str, int]) -> None:
+    def _hold(self, identity: str, subscription: str, model: str, timestamp_ms: int, billed: dict[str, int],
+              ends: bool) -> None:
         """Keep a copy of an inference until the delivery is read (``_bill_held``): the first copy's subscription
-        and time, the largest count of each type."""
+        and time, the largest count of each type, and the time of the copy that ends it (``ends``)."""
         held = self._held.get(identity)
         if held is None:
             if len(self._held) >= _HELD_KEPT:
                 self._bill_held()
-            self._held[identity] = _Held(subscription, model, timestamp_ms, billed)  # (made for this record)
+            held = self._held[identity] = _Held(subscription, model, timestamp_ms, billed)  # (made for this record)
         else:
             counts = held.counts
             for token_type, tokens in billed.items():
                 if tokens > counts.get(token_type, 0):
                     counts[token_type] = tokens
+        if ends and held.final_ms is None:
+            held.final_ms = timestamp_ms
         self.summary.metered += 1
 
     def _bill_held(self) -> None:
+        """Each held inference, its time part of its ids (as for any record billed at its delivery's time: _emit).
+        Its input and cache counts, the same on every copy, bill at the first copy's time. Its output grows from
+        copy to copy: where the copy that ends the answer was read, the output bills from it, at its time, under
+        ids of that copy, so that a transcript synced again once the answer has ended bills its whole output,
+        whatever an earlier sync billed of it while it streamed."""
         held, self._held = self._held, {}
         for identity, inference in held.items():
-            # Its time is part of its identity, as for any record billed at its delivery's time (_emit).
-            self._deliver(f"{identity}|at:{inference.timestamp_ms}", inference.subscription, inference.model,
-                          inference.timestamp_ms, inference.counts)
+            counts = inference.counts
+            if inference.final_ms is not None and "output" in counts:
+                counts = dict(counts)
+                self._deliver(f"{identity}|at:{inference.final_ms}|end", inference.subscription, inference.model,
+                              inference.final_ms, {"output": counts.pop("output")})
+            if counts:
+                self._deliver(f"{identity}|at:{inference.timestamp_ms}", inference.subscription, inference.model,
+                              inference.timestamp_ms, counts)
 
     def _meter_items(self, raw: RawRecord, items: list[dict[str, Any]]) -> None:
         """A line that logs an array of objects (an app's list of messages or records) of which a reader knows one:
@@ -378,7 +392,7 @@ class Meter:
             raise RecordError(INVALID_TIMESTAMP, "no timestamp in the record or its log event")
         if inference.counts is not None:
             self._emit(raw.identity, inference.request_id, inference.model, subscription, timestamp_ms,
-                       inference.timestamp_ms is not None, _billed(inference.counts))
+                       inference.timestamp_ms is not None, _billed(inference.counts), _ends(data))
             return
         if raw.lossy:
             raise RecordError(INVALID_UTF8, "text-only record with invalid UTF-8: its tokens cannot be counted exactly")
@@ -392,7 +406,7 @@ class Meter:
             self._count_pending()
 
     def _emit(self, identity: str, request_id: str | None, model: str, subscription: str, timestamp_ms: int,
-              own_time: bool, billed: dict[str, int]) -> None:
+              own_time: bool, billed: dict[str, int], ends: bool = False) -> None:
         """Deliver an inference's events, one per token type in ``billed`` (no zero counts there). ``identity`` is
         its record's, used where the inference has no request id long enough to stand for it; ``own_time``: the
         time is the record's, not its delivery's."""
@@ -406,7 +420,7 @@ class Meter:
                 # Copies logged apart within one delivery, each at its own log time, are one inference, billed at
                 # the end: a Claude Agent SDK step's message per content block, milliseconds apart, whose output
                 # grows from copy to copy as Claude Code writes its transcript while the answer streams.
-                self._hold(identity, subscription, model, timestamp_ms, billed)
+                self._hold(identity, subscription, model, timestamp_ms, billed, ends)
                 return
         elif not own_time:
             # A record without a time of its own takes its delivery's (log event, object), which can differ
@@ -469,6 +483,12 @@ def _identifier_error(subscription: str, model: str) -> RecordError | None:
         if len(_VALID_IDS) < _VALID_IDS_KEPT:
             _VALID_IDS.add(value)
     return None
+
+
+def _ends(data: Any) -> bool:
+    """A copy that ends its answer: an Anthropic message with its stop reason (the copies written while it
+    streams have none)."""
+    return type(data) is dict and data.get("stop_reason") is not None
 
 
 def _part(raw: RawRecord, suffix: str, value: Any) -> RawRecord:
