@@ -99,6 +99,11 @@ def test_record_without_time_takes_its_log_events_and_without_either_is_dead_let
                  "usage": {"input_tokens": 4, "output_tokens": 2, "cache_read_input_tokens": 0}}
     _, sink = run([raw(anthropic, fallback_ms=1_732_646_400_042)])
     assert {e.timestamp for e in sink.events} == {"1732646400.042"}
+    # A response logged once, with its stop reason: every type under the ids its log event's time gives.
+    ended = {**anthropic, "stop_reason": "end_turn"}
+    _, sink = run([raw(ended, fallback_ms=1_732_646_400_042)])
+    key = record_key("req:msg_01XFDUDYJgAACzvnptvVoYEL|claude-3-5-haiku|at:1732646400042")
+    assert sorted(e.transaction_id for e in sink.events) == [f"{key}-input", f"{key}-output"]
     summary, sink = run([raw(anthropic, fallback_ms=None)])
     assert summary.dead_letters == {"invalid_timestamp": 1} and not sink.events
 

@@ -283,15 +283,15 @@ class Meter:
     def _bill_held(self) -> None:
         """Each held inference, its time part of its ids (as for any record billed at its delivery's time: _emit).
         Its input and cache counts, the same on every copy, bill at the first copy's time. Its output grows from
-        copy to copy: where the copy that ends the answer was read, the output bills from it, at its time, under
-        ids of that copy, so that a transcript synced again once the answer has ended bills its whole output,
-        whatever an earlier sync billed of it while it streamed."""
+        copy to copy: where the copy that ends the answer was read, the output bills from it, at its time (an
+        answer logged once keeps the ids it always had), so that a transcript synced again once the answer has
+        ended bills its whole output, whatever an earlier sync billed of it while it streamed."""
         held, self._held = self._held, {}
         for identity, inference in held.items():
             counts = inference.counts
             if inference.final_ms is not None and "output" in counts:
                 counts = dict(counts)
-                self._deliver(f"{identity}|at:{inference.final_ms}|end", inference.subscription, inference.model,
+                self._deliver(f"{identity}|at:{inference.final_ms}", inference.subscription, inference.model,
                               inference.final_ms, {"output": counts.pop("output")})
             if counts:
                 self._deliver(f"{identity}|at:{inference.timestamp_ms}", inference.subscription, inference.model,
