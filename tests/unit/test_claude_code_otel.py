@@ -117,6 +117,21 @@ def test_an_unreadable_api_request_costs_only_itself_and_a_bedrock_model_bills_a
 
 
 def test_a_logs_export_without_an_api_request_bills_nothing_and_is_no_dead_letter():
+    # Another program's event of the bare name, in its own scope, is not Claude Code's.
+    other = {"resourceLogs": [{"resource": {"attributes": [attr("service.name", "billing-api")]},
+                               "scopeLogs": [{"scope": {"name": "billing.events"}, "logRecords": [
+                                   {"timeUnixNano": "1795851000000000000", "body": {"stringValue": "called upstream"},
+                                    "attributes": [attr("event.name", "api_request"), attr("model", "v2"),
+                                                   attr("input_tokens", 3)]}]}]}]}
     summary, sink = meter(logs_export(log_record("user_prompt", 1_795_851_000_000_000_000, prompt_length=3)),
-                          {"resourceLogs": []})
-    assert (summary.metered, dict(summary.skipped)) == (0, {"not_traces": 2}) and not sink.dead_letters
+                          {"resourceLogs": []}, other)
+    assert (summary.metered, dict(summary.skipped)) == (0, {"not_traces": 3}) and not sink.dead_letters
+
+
+def test_an_exporter_that_leaves_the_body_out_names_the_event_in_its_attributes():
+    record = log_record("api_request", 1_795_851_002_000_000_000, model="claude-sonnet-4-6", input_tokens=7,
+                        output_tokens=2, request_id="req_011CUbodyless")
+    del record["body"]
+    summary, sink = meter(logs_export(record))
+    assert billed(sink) == {("sub_platform", "claude-sonnet-4-6", "input"): 7,
+                            ("sub_platform", "claude-sonnet-4-6", "output"): 2}

@@ -21,6 +21,7 @@ from .records import Inference, RecordError
 
 API_REQUEST = "claude_code.api_request"
 _EVENT_NAMES = ("api_request", API_REQUEST)  # `event.name`: bare in newer releases, qualified in older ones
+_SCOPE = "com.anthropic.claude_code"
 
 
 @dataclass(slots=True)
@@ -60,8 +61,9 @@ def api_requests(document: dict[str, Any]) -> Iterator[ApiRequest | tuple[Any, R
         scopes = resource_logs.get("scopeLogs")
         for scope in scopes if isinstance(scopes, list) else []:
             records = scope.get("logRecords") if isinstance(scope, dict) else None
+            names = _event_names(scope.get("scope") if isinstance(scope, dict) else None)
             for record in records if isinstance(records, list) else []:
-                yield _api_request(record, resource_attributes) if _is_api_request(record) else None
+                yield _api_request(record, resource_attributes) if _is_api_request(record, names) else None
 
 
 def read_api_request(event: ApiRequest) -> Inference:
@@ -70,7 +72,14 @@ def read_api_request(event: ApiRequest) -> Inference:
                        event.time_ms, claude_code_counts(event.attributes))
 
 
-def _is_api_request(record: Any) -> bool:
+def _event_names(scope: Any) -> tuple[str, ...]:
+    """The `event.name` values that make a record of this scope an API request: the bare name only in Claude
+    Code's own scope (another program may call an event of its own `api_request`)."""
+    name = scope.get("name") if isinstance(scope, dict) else None
+    return _EVENT_NAMES if isinstance(name, str) and name.startswith(_SCOPE) else (API_REQUEST,)
+
+
+def _is_api_request(record: Any, names: tuple[str, ...]) -> bool:
     if not isinstance(record, dict):
         return False
     body = record.get("body")
@@ -79,7 +88,7 @@ def _is_api_request(record: Any) -> bool:
     attributes = record.get("attributes")
     if isinstance(attributes, list):  # an exporter that leaves the body out: the event's name attribute says it
         return any(isinstance(item, dict) and item.get("key") == "event.name" and isinstance(item.get("value"), dict)
-                   and item["value"].get("stringValue") in _EVENT_NAMES for item in attributes)
+                   and item["value"].get("stringValue") in names for item in attributes)
     return False
 
 
