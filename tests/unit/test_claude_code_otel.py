@@ -114,6 +114,13 @@ def test_an_unreadable_api_request_costs_only_itself_and_a_bedrock_model_bills_a
     [letter] = sink.dead_letters
     assert letter.reason == "invalid_counts" and "input_tokens" in letter.detail
     assert letter.source.endswith("#log=0") and summary.metered == 1
+    # A resource whose attributes cannot be read may have named who pays: its requests are dead letters, not
+    # billed to whoever a default names.
+    broken = logs_export(log_record("api_request", 1_795_851_003_000_000_000, model="claude-sonnet-4-6",
+                                    input_tokens=10, output_tokens=7, request_id="req_broken"))
+    broken["resourceLogs"][0]["resource"]["attributes"] = 5  # (OTLP: a list of key-value pairs)
+    summary, sink = meter(broken, paths=("attributes.team.id",))
+    assert [letter.reason for letter in sink.dead_letters] == ["invalid_record"] and not sink.events
 
 
 def test_a_logs_export_without_an_api_request_bills_nothing_and_is_no_dead_letter():

@@ -55,9 +55,10 @@ def api_requests(document: dict[str, Any]) -> Iterator[ApiRequest | tuple[Any, R
             continue
         resource = resource_logs.get("resource")
         try:
-            resource_attributes = attributes_of(resource.get("attributes") if isinstance(resource, dict) else None)
-        except RecordError:
-            resource_attributes = {}  # (the resource names no usage: its events still bill)
+            resource_attributes: dict[str, Any] | RecordError = attributes_of(
+                resource.get("attributes") if isinstance(resource, dict) else None)
+        except RecordError as error:
+            resource_attributes = error  # (what may attribute its requests: they cannot be billed to anyone)
         scopes = resource_logs.get("scopeLogs")
         for scope in scopes if isinstance(scopes, list) else []:
             records = scope.get("logRecords") if isinstance(scope, dict) else None
@@ -92,7 +93,9 @@ def _is_api_request(record: Any, names: tuple[str, ...]) -> bool:
     return False
 
 
-def _api_request(record: dict[str, Any], resource: dict[str, Any]) -> ApiRequest | tuple[Any, RecordError]:
+def _api_request(record: dict[str, Any], resource: dict[str, Any] | RecordError) -> ApiRequest | tuple[Any, RecordError]:
+    if isinstance(resource, RecordError):
+        return record, resource
     try:
         attributes = attributes_of(record.get("attributes"))
         # The record's time; else its event.timestamp (ISO 8601), else when the SDK saw it.
