@@ -20,7 +20,7 @@ from tokenmeter.core.dead_letters import DeadLetter, truncate_record
 from .ai_sdk import ai_sdk_steps, read_ai_sdk
 from .attribution import Attributor
 from .claude_agent import agent_step, logged_at
-from .claude_code_events import ApiRequest, api_requests, is_otlp_logs, read_api_request
+from .cli_events import ApiRequest, api_requests, is_otlp_logs, read_api_request
 from .fields import NothingToBill
 from .formats import read_inference
 from .log_wrappers import llama_index_raw, logged_record, printed_record

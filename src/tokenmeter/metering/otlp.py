@@ -13,7 +13,7 @@ spanId); its time is its end. The semantic conventions count cache reads and wri
 inside input_tokens and reasoning inside output_tokens; some instrumentations report them beside instead,
 which shows when a part exceeds its whole: it is then billed beside, as reported (and always for Strands Agents,
 which reports Bedrock's counts). A model named by a Bedrock profile's id or ARN bills as the model. Claude Code's
-`claude_code.llm_request` spans carry their counts under names of their own (claude_code_events.py).
+`claude_code.llm_request` spans carry their counts under names of their own (cli_events.py).
 """
 
 from __future__ import annotations
@@ -228,7 +228,12 @@ def model_name(model: str) -> str:
 
 def claude_code_counts(attributes: dict[str, Any]) -> dict[str, int]:
     """A Claude Code request's input, cache reads, cache writes and output, each apart from the others."""
-    return {kind: _tokens(attributes, (name,)) for kind, name in _CLAUDE_CODE_COUNTS}
+    return {kind: tokens_at(attributes, name) for kind, name in _CLAUDE_CODE_COUNTS}
+
+
+def tokens_at(attributes: dict[str, Any], name: str) -> int:
+    """A token count attribute (a whole number, or its digits as text); 0 where it is absent."""
+    return _tokens(attributes, (name,))
 
 
 def _claude_code_usage(attributes: dict[str, Any]) -> bool:

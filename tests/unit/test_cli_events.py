@@ -1,7 +1,8 @@
-"""Claude Code's own OpenTelemetry, as a Collector's S3 exporter writes it: the `claude_code.api_request` events of
-its logs export, and the `claude_code.llm_request` spans of its (beta) tracing. Shapes from Claude Code's
-monitoring documentation and exports of its releases 2.0 to 2.1 (attribute names, `event.name` bare or qualified,
-counts as integers or as digits in text); expected counts worked out by hand."""
+"""Coding agents' own OpenTelemetry, as a Collector's S3 exporter writes it: Claude Code's `claude_code.api_request`
+events and (beta tracing) `claude_code.llm_request` spans, from its monitoring documentation and exports of its
+releases 2.0 to 2.1 (attribute names, `event.name` bare or qualified, counts as integers or as digits in text);
+Gemini CLI's `gemini_cli.api_response` events, as its telemetry (packages/core/src/telemetry/types.ts) writes
+them. Expected counts worked out by hand."""
 
 import json
 
@@ -142,3 +143,53 @@ def test_an_exporter_that_leaves_the_body_out_names_the_event_in_its_attributes(
     summary, sink = meter(logs_export(record))
     assert billed(sink) == {("sub_platform", "claude-sonnet-4-6", "input"): 7,
                             ("sub_platform", "claude-sonnet-4-6", "output"): 2}
+
+
+def gemini_record(name, time_ns, **attributes):
+    return {"timeUnixNano": str(time_ns), "observedTimeUnixNano": str(time_ns), "body": {"stringValue": name[1]},
+            "attributes": [attr(key, value) for key, value in {
+                "session.id": "5f0c2d4e-1a2b-4c3d-8e9f-0a1b2c3d4e5f", "installation.id": "inst-42",
+                "user.email": "dev@example.com", "event.name": name[0],
+                "event.timestamp": "2026-11-28T10:00:00.000Z", **attributes}.items()]}
+
+
+def test_gemini_cli_bills_each_api_response_as_gemini_counts_it_and_not_its_restatement():
+    export = logs_export(
+        gemini_record(("gemini_cli.user_prompt", "User prompt. Length: 31."), 1_795_860_000_000_000_000,
+                      prompt_length=31, prompt_id="p-1"),
+        gemini_record(("gemini_cli.api_request", "API request to gemini-2.5-pro."), 1_795_860_000_100_000_000,
+                      model="gemini-2.5-pro", prompt_id="p-1"),
+        # promptTokenCount 12,000 of which 8,000 cached, candidates 350, thoughts 420, no tool use: total 12,770.
+        gemini_record(("gemini_cli.api_response", "API response from gemini-2.5-pro. Status: 200. Duration: 5120ms."),
+                      1_795_860_005_220_000_000, model="gemini-2.5-pro", duration_ms=5120, input_token_count=12000,
+                      output_token_count=350, cached_content_token_count=8000, thoughts_token_count=420,
+                      tool_token_count=0, total_token_count=12770, prompt_id="p-1", status_code=200,
+                      auth_type="oauth-personal"),
+        # The same answer restated in the GenAI conventions' event: it repeats the usage, and bills nothing.
+        gemini_record(("gen_ai.client.inference.operation.details", "GenAI operation details from gemini-2.5-pro."),
+                      1_795_860_005_220_000_000, **{"gen_ai.response.id": "resp-1", "gen_ai.request.model":
+                                                    "gemini-2.5-pro", "gen_ai.usage.input_tokens": 12000,
+                                                    "gen_ai.usage.output_tokens": 350}),
+        # A release that wrote the counts as text, with a tool-use prompt (beside the prompt, as Gemini counts it).
+        gemini_record(("gemini_cli.api_response", "API response from gemini-2.5-flash. Status: 200."),
+                      1_795_860_009_000_000_000, model="gemini-2.5-flash", input_token_count="900",
+                      output_token_count="40", cached_content_token_count="0", thoughts_token_count="0",
+                      tool_token_count="150", total_token_count="1090"),
+        resource={"service.name": "gemini-cli", "service.version": "0.18.0", "team.id": "sub_platform"})
+    summary, sink = meter(export)
+    # 12,000 - 8,000 = 4,000 uncached; 900 + 150 = 1,050 for the second.
+    assert billed(sink) == {("sub_platform", "gemini-2.5-pro", "input"): 4000,
+                            ("sub_platform", "gemini-2.5-pro", "cached_input"): 8000,
+                            ("sub_platform", "gemini-2.5-pro", "output"): 350,
+                            ("sub_platform", "gemini-2.5-pro", "reasoning"): 420,
+                            ("sub_platform", "gemini-2.5-flash", "input"): 1050,
+                            ("sub_platform", "gemini-2.5-flash", "output"): 40}
+    assert {e.properties["model"]: e.timestamp for e in sink.events} == {
+        "gemini-2.5-pro": "1795860005.220", "gemini-2.5-flash": "1795860009.000"}
+    assert (summary.metered, dict(summary.skipped)) == (2, {"not_traces": 3}) and not sink.dead_letters
+    # Cached tokens past the prompt they are part of: a clear error for that answer alone.
+    bad = logs_export(gemini_record(("gemini_cli.api_response", "API response."), 1_795_860_010_000_000_000,
+                                    model="gemini-2.5-pro", input_token_count=10, cached_content_token_count=50,
+                                    output_token_count=1))
+    _, sink = meter(bad)
+    assert [letter.reason for letter in sink.dead_letters] == ["invalid_counts"]
