@@ -153,3 +153,33 @@ def test_a_subscription_in_place_gets_what_a_callback_subscription_gets(nats_ser
         await nc.close()
 
     run(go())
+
+
+def test_an_in_place_handler_and_what_it_holds_go_with_its_subscription(nats_server):
+    # publish_event subscribes a handler per call on a connection kept across invocations: a call's acks must not
+    # outlive it, however many calls the connection serves.
+    import gc
+    import weakref
+
+    class Call:
+        def receive(self, msg):
+            pass
+
+    async def go():
+        nc = Client()
+        await nc.connect(nats_server.url)
+        kept = []
+        for _ in range(50):
+            call = Call()
+            kept.append(weakref.ref(call))
+            sub = await nc.subscribe_in_place("calls.>", call.receive)
+            await nc.publish("calls.1", b"ack")
+            await nc.flush()
+            await sub.unsubscribe()
+            del call, sub
+        gc.collect()
+        alive = sum(ref() is not None for ref in kept)  # (counted while the connection lives on)
+        await nc.close()
+        return alive
+
+    assert run(go()) == 0

@@ -21,10 +21,11 @@ COMMON = {"session.id": "0b4a6c1e-3d2f-4e5a-9b8c-7d6e5f4a3b2c", "organization.id
           "terminal.type": "vscode"}
 
 
-def log_record(name, time_ns, **attributes):
+def log_record(name, time_ns, body=None, common=COMMON, **attributes):
+    """A log record as Claude Code writes it (its body the event's qualified name), or with another ``body``."""
     return {"timeUnixNano": str(time_ns), "observedTimeUnixNano": str(time_ns), "severityNumber": 9,
-            "body": {"stringValue": f"claude_code.{name}"},
-            "attributes": [attr(key, value) for key, value in {**COMMON, "event.name": name, **attributes}.items()],
+            "body": {"stringValue": body or f"claude_code.{name}"},
+            "attributes": [attr(key, value) for key, value in {**common, "event.name": name, **attributes}.items()],
             "droppedAttributesCount": 0}
 
 
@@ -145,12 +146,13 @@ def test_an_exporter_that_leaves_the_body_out_names_the_event_in_its_attributes(
                             ("sub_platform", "claude-sonnet-4-6", "output"): 2}
 
 
+GEMINI_COMMON = {"session.id": "5f0c2d4e-1a2b-4c3d-8e9f-0a1b2c3d4e5f", "installation.id": "inst-42",
+                 "user.email": "dev@example.com", "event.timestamp": "2026-11-28T10:00:00.000Z"}
+
+
 def gemini_record(name, time_ns, **attributes):
-    return {"timeUnixNano": str(time_ns), "observedTimeUnixNano": str(time_ns), "body": {"stringValue": name[1]},
-            "attributes": [attr(key, value) for key, value in {
-                "session.id": "5f0c2d4e-1a2b-4c3d-8e9f-0a1b2c3d4e5f", "installation.id": "inst-42",
-                "user.email": "dev@example.com", "event.name": name[0],
-                "event.timestamp": "2026-11-28T10:00:00.000Z", **attributes}.items()]}
+    """Gemini CLI's: ``name`` is (its event.name, its body, a sentence)."""
+    return log_record(name[0], time_ns, body=name[1], common=GEMINI_COMMON, **attributes)
 
 
 def test_gemini_cli_bills_each_api_response_as_gemini_counts_it_and_not_its_restatement():

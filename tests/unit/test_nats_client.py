@@ -76,7 +76,7 @@ def test_the_client_still_has_the_steps_send_relies_on():
 
 def test_the_client_still_has_the_steps_subscribe_in_place_relies_on():
     # The parser hands every message to _process_msg; a renamed step would leave the handlers without messages.
-    for name in ("_process_msg", "_process_headers", "_build_message"):
+    for name in ("_process_msg", "_process_headers", "_build_message", "_remove_sub"):
         assert name in vars(NatsClient), name
     for name in ("_subs", "_error_cb", "stats"):
         assert hasattr(NatsClient(), name), name

@@ -47,10 +47,10 @@ def bedrock_model(model_id: str) -> str:
     return model_id
 
 
-def routed_model(answer: dict[str, Any], model_id: str) -> str:
+def routed_model(answer: Any, model_id: str) -> str:
     """The model that served a call: a prompt router's answer names the model it chose
     (`trace.promptRouter.invokedModelId`), which sets the call's price; the router's own id does not."""
-    trace = answer.get("trace")
+    trace = answer.get("trace") if isinstance(answer, dict) else None
     router = trace.get("promptRouter") if isinstance(trace, dict) else None
     invoked = router.get("invokedModelId") if isinstance(router, dict) else None
     if isinstance(invoked, str) and invoked.strip():
@@ -106,7 +106,7 @@ def read_converse(data: dict[str, Any], usage: dict[str, Any], answer: dict[str,
             "cacheReadInputTokens" if "cacheReadInputTokens" in usage else "cacheReadInputTokenCount",
             "cacheWriteInputTokens" if "cacheWriteInputTokens" in usage else "cacheWriteInputTokenCount",
             "outputTokens")
-    return _logged_call(data, apart(keys, usage, usage), data if answer is None else answer)
+    return _logged_call(data, apart(keys, usage, usage), answer)
 
 
 def _last_or_whole(data: dict[str, Any], stop: str, input_key: str, output_key: str) -> Inference:

@@ -21,8 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tokenmeter.core import parse_rfc3339_ms
-
+from .fields import rfc3339_ms
 from .records import AGENT_SUMMARY, NO_USAGE, STREAM_CHUNK
 
 _OWN_KEYS = frozenset(("type", "message"))
@@ -50,13 +49,7 @@ def agent_step(data: dict[str, Any]) -> dict[str, Any] | None:
 def logged_at(data: dict[str, Any]) -> int | None:
     """The time a transcript line (or an app's log line around a message) was written, in ms: the step's log time,
     which stays the same when the transcript is read again, grown, from a later upload; None without one."""
-    stamp = data.get("timestamp")
-    if type(stamp) is not str:
-        return None
-    try:
-        return parse_rfc3339_ms(stamp)
-    except ValueError:
-        return None
+    return rfc3339_ms(data.get("timestamp"))
 
 
 def skip_reason(data: dict[str, Any]) -> str | None:

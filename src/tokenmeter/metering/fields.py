@@ -5,6 +5,7 @@ Shared by every format reader (formats.py and the readers beside it).
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from tokenmeter.core import parse_rfc3339_ms
@@ -98,6 +99,19 @@ def id_at(holder: dict[str, Any], key: str) -> str | None:
     if isinstance(value, (str, int)) and not isinstance(value, bool):
         return str(value)
     raise RecordError(INVALID_RECORD, f"{key!r} must be a string id, got {short(value)}")
+
+
+def rfc3339_ms(value: Any) -> int | None:
+    """Milliseconds of an RFC 3339 time; None for anything else (where rfc3339_at would refuse it)."""
+    return _time_ms(value) if type(value) is str else None
+
+
+@functools.lru_cache(maxsize=4_096)  # Bedrock's whole-second times repeat within a log batch
+def _time_ms(text: str) -> int | None:
+    try:
+        return parse_rfc3339_ms(text)
+    except ValueError:
+        return None
 
 
 def rfc3339_at(holder: dict[str, Any], key: str) -> int | None:

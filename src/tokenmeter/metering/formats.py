@@ -180,8 +180,7 @@ def _bedrock(data: dict[str, Any]) -> Inference:
         raise NothingToBill(NO_USAGE)  # Bedrock counts a request's tokens for free: nothing was inferred
     inp = object_at(data, "input")
     out = object_at(data, "output")
-    body = out.get("outputBodyJson")
-    model = routed_model(body if isinstance(body, dict) else {}, model_at(data, "modelId"))
+    model = routed_model(out.get("outputBodyJson"), model_at(data, "modelId"))
     counts = apart(INVOCATION_LOG_KEYS, inp, out, ("input", "output"))
     if "inputTokenCount" not in inp and "outputTokenCount" not in out and not data.get("errorCode"):
         if _media_output(out):

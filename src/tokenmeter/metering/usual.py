@@ -14,10 +14,10 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from tokenmeter.core import parse_rfc3339_ms
 from tokenmeter.core.events import MAX_TOKENS
 
 from .bedrock_runtime import PROFILE_PREFIXES, bedrock_model
+from .fields import rfc3339_ms
 from .openai_usage import VENDOR_DETAIL_KEYS, reasoning_outside
 from .streams import is_stream_event
 
@@ -70,7 +70,7 @@ def _bedrock(data: dict[str, Any]) -> Usual | None:
     input_, cached = inp.get("inputTokenCount", 0), inp.get("cacheReadInputTokenCount", 0)
     written, output = inp.get("cacheWriteInputTokenCount", 0), out.get("outputTokenCount", 0)
     request_id = data.get("requestId")
-    timestamp = _rfc3339(data.get("timestamp"))
+    timestamp = rfc3339_ms(data.get("timestamp"))
     counts = _disjoint(input_, cached, written, output)
     if counts is None or type(request_id) is not str or timestamp is None or not model_id.strip():
         return None
@@ -169,7 +169,7 @@ def _no_modality(details: dict[str, Any]) -> bool:
 def _ollama(data: dict[str, Any]) -> Usual | None:
     if "eval_count" not in data and "prompt_eval_count" not in data and "created_at" not in data:
         return None
-    model, timestamp = data.get("model"), _rfc3339(data.get("created_at"))
+    model, timestamp = data.get("model"), rfc3339_ms(data.get("created_at"))
     input_, output = data.get("prompt_eval_count", 0), data.get("eval_count", 0)
     if not (type(input_) is type(output) is int and 0 <= input_ <= MAX_TOKENS and 0 <= output <= MAX_TOKENS
             and (input_ or output)):
@@ -178,16 +178,3 @@ def _ollama(data: dict[str, Any]) -> Usual | None:
         return None
     return model, None, timestamp, ({"input": input_, "output": output} if input_ and output else
                                     {"input": input_} if input_ else {"output": output})
-
-
-def _rfc3339(value: Any) -> int | None:
-    """Milliseconds of an RFC 3339 time; None where the general reader would refuse or not find one."""
-    return _time_ms(value) if type(value) is str else None
-
-
-@functools.lru_cache(maxsize=4_096)  # Bedrock's whole-second times repeat within a log batch
-def _time_ms(text: str) -> int | None:
-    try:
-        return parse_rfc3339_ms(text)
-    except ValueError:
-        return None

@@ -60,6 +60,12 @@ class Client(NatsClient):
         self._in_place[sub._id] = handler
         return sub
 
+    def _remove_sub(self, sid: int, max_msgs: int = 0) -> None:
+        # Unsubscribing removes the subscription here: its handler goes with it, and with the handler the state it
+        # holds (a publish call's acks), which a connection kept across invocations would otherwise keep for good.
+        super()._remove_sub(sid, max_msgs)
+        self._in_place.pop(sid, None)
+
     async def _process_msg(self, sid: int, subject: bytes, reply: bytes, data: bytes, headers: bytes) -> None:
         handler = self._in_place.get(sid)
         if handler is None:
