@@ -442,3 +442,29 @@ def sam_build_arm64(tmp_path_factory) -> Path:
     result = build_with_sam(build, architecture="arm64")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return build
+
+
+CLAUDE_SESSION = "c7f1c1e0-1f00-4b1a-9f3c-2c0e8a1b2c3d"
+CLAUDE_MODEL = "claude-sonnet-4-5-20250929"
+
+
+def transcript_line(message_id: str, block: dict, usage: dict, uuid: str, at: str, stop_reason: str | None) -> dict:
+    """A line of Claude Code's session transcript (~/.claude/projects/<project>/<session>.jsonl) for an answer."""
+    return {"parentUuid": "u0", "isSidechain": False, "userType": "external", "cwd": "/work", "sessionId": CLAUDE_SESSION,
+            "version": "2.0.14", "gitBranch": "main", "requestId": "req_011CUaBcDeFgHiJkLmNoPqRs", "type": "assistant",
+            "uuid": uuid, "timestamp": at,
+            "message": {"id": message_id, "type": "message", "role": "assistant", "model": CLAUDE_MODEL, "content": [block],
+                        "stop_reason": stop_reason, "stop_sequence": None, "usage": usage}}
+
+
+def snapshots(message_id: str, at: str, outputs: list[int]) -> list[dict]:
+    """One answer as a transcript holds it: a line per content block as it streams, the same input and cache
+    counts on each and the output so far (the last line's is the answer's)."""
+    lines = []
+    for number, output in enumerate(outputs):
+        usage = {"input_tokens": 10, "cache_creation_input_tokens": 11862, "cache_read_input_tokens": 15555,
+                 "output_tokens": output, "service_tier": "standard"}
+        last = number == len(outputs) - 1
+        lines.append(transcript_line(message_id, {"type": "text", "text": f"part {number}"}, usage,
+                                     f"{message_id}-{number}", f"{at[:-2]}{number}Z", "tool_use" if last else None))
+    return lines

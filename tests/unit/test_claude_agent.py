@@ -4,15 +4,15 @@ id and usage); the expected counts are worked out by hand."""
 
 import json
 
-from conftest import Collect, meter_lines
+from conftest import CLAUDE_MODEL as MODEL
+from conftest import CLAUDE_SESSION as SESSION
+from conftest import Collect, meter_lines, snapshots
 
 from tokenmeter.core import parse_config
 from tokenmeter.metering.metering import Meter
 from tokenmeter.metering.records import RawRecord
 from tokenmeter.metering.tokenizer_pool import TokenizerPool
 
-SESSION = "c7f1c1e0-1f00-4b1a-9f3c-2c0e8a1b2c3d"
-MODEL = "claude-sonnet-4-5-20250929"
 STEP_1 = {"input_tokens": 4, "cache_creation_input_tokens": 1500, "cache_read_input_tokens": 12000, "output_tokens": 7,
           "service_tier": "standard"}
 STEP_2 = {"input_tokens": 10, "cache_creation_input_tokens": 200, "cache_read_input_tokens": 13500, "output_tokens": 50,
@@ -119,28 +119,6 @@ def test_claude_codes_transcript_lines_bill_their_steps_and_nothing_else():
     assert dict(summary.skipped) == {"no_usage": 2} and not sink.dead_letters
 
 
-def transcript_line(message_id: str, block: dict, usage: dict, uuid: str, at: str, stop_reason: str | None) -> dict:
-    """A line of Claude Code's session transcript (~/.claude/projects/<project>/<session>.jsonl) for an answer."""
-    return {"parentUuid": "u0", "isSidechain": False, "userType": "external", "cwd": "/work", "sessionId": SESSION,
-            "version": "2.0.14", "gitBranch": "main", "requestId": "req_011CUaBcDeFgHiJkLmNoPqRs", "type": "assistant",
-            "uuid": uuid, "timestamp": at,
-            "message": {"id": message_id, "type": "message", "role": "assistant", "model": MODEL, "content": [block],
-                        "stop_reason": stop_reason, "stop_sequence": None, "usage": usage}}
-
-
-def snapshots(message_id: str, at: str, outputs: list[int]) -> list[dict]:
-    """One answer as a transcript holds it: a line per content block as it streams, the same input and cache
-    counts on each and the output so far (the last line's is the answer's)."""
-    lines = []
-    for number, output in enumerate(outputs):
-        usage = {"input_tokens": 10, "cache_creation_input_tokens": 11862, "cache_read_input_tokens": 15555,
-                 "output_tokens": output, "service_tier": "standard"}
-        last = number == len(outputs) - 1
-        lines.append(transcript_line(message_id, {"type": "text", "text": f"part {number}"}, usage,
-                                     f"{message_id}-{number}", f"{at[:-2]}{number}Z", "tool_use" if last else None))
-    return lines
-
-
 def meter_object(lines: list[dict], etag: str, modified_ms: int, sink: Collect) -> None:
     """The transcript as one S3 object: each line a record identified by the object's version and its line."""
     meter = Meter(parse_config({"default_subscription": "sub_1"}), TokenizerPool({}), sink)
@@ -191,9 +169,9 @@ def test_a_transcript_uploaded_again_as_it_grows_bills_each_answer_once():
 
 
 def test_answers_past_what_the_meter_holds_are_billed_all_the_same(monkeypatch):
-    import tokenmeter.metering.metering as metering
+    import tokenmeter.metering.held as held
 
-    monkeypatch.setattr(metering, "_HELD_KEPT", 2)
+    monkeypatch.setattr(held, "HELD_KEPT", 2)
     lines = [line for n in range(5) for line in snapshots(f"msg_01QbxpX1a9Yp4HgyDvXyNq7{n}", f"2025-10-01T10:0{n}:00.000Z",
                                                           [5, 20 + n])]
     sink = Collect()

@@ -23,6 +23,7 @@ from .claude_agent import agent_step, logged_at
 from .cli_events import ApiRequest, api_requests, is_otlp_logs, read_api_request
 from .fields import NothingToBill
 from .formats import read_inference
+from .held import HeldAnswers, HeldBill
 from .log_wrappers import llama_index_raw, logged_record, printed_record
 from .origins import log_origin, record_origin
 from .otlp import NO_SPANS, NOT_TRACES, Span, is_otlp, otlp_spans, read_span, skip_reasons, span_document
@@ -62,8 +63,6 @@ _BATCH_CHARS = 4_000_000
 # logged bare (the same ids), the wrapper's other keys beneath its own for attribution. A JSON log line (Lambda's JSON
 # format, Powertools), LlamaIndex's response around the provider's answer, a Claude Agent SDK step's message.
 _WRAPPERS = ((("message",), logged_record), (("raw",), llama_index_raw), (("type", "message_id"), agent_step))
-# Inferences held to the end of a delivery (copies logged apart, _hold): past this many, those held are billed.
-_HELD_KEPT = 10_000
 # Request ids this short are not unique enough to stand for the inference
 # (Ollama's OpenAI endpoint answers "chatcmpl-" and a number below 1000).
 _MIN_REQUEST_ID = 16
@@ -93,17 +92,6 @@ class _EventsSink:
 
 
 @dataclass(slots=True)
-class _Held:
-    """An inference with a request id and no time of its own, billed once its delivery is read: its copies are one."""
-
-    subscription: str
-    model: str
-    timestamp_ms: int  # the first copy's delivery time
-    counts: dict[str, int]  # the largest of each type over the copies
-    final_ms: int | None = None  # the time of the copy that ends the answer (a stop reason), where one was read
-
-
-@dataclass(slots=True)
 class _Pending:
     raw: RawRecord
     inference: Inference
@@ -128,7 +116,7 @@ class Meter:
         self._pending_count = 0
         self._pending_chars = 0
         self.summary = Summary()
-        self._held: dict[str, _Held] = {}
+        self._held = HeldAnswers(self._streams.memory)
 
     def add(self, item: RawRecord | DeadLetter | Skipped | LogLines) -> None:
         if type(item) is LogLines:
@@ -162,7 +150,7 @@ class Meter:
                 self.add(item)
 
     def _bill_usual(self, data: dict[str, Any], identity: str, fallback_ms: int | None,
-                    origin: dict[str, Any] | None = None) -> bool:
+                    origin: dict[str, Any] | None = None, group: str | None = None) -> bool:
         """Bill a usual record (usual.py) in one step; False, having done nothing, for any other record or one
         whose subscription or model cannot travel: the general reading (``_read``) then gives its outcome. Whatever
         the one-step path raises, the record goes to the general reading too, on either trigger's path."""
@@ -178,7 +166,7 @@ class Meter:
             if timestamp_ms is not None:
                 self._emit(identity, request_id, model, subscription, timestamp_ms, True, counts)
             elif fallback_ms is not None:
-                self._emit(identity, request_id, model, subscription, fallback_ms, False, counts, _ends(data))
+                self._emit(identity, request_id, model, subscription, fallback_ms, False, counts, _ends(data), group)
             else:
                 return False
         except (MemoryError, Unavailable):  # (a sink that failed raises Unavailable: the invocation fails)
@@ -205,7 +193,7 @@ class Meter:
         for bill in self._streams.finish():
             self._settle(bill)
         self._count_pending()
-        self._bill_held()
+        self._deliver_held(self._held.finish())
         return self.summary
 
     def dead_letter(self, raw: RawRecord, reason: str, detail: str) -> DeadLetter:
@@ -232,15 +220,19 @@ class Meter:
 
     def _read(self, raw: RawRecord, data: Any) -> None:
         """The general reading of a parsed record: spans, streamed chunks and every format."""
+        group: str | None = None
         if type(data) is list and data and all(type(item) is dict for item in data) and any(map(_readable, data)):
             self._meter_items(raw, data)
             return
         if type(data) is dict:
             for keys, unwrap in _WRAPPERS:
                 if not data.keys().isdisjoint(keys) and (inner := unwrap(data)) is not None:
-                    if unwrap is agent_step and (at := logged_at(data)) is not None:
-                        raw = replace(raw, fallback_ms=at)
-                    if self._bill_usual(inner, raw.identity, raw.fallback_ms, self._origin(raw)):
+                    if unwrap is agent_step:
+                        # An answer's copies, written as it streams, can straddle deliveries of its log stream.
+                        group = _group(raw)
+                        if (at := logged_at(data)) is not None:
+                            raw = replace(raw, fallback_ms=at)
+                    if self._bill_usual(inner, raw.identity, raw.fallback_ms, self._origin(raw), group):
                         return
                     data = inner
             if "captureData" in data and is_capture(data):
@@ -260,42 +252,11 @@ class Meter:
             if "steps" in data and (steps := ai_sdk_steps(data)) is not None:
                 self._meter_steps(raw, data, steps)
                 return
-        self._bill(raw, data, read_inference(data, self._config.bill_proxy_cache_hits))
+        self._bill(raw, data, read_inference(data, self._config.bill_proxy_cache_hits), group)
 
-    def _hold(self, identity: str, subscription: str, model: str, timestamp_ms: int, billed: dict[str, int],
-              ends: bool) -> None:
-        """Keep a copy of an inference until the delivery is read (``_bill_held``): the first copy's subscription
-        and time, the largest count of each type, and the time of the copy that ends it (``ends``)."""
-        held = self._held.get(identity)
-        if held is None:
-            if len(self._held) >= _HELD_KEPT:
-                self._bill_held()
-            held = self._held[identity] = _Held(subscription, model, timestamp_ms, billed)  # (made for this record)
-        else:
-            counts = held.counts
-            for token_type, tokens in billed.items():
-                if tokens > counts.get(token_type, 0):
-                    counts[token_type] = tokens
-        if ends and held.final_ms is None:
-            held.final_ms = timestamp_ms
-        self.summary.metered += 1
-
-    def _bill_held(self) -> None:
-        """Each held inference, its time part of its ids (as for any record billed at its delivery's time: _emit).
-        Its input and cache counts, the same on every copy, bill at the first copy's time. Its output grows from
-        copy to copy: where the copy that ends the answer was read, the output bills from it, at its time (an
-        answer logged once keeps the ids it always had), so that a transcript synced again once the answer has
-        ended bills its whole output, whatever an earlier sync billed of it while it streamed."""
-        held, self._held = self._held, {}
-        for identity, inference in held.items():
-            counts = inference.counts
-            if inference.final_ms is not None and "output" in counts:
-                counts = dict(counts)
-                self._deliver(f"{identity}|at:{inference.final_ms}", inference.subscription, inference.model,
-                              inference.final_ms, {"output": counts.pop("output")})
-            if counts:
-                self._deliver(f"{identity}|at:{inference.timestamp_ms}", inference.subscription, inference.model,
-                              inference.timestamp_ms, counts)
+    def _deliver_held(self, bills: list[HeldBill]) -> None:
+        for bill in bills:
+            self._deliver(bill.identity, bill.subscription, bill.model, bill.timestamp_ms, bill.counts)
 
     def _meter_items(self, raw: RawRecord, items: list[dict[str, Any]]) -> None:
         """A line that logs an array of objects (an app's list of messages or records) of which a reader knows one:
@@ -364,7 +325,7 @@ class Meter:
 
     def _meter_chunk(self, raw: RawRecord, data: dict[str, Any]) -> None:
         """A streamed chunk: kept until its stream is complete (a stream_chunk), or what it completes."""
-        bills = self._streams.add(raw, data, raw.origin or raw.source.rpartition(":")[0])
+        bills = self._streams.add(raw, data, _group(raw))
         for bill in bills:
             if not bill.by_current:
                 self._settle(bill)
@@ -379,7 +340,9 @@ class Meter:
         self.summary.skipped[STREAM_CHUNK] -= 1
         self._guarded(bill.raw, self._bill, bill.raw, bill.data, bill.inference)
 
-    def _bill(self, raw: RawRecord, data: Any, inference: Inference) -> None:
+    def _bill(self, raw: RawRecord, data: Any, inference: Inference, group: str | None = None) -> None:
+        """Bill ``inference``, read from ``raw``; ``group``: its log stream, for an answer whose copies can straddle
+        deliveries (held.py)."""
         subscription = self._attributor.subscription_for(data, self._origin(raw))
         if subscription is None:
             raise RecordError(UNATTRIBUTED, "no subscription in " + ", ".join(map(str, self._config.subscription_from)))
@@ -392,7 +355,7 @@ class Meter:
             raise RecordError(INVALID_TIMESTAMP, "no timestamp in the record or its log event")
         if inference.counts is not None:
             self._emit(raw.identity, inference.request_id, inference.model, subscription, timestamp_ms,
-                       inference.timestamp_ms is not None, _billed(inference.counts), _ends(data))
+                       inference.timestamp_ms is not None, _billed(inference.counts), _ends(data), group)
             return
         if raw.lossy:
             raise RecordError(INVALID_UTF8, "text-only record with invalid UTF-8: its tokens cannot be counted exactly")
@@ -406,7 +369,7 @@ class Meter:
             self._count_pending()
 
     def _emit(self, identity: str, request_id: str | None, model: str, subscription: str, timestamp_ms: int,
-              own_time: bool, billed: dict[str, int], ends: bool = False) -> None:
+              own_time: bool, billed: dict[str, int], ends: bool = False, group: str | None = None) -> None:
         """Deliver an inference's events, one per token type in ``billed`` (no zero counts there). ``identity`` is
         its record's, used where the inference has no request id long enough to stand for it; ``own_time``: the
         time is the record's, not its delivery's."""
@@ -420,7 +383,8 @@ class Meter:
                 # Copies logged apart within one delivery, each at its own log time, are one inference, billed at
                 # the end: a Claude Agent SDK step's message per content block, milliseconds apart, whose output
                 # grows from copy to copy as Claude Code writes its transcript while the answer streams.
-                self._hold(identity, subscription, model, timestamp_ms, billed, ends)
+                self._deliver_held(self._held.hold(identity, subscription, model, timestamp_ms, billed, ends, group))
+                self.summary.metered += 1
                 return
         elif not own_time:
             # A record without a time of its own takes its delivery's (log event, object), which can differ
@@ -489,6 +453,11 @@ def _ends(data: Any) -> bool:
     """A copy that ends its answer: an Anthropic message with its stop reason (the copies written while it
     streams have none)."""
     return type(data) is dict and data.get("stop_reason") is not None
+
+
+def _group(raw: RawRecord) -> str:
+    """The log stream or S3 object ``raw`` came from."""
+    return raw.origin or raw.source.rpartition(":")[0]
 
 
 def _part(raw: RawRecord, suffix: str, value: Any) -> RawRecord:

@@ -2,12 +2,15 @@
 still bills its output: its message_delta names no message and no model, only the start does. The models
 of the last Realtime session of each log stream, which its turns do not name (realtime.py). And the Groq
 streams begun but not ended, whose middle chunks, alone in a delivery, must wait for the usage chunk rather
-than be counted as text (streams.py).
+than be counted as text (streams.py). And the first copy's time of each answer whose copies a log stream's
+delivery held without its end (a Claude Code transcript's lines as it streams), whose ids carry that time
+(held.py).
 
 One small S3 object per log stream (or object) under ``tokenmeter-streams/``, in the log bucket: the start
 whose end was not in the last invocation; or a kept start a delta of the last invocation ended, with that
 delta's identity (so a retried delivery pairs again, another delta not); or nothing. Beside it, the stream's
-Realtime session models, if it logged a session; and an empty object per Groq stream whose usage is to come.
+Realtime session models, if it logged a session; an empty object per Groq stream whose usage is to come; and the
+first copies' times of the answers it left unended (those of the last day).
 Each is written, or removed, only after the invocation's events reached SQS.
 """
 
@@ -37,6 +40,7 @@ class S3StreamMemory:
         self._paired: dict[str, str] = {}
         self._sessions: dict[str, SessionModels] = {}
         self._usage: dict[tuple[str, str], bool] = {}
+        self._firsts: dict[str, dict[str, int]] = {}
 
     def take(self, group: str, delta: str) -> OpenStart | None:
         """The start kept for ``group`` that the delta record ``delta`` ends, or None: a start already ended by
@@ -69,9 +73,20 @@ class S3StreamMemory:
     def keep_usage_to_come(self, group: str, stream_id: str, to_come: bool) -> None:
         self._usage[(group, stream_id)] = to_come
 
+    def first_copies(self, group: str) -> dict[str, int]:
+        """The first copies' times (ms) of answers ``group`` logged in earlier invocations, by identity."""
+        kept = self._read(self._key(group, ".held"))
+        return dict(kept["firsts"]) if kept is not None else {}
+
+    def keep_first_copies(self, group: str, firsts: dict[str, int]) -> None:
+        self._firsts[group] = firsts
+
     def save(self) -> None:
         """Called once the invocation's events are delivered."""
-        s3 = self._client() if self._pending or self._sessions or self._usage else None
+        s3 = self._client() if self._pending or self._sessions or self._usage or self._firsts else None
+        for group, firsts in self._firsts.items():
+            s3.put_object(Bucket=self._bucket, Key=self._key(group, ".held"), Body=ascii_json({"firsts": firsts}),
+                          ContentType="application/json")
         for (group, stream_id), to_come in self._usage.items():
             key = self._key(f"{group}\n{stream_id}", ".usage")
             if to_come:
@@ -90,7 +105,7 @@ class S3StreamMemory:
                     "paired_by": self._paired.get(group)}
             s3.put_object(Bucket=self._bucket, Key=self._key(group), Body=ascii_json(body),
                                 ContentType="application/json")
-        self._pending, self._paired, self._sessions, self._usage = {}, {}, {}, {}
+        self._pending, self._paired, self._sessions, self._usage, self._firsts = {}, {}, {}, {}, {}
 
     def _read(self, key: str) -> dict[str, Any] | None:
         s3 = self._client()

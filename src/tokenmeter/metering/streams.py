@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 from .fields import model_at, short, unix_seconds_at
 from .formats import anthropic_counts
+from .held import FirstCopyMemory
 from .openai_usage import openai_counts
 from .realtime import REALTIME_DONE, RealtimeSessions, SessionMemory, is_realtime_event
 from .records import INVALID_RECORD, Inference, RawRecord, RecordError
@@ -82,9 +83,9 @@ class _Text:
     finished: set[int] = field(default_factory=set)
 
 
-class StreamMemory(SessionMemory, Protocol):
-    """Message starts, Realtime sessions and the streams that bill from a usage chunk still to come, kept between
-    invocations (stream_memory.py)."""
+class StreamMemory(SessionMemory, FirstCopyMemory, Protocol):
+    """Message starts, Realtime sessions, the streams that bill from a usage chunk still to come and the first
+    copies of answers logged apart (held.py), kept between invocations (stream_memory.py)."""
 
     def take(self, group: str, delta: str) -> OpenStart | None: ...
 
@@ -109,7 +110,7 @@ class Streams:
         self._starts: dict[str, OpenStart] = {}
         self._touched: set[str] = set()  # log streams with Anthropic events in this invocation
         self._remembered: dict[str, tuple[OpenStart, str]] = {}  # kept starts ended here, and by which delta
-        self._memory = memory
+        self.memory = memory  # (the meter's held answers keep theirs in it too)
         self._realtime = RealtimeSessions(memory)
 
     def add(self, raw: RawRecord, data: dict[str, Any], group: str) -> list[Bill]:
@@ -139,12 +140,12 @@ class Streams:
             start = self._starts.get(group)
             if start is not None:
                 bills.append(self._input_bill(start, by_current=False))
-            if self._memory is None:
+            if self.memory is None:
                 continue
             if start is None and group in self._remembered:
-                self._memory.keep(group, *self._remembered[group])
+                self.memory.keep(group, *self._remembered[group])
             else:
-                self._memory.keep(group, start)
+                self.memory.keep(group, start)
         self._texts, self._starts, self._touched, self._remembered = {}, {}, set(), {}
         self._with_usage, self._usage_came, self._ends_with_usage, self._marks = set(), set(), set(), {}
         return bills
@@ -196,24 +197,24 @@ class Streams:
         stream of a model whose streams in the same log stream end with their usage (seen here, or remembered)."""
         group, model_mark = key[0], _MODEL_MARK + text.model
         if (group, text.model) in self._ends_with_usage:
-            if self._memory is not None:  # for the stream's next part, which may come alone
-                self._memory.keep_usage_to_come(group, model_mark, True)
+            if self.memory is not None:  # for the stream's next part, which may come alone
+                self.memory.keep_usage_to_come(group, model_mark, True)
             return True
-        if self._memory is None:
+        if self.memory is None:
             return False
-        if not text.complete and self._memory.usage_to_come(*key):
+        if not text.complete and self.memory.usage_to_come(*key):
             return True
         if (group, text.model) not in self._marks:  # (several streams of a model may be split at once)
-            self._marks[(group, text.model)] = self._memory.usage_to_come(group, model_mark)
+            self._marks[(group, text.model)] = self.memory.usage_to_come(group, model_mark)
         return self._marks[(group, text.model)]
 
     def _remember_usage_to_come(self) -> None:
-        if self._memory is None:
+        if self.memory is None:
             return
         for group, stream_id in self._with_usage - self._usage_came:
-            self._memory.keep_usage_to_come(group, stream_id, True)
+            self.memory.keep_usage_to_come(group, stream_id, True)
         for group, stream_id in self._usage_came - self._with_usage:  # begun in an earlier invocation
-            self._memory.keep_usage_to_come(group, stream_id, False)
+            self.memory.keep_usage_to_come(group, stream_id, False)
 
     def _responses_event(self, raw: RawRecord, data: dict[str, Any], group: str) -> list[Bill]:
         """OpenAI Responses API stream events: the final one (completed, incomplete or failed) carries the
@@ -257,8 +258,8 @@ class Streams:
             raise RecordError(INVALID_RECORD, f"message_delta's 'usage' must be an object, got {short(usage)}")
         start = self._starts.get(group)
         remembered = False
-        if start is None and self._memory is not None:
-            start, remembered = self._memory.take(group, raw.identity), True
+        if start is None and self.memory is not None:
+            start, remembered = self.memory.take(group, raw.identity), True
         if start is None:
             raise RecordError(STREAM_UNPAIRED, "a message_delta whose message_start is in no log record read: "
                                                "its model and message id are unknown")
