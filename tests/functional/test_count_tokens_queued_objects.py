@@ -152,7 +152,57 @@ def test_a_huge_message_that_is_no_notification_is_dead_lettered_cut_and_the_bat
     assert result == {"batchItemFailures": []}
     assert billed(events_on(aws)) == [("sub_globex", "input", 26), ("sub_globex", "output", 290)]
     [letter] = drain(aws.sqs, aws.dead_url)
-    assert letter["reason"] == "unknown_trigger" and letter["record"].startswith('{"note": "ééé')
+    # JSON, so read as a record an app sent to the queue: of no format count_tokens knows.
+    assert letter["reason"] == "unknown_format" and letter["record"].startswith('{"note": "ééé')
     # Cut at the configured 32,768 bytes (two per "é"), with a note of the whole size.
     assert letter["record"].endswith(f"... [truncated from {len(junk.encode())} bytes]")
     assert len(letter["record"].encode()) < 32_768 + 40
+
+
+# What LiteLLM's SQS logger sends (litellm/integrations/sqs.py): one StandardLoggingPayload as JSON per message, here
+# with its response redacted (turn_off_message_logging), so the counts are the payload's own.
+LITELLM_PAYLOAD = {
+    "id": "chatcmpl-6c1e0f3a-4b2d-4e8f-9a7c-5d3b2e1f0a9b", "trace_id": "2b4e6a8c-0d1f-4a3b-8c5d-7e9f1a2b3c4d",
+    "call_type": "acompletion", "cache_hit": None, "stream": False, "status": "success",
+    "custom_llm_provider": "anthropic", "startTime": 1735254386.762, "endTime": 1735254387.274,
+    "completionStartTime": 1735254387.01, "response_time": 0.512, "model": "claude-3-5-haiku-20241022",
+    "metadata": {"user_api_key_team_id": "team-acme", "user_api_key_user_id": "user-7", "spend_logs_metadata": None},
+    "cache_key": None, "response_cost": 0.0012, "total_tokens": 1380, "prompt_tokens": 1200,
+    "completion_tokens": 180, "request_tags": [], "end_user": "", "api_base": "https://api.anthropic.com/v1/messages",
+    "model_group": "claude-haiku", "model_id": "b7e2d9", "response": "redacted-by-litellm",
+    "messages": "redacted-by-litellm", "model_parameters": {}, "error_str": None,
+}
+
+
+def test_records_an_app_sends_to_the_queue_itself_are_metered_beside_its_notifications(count_tokens, aws,
+                                                                                      monkeypatch):
+    monkeypatch.setenv("METERING_CONFIG", json.dumps({"subscription_from": ["metadata.user_api_key_team_id",
+                                                                            "requestMetadata.subscription_id"]}))
+    aws.s3.put_object(Bucket="inference-logs", Key="bedrock/a.json", Body=json.dumps(BEDROCK).encode())
+    encrypted = {"__encrypted__": True, "payload": "q2VuY3J5cHRlZA=="}  # its sqs_aws_use_application_level_encryption
+    event = sqs_batch(notification("bedrock/a.json"), LITELLM_PAYLOAD, "not json", encrypted)
+    event["Records"][1]["attributes"]["SentTimestamp"] = "1735254388000"
+    assert count_tokens.lambda_handler(event, LambdaContext()) == {"batchItemFailures": []}
+    first = events_on(aws)
+    # LiteLLM's call: 1200 prompt and 180 completion tokens, at its end time; Bedrock's as in the first test.
+    assert billed(first) == [("sub_acme", "cached_input", 40), ("sub_acme", "input", 100), ("sub_acme", "output", 20),
+                             ("team-acme", "input", 1200), ("team-acme", "output", 180)]
+    assert {e["timestamp"] for e in first if e["external_subscription_id"] == "team-acme"} == {"1735254387.274"}
+    letters = drain(aws.sqs, aws.dead_url)
+    assert sorted((letter["reason"], letter["source"]) for letter in letters) == [("decode_error", "sqs:m3"),
+                                                                                  ("unknown_trigger", "sqs:m2")]
+    # SQS delivers a message at least once: the same message again gives the same events.
+    count_tokens.lambda_handler(sqs_batch(notification("bedrock/a.json"), LITELLM_PAYLOAD), LambdaContext())
+    assert events_on(aws) == first
+
+
+def test_a_queued_record_without_a_time_of_its_own_bills_at_the_time_it_was_sent(count_tokens, aws, monkeypatch):
+    monkeypatch.setenv("METERING_CONFIG", json.dumps({"default_subscription": "sub_q"}))
+    answer = {"id": "msg_01XFDUDYJgAACzvnptvVoYEL", "type": "message", "role": "assistant",
+              "model": "claude-sonnet-4-5-20250929", "content": [{"type": "text", "text": "Hi"}],
+              "stop_reason": "end_turn", "usage": {"input_tokens": 12, "output_tokens": 6}}
+    event = sqs_batch(answer)
+    event["Records"][0]["attributes"]["SentTimestamp"] = "1735254388123"
+    count_tokens.lambda_handler(event, LambdaContext())
+    assert sorted((e["properties"]["token_type"], e["properties"]["tokens"], e["timestamp"]) for e in events_on(aws)) \
+        == [("input", 12, "1735254388.123"), ("output", 6, "1735254388.123")]

@@ -1,6 +1,7 @@
 """Decode the triggers into raw records: CloudWatch Logs subscriptions (to the function, or through a Kinesis
-stream), and S3 objects (s3_objects.py) notified directly, through EventBridge, or through an SQS queue
-(S3 -> SQS, S3 -> SNS -> SQS, S3 -> EventBridge -> SQS), many objects per invocation."""
+stream), S3 objects (s3_objects.py) notified directly, through EventBridge, or through an SQS queue
+(S3 -> SQS, S3 -> SNS -> SQS, S3 -> EventBridge -> SQS), many objects per invocation, and records an app sends
+to that queue itself (LiteLLM's SQS logger: a StandardLoggingPayload per message)."""
 
 from __future__ import annotations
 
@@ -118,10 +119,11 @@ class QueuedObjects:
 
 
 def queued_objects(messages: list[dict[str, Any]], s3_client: Callable[[], Any], limits: ReadLimits | None = None,
-                   budget: DeadLetterBudget | None = None) -> Iterator[QueuedObjects | DeadLetter | Skipped]:
+                   budget: DeadLetterBudget | None = None) -> Iterator[QueuedObjects | Item]:
     """An SQS batch's messages, each an S3 notification, one wrapped by SNS, an EventBridge "Object Created" event,
-    or S3's test event. The batch's objects are opened a few ahead of their reading (prefetch.py)."""
-    read: list[tuple[str, list[Notification | DeadLetter]] | DeadLetter | Skipped] = [
+    S3's test event, or a record of its own. The batch's objects are opened a few ahead of their reading
+    (prefetch.py)."""
+    read: list[tuple[str, list[Notification | DeadLetter]] | Item] = [
         _queued_message(message) for message in messages]
     planned = [get_object_args(n.bucket, n.key, n.version_id, n.etag) for found in read if isinstance(found, tuple)
                for n in found[1] if isinstance(n, Notification) and _skip_reason(n.key) is None]
@@ -139,7 +141,7 @@ def queued_objects(messages: list[dict[str, Any]], s3_client: Callable[[], Any],
             prefetching.close()
 
 
-def _queued_message(message: dict[str, Any]) -> tuple[str, list[Notification | DeadLetter]] | DeadLetter | Skipped:
+def _queued_message(message: dict[str, Any]) -> tuple[str, list[Notification | DeadLetter]] | Item:
     message_id, body = message.get("messageId"), message.get("body")
     source = f"sqs:{message_id}"
     payload = _json_or_none(body)
@@ -151,7 +153,21 @@ def _queued_message(message: dict[str, Any]) -> tuple[str, list[Notification | D
         return message_id, list(s3_notifications(payload))
     if is_eventbridge_object(payload) and isinstance(message_id, str):  # S3 -> EventBridge -> SQS
         return message_id, [eventbridge_notification(payload)]
-    return DeadLetter(UNKNOWN_TRIGGER, "an SQS message that is no S3 notification", source, str(body))
+    if isinstance(payload, dict) and payload.get("__encrypted__") is True:
+        return DeadLetter(DECODE_ERROR, "a LiteLLM payload encrypted by its SQS logger (application-level "
+                          "encryption): count_tokens holds no key to read it", source, str(body))
+    if isinstance(payload, (dict, list)) and isinstance(message_id, str):
+        # A record sent to the queue as it is: its message id stays the same on every receive.
+        return RawRecord(source, source, body, _sent_ms(message), payload)
+    return DeadLetter(UNKNOWN_TRIGGER, "an SQS message that is neither an S3 notification nor a JSON record", source,
+                      str(body))
+
+
+def _sent_ms(message: dict[str, Any]) -> int | None:
+    """When the message was sent (its SentTimestamp attribute, ms): the time of a record that has none."""
+    attributes = message.get("attributes")
+    sent = attributes.get("SentTimestamp") if isinstance(attributes, dict) else None
+    return int(sent) if isinstance(sent, str) and sent.isascii() and sent.isdigit() and len(sent) <= 15 else None
 
 
 def _json_or_none(text: Any) -> Any:
