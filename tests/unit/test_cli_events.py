@@ -195,3 +195,46 @@ def test_gemini_cli_bills_each_api_response_as_gemini_counts_it_and_not_its_rest
                                     output_token_count=1))
     _, sink = meter(bad)
     assert [letter.reason for letter in sink.dead_letters] == ["invalid_counts"]
+
+
+CODEX_COMMON = {"conversation.id": "019a9776-0a34-7842-8627-112b63d66e90", "app.version": "0.63.0",
+                "auth_mode": "ApiKey", "originator": "codex_cli_rs", "user.email": "dev@example.com",
+                "terminal.type": "vscode", "model": "gpt-5.1-codex", "slug": "gpt-5.1-codex"}
+
+
+def codex_record(time_ns, **attributes):
+    """A record of Codex's OTLP logs (codex-rs/otel, session_telemetry.rs): the tracing event's fields as attributes,
+    the counts it formats (`%`) as text, the optional ones as integers; no body."""
+    return {"timeUnixNano": str(time_ns), "observedTimeUnixNano": str(time_ns), "severityNumber": 9,
+            "attributes": [attr(key, value) for key, value in {**attributes, **CODEX_COMMON,
+                                                                "event.timestamp": "2026-11-28T10:00:00.000Z"}.items()]}
+
+
+def test_codex_bills_each_completed_response_and_none_of_its_other_events():
+    export = {"resourceLogs": [{"resource": {"attributes": [attr("service.name", "codex_cli_rs")]}, "scopeLogs": [
+        {"scope": {"name": "codex_otel.log_only"}, "logRecords": [
+            codex_record(1_795_870_000_000_000_000, **{"event.name": "codex.conversation_starts"},
+                         provider_name="OpenAI", approval_policy="on-request"),
+            codex_record(1_795_870_000_100_000_000, **{"event.name": "codex.api_request", "http.response.status_code":
+                                                       200}, duration_ms="140", attempt=1),
+            codex_record(1_795_870_000_200_000_000, **{"event.name": "codex.sse_event", "event.kind":
+                                                       "response.created"}, duration_ms="2"),
+            # The usage of a response: 12,840 input of which 11,520 cached, 612 output of which 448 reasoning
+            # (tool_token_count is the response's total, 13,452).
+            codex_record(1_795_870_004_700_000_000, **{"event.name": "codex.sse_event", "event.kind":
+                                                       "response.completed"}, input_token_count="12840",
+                         output_token_count="612", cached_token_count=11520, reasoning_token_count=448,
+                         tool_token_count="13452"),
+            # A response.completed Codex could not read: its error, and no counts.
+            codex_record(1_795_870_009_000_000_000, **{"event.name": "codex.sse_event", "event.kind":
+                                                       "response.completed", "error.message": "missing usage"}),
+        ]}]}]}
+    summary, sink = meter(export, paths=("attributes.user.email",))
+    # 12,840 - 11,520 = 1,320 uncached; 612 - 448 = 164 visible output.
+    assert billed(sink) == {("dev@example.com", "gpt-5.1-codex", "input"): 1320,
+                            ("dev@example.com", "gpt-5.1-codex", "cached_input"): 11520,
+                            ("dev@example.com", "gpt-5.1-codex", "output"): 164,
+                            ("dev@example.com", "gpt-5.1-codex", "reasoning"): 448}
+    assert {e.timestamp for e in sink.events} == {"1795870004.700"}
+    assert (summary.metered, dict(summary.skipped)) == (1, {"not_traces": 3, "no_usage": 1})
+    assert not sink.dead_letters

@@ -1,4 +1,4 @@
-"""The OpenTelemetry events two coding agents export of their requests to the model: their OTLP logs export, as a
+"""The OpenTelemetry events three coding agents export of their requests to the model: their OTLP logs export, as a
 Collector's S3 exporter writes it.
 
 - Claude Code (`CLAUDE_CODE_ENABLE_TELEMETRY=1`, `OTEL_LOGS_EXPORTER=otlp`): each `claude_code.api_request` record
@@ -11,6 +11,10 @@ Collector's S3 exporter writes it.
   cached part `cached_content_token_count`, `tool_token_count`, `output_token_count`, `thoughts_token_count`),
   read as a Gemini response is (gemini.py); it names no response id. (Its `gen_ai.client.inference.operation
   .details` restatement of the same answer bills nothing.)
+- Codex CLI (`[otel]` in config.toml with an OTLP exporter): of its `codex.sse_event` records, one per server-sent
+  event of a response, the one of kind `response.completed` carries the Responses API's usage under names of its
+  own (`input_token_count` with its cached part `cached_token_count`, `output_token_count` with its reasoning part
+  `reasoning_token_count`; its `tool_token_count` is the total) and the session's `model`; it names no response id.
 
 Counts are whole numbers or their digits as text, as the releases have written them; the time is the record's.
 Every other record of a logs export (prompts, tool results, API errors, and any other program's logs beside)
@@ -23,13 +27,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .fields import model_at, rfc3339_at, with_counts
+from .fields import carve, model_at, rfc3339_at, with_counts
 from .gemini import read_gemini
 from .otlp import attributes_of, claude_code_counts, model_name, nanos_at, response_id, tokens_at
 from .records import Inference, RecordError
 
 API_REQUEST = "claude_code.api_request"
 GEMINI_RESPONSE = "gemini_cli.api_response"
+CODEX_EVENT = "codex.sse_event"
+_CODEX_COMPLETED = "response.completed"  # its `event.kind` that carries the usage
 _CLAUDE_NAMES = ("api_request", API_REQUEST)  # `event.name`: bare in newer releases, qualified in older ones
 _CLAUDE_SCOPE = "com.anthropic.claude_code"
 # Gemini CLI's names for the usageMetadata fields it copies.
@@ -86,6 +92,12 @@ def api_requests(document: dict[str, Any]) -> Iterator[ApiRequest | tuple[Any, R
 def read_api_request(event: ApiRequest) -> Inference:
     attributes = event.attributes
     model = model_name(model_at(attributes, "model"))
+    if event.kind == CODEX_EVENT:
+        counts = {**carve("input", tokens_at(attributes, "input_token_count"),
+                          {"cached_input": tokens_at(attributes, "cached_token_count")}),
+                  **carve("output", tokens_at(attributes, "output_token_count"),
+                          {"reasoning": tokens_at(attributes, "reasoning_token_count")})}
+        return with_counts(model, None, event.time_ms, counts)
     if event.kind == GEMINI_RESPONSE:
         usage = {field: tokens_at(attributes, name) for field, name in _GEMINI_COUNTS}
         inference = read_gemini({"usageMetadata": usage, "modelVersion": model})
@@ -109,10 +121,19 @@ def _kind(record: Any, claude_names: tuple[str, ...]) -> str | None:
     if isinstance(body, dict) and body.get("stringValue") == API_REQUEST:
         return API_REQUEST
     attributes = record.get("attributes")
-    for item in attributes if isinstance(attributes, list) else []:
-        if isinstance(item, dict) and item.get("key") == "event.name" and isinstance(item.get("value"), dict):
-            name = item["value"].get("stringValue")
-            return API_REQUEST if name in claude_names else GEMINI_RESPONSE if name == GEMINI_RESPONSE else None
+    if not isinstance(attributes, list):
+        return None
+    name = _string_at(attributes, "event.name")
+    if name == CODEX_EVENT:
+        return CODEX_EVENT if _string_at(attributes, "event.kind") == _CODEX_COMPLETED else None
+    return API_REQUEST if name in claude_names else GEMINI_RESPONSE if name == GEMINI_RESPONSE else None
+
+
+def _string_at(attributes: list[Any], key: str) -> str | None:
+    """The text of an OTLP attribute list's ``key``, before the list is read whole (most records bill nothing)."""
+    for item in attributes:
+        if isinstance(item, dict) and item.get("key") == key and isinstance(item.get("value"), dict):
+            return item["value"].get("stringValue")
     return None
 
 
