@@ -168,3 +168,23 @@ def test_a_routed_converse_stream_bills_the_chosen_model_from_its_metadata_event
     # Without a trace nothing says which model served it: the router's own name, as before.
     del metadata["metadata"]["trace"]
     assert read_inference(metadata).model == "anthropic.claude:1"
+
+
+def test_an_application_inference_profile_bills_as_the_model_the_config_names_under_the_same_ids():
+    # Bedrock's invocation log names a call through an application inference profile by the profile's ARN, which
+    # names no model (its id is random); the config names the model it routes to.
+    profile = "arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/k2v4x9pq7rla"
+    log = {"schemaType": "ModelInvocationLog", "schemaVersion": "1.0", "timestamp": "2026-11-28T10:00:00Z",
+           "accountId": "111122223333", "region": "us-east-1", "requestId": "7c1e2f3a-4b5d-4e6f-8a9b-0c1d2e3f4a5b",
+           "operation": "Converse", "modelId": profile,
+           "input": {"inputContentType": "application/json", "inputTokenCount": 310},
+           "output": {"outputContentType": "application/json", "outputTokenCount": 42},
+           "requestMetadata": {"subscription_id": "sub_acme"}}
+    sonnet = "anthropic.claude-sonnet-4-5-20250929-v1:0"
+    _, named = meter_lines([log], {"model_names": {profile: sonnet}})
+    _, unnamed = meter_lines([log], {})
+    assert {(e.properties["token_type"], e.properties["tokens"], e.properties["model"]) for e in named.events} == {
+        ("input", 310, sonnet), ("output", 42, sonnet)}
+    assert {e.properties["model"] for e in unnamed.events} == {"k2v4x9pq7rla"}  # the profile's id, as before
+    # The same call's ids with or without the name: naming a profile later re-bills nothing already sent.
+    assert sorted(e.transaction_id for e in named.events) == sorted(e.transaction_id for e in unnamed.events)

@@ -62,6 +62,9 @@ def test_json_file(tmp_path):
         ({"subscription_from": ["user", {"path": "custom_id", "pattern": "^(sub"}]}, "'subscription_from[1].pattern'"),
         ({"subscription_from": [{"path": "custom_id", "pattern": "^(sub)_(\\d+)"}]}, "at most one group"),
         ({"subscription_from": [{"path": "", "pattern": "^sub"}]}, "'subscription_from[0].path'"),
+        ({"model_names": ["k2v4x9pq7rla"]}, "'model_names'"),
+        ({"model_names": {"k2v4x9pq7rla": ""}}, "model_names['k2v4x9pq7rla']"),
+        ({"model_names": {"k2v4x9pq7rla": "clau\tde"}}, "control character"),
     ],
 )
 def test_invalid_key_is_named_in_the_error(document, named):

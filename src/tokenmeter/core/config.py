@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .exceptions import MeteringConfigError
+from .identifiers import identifier_problem
 
 ENV_VAR = "METERING_CONFIG"
 
@@ -21,6 +22,7 @@ DEFAULT_PROPERTY_NAMES = {"tokens": "tokens", "model": "model", "token_type": "t
 # Where a record was logged, which a subscription_from rule reads as a field of its own (CloudWatch Logs Insights
 # names its fields so): the log group and stream of a CloudWatch line, the bucket and key of an S3 object.
 ORIGIN_FIELDS = ("@logGroup", "@logStream", "@bucket", "@key")
+_APPLICATION_PROFILE = re.compile(r"^arn:[^:]+:bedrock:[^:]*:[^:]*:application-inference-profile/")
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,9 @@ class MeteringConfig:
     max_dead_letters_per_object: int = 1000
     # A LiteLLM proxy cache hit costs the provider nothing: billed only when this says so.
     bill_proxy_cache_hits: bool = False
+    # The model a reported name bills as, where the log names something the plan's prices do not: a Bedrock
+    # application inference profile (its id, or its ARN) -> the model it routes to.
+    model_names: dict[str, str] = field(default_factory=dict)
 
     @property
     def attributes_by_origin(self) -> bool:
@@ -134,7 +139,23 @@ def parse_config(document: Any, *, base_dir: Path | None = None) -> MeteringConf
         if not isinstance(document["bill_proxy_cache_hits"], bool):
             raise _bad("bill_proxy_cache_hits", "true or false", document["bill_proxy_cache_hits"])
         values["bill_proxy_cache_hits"] = document["bill_proxy_cache_hits"]
+    if "model_names" in document:
+        values["model_names"] = _model_names(document["model_names"])
     return MeteringConfig(**values)
+
+
+def _model_names(value: Any) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise _bad("model_names", "an object mapping the model names logs report to the names to bill", value)
+    names = {}
+    for reported, billed in value.items():
+        for name, key in ((reported, "model_names (a reported name)"), (billed, f"model_names[{reported!r}]")):
+            problem = identifier_problem(_non_empty_str(name, key))
+            if problem is not None:
+                raise MeteringConfigError(f"{ENV_VAR}: {key!r}: {problem}")
+        # An application inference profile's ARN: its calls are read as the profile's id (the ARN's last part).
+        names[_APPLICATION_PROFILE.sub("", reported)] = billed
+    return names
 
 
 def _subscription_rule(value: Any, key: str) -> str | PathPattern:

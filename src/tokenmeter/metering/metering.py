@@ -111,6 +111,7 @@ class Meter:
         self._sink = sink if hasattr(sink, "add_usage") or not hasattr(sink, "add_events") else _EventsSink(sink)
         self._attributor = Attributor(config.subscription_from, config.default_subscription)
         self._by_origin = config.attributes_by_origin
+        self._model_names = config.model_names
         self._shape = event_shape(config.metric_code, config.property_names)
         self._pending: dict[str, list[_Pending]] = {}
         self._pending_count = 0
@@ -395,6 +396,8 @@ class Meter:
         self.summary.metered += 1
 
     def _deliver(self, identity: str, subscription: str, model: str, timestamp_ms: int, billed: dict[str, int]) -> None:
+        if self._model_names:  # (after the ids are made: they stay the same whatever the config names)
+            model = self._model_names.get(model, model)
         usage = InferenceUsage(record_key(identity), subscription, format_timestamp(timestamp_ms), model, billed,
                                self._shape)
         try:
