@@ -70,6 +70,47 @@ def test_replay_records_after_a_config_fix(count_tokens, aws, capsys, monkeypatc
     assert "nothing to replay" in out and drain(aws.sqs, aws.usage_url) == []
 
 
+def otlp_attr(key, value):
+    return {"key": key, "value": {"intValue": str(value)} if isinstance(value, int) else {"stringValue": value}}
+
+
+def test_replay_of_an_opentelemetry_span_and_log_record_after_a_config_fix(count_tokens, aws, capsys, monkeypatch):
+    # One export of spans and one of logs (Gemini CLI's), the tenant named only by their resource: unattributed
+    # until the config reads it. Each dead letter holds its span or record alone under its resource and scope.
+    resource = {"attributes": [otlp_attr("service.name", "support-bot"), otlp_attr("tenant.id", "sub_globex")]}
+    chat = {"traceId": "5b8efff798038103d269b633813fc60c", "spanId": "eee19b7ec3c1b174", "parentSpanId": "",
+            "name": "chat gpt-4o", "kind": 3, "startTimeUnixNano": "1732646400000000000",
+            "endTimeUnixNano": "1732646401250000000",
+            "attributes": [otlp_attr("gen_ai.request.model", "gpt-4o"), otlp_attr("gen_ai.usage.input_tokens", 230),
+                           otlp_attr("gen_ai.usage.output_tokens", 45)]}
+    spans = {"resourceSpans": [{"resource": resource, "scopeSpans": [
+        {"scope": {"name": "opentelemetry.instrumentation.openai_v2"}, "spans": [chat]}]}]}
+    answer = {"timeUnixNano": "1732646402000000000", "attributes": [
+        otlp_attr("event.name", "gemini_cli.api_response"), otlp_attr("model", "gemini-2.5-flash"),
+        otlp_attr("input_token_count", 900), otlp_attr("output_token_count", 40)]}
+    logs = {"resourceLogs": [{"resource": resource, "scopeLogs": [
+        {"scope": {"name": "gemini-cli"}, "logRecords": [{"timeUnixNano": "1732646401900000000", "attributes": [
+            otlp_attr("event.name", "gemini_cli.user_prompt"), otlp_attr("prompt_length", 31)]}, answer]}]}]}
+    aws.s3.put_object(Bucket="inference-logs", Key="otel/export.jsonl",
+                      Body=(json.dumps(spans) + "\n" + json.dumps(logs) + "\n").encode())
+    notified = {"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put", "s3": {
+        "bucket": {"name": "inference-logs"}, "object": {"key": "otel/export.jsonl"}}}]}
+    count_tokens.lambda_handler(notified, LambdaContext())
+    assert drain(aws.sqs, aws.usage_url) == []
+
+    config = json.loads(os.environ["METERING_CONFIG"])
+    config["subscription_from"].append("resource.tenant.id")
+    monkeypatch.setenv("METERING_CONFIG", json.dumps(config))
+    code, out, _ = run(capsys, "replay", "records")
+    assert code == 0 and "metered 2" in out
+    replayed = events_of(drain(aws.sqs, aws.usage_url))
+    # The same events as the object metered from scratch with the fixed config: the span's 230 + 45, the answer's
+    # 900 + 40, under the ids they would always have had.
+    assert replayed == fresh_events(count_tokens, aws, notified)
+    assert sorted(replayed.values()) == [40, 45, 230, 900]
+    assert drain(aws.sqs, aws.dead_url) == []
+
+
 def test_replay_failed_invocations(count_tokens, aws, capsys, monkeypatch):
     failures = aws.sqs.create_queue(QueueName="failures")["QueueUrl"]
     monkeypatch.setenv("INVOCATION_FAILURE_QUEUE_URL", failures)

@@ -29,7 +29,7 @@ from typing import Any
 
 from .fields import carve, model_at, rfc3339_at, with_counts
 from .gemini import read_gemini
-from .otlp import attributes_of, claude_code_counts, model_name, nanos_at, response_id, tokens_at
+from .otlp import LOGS, alone_in_export, attributes_of, claude_code_counts, model_name, nanos_at, response_id, tokens_at
 from .records import Inference, RecordError
 
 API_REQUEST = "claude_code.api_request"
@@ -52,7 +52,7 @@ class ApiRequest:
     attributes: dict[str, Any]
     resource: dict[str, Any]
     time_ms: int | None
-    body: Any  # the log record as exported, for a dead letter
+    body: Any  # the record alone in an export, under its resource and scope: its dead letter (a replay reads it)
 
     def view(self) -> dict[str, Any]:
         """What attribution paths read, as for a span: attributes.<key> (the resource's beneath the event's own:
@@ -83,10 +83,12 @@ def api_requests(document: dict[str, Any]) -> Iterator[ApiRequest | tuple[Any, R
         scopes = resource_logs.get("scopeLogs")
         for scope in scopes if isinstance(scopes, list) else []:
             records = scope.get("logRecords") if isinstance(scope, dict) else None
-            claude_names = _claude_names(scope.get("scope") if isinstance(scope, dict) else None)
+            meta = scope.get("scope") if isinstance(scope, dict) else None
+            claude_names = _claude_names(meta)
             for record in records if isinstance(records, list) else []:
                 kind = _kind(record, claude_names)
-                yield None if kind is None else _api_request(kind, record, resource_attributes)
+                yield None if kind is None else _api_request(kind, record, resource_attributes,
+                                                             alone_in_export(resource, meta, record, LOGS))
 
 
 def read_api_request(event: ApiRequest) -> Inference:
@@ -137,15 +139,15 @@ def _string_at(attributes: list[Any], key: str) -> str | None:
     return None
 
 
-def _api_request(kind: str, record: dict[str, Any], resource: dict[str, Any] | RecordError
+def _api_request(kind: str, record: dict[str, Any], resource: dict[str, Any] | RecordError, alone: dict[str, Any]
                  ) -> ApiRequest | tuple[Any, RecordError]:
     if isinstance(resource, RecordError):
-        return record, resource
+        return alone, resource
     try:
         attributes = attributes_of(record.get("attributes"))
         # The record's time; else its event.timestamp (ISO 8601), else when the SDK saw it.
         time_ms = (nanos_at(record, "timeUnixNano") or rfc3339_at(attributes, "event.timestamp")
                    or nanos_at(record, "observedTimeUnixNano"))
     except RecordError as error:
-        return record, error
-    return ApiRequest(kind, attributes, resource, time_ms, record)
+        return alone, error
+    return ApiRequest(kind, attributes, resource, time_ms, alone)

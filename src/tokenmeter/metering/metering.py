@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -70,6 +71,7 @@ _MIN_REQUEST_ID = 16
 # distinct subscriptions and models, each checked once rather than once per invocation.
 _VALID_IDS: set[str] = set()
 _VALID_IDS_KEPT = 10_000
+_LOG_PART = re.compile(r"#log=\d+$")
 
 
 class Sink(Protocol):
@@ -298,7 +300,7 @@ class Meter:
                 skipped[reason] += 1
                 continue
             record = RawRecord(f"{raw.source}#span={span.trace_id}/{span.span_id}",
-                               f"otel:{span.trace_id}/{span.span_id}", "", raw.fallback_ms, span.body, raw.lossy,
+                               f"otel:{span.trace_id}/{span.span_id}", "", raw.fallback_ms, span.alone(), raw.lossy,
                                raw.origin)
             self._guarded(record, self._bill_span, record, span)
 
@@ -311,14 +313,18 @@ class Meter:
         if all(event is None for event in found):
             raise NothingToBill(NOT_TRACES)
         self.summary.records += len(found) - 1
+        # A record's dead letter holds it alone in an export, named by its place in the export it came from: read
+        # again (a replay), it is that record still, under the same ids.
+        replayed = len(found) == 1 and _LOG_PART.search(raw.identity) is not None
         for number, event in enumerate(found):
+            suffix = "" if replayed else f"#log={number}"
             if event is None:
                 self.summary.skipped[NOT_TRACES] += 1
             elif type(event) is tuple:
                 body, error = event
-                self._dead_letter(self.dead_letter(_part(raw, f"#log={number}", body), error.reason, error.detail))
+                self._dead_letter(self.dead_letter(_part(raw, suffix, body), error.reason, error.detail))
             else:
-                record = _part(raw, f"#log={number}", event.body)
+                record = _part(raw, suffix, event.body)
                 self._guarded(record, self._bill_api_request, record, event)
 
     def _bill_api_request(self, record: RawRecord, event: ApiRequest) -> None:

@@ -70,6 +70,11 @@ _MAX_DIGITS = 4_000  # under the 4,300 digits Python's int() takes from text
 _ABSENT: Any = object()
 
 
+# The keys an OTLP export holds its items under, by signal.
+_SPANS = ("resourceSpans", "scopeSpans", "spans")
+LOGS = ("resourceLogs", "scopeLogs", "logRecords")
+
+
 @dataclass(slots=True)
 class Span:
     """One span, its attributes read into Python values."""
@@ -85,7 +90,13 @@ class Span:
     own: dict[str, Any]
     end_ms: int | None
     name: str
-    body: Any  # the span as logged, for a dead letter
+    body: Any  # the span as logged
+    logged_in: tuple[Any, Any] = (None, None)  # the resource and scope it was logged under, as logged
+
+    def alone(self) -> dict[str, Any]:
+        """The span as an export of its own, under its resource and scope: what its dead letter holds, so that a
+        replay reads it as its export was read (same identity, same attribution)."""
+        return alone_in_export(*self.logged_in, self.body)
 
     def view(self) -> dict[str, Any]:
         """What attribution paths read: attributes.<key> (the resource's beneath the span's own), resource.<key>,
@@ -129,16 +140,19 @@ def otlp_spans(document: dict[str, Any]) -> Iterator[Span | tuple[Any, RecordErr
         try:
             resource_attributes = attributes_of(resource.get("attributes") if isinstance(resource, dict) else None)
         except RecordError as error:
-            yield resource_spans, error
+            yield {"resourceSpans": [resource_spans]}, error
             continue
         billing_reads = resource_attributes if any(key.startswith(_GENAI_PREFIXES) for key in resource_attributes) else {}
         for scope in resource_spans.get("scopeSpans") or resource_spans.get("instrumentationLibrarySpans") or []:
             spans = scope.get("spans") if isinstance(scope, dict) else None
+            logged_in = (resource, scope.get("scope") or scope.get("instrumentationLibrary")) if spans else None
             for span in spans if isinstance(spans, list) else []:
                 try:
-                    yield _span(span, resource_attributes, billing_reads)
+                    found = _span(span, resource_attributes, billing_reads)
+                    found.logged_in = logged_in
+                    yield found
                 except RecordError as error:
-                    yield span, error
+                    yield alone_in_export(*logged_in, span), error
 
 
 def skip_reasons(spans: list[Span]) -> list[str | None]:
@@ -313,6 +327,16 @@ def _span(span: Any, resource: dict[str, Any], billing_reads: dict[str, Any]) ->
     name = span.get("name")
     return Span(trace_id, span_id, parent if type(parent) is str else "", {**billing_reads, **own} if billing_reads else own,
                 resource, own, end // 1_000_000 if end else None, name if type(name) is str else "", span)
+
+
+def alone_in_export(resource: Any, scope: Any, item: Any, signal: tuple[str, str, str] = _SPANS) -> dict[str, Any]:
+    """An OTLP export holding ``item`` alone (a span, or a log record with LOGS), under ``resource`` and ``scope``
+    as they were logged."""
+    outer, middle, inner = signal
+    held: dict[str, Any] = {inner: [item]}
+    if scope is not None:
+        held["scope"] = scope
+    return {outer: [{"resource": resource if isinstance(resource, dict) else {}, middle: [held]}]}
 
 
 def nanos_at(holder: dict[str, Any], key: str) -> int | None:
