@@ -217,3 +217,32 @@ def test_a_streams_parts_and_its_final_event_logged_together_bill_once():
     summary, sink = meter_lines([*parts, on_finish], {"default_subscription": "sub_1"})
     unique = {e.transaction_id: e.properties["tokens"] for e in sink.events}
     assert len(unique) == 6 and sum(unique.values()) == 100 + 20 + 150 + 30 and not sink.dead_letters
+
+
+def test_a_steps_dead_letter_replays_with_what_the_app_logged_around_it_under_the_same_ids():
+    # Attributed by the result's own field (userId), which the config first does not read: both steps are dead
+    # letters. Each letter holds the result with that step alone, so a replay with the fixed config bills it as
+    # the result read fresh does.
+    from conftest import Collect
+
+    from tokenmeter.core import parse_config
+    from tokenmeter.metering.metering import Meter
+    from tokenmeter.metering.records import RawRecord
+    from tokenmeter.metering.tokenizer_pool import TokenizerPool
+
+    # Release 4's steps carry no response id long enough to stand for them: they are named by their place.
+    steps = [_step(0, "s1", STEP_USAGE[0]), _step(1, "s2", STEP_USAGE[1])]
+    logged = {"steps": steps, "userId": "sub_7"}
+    _, before = meter_lines([logged], {"subscription_from": ["user"]})
+    assert [letter.reason for letter in before.dead_letters] == ["unattributed", "unattributed"]
+    fixed = parse_config({"subscription_from": ["userId"]})
+    replayed = Collect()
+    meter = Meter(fixed, TokenizerPool({}), replayed)
+    for letter in before.dead_letters:
+        meter.add(RawRecord(letter.source, letter.identity, letter.record, letter.fallback_ms))
+    meter.finish()
+    _, fresh = meter_lines([logged], {"subscription_from": ["userId"]})
+    assert not replayed.dead_letters
+    assert sorted((e.transaction_id, e.external_subscription_id, e.properties["tokens"]) for e in replayed.events) == \
+        sorted((e.transaction_id, e.external_subscription_id, e.properties["tokens"]) for e in fresh.events)
+    assert sum(e.properties["tokens"] for e in replayed.events) == 100 + 20 + 150 + 30

@@ -71,7 +71,8 @@ _MIN_REQUEST_ID = 16
 # distinct subscriptions and models, each checked once rather than once per invocation.
 _VALID_IDS: set[str] = set()
 _VALID_IDS_KEPT = 10_000
-_LOG_PART = re.compile(r"#log=\d+$")
+# A part's place in its record, as its identity ends (a dead letter holds the part alone in such a record).
+_PART = re.compile(r"#(?:log|step)=\d+$")
 
 
 class Sink(Protocol):
@@ -275,7 +276,8 @@ class Meter:
         the app logged around them."""
         self.summary.records += len(steps) - 1
         for index, step in enumerate(steps):
-            record = _part(raw, f"#step={index}", step)
+            # (Its dead letter: the result with this step alone, for what the app logged around it.)
+            record = _part(raw, _part_suffix(raw, "step", index, len(steps)), {**data, "steps": [step]})
             self._guarded(record, self._bill_step, record, data, step)
 
     def _bill_step(self, record: RawRecord, data: dict[str, Any], step: dict[str, Any]) -> None:
@@ -313,11 +315,8 @@ class Meter:
         if all(event is None for event in found):
             raise NothingToBill(NOT_TRACES)
         self.summary.records += len(found) - 1
-        # A record's dead letter holds it alone in an export, named by its place in the export it came from: read
-        # again (a replay), it is that record still, under the same ids.
-        replayed = len(found) == 1 and _LOG_PART.search(raw.identity) is not None
         for number, event in enumerate(found):
-            suffix = "" if replayed else f"#log={number}"
+            suffix = _part_suffix(raw, "log", number, len(found))
             if event is None:
                 self.summary.skipped[NOT_TRACES] += 1
             elif type(event) is tuple:
@@ -462,6 +461,12 @@ def _ends(data: Any) -> bool:
     """A copy that ends its answer: an Anthropic message with its stop reason (the copies written while it
     streams have none)."""
     return type(data) is dict and data.get("stop_reason") is not None
+
+
+def _part_suffix(raw: RawRecord, kind: str, number: int, parts: int) -> str:
+    """What names part ``number`` of ``raw`` (``#kind=number``). A part's dead letter holds it alone in a record
+    named by its place: read again (a replay), that record's one part is the part itself, under the same ids."""
+    return "" if parts == 1 and _PART.search(raw.identity) is not None else f"#{kind}={number}"
 
 
 def _group(raw: RawRecord) -> str:
