@@ -95,7 +95,7 @@ class HeldAnswers:
                 counts = dict(counts)
                 bills.append(HeldBill(f"{identity}|at:{inference.final_ms}", inference.subscription, inference.model,
                                       inference.final_ms, {"output": counts.pop("output")}))
-            elif inference.remembered and "output" in counts:
+            elif inference.remembered:
                 counts = {token_type: tokens for token_type, tokens in counts.items() if token_type != "output"}
             elif inference.group is not None and inference.final_ms is None:
                 self._first_copies(inference.group)[identity] = inference.timestamp_ms
