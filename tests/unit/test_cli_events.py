@@ -230,7 +230,7 @@ def test_codex_bills_each_completed_response_and_none_of_its_other_events():
                                                        "response.completed", "error.message": "missing usage"}),
         ]}]}]}
     summary, sink = meter(export, paths=("attributes.user.email",))
-    # 12,840 - 11,520 = 1,320 uncached; 612 - 448 = 164 visible output.
+    # 12,840 - 11,520 = 1,320 uncached; 612 - 448 = 164 visible output (the release names no cache writes).
     assert billed(sink) == {("dev@example.com", "gpt-5.1-codex", "input"): 1320,
                             ("dev@example.com", "gpt-5.1-codex", "cached_input"): 11520,
                             ("dev@example.com", "gpt-5.1-codex", "output"): 164,
@@ -238,3 +238,20 @@ def test_codex_bills_each_completed_response_and_none_of_its_other_events():
     assert {e.timestamp for e in sink.events} == {"1795870004.700"}
     assert (summary.metered, dict(summary.skipped)) == (1, {"not_traces": 3, "no_usage": 1})
     assert not sink.dead_letters
+
+
+def test_a_later_codex_release_names_its_cache_writes_inside_the_input():
+    # 5,000 input: 3,000 read from the cache, 1,200 written to it, 800 neither; 90 output, no reasoning.
+    export = {"resourceLogs": [{"resource": {"attributes": [attr("service.name", "codex_cli_rs")]}, "scopeLogs": [
+        {"scope": {"name": "codex_otel.log_only"}, "logRecords": [
+            {**codex_record(0, **{"event.name": "codex.sse_event", "event.kind": "response.completed"},
+                            input_token_count="5000", output_token_count="90", cached_token_count=3000,
+                            cache_write_token_count=1200, reasoning_token_count=0, tool_token_count="5090",
+                            ttft_ms=412), "timeUnixNano": "0"}]}]}]}
+    summary, sink = meter(export, paths=("attributes.user.email",))
+    assert billed(sink) == {("dev@example.com", "gpt-5.1-codex", "input"): 800,
+                            ("dev@example.com", "gpt-5.1-codex", "cached_input"): 3000,
+                            ("dev@example.com", "gpt-5.1-codex", "cache_write"): 1200,
+                            ("dev@example.com", "gpt-5.1-codex", "output"): 90}
+    # Its source time left 0 (unknown in OTLP): the event.timestamp it carries, 2026-11-28T10:00:00.000Z.
+    assert {e.timestamp for e in sink.events} == {"1795860000.000"}

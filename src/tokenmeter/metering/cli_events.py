@@ -13,8 +13,9 @@ Collector's S3 exporter writes it.
   .details` restatement of the same answer bills nothing.)
 - Codex CLI (`[otel]` in config.toml with an OTLP exporter): of its `codex.sse_event` records, one per server-sent
   event of a response, the one of kind `response.completed` carries the Responses API's usage under names of its
-  own (`input_token_count` with its cached part `cached_token_count`, `output_token_count` with its reasoning part
-  `reasoning_token_count`; its `tool_token_count` is the total) and the session's `model`; it names no response id.
+  own (`input_token_count` with its cached part `cached_token_count` and, in later releases, the part written to
+  the cache `cache_write_token_count`; `output_token_count` with its reasoning part `reasoning_token_count`; its
+  `tool_token_count` is the total) and the session's `model`; it names no response id.
 
 Counts are whole numbers or their digits as text, as the releases have written them; the time is the record's.
 Every other record of a logs export (prompts, tool results, API errors, and any other program's logs beside)
@@ -96,7 +97,8 @@ def read_api_request(event: ApiRequest) -> Inference:
     model = model_name(model_at(attributes, "model"))
     if event.kind == CODEX_EVENT:
         counts = {**carve("input", tokens_at(attributes, "input_token_count"),
-                          {"cached_input": tokens_at(attributes, "cached_token_count")}),
+                          {"cached_input": tokens_at(attributes, "cached_token_count"),
+                           "cache_write": tokens_at(attributes, "cache_write_token_count")}),
                   **carve("output", tokens_at(attributes, "output_token_count"),
                           {"reasoning": tokens_at(attributes, "reasoning_token_count")})}
         return with_counts(model, None, event.time_ms, counts)
