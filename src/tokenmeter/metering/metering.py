@@ -204,10 +204,12 @@ class Meter:
         """A dead letter carrying the raw record, truncated past the configured size."""
         text = raw.text if isinstance(raw.text, str) else raw.text.decode("utf-8", "replace")
         if not text and raw.parsed:
+            # A span's record is the span: its letter holds it alone in an export (made here, for the few that fail).
+            value = raw.value.alone() if type(raw.value) is Span else raw.value
             try:
-                text = ascii_json(raw.value).decode()  # falls back where orjson refuses (ints past 64 bits)
+                text = ascii_json(value).decode()  # falls back where orjson refuses (ints past 64 bits)
             except (RecursionError, ValueError, TypeError) as exc:  # nested past what any encoder takes
-                text = f"<a JSON {type(raw.value).__name__} that cannot be written back: {type(exc).__name__}>"
+                text = f"<a JSON {type(value).__name__} that cannot be written back: {type(exc).__name__}>"
         self._budget.note(raw.origin)
         return DeadLetter(reason, detail, raw.source, truncate_record(text, self._config.dead_letter_record_max_bytes),
                           raw.identity, raw.fallback_ms)
@@ -302,7 +304,7 @@ class Meter:
                 skipped[reason] += 1
                 continue
             record = RawRecord(f"{raw.source}#span={span.trace_id}/{span.span_id}",
-                               f"otel:{span.trace_id}/{span.span_id}", "", raw.fallback_ms, span.alone(), raw.lossy,
+                               f"otel:{span.trace_id}/{span.span_id}", "", raw.fallback_ms, span, raw.lossy,
                                raw.origin)
             self._guarded(record, self._bill_span, record, span)
 
