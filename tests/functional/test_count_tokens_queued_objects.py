@@ -206,3 +206,40 @@ def test_a_queued_record_without_a_time_of_its_own_bills_at_the_time_it_was_sent
     count_tokens.lambda_handler(event, LambdaContext())
     assert sorted((e["properties"]["token_type"], e["properties"]["tokens"], e["timestamp"]) for e in events_on(aws)) \
         == [("input", 12, "1735254388.123"), ("output", 6, "1735254388.123")]
+
+
+def sns_delivery(*messages):
+    """An SNS topic's delivery to a subscribed function (S3 -> SNS -> Lambda): each record's Sns is the envelope."""
+    return {"Records": [{"EventSource": "aws:sns", "EventVersion": "1.0",
+                         "EventSubscriptionArn": "arn:aws:sns:us-east-1:123456789012:inference-logs:2f4c6a8e",
+                         "Sns": {**through_sns({}), "MessageId": f"95df01b4-ee98-5cb9-9903-4c221d41eb5{i}",
+                                 "Message": message if isinstance(message, str) else json.dumps(message),
+                                 "Timestamp": "2024-11-26T18:42:00.000Z"}} for i, message in enumerate(messages)]}
+
+
+def test_s3_notifications_fanned_out_by_sns_to_the_function_are_metered_as_if_notified_directly(count_tokens, aws):
+    aws.s3.put_object(Bucket="inference-logs", Key="bedrock/a.json", Body=json.dumps(BEDROCK).encode())
+    test_event = {"Service": "Amazon S3", "Event": "s3:TestEvent", "Time": "2024-11-26T18:00:00.000Z",
+                  "Bucket": "inference-logs", "RequestId": "5582815E1AEA5ADF", "HostId": "8cLeGAmw098X5cv4Zkwcmo8"}
+    summary = count_tokens.lambda_handler(sns_delivery(notification("bedrock/a.json"), test_event, "not json"),
+                                          LambdaContext())
+    assert summary["skipped"] == {"test_event": 1} and summary["dead_letters"] == {"unknown_trigger": 1}
+    through_topic = events_on(aws)
+    assert billed(through_topic) == [("sub_acme", "cached_input", 40), ("sub_acme", "input", 100),
+                                     ("sub_acme", "output", 20)]
+    [letter] = drain(aws.sqs, aws.dead_url)
+    assert letter["source"] == "sns:95df01b4-ee98-5cb9-9903-4c221d41eb52" and letter["record"] == "not json"
+    # The same object notified directly gives the same events, under the same ids.
+    count_tokens.lambda_handler(notification("bedrock/a.json"), LambdaContext())
+    assert events_on(aws) == through_topic
+
+
+def test_a_record_published_to_sns_bills_at_the_time_sns_took_it_when_it_has_none(count_tokens, aws, monkeypatch):
+    monkeypatch.setenv("METERING_CONFIG", json.dumps({"default_subscription": "sub_q"}))
+    answer = {"id": "msg_01XFDUDYJgAACzvnptvVoYEL", "type": "message", "role": "assistant",
+              "model": "claude-sonnet-4-5-20250929", "content": [{"type": "text", "text": "Hi"}],
+              "stop_reason": "end_turn", "usage": {"input_tokens": 12, "output_tokens": 6}}
+    count_tokens.lambda_handler(sns_delivery(answer), LambdaContext())
+    # 2024-11-26T18:42:00.000Z, the message's Timestamp.
+    assert sorted((e["properties"]["token_type"], e["properties"]["tokens"], e["timestamp"]) for e in events_on(aws)) \
+        == [("input", 12, "1732646520.000"), ("output", 6, "1732646520.000")]

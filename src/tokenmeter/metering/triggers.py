@@ -1,7 +1,8 @@
 """Decode the triggers into raw records: CloudWatch Logs subscriptions (to the function, or through a Kinesis
-stream), S3 objects (s3_objects.py) notified directly, through EventBridge, or through an SQS queue
-(S3 -> SQS, S3 -> SNS -> SQS, S3 -> EventBridge -> SQS), many objects per invocation, and records an app sends
-to that queue itself (LiteLLM's SQS logger: a StandardLoggingPayload per message)."""
+stream), S3 objects (s3_objects.py) notified directly, through EventBridge, through an SNS topic (S3 -> SNS ->
+Lambda) or through an SQS queue (S3 -> SQS, S3 -> SNS -> SQS, S3 -> EventBridge -> SQS), many objects per
+invocation, and records an app sends to that queue or topic itself (LiteLLM's SQS logger: a StandardLoggingPayload
+per message)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import orjson
 
 from tokenmeter.core.dead_letters import DeadLetter
 
+from .fields import rfc3339_ms
 from .prefetch import PrefetchingS3
 from .records import (
     BEDROCK_BODY,
@@ -61,6 +63,8 @@ def trigger_records(event: Any, s3_client: Callable[[], Any], limits: ReadLimits
         yield from queued_objects(event["Records"], s3_client, limits, budget)
     elif is_kinesis(event):
         yield from kinesis_records(event["Records"])
+    elif is_sns(event):
+        yield from _objects(sns_messages(event["Records"]), s3_client, limits, budget)
     elif isinstance(event, dict) and isinstance(event.get("Records"), list):
         yield from _objects(s3_notifications(event), s3_client, limits, budget)
     elif is_eventbridge_object(event):
@@ -74,6 +78,13 @@ def is_queued(event: Any) -> bool:
     records = event.get("Records") if isinstance(event, dict) else None
     return bool(records) and isinstance(records, list) and all(
         isinstance(record, dict) and record.get("eventSource") == "aws:sqs" for record in records)
+
+
+def is_sns(event: Any) -> bool:
+    """An SNS topic's delivery to the function (its records spell the source `EventSource`)."""
+    records = event.get("Records") if isinstance(event, dict) else None
+    return bool(records) and isinstance(records, list) and all(
+        isinstance(record, dict) and record.get("EventSource") == "aws:sns" for record in records)
 
 
 def is_kinesis(event: Any) -> bool:
@@ -144,23 +155,47 @@ def queued_objects(messages: list[dict[str, Any]], s3_client: Callable[[], Any],
 def _queued_message(message: dict[str, Any]) -> tuple[str, list[Notification | DeadLetter]] | Item:
     message_id, body = message.get("messageId"), message.get("body")
     source = f"sqs:{message_id}"
-    payload = _json_or_none(body)
+    if not isinstance(message_id, str):
+        return DeadLetter(UNKNOWN_TRIGGER, "an SQS message without its messageId", source, str(body))
+    found = _notified(body, source, _sent_ms(message))
+    return (message_id, found) if isinstance(found, list) else found
+
+
+def sns_messages(records: list[dict[str, Any]]) -> Iterator[Notification | Item]:
+    """An SNS topic's messages delivered to the function: S3's notifications fanned out (S3 -> SNS -> Lambda), or
+    records an app published, each identified by its message id (the same on Lambda's retries)."""
+    for position, record in enumerate(records):
+        sns = record.get("Sns") if isinstance(record.get("Sns"), dict) else {}
+        message_id = sns.get("MessageId")
+        found = _notified(sns.get("Message"), f"sns:{message_id if isinstance(message_id, str) else position}",
+                          rfc3339_ms(sns.get("Timestamp")))
+        if isinstance(found, list):
+            yield from found
+        else:
+            yield found
+
+
+def _notified(text: Any, source: str, sent_ms: int | None) -> list[Notification | DeadLetter] | Item:
+    """What a message's text carries: the objects an S3 notification names (S3's own, through SNS, or EventBridge's
+    "Object Created"), S3's test event, or a record of its own, at ``sent_ms`` if it has no time."""
+    payload = _json_or_none(text)
     if isinstance(payload, dict) and payload.get("Type") == "Notification" and "TopicArn" in payload:
-        payload = _json_or_none(payload.get("Message"))  # S3 -> SNS -> SQS, without raw message delivery
-    if isinstance(payload, dict) and payload.get("Event") == "s3:TestEvent":
-        return Skipped(TEST_EVENT, source)
-    if isinstance(payload, dict) and isinstance(payload.get("Records"), list) and isinstance(message_id, str):
-        return message_id, list(s3_notifications(payload))
-    if is_eventbridge_object(payload) and isinstance(message_id, str):  # S3 -> EventBridge -> SQS
-        return message_id, [eventbridge_notification(payload)]
-    if isinstance(payload, dict) and payload.get("__encrypted__") is True:
-        return DeadLetter(DECODE_ERROR, "a LiteLLM payload encrypted by its SQS logger (application-level "
-                          "encryption): count_tokens holds no key to read it", source, str(body))
-    if isinstance(payload, (dict, list)) and isinstance(message_id, str):
-        # A record sent to the queue as it is: its message id stays the same on every receive.
-        return RawRecord(source, source, body, _sent_ms(message), payload)
-    return DeadLetter(UNKNOWN_TRIGGER, "an SQS message that is neither an S3 notification nor a JSON record", source,
-                      str(body))
+        text = payload.get("Message")  # through SNS, without raw message delivery
+        payload = _json_or_none(text)
+    if isinstance(payload, dict):
+        if payload.get("Event") == "s3:TestEvent":
+            return Skipped(TEST_EVENT, source)
+        if isinstance(payload.get("Records"), list):
+            return list(s3_notifications(payload))
+        if is_eventbridge_object(payload):
+            return [eventbridge_notification(payload)]
+        if payload.get("__encrypted__") is True:
+            return DeadLetter(DECODE_ERROR, "a LiteLLM payload encrypted by its SQS logger (application-level "
+                              "encryption): count_tokens holds no key to read it", source, str(text))
+    if isinstance(payload, (dict, list)):
+        return RawRecord(source, source, text, sent_ms, payload)  # (the message id: the same on every delivery)
+    return DeadLetter(UNKNOWN_TRIGGER, "a message that is neither an S3 notification nor a JSON record", source,
+                      str(text))
 
 
 def _sent_ms(message: dict[str, Any]) -> int | None:
@@ -177,11 +212,11 @@ def _json_or_none(text: Any) -> Any:
         return None
 
 
-def _objects(notifications: Iterable[Notification | DeadLetter], s3_client: Callable[[], Any],
+def _objects(notifications: Iterable[Notification | Item], s3_client: Callable[[], Any],
              limits: ReadLimits | None, budget: DeadLetterBudget | None) -> Iterator[Item | LogLines]:
-    """The records of every object an S3 notification names."""
+    """The records of every object an S3 notification names (and the items beside them, as they are)."""
     for found in notifications:
-        if isinstance(found, DeadLetter):
+        if not isinstance(found, Notification):
             yield found
         elif (reason := _skip_reason(found.key)) is not None:
             yield Skipped(reason, f"s3://{found.bucket}/{found.key}")
