@@ -82,3 +82,17 @@ def test_answers_a_delivery_ended_leave_nothing_to_remember(count_tokens, aws, m
     deliver(count_tokens, lines, 1_759_312_803_000)
     assert totals(events_on(aws)) == {"input": 10, "cache_write": 11862, "cached_input": 15555, "output": 159}
     assert aws.s3.list_objects_v2(Bucket="inference-logs", Prefix="tokenmeter-streams/").get("KeyCount", 0) == 0
+
+
+def test_a_memory_object_count_tokens_did_not_write_is_read_as_nothing_kept(count_tokens, aws, monkeypatch):
+    # Say an operator's tool wrote over the stream's memory: the answer bills as if nothing were kept (each
+    # delivery its part), rather than every later answer of that log stream failing on it.
+    use_memory(monkeypatch)
+    lines = snapshots(ANSWER, "2025-10-01T10:00:02.000Z", [1, 159])
+    deliver(count_tokens, lines[:1], 1_759_312_803_000)
+    [kept] = aws.s3.list_objects_v2(Bucket="inference-logs", Prefix="tokenmeter-streams/")["Contents"]
+    aws.s3.put_object(Bucket="inference-logs", Key=kept["Key"], Body=b"not json")
+    summary = deliver(count_tokens, lines[1:], 1_759_312_808_000)
+    assert summary["dead_letters"] == {} and summary["metered"] == 1
+    # Input and cache twice (the first time lost with the object), the output once whole beside the running 1.
+    assert totals(events_on(aws)) == {"input": 20, "cache_write": 23724, "cached_input": 31110, "output": 160}

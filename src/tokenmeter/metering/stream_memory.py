@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
+from aws_lambda_powertools import Logger
 
 from tokenmeter.core import ascii_json
 
@@ -29,6 +30,8 @@ from .records import RawRecord, Unavailable
 from .streams import OpenStart
 
 PREFIX = "tokenmeter-streams/"
+_START_KEYS = {"source", "identity", "fallback_ms", "data", "message_id", "model", "usage"}  # of a kept start
+logger = Logger(child=True)
 
 
 class S3StreamMemory:
@@ -46,7 +49,7 @@ class S3StreamMemory:
         """The start kept for ``group`` that the delta record ``delta`` ends, or None: a start already ended by
         another delta does not pair again (a lost start's delta is not billed as the previous message's)."""
         kept = self._read(self._key(group))
-        if kept is None or kept.get("paired_by") not in (None, delta):
+        if kept is None or kept.get("paired_by") not in (None, delta) or not kept.keys() >= _START_KEYS:
             return None
         raw = RawRecord(kept["source"], kept["identity"], "", kept["fallback_ms"], kept["data"])
         return OpenStart(raw, kept["data"], kept["message_id"], kept["model"], kept["usage"], billed_input=True)
@@ -76,7 +79,10 @@ class S3StreamMemory:
     def first_copies(self, group: str) -> dict[str, int]:
         """The first copies' times (ms) of answers ``group`` logged in earlier invocations, by identity."""
         kept = self._read(self._key(group, ".held"))
-        return dict(kept["firsts"]) if kept is not None else {}
+        firsts = kept.get("firsts") if kept is not None else None
+        if type(firsts) is not dict:
+            return {}
+        return {identity: at for identity, at in firsts.items() if type(at) is int}
 
     def keep_first_copies(self, group: str, firsts: dict[str, int]) -> None:
         self._firsts[group] = firsts
@@ -115,7 +121,14 @@ class S3StreamMemory:
             return None
         except Exception as exc:  # denied, throttled, unreachable: the record waits for a retry, not a dead letter
             raise Unavailable(f"stream memory {key} unreadable: {type(exc).__name__}: {exc}") from None
-        return orjson.loads(body)
+        try:
+            kept = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            kept = None
+        if type(kept) is not dict:  # (not written by count_tokens: read as nothing kept, and written over)
+            logger.warning("stream memory object is not what count_tokens writes; read as empty", extra={"key": key})
+            return None
+        return kept
 
     @staticmethod
     def _key(group: str, kind: str = "") -> str:
