@@ -196,12 +196,15 @@ def test_records_an_app_sends_to_the_queue_itself_are_metered_beside_its_notific
     assert events_on(aws) == first
 
 
+# An Anthropic answer as an app logs it: no time of its own.
+TIMELESS_ANSWER = {"id": "msg_01XFDUDYJgAACzvnptvVoYEL", "type": "message", "role": "assistant",
+                   "model": "claude-sonnet-4-5-20250929", "content": [{"type": "text", "text": "Hi"}],
+                   "stop_reason": "end_turn", "usage": {"input_tokens": 12, "output_tokens": 6}}
+
+
 def test_a_queued_record_without_a_time_of_its_own_bills_at_the_time_it_was_sent(count_tokens, aws, monkeypatch):
     monkeypatch.setenv("METERING_CONFIG", json.dumps({"default_subscription": "sub_q"}))
-    answer = {"id": "msg_01XFDUDYJgAACzvnptvVoYEL", "type": "message", "role": "assistant",
-              "model": "claude-sonnet-4-5-20250929", "content": [{"type": "text", "text": "Hi"}],
-              "stop_reason": "end_turn", "usage": {"input_tokens": 12, "output_tokens": 6}}
-    event = sqs_batch(answer)
+    event = sqs_batch(TIMELESS_ANSWER)
     event["Records"][0]["attributes"]["SentTimestamp"] = "1735254388123"
     count_tokens.lambda_handler(event, LambdaContext())
     assert sorted((e["properties"]["token_type"], e["properties"]["tokens"], e["timestamp"]) for e in events_on(aws)) \
@@ -236,10 +239,7 @@ def test_s3_notifications_fanned_out_by_sns_to_the_function_are_metered_as_if_no
 
 def test_a_record_published_to_sns_bills_at_the_time_sns_took_it_when_it_has_none(count_tokens, aws, monkeypatch):
     monkeypatch.setenv("METERING_CONFIG", json.dumps({"default_subscription": "sub_q"}))
-    answer = {"id": "msg_01XFDUDYJgAACzvnptvVoYEL", "type": "message", "role": "assistant",
-              "model": "claude-sonnet-4-5-20250929", "content": [{"type": "text", "text": "Hi"}],
-              "stop_reason": "end_turn", "usage": {"input_tokens": 12, "output_tokens": 6}}
-    count_tokens.lambda_handler(sns_delivery(answer), LambdaContext())
+    count_tokens.lambda_handler(sns_delivery(TIMELESS_ANSWER), LambdaContext())
     # 2024-11-26T18:42:00.000Z, the message's Timestamp.
     assert sorted((e["properties"]["token_type"], e["properties"]["tokens"], e["timestamp"]) for e in events_on(aws)) \
         == [("input", 12, "1732646520.000"), ("output", 6, "1732646520.000")]
