@@ -210,9 +210,14 @@ def codex_record(time_ns, **attributes):
                                                                 "event.timestamp": "2026-11-28T10:00:00.000Z"}.items()]}
 
 
+def codex_export(*records):
+    """Codex's logs export as a Collector writes it: its records under its resource and log-only scope."""
+    return {"resourceLogs": [{"resource": {"attributes": [attr("service.name", "codex_cli_rs")]}, "scopeLogs": [
+        {"scope": {"name": "codex_otel.log_only"}, "logRecords": list(records)}]}]}
+
+
 def test_codex_bills_each_completed_response_and_none_of_its_other_events():
-    export = {"resourceLogs": [{"resource": {"attributes": [attr("service.name", "codex_cli_rs")]}, "scopeLogs": [
-        {"scope": {"name": "codex_otel.log_only"}, "logRecords": [
+    export = codex_export(
             codex_record(1_795_870_000_000_000_000, **{"event.name": "codex.conversation_starts"},
                          provider_name="OpenAI", approval_policy="on-request"),
             codex_record(1_795_870_000_100_000_000, **{"event.name": "codex.api_request", "http.response.status_code":
@@ -227,8 +232,7 @@ def test_codex_bills_each_completed_response_and_none_of_its_other_events():
                          tool_token_count="13452"),
             # A response.completed Codex could not read: its error, and no counts.
             codex_record(1_795_870_009_000_000_000, **{"event.name": "codex.sse_event", "event.kind":
-                                                       "response.completed", "error.message": "missing usage"}),
-        ]}]}]}
+                                                       "response.completed", "error.message": "missing usage"}))
     summary, sink = meter(export, paths=("attributes.user.email",))
     # 12,840 - 11,520 = 1,320 uncached; 612 - 448 = 164 visible output (the release names no cache writes).
     assert billed(sink) == {("dev@example.com", "gpt-5.1-codex", "input"): 1320,
@@ -242,12 +246,11 @@ def test_codex_bills_each_completed_response_and_none_of_its_other_events():
 
 def test_a_later_codex_release_names_its_cache_writes_inside_the_input():
     # 5,000 input: 3,000 read from the cache, 1,200 written to it, 800 neither; 90 output, no reasoning.
-    export = {"resourceLogs": [{"resource": {"attributes": [attr("service.name", "codex_cli_rs")]}, "scopeLogs": [
-        {"scope": {"name": "codex_otel.log_only"}, "logRecords": [
+    export = codex_export(
             {**codex_record(0, **{"event.name": "codex.sse_event", "event.kind": "response.completed"},
                             input_token_count="5000", output_token_count="90", cached_token_count=3000,
                             cache_write_token_count=1200, reasoning_token_count=0, tool_token_count="5090",
-                            ttft_ms=412), "timeUnixNano": "0"}]}]}]}
+                            ttft_ms=412), "timeUnixNano": "0"})
     summary, sink = meter(export, paths=("attributes.user.email",))
     assert billed(sink) == {("dev@example.com", "gpt-5.1-codex", "input"): 800,
                             ("dev@example.com", "gpt-5.1-codex", "cached_input"): 3000,

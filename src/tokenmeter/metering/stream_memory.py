@@ -125,7 +125,7 @@ class S3StreamMemory:
             kept = orjson.loads(body)
         except orjson.JSONDecodeError:
             kept = None
-        if type(kept) is not dict:  # (not written by count_tokens: read as nothing kept, and written over)
+        if type(kept) is not dict:  # (not written by count_tokens: read as nothing kept)
             logger.warning("stream memory object is not what count_tokens writes; read as empty", extra={"key": key})
             return None
         return kept

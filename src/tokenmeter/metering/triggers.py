@@ -167,9 +167,13 @@ def sns_messages(records: list[dict[str, Any]]) -> Iterator[Notification | Item]
     for position, record in enumerate(records):
         sns = record.get("Sns") if isinstance(record.get("Sns"), dict) else {}
         message_id = sns.get("MessageId")
-        found = _notified(sns.get("Message"), f"sns:{message_id if isinstance(message_id, str) else position}",
-                          rfc3339_ms(sns.get("Timestamp")))
-        if isinstance(found, list):
+        source = f"sns:{message_id if isinstance(message_id, str) else position}"
+        found = _notified(sns.get("Message"), source, rfc3339_ms(sns.get("Timestamp")))
+        if type(found) is RawRecord and not isinstance(message_id, str):
+            # (A record's identity is its message id: its place in the delivery would repeat in the next one.)
+            yield DeadLetter(UNKNOWN_TRIGGER, "a record in an SNS message without its MessageId", source,
+                             str(sns.get("Message")))
+        elif isinstance(found, list):
             yield from found
         else:
             yield found
