@@ -457,14 +457,15 @@ def transcript_line(message_id: str, block: dict, usage: dict, uuid: str, at: st
                         "stop_reason": stop_reason, "stop_sequence": None, "usage": usage}}
 
 
-def snapshots(message_id: str, at: str, outputs: list[int]) -> list[dict]:
+def snapshots(message_id: str, at: str, outputs: list[int], ended: bool = True) -> list[dict]:
     """One answer as a transcript holds it: a line per content block as it streams, the same input and cache
-    counts on each and the output so far (the last line's is the answer's)."""
+    counts on each and the output so far (the last line's is the answer's). ``ended``: the last line has the stop
+    reason, as the Agent SDK writes it; Claude Code's transcripts leave it null on every line (claude-code#27361)."""
     lines = []
     for number, output in enumerate(outputs):
         usage = {"input_tokens": 10, "cache_creation_input_tokens": 11862, "cache_read_input_tokens": 15555,
                  "output_tokens": output, "service_tier": "standard"}
-        last = number == len(outputs) - 1
+        last = ended and number == len(outputs) - 1
         lines.append(transcript_line(message_id, {"type": "text", "text": f"part {number}"}, usage,
                                      f"{message_id}-{number}", f"{at[:-2]}{number}Z", "tool_use" if last else None))
     return lines

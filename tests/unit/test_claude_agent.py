@@ -151,8 +151,9 @@ def test_a_transcript_synced_while_an_answer_streams_and_again_once_it_ended_bil
     meter_object(lines[:2], "e1", 1_759_313_000_000, sink)
     meter_object(lines, "e2", 1_759_314_000_000, sink)
     # The input and cache events of both syncs are the same events (same ids, times and counts): they bill once.
-    # The output bills from the line that ends the answer (159), beside the running count the first sync saw (1):
-    # one token twice, where the first sync's count alone (the answer's output missed) billed before.
+    # Without a stream memory (none here), the output bills from the line that ends the answer (159), beside the
+    # running count the first sync saw (1): one token twice, rather than the answer's output missed. With one, the
+    # second sync bills 159 - 1 (tests/functional/test_transcript_deliveries.py).
     assert totals(sink) == {("sub_1", "input"): 10, ("sub_1", "cache_write"): 11862, ("sub_1", "cached_input"): 15555,
                             ("sub_1", "output"): 160}
 

@@ -1,34 +1,47 @@
 """What count_tokens keeps of answers a delivery left unended (held.py): bounded, so a log stream's memory cannot
-grow for ever."""
+grow for ever; and what a later delivery bills of an answer an earlier one began, worked out by hand."""
 
 from tokenmeter.metering import held
-from tokenmeter.metering.held import HeldAnswers
+from tokenmeter.metering.held import HeldAnswers, Remembered
 
 DAY_MS = 24 * 3600 * 1000
 NOW = 1_759_312_802_000
+STREAM = "cloudwatch:g:s"
 
 
 class DictMemory:
-    def __init__(self, kept: dict[str, dict[str, int]]):
+    def __init__(self, kept: dict[str, dict[str, Remembered]]):
         self.kept = kept
 
-    def first_copies(self, group: str) -> dict[str, int]:
+    def answers(self, group: str) -> dict[str, Remembered]:
         return dict(self.kept.get(group, {}))
 
-    def keep_first_copies(self, group: str, firsts: dict[str, int]) -> None:
-        self.kept[group] = firsts
+    def keep_answers(self, group: str, answers: dict[str, Remembered]) -> None:
+        self.kept[group] = answers
 
 
 def hold_unended(answers: HeldAnswers, identity: str, at: int) -> None:
-    answers.hold(identity, "sub_1", "claude-sonnet-4-5", at, {"input": 3, "output": 1}, False, "cloudwatch:g:s")
+    answers.hold(identity, "sub_1", "claude-sonnet-4-5", at, {"input": 3, "output": 1}, False, STREAM)
+
+
+def copies(answers: HeldAnswers, outputs: list[int], start: int, ends: bool = False) -> None:
+    """Copies of one answer a millisecond apart, the running output on each; the last ends it where ``ends``."""
+    for number, output in enumerate(outputs):
+        answers.hold("req:1", "sub_1", "claude-sonnet-4-5", start + number, {"input": 3, "output": output},
+                     ends and number == len(outputs) - 1, STREAM)
+
+
+def billed(bills: list[held.HeldBill]) -> list[tuple[str, int, dict[str, int]]]:
+    return [(b.identity, b.timestamp_ms, b.counts) for b in bills]
 
 
 def test_first_copies_older_than_a_day_are_forgotten():
-    memory = DictMemory({"cloudwatch:g:s": {"req:old": NOW - 2 * DAY_MS, "req:recent": NOW - 3600_000}})
+    memory = DictMemory({STREAM: {"req:old": Remembered(NOW - 2 * DAY_MS, 1),
+                                  "req:recent": Remembered(NOW - 3600_000, 1)}})
     answers = HeldAnswers(memory)
     hold_unended(answers, "req:new", NOW)
     answers.finish()
-    assert memory.kept == {"cloudwatch:g:s": {"req:recent": NOW - 3600_000, "req:new": NOW}}
+    assert memory.kept == {STREAM: {"req:recent": Remembered(NOW - 3600_000, 1), "req:new": Remembered(NOW, 1)}}
 
 
 def test_a_log_stream_keeps_only_its_newest_first_copies(monkeypatch):
@@ -38,7 +51,7 @@ def test_a_log_stream_keeps_only_its_newest_first_copies(monkeypatch):
     for number, at in enumerate([NOW + 5, NOW + 1, NOW + 9]):
         hold_unended(answers, f"req:{number}", at)
     answers.finish()
-    assert memory.kept == {"cloudwatch:g:s": {"req:0": NOW + 5, "req:2": NOW + 9}}
+    assert memory.kept == {STREAM: {"req:0": Remembered(NOW + 5, 1), "req:2": Remembered(NOW + 9, 1)}}
 
 
 def test_an_answer_without_a_log_stream_is_not_remembered():
@@ -47,5 +60,52 @@ def test_an_answer_without_a_log_stream_is_not_remembered():
     answers.hold("req:1", "sub_1", "claude-sonnet-4-5", NOW, {"input": 3, "output": 1}, False)
     bills = answers.finish()
     assert memory.kept == {}
-    assert [(b.identity, b.timestamp_ms, b.counts) for b in bills] == [
-        (f"req:1|at:{NOW}", NOW, {"input": 3, "output": 1})]
+    assert billed(bills) == [(f"req:1|at:{NOW}", NOW, {"input": 3, "output": 1})]
+
+
+def test_a_running_count_that_grows_in_a_later_delivery_bills_what_it_added():
+    # Claude Code's transcripts never end an answer: 8, 8 in one delivery, 8, 310 in the next.
+    memory = DictMemory({})
+    first = HeldAnswers(memory)
+    copies(first, [8, 8], NOW)
+    assert billed(first.finish()) == [(f"req:1|at:{NOW}", NOW, {"input": 3, "output": 8})]
+    assert memory.kept == {STREAM: {"req:1": Remembered(NOW, 8)}}
+    second = HeldAnswers(memory)
+    copies(second, [8, 310], NOW + 2)
+    # The input again under the first delivery's id and time (a copy); 310 - 8 of output at the copy that counted it.
+    assert billed(second.finish()) == [(f"req:1|from:8|at:{NOW + 3}", NOW + 3, {"output": 302}),
+                                       (f"req:1|at:{NOW}", NOW, {"input": 3})]
+    assert memory.kept == {STREAM: {"req:1": Remembered(NOW, 310)}}
+    again = HeldAnswers(memory)  # the second delivery again, after it was delivered: nothing new to bill
+    copies(again, [8, 310], NOW + 2)
+    assert billed(again.finish()) == [(f"req:1|at:{NOW}", NOW, {"input": 3})]
+
+
+def test_the_copy_ending_an_answer_bills_its_output_less_what_an_earlier_delivery_billed():
+    memory = DictMemory({STREAM: {"req:1": Remembered(NOW, 1)}})
+    answers = HeldAnswers(memory)
+    copies(answers, [1, 159], NOW + 1, ends=True)
+    assert billed(answers.finish()) == [(f"req:1|at:{NOW + 2}", NOW + 2, {"output": 158}),
+                                        (f"req:1|at:{NOW}", NOW, {"input": 3})]
+    assert memory.kept == {STREAM: {"req:1": Remembered(NOW, 159)}}
+
+
+def test_an_answer_ended_in_its_first_delivery_bills_whole_and_is_not_remembered():
+    memory = DictMemory({})
+    answers = HeldAnswers(memory)
+    copies(answers, [9, 159], NOW, ends=True)
+    assert billed(answers.finish()) == [(f"req:1|at:{NOW + 1}", NOW + 1, {"output": 159}),
+                                        (f"req:1|at:{NOW}", NOW, {"input": 3})]
+    assert memory.kept == {}
+
+
+def test_a_first_copy_kept_without_its_output_bills_the_output_only_from_the_ending_copy():
+    # Kept by the release before: what it billed of the running count is not known, so only an ending copy bills.
+    memory = DictMemory({STREAM: {"req:1": Remembered(NOW, None)}})
+    unended = HeldAnswers(memory)
+    copies(unended, [1, 40], NOW + 1)
+    assert billed(unended.finish()) == [(f"req:1|at:{NOW}", NOW, {"input": 3})]
+    ended = HeldAnswers(memory)
+    copies(ended, [40, 159], NOW + 3, ends=True)
+    assert billed(ended.finish()) == [(f"req:1|at:{NOW + 4}", NOW + 4, {"output": 159}),
+                                      (f"req:1|at:{NOW}", NOW, {"input": 3})]

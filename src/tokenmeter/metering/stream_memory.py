@@ -3,14 +3,14 @@ still bills its output: its message_delta names no message and no model, only th
 of the last Realtime session of each log stream, which its turns do not name (realtime.py). And the Groq
 streams begun but not ended, whose middle chunks, alone in a delivery, must wait for the usage chunk rather
 than be counted as text (streams.py). And the first copy's time of each answer whose copies a log stream's
-delivery held without its end (a Claude Code transcript's lines as it streams), whose ids carry that time
-(held.py).
+delivery held without its end (a Claude Code transcript's lines as it streams), whose ids carry that time, with
+the output billed of it so far (held.py).
 
 One small S3 object per log stream (or object) under ``tokenmeter-streams/``, in the log bucket: the start
 whose end was not in the last invocation; or a kept start a delta of the last invocation ended, with that
 delta's identity (so a retried delivery pairs again, another delta not); or nothing. Beside it, the stream's
 Realtime session models, if it logged a session; an empty object per Groq stream whose usage is to come; and the
-first copies' times of the answers it left unended (those of the last day).
+first copies' times of the answers it left unended (those of the last day), with the output billed of each.
 Each is written, or removed, only after the invocation's events reached SQS.
 """
 
@@ -25,6 +25,7 @@ from aws_lambda_powertools import Logger
 
 from tokenmeter.core import ascii_json
 
+from .held import Remembered
 from .realtime import SessionModels
 from .records import RawRecord, Unavailable
 from .streams import OpenStart
@@ -43,7 +44,7 @@ class S3StreamMemory:
         self._paired: dict[str, str] = {}
         self._sessions: dict[str, SessionModels] = {}
         self._usage: dict[tuple[str, str], bool] = {}
-        self._firsts: dict[str, dict[str, int]] = {}
+        self._answers: dict[str, dict[str, Remembered]] = {}
 
     def take(self, group: str, delta: str) -> OpenStart | None:
         """The start kept for ``group`` that the delta record ``delta`` ends, or None: a start already ended by
@@ -76,22 +77,28 @@ class S3StreamMemory:
     def keep_usage_to_come(self, group: str, stream_id: str, to_come: bool) -> None:
         self._usage[(group, stream_id)] = to_come
 
-    def first_copies(self, group: str) -> dict[str, int]:
-        """The first copies' times (ms) of answers ``group`` logged in earlier invocations, by identity."""
+    def answers(self, group: str) -> dict[str, Remembered]:
+        """What earlier invocations billed of the answers ``group`` left unended, by identity."""
         kept = self._read(self._key(group, ".held"))
         firsts = kept.get("firsts") if kept is not None else None
         if type(firsts) is not dict:
             return {}
-        return {identity: at for identity, at in firsts.items() if type(at) is int}
+        outputs = kept.get("outputs")
+        outputs = outputs if type(outputs) is dict else {}  # (not noted before the output was billed in parts)
+        return {identity: Remembered(at, output if type(output := outputs.get(identity)) is int else None)
+                for identity, at in firsts.items() if type(at) is int}
 
-    def keep_first_copies(self, group: str, firsts: dict[str, int]) -> None:
-        self._firsts[group] = firsts
+    def keep_answers(self, group: str, answers: dict[str, Remembered]) -> None:
+        self._answers[group] = answers
 
     def save(self) -> None:
         """Called once the invocation's events are delivered."""
-        s3 = self._client() if self._pending or self._sessions or self._usage or self._firsts else None
-        for group, firsts in self._firsts.items():
-            s3.put_object(Bucket=self._bucket, Key=self._key(group, ".held"), Body=ascii_json({"firsts": firsts}),
+        s3 = self._client() if self._pending or self._sessions or self._usage or self._answers else None
+        for group, answers in self._answers.items():
+            body = {"firsts": {identity: answer.first_ms for identity, answer in answers.items()},
+                    "outputs": {identity: answer.output for identity, answer in answers.items()
+                                if answer.output is not None}}
+            s3.put_object(Bucket=self._bucket, Key=self._key(group, ".held"), Body=ascii_json(body),
                           ContentType="application/json")
         for (group, stream_id), to_come in self._usage.items():
             key = self._key(f"{group}\n{stream_id}", ".usage")
@@ -111,7 +118,7 @@ class S3StreamMemory:
                     "paired_by": self._paired.get(group)}
             s3.put_object(Bucket=self._bucket, Key=self._key(group), Body=ascii_json(body),
                                 ContentType="application/json")
-        self._pending, self._paired, self._sessions, self._usage, self._firsts = {}, {}, {}, {}, {}
+        self._pending, self._paired, self._sessions, self._usage, self._answers = {}, {}, {}, {}, {}
 
     def _read(self, key: str) -> dict[str, Any] | None:
         s3 = self._client()

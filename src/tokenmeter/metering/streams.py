@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 from .fields import model_at, short, unix_seconds_at
 from .formats import anthropic_counts
-from .held import FirstCopyMemory
+from .held import AnswerMemory
 from .openai_usage import openai_counts
 from .realtime import REALTIME_DONE, RealtimeSessions, SessionMemory, is_realtime_event
 from .records import INVALID_RECORD, Inference, RawRecord, RecordError
@@ -83,9 +83,9 @@ class _Text:
     finished: set[int] = field(default_factory=set)
 
 
-class StreamMemory(SessionMemory, FirstCopyMemory, Protocol):
-    """Message starts, Realtime sessions, the streams that bill from a usage chunk still to come and the first
-    copies of answers logged apart (held.py), kept between invocations (stream_memory.py)."""
+class StreamMemory(SessionMemory, AnswerMemory, Protocol):
+    """Message starts, Realtime sessions, the streams that bill from a usage chunk still to come and what was billed
+    of answers logged apart (held.py), kept between invocations (stream_memory.py)."""
 
     def take(self, group: str, delta: str) -> OpenStart | None: ...
 
