@@ -469,3 +469,57 @@ def snapshots(message_id: str, at: str, outputs: list[int], ended: bool = True) 
         lines.append(transcript_line(message_id, {"type": "text", "text": f"part {number}"}, usage,
                                      f"{message_id}-{number}", f"{at[:-2]}{number}Z", "tool_use" if last else None))
     return lines
+
+
+CODEX_SESSION = "0199b4f2-6c1e-7a40-9d3b-2f5e8c1a7b90"
+_CODEX_LIMITS = {"primary": {"used_percent": 3.0, "window_minutes": 299, "resets_in_seconds": 10210},
+                 "secondary": {"used_percent": 41.0, "window_minutes": 10079, "resets_in_seconds": 301442}}
+
+
+def codex_usage(input_tokens: int, cached: int, output: int, reasoning: int) -> dict:
+    """A Codex TokenUsage (codex-rs protocol): the input holds its cached part, the output its reasoning part."""
+    return {"input_tokens": input_tokens, "cached_input_tokens": cached, "output_tokens": output,
+            "reasoning_output_tokens": reasoning, "total_tokens": input_tokens + output}
+
+
+def codex_rollout() -> list[dict]:
+    """A Codex CLI session file (~/.codex/sessions/YYYY/MM/DD/rollout-...jsonl) of one turn with two requests to the
+    model. Codex writes a token_count after each response (the last one's usage and the session's running sum), and
+    again, unchanged, when the rate limits change at the start of the next request."""
+    first = codex_usage(8213, 3072, 412, 256)
+    second = codex_usage(8889, 8064, 126, 64)
+    summed = codex_usage(8213 + 8889, 3072 + 8064, 412 + 126, 256 + 64)
+
+    def line(at: str, kind: str, payload: dict) -> dict:
+        return {"timestamp": f"2025-10-05T14:{at}Z", "type": kind, "payload": payload}
+
+    def token_count(at: str, info: dict | None, used: float) -> dict:
+        limits = {**_CODEX_LIMITS, "primary": {**_CODEX_LIMITS["primary"], "used_percent": used}}
+        return line(at, "event_msg", {"type": "token_count", "info": info, "rate_limits": limits})
+
+    return [
+        line("21:07.482", "session_meta", {
+            "id": CODEX_SESSION, "timestamp": "2025-10-05T14:21:07.469Z", "cwd": "/home/dev/billing",
+            "originator": "codex_cli_rs", "cli_version": "0.44.0", "instructions": None, "source": "cli",
+            "model_provider": "openai", "git": {"commit_hash": "3f1c2a9", "branch": "main",
+                                                 "repository_url": "git@github.com:acme/billing.git"}}),
+        line("21:12.101", "turn_context", {
+            "cwd": "/home/dev/billing", "approval_policy": "on-request",
+            "sandbox_policy": {"mode": "workspace-write", "network_access": False}, "model": "gpt-5-codex",
+            "effort": "medium", "summary": "auto"}),
+        line("21:12.103", "event_msg", {"type": "user_message", "message": "fix the flaky test", "kind": "plain"}),
+        line("21:12.104", "response_item", {"type": "message", "role": "user",
+                                            "content": [{"type": "input_text", "text": "fix the flaky test"}]}),
+        token_count("21:13.250", None, 3.0),  # the first request's rate limits, before any usage
+        line("21:20.004", "response_item", {"type": "function_call", "name": "shell", "call_id": "call_8Yk2",
+                                            "arguments": "{\"command\":[\"bash\",\"-lc\",\"pytest -q\"]}"}),
+        token_count("21:20.010", {"total_token_usage": first, "last_token_usage": first,
+                                  "model_context_window": 272000}, 3.0),
+        line("21:31.400", "response_item", {"type": "function_call_output", "call_id": "call_8Yk2",
+                                            "output": "{\"output\":\"1 passed\",\"metadata\":{\"exit_code\":0}}"}),
+        token_count("21:32.118", {"total_token_usage": first, "last_token_usage": first,
+                                  "model_context_window": 272000}, 4.0),  # the second request's rate limits
+        line("21:38.920", "event_msg", {"type": "agent_message", "message": "Fixed."}),
+        token_count("21:38.925", {"total_token_usage": summed, "last_token_usage": second,
+                                  "model_context_window": 272000}, 4.0),
+    ]

@@ -22,6 +22,7 @@ from .ai_sdk import ai_sdk_steps, read_ai_sdk
 from .attribution import Attributor
 from .claude_agent import agent_step, logged_at
 from .cli_events import ApiRequest, api_requests, is_otlp_logs, read_api_request
+from .codex_sessions import CodexSessions, is_rollout_line
 from .fields import NothingToBill
 from .formats import read_inference
 from .held import HeldAnswers, HeldBill
@@ -121,6 +122,7 @@ class Meter:
         self._pending_chars = 0
         self.summary = Summary()
         self._held = HeldAnswers(self._streams.memory)
+        self._codex = CodexSessions(self._streams.memory)
 
     def add(self, item: RawRecord | DeadLetter | Skipped | LogLines) -> None:
         if type(item) is LogLines:
@@ -241,6 +243,9 @@ class Meter:
                     if self._bill_usual(inner, raw.identity, raw.fallback_ms, self._origin(raw), group):
                         return
                     data = inner
+            if "payload" in data and is_rollout_line(data):
+                self._bill(raw, data, self._codex.add(data, _group(raw)))
+                return
             if "captureData" in data and is_capture(data):
                 data = capture_record(data, record_origin(raw).get("@key"))  # SageMaker's: read as a gateway's log
             if "resourceSpans" in data and is_otlp(data):

@@ -4,13 +4,15 @@ of the last Realtime session of each log stream, which its turns do not name (re
 streams begun but not ended, whose middle chunks, alone in a delivery, must wait for the usage chunk rather
 than be counted as text (streams.py). And the first copy's time of each answer whose copies a log stream's
 delivery held without its end (a Claude Code transcript's lines as it streams), whose ids carry that time, with
-the output billed of it so far (held.py).
+the output billed of it so far (held.py). And the model and the running sums billed of each log stream's Codex
+session lines (codex_sessions.py).
 
 One small S3 object per log stream (or object) under ``tokenmeter-streams/``, in the log bucket: the start
 whose end was not in the last invocation; or a kept start a delta of the last invocation ended, with that
 delta's identity (so a retried delivery pairs again, another delta not); or nothing. Beside it, the stream's
-Realtime session models, if it logged a session; an empty object per Groq stream whose usage is to come; and the
-first copies' times of the answers it left unended (those of the last day), with the output billed of each.
+Realtime session models, if it logged a session; an empty object per Groq stream whose usage is to come; the
+first copies' times of the answers it left unended (those of the last day), with the output billed of each; and
+the Codex session's model and recent running sums.
 Each is written, or removed, only after the invocation's events reached SQS.
 """
 
@@ -25,6 +27,7 @@ from aws_lambda_powertools import Logger
 
 from tokenmeter.core import ascii_json
 
+from .codex_sessions import CodexSession
 from .held import Remembered
 from .realtime import SessionModels
 from .records import RawRecord, Unavailable
@@ -45,6 +48,7 @@ class S3StreamMemory:
         self._sessions: dict[str, SessionModels] = {}
         self._usage: dict[tuple[str, str], bool] = {}
         self._answers: dict[str, dict[str, Remembered]] = {}
+        self._codex: dict[str, CodexSession] = {}
 
     def take(self, group: str, delta: str) -> OpenStart | None:
         """The start kept for ``group`` that the delta record ``delta`` ends, or None: a start already ended by
@@ -91,15 +95,30 @@ class S3StreamMemory:
     def keep_answers(self, group: str, answers: dict[str, Remembered]) -> None:
         self._answers[group] = answers
 
+    def codex_session(self, group: str) -> CodexSession | None:
+        """The model and the running sums billed of the Codex session lines ``group`` logged before."""
+        kept = self._read(self._key(group, ".codex"))
+        if kept is None:
+            return None
+        model, billed = kept.get("model"), kept.get("billed")
+        return CodexSession(model if type(model) is str and model else None,
+                            [item for item in billed if type(item) is str] if type(billed) is list else [])
+
+    def keep_codex_session(self, group: str, session: CodexSession) -> None:
+        self._codex[group] = session
+
     def save(self) -> None:
         """Called once the invocation's events are delivered."""
-        s3 = self._client() if self._pending or self._sessions or self._usage or self._answers else None
+        s3 = self._client() if self._pending or self._sessions or self._usage or self._answers or self._codex else None
         for group, answers in self._answers.items():
             body = {"firsts": {identity: answer.first_ms for identity, answer in answers.items()},
                     "outputs": {identity: answer.output for identity, answer in answers.items()
                                 if answer.output is not None}}
             s3.put_object(Bucket=self._bucket, Key=self._key(group, ".held"), Body=ascii_json(body),
                           ContentType="application/json")
+        for group, session in self._codex.items():
+            s3.put_object(Bucket=self._bucket, Key=self._key(group, ".codex"), ContentType="application/json",
+                          Body=ascii_json({"model": session.model, "billed": session.billed}))
         for (group, stream_id), to_come in self._usage.items():
             key = self._key(f"{group}\n{stream_id}", ".usage")
             if to_come:
@@ -118,7 +137,7 @@ class S3StreamMemory:
                     "paired_by": self._paired.get(group)}
             s3.put_object(Bucket=self._bucket, Key=self._key(group), Body=ascii_json(body),
                                 ContentType="application/json")
-        self._pending, self._paired, self._sessions, self._usage, self._answers = {}, {}, {}, {}, {}
+        self._pending, self._paired, self._sessions, self._usage, self._answers, self._codex = {}, {}, {}, {}, {}, {}
 
     def _read(self, key: str) -> dict[str, Any] | None:
         s3 = self._client()

@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .codex_sessions import CodexSessionMemory
 from .fields import model_at, short, unix_seconds_at
 from .formats import anthropic_counts
 from .held import AnswerMemory
@@ -83,9 +84,10 @@ class _Text:
     finished: set[int] = field(default_factory=set)
 
 
-class StreamMemory(SessionMemory, AnswerMemory, Protocol):
-    """Message starts, Realtime sessions, the streams that bill from a usage chunk still to come and what was billed
-    of answers logged apart (held.py), kept between invocations (stream_memory.py)."""
+class StreamMemory(SessionMemory, AnswerMemory, CodexSessionMemory, Protocol):
+    """Message starts, Realtime sessions, the streams that bill from a usage chunk still to come, what was billed
+    of answers logged apart (held.py) and Codex sessions (codex_sessions.py), kept between invocations
+    (stream_memory.py)."""
 
     def take(self, group: str, delta: str) -> OpenStart | None: ...
 
