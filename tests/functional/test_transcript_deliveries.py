@@ -4,6 +4,7 @@ stream memory between them). The counts are worked out by hand from the lines.""
 
 import json
 
+import pytest
 from conftest import LambdaContext, cloudwatch_event, drain, snapshots
 
 ANSWER = "msg_01QbxpX1a9Yp4HgyDvXyNq7W"
@@ -115,11 +116,15 @@ def test_a_memory_object_count_tokens_did_not_write_is_read_as_nothing_kept(coun
     assert totals(events_on(aws)) == {"input": 20, "cache_write": 23724, "cached_input": 31110, "output": 160}
 
 
+@pytest.mark.parametrize("memory", [True, False])
 def test_a_transcript_synced_to_s3_mid_answer_and_again_once_it_ended_bills_the_whole_output_once(count_tokens, aws,
-                                                                                                  monkeypatch):
+                                                                                                  monkeypatch, memory):
     # The same object written again as the session grows (a sync of ~/.claude/projects): the first caught the
-    # answer's first two lines, the second holds it whole. The memory is kept by object.
+    # answer's first two lines, the second holds it whole. With a stream memory (kept by object) the second sync
+    # starts from what the first billed; without, from the lines before, which it holds: the same events.
     use_memory(monkeypatch)
+    if not memory:
+        monkeypatch.delenv("STREAM_MEMORY_BUCKET")
     lines = snapshots(ANSWER, "2025-10-01T10:00:02.000Z", [1, 1, 159])
     key = "claude/projects/work/8f2a6c1e-3b4d-4e5f-9a0b-1c2d3e4f5a6b.jsonl"
     for synced in (lines[:2], lines):

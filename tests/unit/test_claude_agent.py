@@ -130,18 +130,17 @@ def meter_object(lines: list[dict], etag: str, modified_ms: int, sink: Collect) 
 
 def test_a_transcripts_snapshots_of_a_streamed_answer_bill_its_final_output_once():
     # Claude Code writes an answer's lines as it streams (the output so far on each: 9, 9, 159): the answer's output
-    # is the last's, the line that ends it (its stop reason); its input and cache counts each line's.
+    # is the last's (9, then 159 - 9 as it grew); its input and cache counts each line's.
     sink = Collect()
     meter_object(snapshots("msg_01QbxpX1a9Yp4HgyDvXyNq7W", "2025-10-01T10:00:02.000Z", [9, 9, 159]), "e1",
                  1_759_400_000_000, sink)
     assert totals(sink) == {("sub_1", "input"): 10, ("sub_1", "cache_write"): 11862, ("sub_1", "cached_input"): 15555,
                             ("sub_1", "output"): 159}
-    assert len(sink.events) == 4  # one answer's four types, sent once
     # At the times its lines were written, not when the transcript reached S3 (a day later here): the input and
-    # cache counts at its first line's (10:00:02.000), the output at the last's (10:00:02.002).
-    assert {e.properties["token_type"]: e.timestamp for e in sink.events} == {
-        "input": "1759312802.000", "cache_write": "1759312802.000", "cached_input": "1759312802.000",
-        "output": "1759312802.002"}
+    # cache counts at its first line's (10:00:02.000), the output as it grew, at the first and last lines'.
+    assert sorted((e.properties["token_type"], e.properties["tokens"], e.timestamp) for e in sink.events) == [
+        ("cache_write", 11862, "1759312802.000"), ("cached_input", 15555, "1759312802.000"),
+        ("input", 10, "1759312802.000"), ("output", 9, "1759312802.000"), ("output", 150, "1759312802.002")]
 
 
 def test_a_transcript_synced_while_an_answer_streams_and_again_once_it_ended_bills_its_whole_output():
@@ -150,12 +149,11 @@ def test_a_transcript_synced_while_an_answer_streams_and_again_once_it_ended_bil
     sink = Collect()
     meter_object(lines[:2], "e1", 1_759_313_000_000, sink)
     meter_object(lines, "e2", 1_759_314_000_000, sink)
-    # The input and cache events of both syncs are the same events (same ids, times and counts): they bill once.
-    # Without a stream memory (none here), the output bills from the line that ends the answer (159), beside the
-    # running count the first sync saw (1): one token twice, rather than the answer's output missed. With one, the
-    # second sync bills 159 - 1 (tests/functional/test_transcript_deliveries.py).
+    # Both syncs bill the same events for the lines both hold (same ids, times and counts): the input and cache, and
+    # the output up to the running count the first saw (1); the second adds what its last line counted (159 - 1).
+    # (Before, it billed the whole 159 beside the 1.)
     assert totals(sink) == {("sub_1", "input"): 10, ("sub_1", "cache_write"): 11862, ("sub_1", "cached_input"): 15555,
-                            ("sub_1", "output"): 160}
+                            ("sub_1", "output"): 159}
 
 
 def test_a_transcript_uploaded_again_as_it_grows_bills_each_answer_once():

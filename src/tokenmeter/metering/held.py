@@ -2,18 +2,18 @@
 several times at its log times (a Claude Agent SDK step's message per content block, Claude Code's transcript
 lines as the answer streams), is held until its delivery is read and billed then as one.
 
-Its input and cache counts, the same on every copy, bill at the first copy's time. Its output grows from copy to
-copy: where the copy that ends the answer (its stop reason) was read, the output bills from it at its time; where
-none was, the largest running count bills with the input.
+Its input and cache counts, the same on every copy, bill at the first copy's time. Its output is a running count
+that grows from copy to copy (Claude Code writes the output so far on each line, and never a last line with the
+stop reason: anthropics/claude-code#27361): it bills as it grows, each copy that raises the largest count so far
+billing what it adds, at its time, under ids named by the count it starts from. The copies that bill, and what
+each bills, follow from the copies before them alone, so however the answer's copies are split between deliveries
+or syncs of a growing transcript (a log agent's batches, an upload caught mid-answer, a backfill of the whole
+file), each part bills the same events again: nothing twice, nothing missed.
 
-A transcript's lines can straddle two deliveries (a log agent's batches), or a sync of the file can catch an answer
-half written. The answer's ids carry its first copy's time, which the later delivery does not hold: the first
-copy's time of each answer a delivery left unended, and the output it billed, are kept in the stream memory by log
-stream (or S3 object), so that the later delivery bills the input and cache under the same ids and times (copies,
-dropped downstream) and of the output only what it adds: the output the ending copy counts, or else the largest
-running count, less what was billed before. Claude Code's transcripts never end an answer (anthropics/claude-code
-#27361: every line's ``stop_reason`` is null, its output a running count), so without this the output the later
-lines counted was lost, and with an ending copy the running count was billed twice.
+A later delivery does not hold the copies before it: the first copy's time of each answer a delivery left unended,
+and the largest output it saw, are kept in the stream memory by log stream (or S3 object), so that the later
+delivery bills the input and cache under the same ids and times (copies, dropped downstream) and its output from
+where the earlier one left it.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class Remembered:
     """What an earlier delivery billed of an answer it left unended."""
 
     first_ms: int  # its first copy's time: that of its ids
-    output: int | None  # the output billed so far (None: kept by a release that did not note it)
+    output: int | None  # the largest output seen so far, billed (None: kept by a release that did not note it)
 
 
 class AnswerMemory(Protocol):
@@ -60,11 +60,12 @@ class _Held:
     subscription: str
     model: str
     timestamp_ms: int  # the first copy's time
-    counts: dict[str, int]  # the largest of each type over the copies
+    counts: dict[str, int]  # the largest input and cache counts over the copies
     group: str | None  # the log stream whose later deliveries may hold more copies (None: no memory of it)
     earlier: Remembered | None  # what an earlier delivery, which held its first copy, billed of it
-    final_ms: int | None = None  # the time of the copy that ends the answer, where one was read
-    top_ms: int = 0  # the time of the first copy with the largest output
+    output: int  # the largest output so far
+    rises: list[tuple[int, int, int]]  # (time, from, to): each copy that raised the largest output
+    ended_ms: int | None = None  # the time of the first copy that ends the answer (its stop reason)
 
 
 class HeldAnswers:
@@ -78,59 +79,57 @@ class HeldAnswers:
 
     def hold(self, identity: str, subscription: str, model: str, timestamp_ms: int, billed: dict[str, int],
              ends: bool, group: str | None = None) -> list[HeldBill]:
-        """Keep a copy: the first copy's subscription and time, the largest count of each type, the time of the
-        copy that ends it (``ends``). ``group``: the log stream of a source whose answers can straddle deliveries.
-        Returns what had to be billed to make room (nothing, but past HELD_KEPT)."""
+        """Keep a copy: the first copy's subscription and time, the largest input and cache counts, each rise of
+        the output. ``group``: the log stream of a source whose answers can straddle deliveries. Returns what had
+        to be billed to make room (nothing, but past HELD_KEPT)."""
+        counts = dict(billed)
+        output = counts.pop("output", 0)
         held = self._held.get(identity)
-        if held is not None:
-            counts = held.counts
-            if billed.get("output", 0) > counts.get("output", 0):
-                held.top_ms = timestamp_ms
-            for token_type, tokens in billed.items():
-                if tokens > counts.get(token_type, 0):
-                    counts[token_type] = tokens
-            if ends and held.final_ms is None:
-                held.final_ms = timestamp_ms
-            return []
-        bills = self.bill() if len(self._held) >= HELD_KEPT else []
-        earlier = self._remembered(group).get(identity) if group is not None else None
-        self._held[identity] = _Held(subscription, model, timestamp_ms if earlier is None else earlier.first_ms,
-                                     billed, group, earlier, timestamp_ms if ends else None, timestamp_ms)
+        if held is None:
+            bills = self.bill() if len(self._held) >= HELD_KEPT else []
+            earlier = self._remembered(group).get(identity) if group is not None else None
+            start = 0 if earlier is None or earlier.output is None else earlier.output
+            held = self._held[identity] = _Held(subscription, model, timestamp_ms if earlier is None else
+                                                earlier.first_ms, counts, group, earlier, start, [])
+        else:
+            bills = []
+            for token_type, tokens in counts.items():
+                if tokens > held.counts.get(token_type, 0):
+                    held.counts[token_type] = tokens
+        if output > held.output:
+            held.rises.append((timestamp_ms, held.output, output))
+            held.output = output
+        if ends and held.ended_ms is None:
+            held.ended_ms = timestamp_ms
         return bills
 
     def bill(self) -> list[HeldBill]:
-        """Each held inference's events, its time part of its ids (as for any record billed at its delivery's time).
-        An answer whose first copy an earlier delivery billed bills of its output what that delivery did not."""
+        """Each held inference's events, its time part of its ids (as for any record billed at its delivery's time):
+        the output its first copy counted with the input, under the same ids as a response logged once."""
         held, self._held = self._held, {}
         bills = []
         for identity, inference in held.items():
-            counts = dict(inference.counts)
-            output = counts.pop("output", 0)
-            earlier = inference.earlier
-            before = 0 if earlier is None else earlier.output
-            if before is None:  # noted by an earlier release: the running count it billed is not known
-                if inference.final_ms is not None and output:
-                    bills.append(self._output(identity, inference, inference.final_ms, output))
-            elif output > before:
-                if inference.final_ms is not None:  # the whole output, as one delivery holding every copy bills it
-                    bills.append(self._output(identity, inference, inference.final_ms, output - before))
-                elif earlier is None:
-                    counts["output"] = output  # billed with the input at the first copy's time, as it always was
-                else:  # what the running count added since: under ids of its own, told apart by what came before
-                    bills.append(self._output(f"{identity}|from:{before}", inference, inference.top_ms,
-                                              output - before))
-            if inference.group is not None and before is not None and (
-                    output > before if earlier is not None else inference.final_ms is None):
-                self._remembered(inference.group)[identity] = Remembered(inference.timestamp_ms, max(output, before))
-                self._changed.add(inference.group)
+            counts, rises, earlier = inference.counts, inference.rises, inference.earlier
+            first = inference.timestamp_ms
+            if earlier is not None and earlier.output is None:
+                # Kept by the release before, which billed the running count it saw under ids of its own: only a
+                # copy that ends the answer bills, its whole output, as that release billed it.
+                at = inference.ended_ms
+                rises = [(at, 0, inference.output)] if at is not None and inference.output else []
+            elif rises and rises[0][:2] == (first, 0):
+                counts = {**counts, "output": rises[0][2]}
+                rises = rises[1:]
             if counts:
-                bills.append(HeldBill(f"{identity}|at:{inference.timestamp_ms}", inference.subscription,
-                                      inference.model, inference.timestamp_ms, counts))
+                bills.append(HeldBill(f"{identity}|at:{first}", inference.subscription, inference.model, first, counts))
+            for at, start, end in rises:
+                name = f"{identity}|from:{start}|at:{at}" if start else f"{identity}|at:{at}"
+                bills.append(HeldBill(name, inference.subscription, inference.model, at, {"output": end - start}))
+            # An answer left unended is remembered; one an earlier delivery began, while its output grows.
+            remember = bool(inference.rises) if earlier is not None else inference.ended_ms is None
+            if inference.group is not None and remember and (earlier is None or earlier.output is not None):
+                self._remembered(inference.group)[identity] = Remembered(first, inference.output)
+                self._changed.add(inference.group)
         return bills
-
-    @staticmethod
-    def _output(identity: str, inference: _Held, at: int, tokens: int) -> HeldBill:
-        return HeldBill(f"{identity}|at:{at}", inference.subscription, inference.model, at, {"output": tokens})
 
     def finish(self) -> list[HeldBill]:
         """What is still held, and what was billed of answers left unended, given to the memory to keep."""

@@ -4,14 +4,14 @@ of the last Realtime session of each log stream, which its turns do not name (re
 streams begun but not ended, whose middle chunks, alone in a delivery, must wait for the usage chunk rather
 than be counted as text (streams.py). And the first copy's time of each answer whose copies a log stream's
 delivery held without its end (a Claude Code transcript's lines as it streams), whose ids carry that time, with
-the output billed of it so far (held.py). And the model and the running sums billed of each log stream's Codex
+the largest output seen of it (held.py). And the model and the running sums billed of each log stream's Codex
 session lines (codex_sessions.py).
 
 One small S3 object per log stream (or object) under ``tokenmeter-streams/``, in the log bucket: the start
 whose end was not in the last invocation; or a kept start a delta of the last invocation ended, with that
 delta's identity (so a retried delivery pairs again, another delta not); or nothing. Beside it, the stream's
 Realtime session models, if it logged a session; an empty object per Groq stream whose usage is to come; the
-first copies' times of the answers it left unended (those of the last day), with the output billed of each; and
+first copies' times of the answers it left unended (those of the last day), with the largest output seen of each; and
 the Codex session's model and recent running sums.
 Each is written, or removed, only after the invocation's events reached SQS.
 """
