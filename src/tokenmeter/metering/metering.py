@@ -25,6 +25,7 @@ from .cli_events import ApiRequest, api_requests, is_otlp_logs, read_api_request
 from .codex_sessions import CodexSessions, is_rollout_line
 from .fields import NothingToBill
 from .formats import read_inference
+from .gemini_chats import chat_messages, is_chat_record, read_chat_record
 from .held import HeldAnswers, HeldBill
 from .log_wrappers import llama_index_raw, logged_record, printed_record
 from .origins import log_origin, record_origin
@@ -245,6 +246,12 @@ class Meter:
                     data = inner
             if "payload" in data and is_rollout_line(data):
                 self._bill(raw, data, self._codex.add(data, _group(raw)))
+                return
+            if ("content" in data or "sessionId" in data or len(data) == 1) and is_chat_record(data):
+                if (messages := chat_messages(data)) is not None:
+                    self._meter_items(raw, messages)
+                    return
+                self._bill(raw, data, read_chat_record(data))
                 return
             if "captureData" in data and is_capture(data):
                 data = capture_record(data, record_origin(raw).get("@key"))  # SageMaker's: read as a gateway's log
