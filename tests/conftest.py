@@ -144,6 +144,29 @@ class Collect:
     def add_dead_letter(self, letter) -> None:
         self.dead_letters.append(letter)
 
+    def totals(self) -> dict[tuple[str, str], int]:
+        """Tokens by subscription and type over the distinct events (a copy under the same id is dropped
+        downstream), having checked that a copy is the same event, not other counts under the same id."""
+        distinct = {event.transaction_id: event for event in self.events}
+        assert all(event == distinct[event.transaction_id] for event in self.events)
+        found: dict[tuple[str, str], int] = {}
+        for event in distinct.values():
+            key = (event.external_subscription_id, event.properties["token_type"])
+            found[key] = found.get(key, 0) + event.properties["tokens"]
+        return found
+
+
+def event_totals(events: list[dict]) -> dict[str, int]:
+    """Tokens by type over the distinct events of SQS bodies, having checked that a copy is the same event."""
+    distinct: dict[str, dict] = {}
+    for event in events:
+        assert distinct.setdefault(event["transaction_id"], event) == event
+    found: dict[str, int] = {}
+    for event in distinct.values():
+        kind = event["properties"]["token_type"]
+        found[kind] = found.get(kind, 0) + event["properties"]["tokens"]
+    return found
+
 
 def meter_lines(values: list, config: dict, fallback_ms: int = 1_732_646_500_000):
     """Each value, written as JSON, a log line of its own through one Meter: (its summary, what it delivered)."""

@@ -5,7 +5,7 @@ The counts are worked out by hand from the lines (tests/unit/test_codex_sessions
 import json
 
 import pytest
-from conftest import LambdaContext, cloudwatch_event, codex_rollout, drain
+from conftest import LambdaContext, cloudwatch_event, codex_rollout, drain, event_totals
 
 GROUP = "/codex/sessions"
 KEY = "codex/sessions/2025/10/05/rollout-2025-10-05T14-21-07-0199b4f2-6c1e-7a40-9d3b-2f5e8c1a7b90.jsonl"
@@ -15,18 +15,6 @@ TOTALS = {"input": (8213 - 3072) + (8889 - 8064), "cached_input": 3072 + 8064, "
 
 def events_on(aws) -> list[dict]:
     return [event for body in drain(aws.sqs, aws.usage_url) for event in body["events"]]
-
-
-def totals(events: list[dict]) -> dict[str, int]:
-    """Tokens by type over the distinct events, having checked that a copy is the same event."""
-    distinct: dict[str, dict] = {}
-    for event in events:
-        assert distinct.setdefault(event["transaction_id"], event) == event
-    found: dict[str, int] = {}
-    for event in distinct.values():
-        kind = event["properties"]["token_type"]
-        found[kind] = found.get(kind, 0) + event["properties"]["tokens"]
-    return found
 
 
 def use_memory(monkeypatch) -> None:
@@ -47,7 +35,7 @@ def test_a_session_split_between_deliveries_bills_each_response_once(count_token
     first = deliver(count_tokens, lines[:7], 1_759_674_081_000)
     second = deliver(count_tokens, lines[7:], 1_759_674_099_000)
     assert first["metered"] == 1 and second["metered"] == 1 and second["skipped"] == {"repeated_count": 1, "no_usage": 2}
-    assert totals(events_on(aws)) == TOTALS
+    assert event_totals(events_on(aws)) == TOTALS
     assert drain(aws.sqs, aws.dead_url) == []
 
 
@@ -64,7 +52,7 @@ def test_a_session_file_synced_again_as_it_grows_bills_each_response_once(count_
                                                                    "object": {"key": KEY, "size": 1}}}]},
                                               LambdaContext())
     events = events_on(aws)
-    assert totals(events) == TOTALS
+    assert event_totals(events) == TOTALS
     # With the memory, the second sync knows the first response billed; without, it sends its events again, the same
     # events (same ids and times), dropped downstream as copies.
     assert summary["skipped"]["repeated_count"] == (2 if memory else 1)

@@ -5,7 +5,7 @@ stream memory between them). The counts are worked out by hand from the lines.""
 import json
 
 import pytest
-from conftest import LambdaContext, cloudwatch_event, drain, snapshots
+from conftest import LambdaContext, cloudwatch_event, drain, event_totals, snapshots
 
 ANSWER = "msg_01QbxpX1a9Yp4HgyDvXyNq7W"
 GROUP = "/claude-code/transcripts"
@@ -18,19 +18,6 @@ def deliver(count_tokens, lines: list[dict], start_ms: int) -> dict:
 
 def events_on(aws) -> list[dict]:
     return [event for body in drain(aws.sqs, aws.usage_url) for event in body["events"]]
-
-
-def totals(events: list[dict]) -> dict[str, int]:
-    """Tokens by type over the distinct events (a copy under the same id is dropped by NATS and Lago), having
-    checked that a copy is the same event: one id never travels with two times or counts."""
-    distinct: dict[str, dict] = {}
-    for event in events:
-        assert distinct.setdefault(event["transaction_id"], event) == event
-    found: dict[str, int] = {}
-    for event in distinct.values():
-        found[event["properties"]["token_type"]] = found.get(event["properties"]["token_type"], 0) + \
-            event["properties"]["tokens"]
-    return found
 
 
 def use_memory(monkeypatch) -> None:
@@ -53,7 +40,7 @@ def test_an_answer_straddling_two_deliveries_bills_its_input_and_cache_once(coun
     # the whole 159 beside the 1.
     assert [(e["properties"]["tokens"], e["timestamp"]) for e in second if e["properties"]["token_type"] == "output"
             ] == [(158, "1759312802.002")]  # at the last line's time
-    assert totals(first + second) == {"input": 10, "cache_write": 11862, "cached_input": 15555, "output": 159}
+    assert event_totals(first + second) == {"input": 10, "cache_write": 11862, "cached_input": 15555, "output": 159}
     assert {e["timestamp"] for e in second} == {"1759312802.000", "1759312802.002"}  # first line's, last line's
     assert drain(aws.sqs, aws.dead_url) == []
 
@@ -69,7 +56,7 @@ def test_a_running_count_claude_code_never_ends_bills_its_largest_value_over_del
     events = events_on(aws)
     # 8 from the first delivery, 310 - 8 from the second, nothing from it again; before, 8 alone was billed.
     assert sorted(e["properties"]["tokens"] for e in events if e["properties"]["token_type"] == "output") == [8, 302]
-    assert totals(events) == {"input": 10, "cache_write": 11862, "cached_input": 15555, "output": 310}
+    assert event_totals(events) == {"input": 10, "cache_write": 11862, "cached_input": 15555, "output": 310}
 
 
 def test_an_answer_over_three_deliveries_and_a_retried_one_bill_each_token_type_once(count_tokens, aws, monkeypatch):
@@ -81,7 +68,7 @@ def test_an_answer_over_three_deliveries_and_a_retried_one_bill_each_token_type_
     deliver(count_tokens, lines[1:3], 1_759_312_806_000)
     deliver(count_tokens, lines[3:], 1_759_312_809_000)
     deliver(count_tokens, lines[3:], 1_759_312_809_000)  # the last delivery again (Lambda retried it)
-    assert totals(events_on(aws)) == {"input": 10, "cache_write": 11862, "cached_input": 15555, "output": 212}
+    assert event_totals(events_on(aws)) == {"input": 10, "cache_write": 11862, "cached_input": 15555, "output": 212}
 
 
 def test_without_a_stream_memory_an_answer_still_bills_every_token_type(count_tokens, aws, monkeypatch):
@@ -91,14 +78,14 @@ def test_without_a_stream_memory_an_answer_still_bills_every_token_type(count_to
     lines = snapshots(ANSWER, "2025-10-01T10:00:02.000Z", [1, 159])
     deliver(count_tokens, lines[:1], 1_759_312_803_000)
     deliver(count_tokens, lines[1:], 1_759_312_808_000)
-    assert totals(events_on(aws)) == {"input": 20, "cache_write": 23724, "cached_input": 31110, "output": 160}
+    assert event_totals(events_on(aws)) == {"input": 20, "cache_write": 23724, "cached_input": 31110, "output": 160}
 
 
 def test_answers_a_delivery_ended_leave_nothing_to_remember(count_tokens, aws, monkeypatch):
     use_memory(monkeypatch)
     lines = snapshots(ANSWER, "2025-10-01T10:00:02.000Z", [9, 159])
     deliver(count_tokens, lines, 1_759_312_803_000)
-    assert totals(events_on(aws)) == {"input": 10, "cache_write": 11862, "cached_input": 15555, "output": 159}
+    assert event_totals(events_on(aws)) == {"input": 10, "cache_write": 11862, "cached_input": 15555, "output": 159}
     assert aws.s3.list_objects_v2(Bucket="inference-logs", Prefix="tokenmeter-streams/").get("KeyCount", 0) == 0
 
 
@@ -113,7 +100,7 @@ def test_a_memory_object_count_tokens_did_not_write_is_read_as_nothing_kept(coun
     summary = deliver(count_tokens, lines[1:], 1_759_312_808_000)
     assert summary["dead_letters"] == {} and summary["metered"] == 1
     # Input and cache twice (the first time lost with the object), the output once whole beside the running 1.
-    assert totals(events_on(aws)) == {"input": 20, "cache_write": 23724, "cached_input": 31110, "output": 160}
+    assert event_totals(events_on(aws)) == {"input": 20, "cache_write": 23724, "cached_input": 31110, "output": 160}
 
 
 @pytest.mark.parametrize("memory", [True, False])
@@ -132,7 +119,7 @@ def test_a_transcript_synced_to_s3_mid_answer_and_again_once_it_ended_bills_the_
         count_tokens.lambda_handler({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
                                                   "s3": {"bucket": {"name": "inference-logs"},
                                                          "object": {"key": key, "size": 1}}}]}, LambdaContext())
-    assert totals(events_on(aws)) == {"input": 10, "cache_write": 11862, "cached_input": 15555, "output": 159}
+    assert event_totals(events_on(aws)) == {"input": 10, "cache_write": 11862, "cached_input": 15555, "output": 159}
 
 
 def test_a_memory_kept_by_the_release_before_bills_the_output_from_the_ending_line(count_tokens, aws, monkeypatch):
@@ -146,4 +133,4 @@ def test_a_memory_kept_by_the_release_before_bills_the_output_from_the_ending_li
     assert set(held) == {"firsts", "outputs"}
     aws.s3.put_object(Bucket="inference-logs", Key=kept["Key"], Body=json.dumps({"firsts": held["firsts"]}).encode())
     deliver(count_tokens, lines[1:], 1_759_312_808_000)
-    assert totals(events_on(aws)) == {"input": 10, "cache_write": 11862, "cached_input": 15555, "output": 160}
+    assert event_totals(events_on(aws)) == {"input": 10, "cache_write": 11862, "cached_input": 15555, "output": 160}

@@ -25,17 +25,6 @@ def assistant(message_id: str, block: dict, usage: dict, uuid: str) -> dict:
             "parent_tool_use_id": None, "session_id": SESSION, "uuid": uuid, "customer_id": "sub_3"}
 
 
-def totals(sink) -> dict[tuple[str, str], int]:
-    """Tokens by subscription and type over the distinct events: a copy under the same id is dropped downstream."""
-    distinct = {e.transaction_id: e for e in sink.events}
-    assert all(e == distinct[e.transaction_id] for e in sink.events)  # a copy is the same event, not other counts
-    found: dict[tuple[str, str], int] = {}
-    for event in distinct.values():
-        key = (event.external_subscription_id, event.properties["token_type"])
-        found[key] = found.get(key, 0) + event.properties["tokens"]
-    return found
-
-
 def test_a_logged_query_bills_each_step_once_and_not_its_result():
     stream = [
         {"type": "system", "subtype": "init", "session_id": SESSION, "uuid": "u0", "model": MODEL, "tools": []},
@@ -57,8 +46,8 @@ def test_a_logged_query_bills_each_step_once_and_not_its_result():
     ]
     summary, sink = meter_lines(stream, {"subscription_from": ["customer_id"]})
     # 4 + 10 input, 12000 + 13500 cache reads, 1500 + 200 cache writes, 7 + 50 output; step 1 once.
-    assert totals(sink) == {("sub_3", "input"): 14, ("sub_3", "cached_input"): 25500, ("sub_3", "cache_write"): 1700,
-                            ("sub_3", "output"): 57}
+    assert sink.totals() == {("sub_3", "input"): 14, ("sub_3", "cached_input"): 25500, ("sub_3", "cache_write"): 1700,
+                             ("sub_3", "output"): 57}
     assert len({e.transaction_id for e in sink.events}) == 8 and not sink.dead_letters
     assert dict(summary.skipped) == {"no_usage": 2, "stream_chunk": 1, "agent_summary": 1}
 
@@ -74,8 +63,8 @@ def test_the_python_sdks_messages_written_out_bill_the_same_way():
               "result": "Done.", "structured_output": None, "model_usage": None}
     lines = [python_assistant({"text": "Let me look."}), python_assistant({"id": "toolu_1", "name": "Read"}), result]
     summary, sink = meter_lines(lines, {"default_subscription": "sub_1"})
-    assert totals(sink) == {("sub_1", "input"): 4, ("sub_1", "cached_input"): 12000, ("sub_1", "cache_write"): 1500,
-                            ("sub_1", "output"): 7}
+    assert sink.totals() == {("sub_1", "input"): 4, ("sub_1", "cached_input"): 12000, ("sub_1", "cache_write"): 1500,
+                             ("sub_1", "output"): 7}
     assert len({e.transaction_id for e in sink.events}) == 4 and summary.skipped["agent_summary"] == 1
 
 
@@ -90,8 +79,8 @@ def test_a_steps_messages_logged_milliseconds_apart_bill_once():
         meter.add(RawRecord(f"cloudwatch:g:s:{number}", f"cwl:{number}", json.dumps(message),
                             1_764_300_000_000 + 7 * number))
     meter.finish()
-    assert totals(sink) == {("sub_3", "input"): 4, ("sub_3", "cached_input"): 12000, ("sub_3", "cache_write"): 1500,
-                            ("sub_3", "output"): 7}
+    assert sink.totals() == {("sub_3", "input"): 4, ("sub_3", "cached_input"): 12000, ("sub_3", "cache_write"): 1500,
+                             ("sub_3", "output"): 7}
     assert {e.timestamp for e in sink.events} == {"1764300000.000"}  # the first message's log time
 
 
@@ -114,8 +103,8 @@ def test_claude_codes_transcript_lines_bill_their_steps_and_nothing_else():
              {**common, "type": "system", "subtype": "compact_boundary", "content": "Conversation compacted",
               "uuid": "u3", "timestamp": "2025-10-01T10:05:00.000Z"}]
     summary, sink = meter_lines(lines, {"subscription_from": ["customer_id"]})
-    assert totals(sink) == {("sub_3", "input"): 4, ("sub_3", "cached_input"): 12000, ("sub_3", "cache_write"): 1500,
-                            ("sub_3", "output"): 7}
+    assert sink.totals() == {("sub_3", "input"): 4, ("sub_3", "cached_input"): 12000, ("sub_3", "cache_write"): 1500,
+                             ("sub_3", "output"): 7}
     assert dict(summary.skipped) == {"no_usage": 2} and not sink.dead_letters
 
 
@@ -134,8 +123,8 @@ def test_a_transcripts_snapshots_of_a_streamed_answer_bill_its_final_output_once
     sink = Collect()
     meter_object(snapshots("msg_01QbxpX1a9Yp4HgyDvXyNq7W", "2025-10-01T10:00:02.000Z", [9, 9, 159]), "e1",
                  1_759_400_000_000, sink)
-    assert totals(sink) == {("sub_1", "input"): 10, ("sub_1", "cache_write"): 11862, ("sub_1", "cached_input"): 15555,
-                            ("sub_1", "output"): 159}
+    assert sink.totals() == {("sub_1", "input"): 10, ("sub_1", "cache_write"): 11862, ("sub_1", "cached_input"): 15555,
+                             ("sub_1", "output"): 159}
     # At the times its lines were written, not when the transcript reached S3 (a day later here): the input and
     # cache counts at its first line's (10:00:02.000), the output as it grew, at the first and last lines'.
     assert sorted((e.properties["token_type"], e.properties["tokens"], e.timestamp) for e in sink.events) == [
@@ -152,8 +141,8 @@ def test_a_transcript_synced_while_an_answer_streams_and_again_once_it_ended_bil
     # Both syncs bill the same events for the lines both hold (same ids, times and counts): the input and cache, and
     # the output up to the running count the first saw (1); the second adds what its last line counted (159 - 1).
     # (Before, it billed the whole 159 beside the 1.)
-    assert totals(sink) == {("sub_1", "input"): 10, ("sub_1", "cache_write"): 11862, ("sub_1", "cached_input"): 15555,
-                            ("sub_1", "output"): 159}
+    assert sink.totals() == {("sub_1", "input"): 10, ("sub_1", "cache_write"): 11862, ("sub_1", "cached_input"): 15555,
+                             ("sub_1", "output"): 159}
 
 
 def test_a_transcript_uploaded_again_as_it_grows_bills_each_answer_once():
@@ -163,8 +152,8 @@ def test_a_transcript_uploaded_again_as_it_grows_bills_each_answer_once():
     meter_object(first, "e1", 1_759_313_000_000, sink)  # the session so far, synced
     meter_object(first + second, "e2", 1_759_314_000_000, sink)  # the same file, grown, synced again
     # 10 + 10 input, 11862 + 11862 cache writes, 15555 + 15555 cache reads, 159 + 41 output: each answer once.
-    assert totals(sink) == {("sub_1", "input"): 20, ("sub_1", "cache_write"): 23724, ("sub_1", "cached_input"): 31110,
-                            ("sub_1", "output"): 200}
+    assert sink.totals() == {("sub_1", "input"): 20, ("sub_1", "cache_write"): 23724, ("sub_1", "cached_input"): 31110,
+                             ("sub_1", "output"): 200}
 
 
 def test_answers_past_what_the_meter_holds_are_billed_all_the_same(monkeypatch):
@@ -176,8 +165,8 @@ def test_answers_past_what_the_meter_holds_are_billed_all_the_same(monkeypatch):
     sink = Collect()
     meter_object(lines, "e1", 1_759_313_000_000, sink)
     # Five answers: 5 x 10 input, 5 x 11862 cache writes, 5 x 15555 cache reads, 20 + 21 + 22 + 23 + 24 output.
-    assert totals(sink) == {("sub_1", "input"): 50, ("sub_1", "cache_write"): 59310, ("sub_1", "cached_input"): 77775,
-                            ("sub_1", "output"): 110}
+    assert sink.totals() == {("sub_1", "input"): 50, ("sub_1", "cache_write"): 59310, ("sub_1", "cached_input"): 77775,
+                             ("sub_1", "output"): 110}
 
 
 def test_a_transcripts_bookkeeping_lines_and_an_api_error_bill_nothing_and_are_no_dead_letters():

@@ -1,7 +1,7 @@
 """Codex CLI's session files (codex_sessions.py), as its codex-rs source writes them; the counts worked out by hand."""
 
 import pytest
-from conftest import Collect, codex_rollout, codex_usage, meter_lines
+from conftest import codex_rollout, codex_usage, meter_lines
 
 from tokenmeter.metering.codex_sessions import CodexSession, CodexSessions
 from tokenmeter.metering.fields import NothingToBill
@@ -11,17 +11,9 @@ TOTALS = {("sub_1", "input"): (8213 - 3072) + (8889 - 8064), ("sub_1", "cached_i
           ("sub_1", "output"): (412 - 256) + (126 - 64), ("sub_1", "reasoning"): 256 + 64}
 
 
-def totals(sink: Collect) -> dict[tuple[str, str], int]:
-    found: dict[tuple[str, str], int] = {}
-    for event in {e.transaction_id: e for e in sink.events}.values():
-        key = (event.external_subscription_id, event.properties["token_type"])
-        found[key] = found.get(key, 0) + event.properties["tokens"]
-    return found
-
-
 def test_a_session_file_bills_each_response_once_at_its_token_counts_time():
     summary, sink = meter_lines(codex_rollout(), {"default_subscription": "sub_1"})
-    assert totals(sink) == TOTALS
+    assert sink.totals() == TOTALS
     assert sum(TOTALS.values()) == 8213 + 412 + 8889 + 126  # every token once: Codex's total_tokens summed
     assert len(sink.events) == 8 and not sink.dead_letters
     assert {e.properties["model"] for e in sink.events} == {"gpt-5-codex"}
@@ -46,7 +38,7 @@ def test_counts_that_do_not_add_up_are_a_dead_letter_and_the_session_goes_on():
     _, sink = meter_lines(lines, {"default_subscription": "sub_1"})
     assert [letter.reason for letter in sink.dead_letters] == ["invalid_counts"]
     # The repeated line now bills the first request (its sum is new); the second request bills as before.
-    assert totals(sink) == TOTALS
+    assert sink.totals() == TOTALS
 
 
 class DictMemory:
@@ -73,3 +65,15 @@ def test_a_log_stream_keeps_its_model_and_only_its_recent_sums():
     kept = memory.kept["g"]
     assert kept.model == "gpt-5-codex" and len(kept.billed) == 256
     assert kept.billed[-1] == "300/0/1/0/301" and kept.billed[0] == "45/0/1/0/46"
+
+
+def test_a_token_count_without_its_running_sum_is_a_dead_letter_not_a_repeat():
+    lines = codex_rollout()
+    for number in (6, 10):  # both responses' token_counts, their running sums left out
+        info = {key: value for key, value in lines[number]["payload"]["info"].items() if key != "total_token_usage"}
+        lines[number] = {**lines[number], "payload": {**lines[number]["payload"], "info": info}}
+    _, sink = meter_lines(lines, {"default_subscription": "sub_1"})
+    assert [letter.reason for letter in sink.dead_letters] == ["invalid_record", "invalid_record"]
+    # The repeat of the first response (its sum intact) bills it; the second response is the letter's to replay.
+    assert sink.totals() == {("sub_1", "input"): 8213 - 3072, ("sub_1", "cached_input"): 3072,
+                             ("sub_1", "output"): 412 - 256, ("sub_1", "reasoning"): 256}

@@ -27,23 +27,13 @@ TOTALS = {("sub_1", "input"): (10342 - 8190) + (10921 - 10240), ("sub_1", "cache
           ("sub_1", "output"): 57 + 143, ("sub_1", "reasoning"): 211}
 
 
-def totals(sink: Collect) -> dict[tuple[str, str], int]:
-    distinct = {e.transaction_id: e for e in sink.events}
-    assert all(e == distinct[e.transaction_id] for e in sink.events)  # a copy is the same event
-    found: dict[tuple[str, str], int] = {}
-    for event in distinct.values():
-        key = (event.external_subscription_id, event.properties["token_type"])
-        found[key] = found.get(key, 0) + event.properties["tokens"]
-    return found
-
-
 def test_a_recorded_chat_bills_each_response_once_however_often_its_message_is_written():
     with_tokens = {**CALL, "tokens": CALL_TOKENS}
     done = {**with_tokens, "toolCalls": [{**CALL["toolCalls"][0], "status": "success", "result": [{"text": "ok"}]}]}
     lines = [SESSION, ASKED, CALL, {"$set": {"lastUpdated": "2026-03-02T09:14:16.871Z"}}, with_tokens, done, ANSWER,
              {"$rewindTo": ANSWER["id"]}]
     summary, sink = meter_lines(lines, {"default_subscription": "sub_1"})
-    assert totals(sink) == TOTALS
+    assert sink.totals() == TOTALS
     assert sum(TOTALS.values()) == 10610 + 11064  # every token once: the responses' totalTokenCount
     assert not sink.dead_letters and dict(summary.skipped) == {"no_usage": 4, "not_final": 1}
     assert {e.properties["model"] for e in sink.events} == {"gemini-2.5-pro"}
@@ -58,7 +48,7 @@ def test_a_whole_chat_written_as_one_document_bills_its_messages():
                         "s3:logs/gemini/chats/session-2026-03-02T09-14-5f0c2d1e.json:e1", json.dumps(document, indent=2),
                         1_772_500_000_000))
     summary = meter.finish()
-    assert totals(sink) == TOTALS and not sink.dead_letters
+    assert sink.totals() == TOTALS and not sink.dead_letters
     assert summary.records == 3 and summary.metered == 2
 
 

@@ -75,6 +75,8 @@ class CodexSessions:
         info = payload["info"]
         counts = _counts(object_at(info, "last_token_usage"))
         total = object_at(info, "total_token_usage")
+        if not total:  # (codex-rs always writes it: without it, no sum tells a repeat from the next response)
+            raise RecordError(INVALID_RECORD, "a Codex token_count without info.total_token_usage")
         running = "/".join(str(count_at(total, name, f"info.total_token_usage.{name}")) for name in _SUM_FIELDS)
         session = self._session(group)
         if running in self._sessions[group][1]:
