@@ -57,7 +57,7 @@ class CodexSessions:
 
     def __init__(self, memory: CodexSessionMemory | None = None):
         self._memory = memory
-        self._sessions: dict[str, tuple[CodexSession, set[str]]] = {}
+        self._sessions: dict[str, CodexSession] = {}
 
     def add(self, data: dict[str, Any], group: str) -> Inference:
         """The inference of a session line that bills; NothingToBill for the others (a turn's model is noted)."""
@@ -79,25 +79,23 @@ class CodexSessions:
             raise RecordError(INVALID_RECORD, "a Codex token_count without info.total_token_usage")
         running = "/".join(str(count_at(total, name, f"info.total_token_usage.{name}")) for name in _SUM_FIELDS)
         session = self._session(group)
-        if running in self._sessions[group][1]:
+        if running in session.billed:  # (a few hundred at most)
             raise NothingToBill(REPEATED_COUNT)
         if session.model is None:
             raise RecordError(INVALID_RECORD, "a Codex token_count with no turn_context before it in its log stream or "
                                               "object to name the model: deliver the session file whole")
         inference = with_counts(session.model, f"codex:{group}:{running}", rfc3339_at(data, "timestamp"), counts)
         session.billed.append(running)
-        self._sessions[group][1].add(running)
         del session.billed[:-_KEPT_SUMS]
         self._keep(group, session)
         return inference
 
     def _session(self, group: str) -> CodexSession:
-        known = self._sessions.get(group)
-        if known is None:
+        session = self._sessions.get(group)
+        if session is None:
             kept = self._memory.codex_session(group) if self._memory is not None else None
-            session = kept or CodexSession()
-            known = self._sessions[group] = (session, set(session.billed))
-        return known[0]
+            session = self._sessions[group] = kept or CodexSession()
+        return session
 
     def _keep(self, group: str, session: CodexSession) -> None:
         if self._memory is not None:

@@ -111,7 +111,8 @@ class HeldAnswers:
         for identity, inference in held.items():
             counts, rises, earlier = inference.counts, inference.rises, inference.earlier
             first = inference.timestamp_ms
-            if earlier is not None and earlier.output is None:
+            legacy = earlier is not None and earlier.output is None
+            if legacy:
                 # Kept by the release before, which billed the running count it saw under ids of its own: only a
                 # copy that ends the answer bills, its whole output, as that release billed it.
                 at = inference.ended_ms
@@ -126,7 +127,7 @@ class HeldAnswers:
                 bills.append(HeldBill(name, inference.subscription, inference.model, at, {"output": end - start}))
             # An answer left unended is remembered; one an earlier delivery began, while its output grows.
             remember = bool(inference.rises) if earlier is not None else inference.ended_ms is None
-            if inference.group is not None and remember and (earlier is None or earlier.output is not None):
+            if inference.group is not None and remember and not legacy:
                 self._remembered(inference.group)[identity] = Remembered(first, inference.output)
                 self._changed.add(inference.group)
         return bills
