@@ -27,6 +27,7 @@ from .fields import NothingToBill
 from .formats import read_inference
 from .gemini_chats import chat_messages, is_chat_record, read_chat_record
 from .held import HeldAnswers, HeldBill
+from .langfuse_exports import is_export_bookkeeping, is_observation, read_observation
 from .log_wrappers import llama_index_raw, logged_record, printed_record
 from .origins import log_origin, record_origin
 from .otlp import NO_SPANS, NOT_TRACES, Span, is_otlp, otlp_spans, read_span, skip_reasons, span_document
@@ -253,6 +254,11 @@ class Meter:
                     return
                 self._bill(raw, data, read_chat_record(data))
                 return
+            if ("trace_id" in data or "traceId" in data) and is_observation(data):
+                self._bill(raw, data, read_observation(data))
+                return
+            if ("project_id" in data or "projectId" in data) and is_export_bookkeeping(data):
+                raise NothingToBill(NO_USAGE)
             if "captureData" in data and is_capture(data):
                 data = capture_record(data, record_origin(raw).get("@key"))  # SageMaker's: read as a gateway's log
             if "resourceSpans" in data and is_otlp(data):

@@ -44,6 +44,7 @@ from .records import (
     PLATFORM_PREFIXES,
     RECORD_TOO_LARGE,
     TOO_MANY_DEAD_LETTERS,
+    UNKNOWN_FORMAT,
     UNKNOWN_TRIGGER,
     DeadLetterBudget,
     RawRecord,
@@ -56,6 +57,7 @@ _CHUNK = 1 << 16
 _INVALID: Any = object()
 _READ_ATTEMPTS = 3
 GZIP_MAGIC = b"\x1f\x8b"
+PARQUET_MAGIC = b"PAR1"
 _DECODER = json.JSONDecoder()
 _SPACES = re.compile(r"\s*")
 _STAMPED = re.compile(rb"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?Z ")
@@ -126,6 +128,10 @@ def s3_records(s3: Any, bucket: str, key: str, limits: ReadLimits | None = None,
     fallback = int(modified.timestamp() * 1000) if modified is not None else None
     body: Any = reader
     first = reader.head()
+    if first[:4] == PARQUET_MAGIC:  # (Langfuse's export writes Parquet unless told JSONL): one letter, not a line's
+        yield DeadLetter(UNKNOWN_FORMAT, "a Parquet file: count_tokens reads JSON Lines and JSON, gzipped or not; have "
+                         "the exporter write JSONL and backfill the object", where, "")
+        return
     if first[:2] == GZIP_MAGIC:  # by content, not name: Firehose writes its gzip objects with no suffix
         # (Firehose's archives are gzip: _Envelopes looks at what the gzip stream inflates to as it reads it.)
         body = _Envelopes(gzip.GzipFile(fileobj=reader, mode="rb"))

@@ -1,0 +1,75 @@
+"""Langfuse's blob storage export through count_tokens: the files one run writes to S3 (gzipped JSONL, or a JSON
+array) under `<project>/observations_v2/`, `observations/` (the legacy source, whose rows name no user: attributed by
+the observation's metadata) and `manifests/`. Counts worked out by hand in tests/unit/test_langfuse_exports.py."""
+
+import gzip
+import json
+
+from conftest import LambdaContext, drain, event_totals
+
+TRACE = "0af7651916cd43dd8448eb211c80319c"
+RUN = "2026-11-20T11-00-00"
+
+
+def observation(observation_id: str, kind: str, usage: dict, model: str, **more) -> dict:
+    return {"id": observation_id, "trace_id": TRACE, "project_id": "cm1proj", "environment": "default", "type": kind,
+            "start_time": "2026-11-20 10:15:02.120000", "end_time": "2026-11-20 10:15:04.905000", "name": kind.lower(),
+            "metadata": {"customer": "sub_42"}, "level": "DEFAULT", "provided_model_name": model,
+            "usage_details": {key: str(n) for key, n in usage.items()}, "total_cost": 0.01, **more}
+
+
+ROWS = [observation("a1", "AGENT", {"input": 4574, "output": 730, "total": 5304}, "", parent_observation_id=""),
+        observation("g1", "GENERATION", {"input": 1200, "input_cached_tokens": 800, "output": 310, "total": 2310},
+                    "gpt-4o-2024-08-06", parent_observation_id="a1"),
+        observation("g2", "GENERATION", {"input": 12, "cache_read_input_tokens": 4000,
+                                         "cache_creation_input_tokens": 150, "output": 420, "total": 4582},
+                    "claude-sonnet-4-20250514", parent_observation_id="a1"),
+        observation("t1", "TOOL", {}, "", parent_observation_id="a1")]
+TOTALS = {"input": 1200 + 12, "cached_input": 800 + 4000, "cache_write": 150, "output": 310 + 420}
+
+
+def enriched(row: dict) -> dict:
+    return {**row, "user_id": "sub_42", "session_id": "s-1", "trace_name": "support", "tags": [], "release": ""}
+
+
+def put_and_meter(count_tokens, aws, key: str, body: bytes) -> dict:
+    aws.s3.put_object(Bucket="inference-logs", Key=key, Body=body)
+    return count_tokens.lambda_handler({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+                                                     "s3": {"bucket": {"name": "inference-logs"},
+                                                            "object": {"key": key, "size": len(body)}}}]},
+                                       LambdaContext())
+
+
+def test_one_export_run_bills_each_generation_once(count_tokens, aws, monkeypatch):
+    monkeypatch.setenv("METERING_CONFIG", json.dumps({"subscription_from": ["user_id", "metadata.customer"]}))
+    v2 = gzip.compress("\n".join(json.dumps(enriched(row)) for row in ROWS).encode())
+    legacy = json.dumps([{**row, "parent_observation_id": row["parent_observation_id"] or None} for row in ROWS])
+    manifest = {"version": 1, "projectId": "cm1proj", "exportSource": "LEGACY_TRACES_AND_ENRICHED_OBSERVATIONS",
+                "window": {"minTimestamp": "2026-11-20T10:00:00.000Z", "maxTimestamp": "2026-11-20T11:00:00.000Z"},
+                "maxTimestamp": "2026-11-20T11:00:00.000Z", "createdAt": "2026-11-20T11:04:12.000Z",
+                "tables": ["observations_v2", "observations"], "files": []}
+    first = put_and_meter(count_tokens, aws, f"langfuse/cm1proj/observations_v2/{RUN}.jsonl.gz", v2)
+    assert first["metered"] == 2 and first["skipped"] == {"aggregate_span": 1, "no_usage": 1}
+    enriched_events = [e for body in drain(aws.sqs, aws.usage_url) for e in body["events"]]
+    assert event_totals(enriched_events) == TOTALS
+
+    # The mixed source writes the same observations again in the legacy file: the same events, one bill downstream.
+    second = put_and_meter(count_tokens, aws, f"langfuse/cm1proj/observations/{RUN}.json", legacy.encode())
+    assert second["metered"] == 2
+    legacy_events = [e for body in drain(aws.sqs, aws.usage_url) for e in body["events"]]
+    assert sorted(legacy_events, key=lambda e: e["transaction_id"]) == sorted(enriched_events,
+                                                                              key=lambda e: e["transaction_id"])
+
+    third = put_and_meter(count_tokens, aws, f"langfuse/cm1proj/manifests/{RUN}.json", json.dumps(manifest).encode())
+    assert third["metered"] == 0 and third["skipped"] == {"no_usage": 1}
+    assert drain(aws.sqs, aws.usage_url) == [] and drain(aws.sqs, aws.dead_url) == []
+
+
+def test_a_parquet_export_is_one_dead_letter_that_says_what_to_change(count_tokens, aws, monkeypatch):
+    monkeypatch.setenv("METERING_CONFIG", json.dumps({"subscription_from": ["user_id"]}))
+    # Parquet, Langfuse's default file type: the magic bytes at both ends, binary row groups between.
+    body = b"PAR1" + bytes(range(256)) * 40 + b"\n\x15\x04\n{\x00" + b"PAR1"
+    summary = put_and_meter(count_tokens, aws, f"langfuse/cm1proj/observations_v2/{RUN}.parquet", body)
+    assert summary["dead_letters"] == {"unknown_format": 1}
+    [letter] = drain(aws.sqs, aws.dead_url)
+    assert letter["source"].endswith(".parquet") and "JSONL" in letter["detail"]
