@@ -111,11 +111,16 @@ def test_an_api_object_and_an_export_row_of_one_observation_are_the_same_events(
     api = {"id": "5c8d2f9a1b3e4d70", "traceId": TRACE, "type": "GENERATION", "name": "ChatOpenAI",
            "startTime": "2026-11-20T10:15:02.120Z", "endTime": "2026-11-20T10:15:04.905Z", "model": "gpt-4o-2024-08-06",
            "usageDetails": usage, "userId": "sub_42", "parentObservationId": None, "level": "DEFAULT"}
+    page = {"data": [api, {**api, "id": "6d9e", "type": "SPAN", "usageDetails": {}}],
+            "meta": {"page": 1, "limit": 50, "totalItems": 2, "totalPages": 1}}
     _, from_api = meter_lines([api], CONFIG)
+    summary, from_page = meter_lines([page], CONFIG)
     _, from_export = meter_lines([row("5c8d2f9a1b3e4d70", usage)], CONFIG)
     assert len(from_api.events) == 3
     assert {(e.transaction_id, e.timestamp) for e in from_api.events} == {
-        (e.transaction_id, e.timestamp) for e in from_export.events}
+        (e.transaction_id, e.timestamp) for e in from_export.events} == {
+        (e.transaction_id, e.timestamp) for e in from_page.events}
+    assert summary.records == 2 and dict(summary.skipped) == {"no_usage": 1}
 
 
 def test_a_span_exported_to_langfuse_and_to_s3_bills_once():

@@ -1,6 +1,6 @@
 """Langfuse's observations, as its blob storage export writes them to S3 (`<prefix><project id>/observations_v2/
 <time>.jsonl[.gz]`, the enriched source, and `observations/` of the legacy one; JSONL or JSON) and as its public
-API returns them (camelCase).
+API returns them (camelCase; a page of its answer, `{"data": [...], "meta": ...}`, is read observation by observation).
 
 An observation is a row with `id`, `trace_id`, `project_id`, `type`, `parent_observation_id`, `start_time` and
 `end_time` (the export's `core` group, always written). Its `usage_details` (the `usage` group) hold the tokens
@@ -74,6 +74,14 @@ def is_observation(data: dict[str, Any]) -> bool:
         return False
     names = _SNAKE if "trace_id" in data else _CAMEL
     return type(data.get(names["trace"])) is str and names["start"] in data
+
+
+def api_page(data: dict[str, Any]) -> list[Any] | None:
+    """The observations of a page of the public API's answer (`{"data": [...], "meta": {...}}`), else None."""
+    items = data.get("data")
+    if type(items) is list and type(data.get("meta")) is dict and items and type(items[0]) is dict:
+        return items if is_observation(items[0]) else None
+    return None
 
 
 def is_export_bookkeeping(data: dict[str, Any]) -> bool:
