@@ -1,5 +1,5 @@
 """Hostile OpenTelemetry documents; LiteLLM, Gemini, batch result, log line, Realtime, vendor usage, Bedrock Converse,
-Bedrock batch, Bedrock runtime, Cohere, Kong, APISIX, Replicate, AI SDK, Pydantic AI and LangChain payloads;
+Bedrock batch, Bedrock runtime, Cohere, Kong, APISIX, Replicate, AI SDK, Pydantic AI, LangChain and Langfuse payloads;
 streamed chunks. Property-based: attribute values of every OTLP type (and of none), missing usage, negative,
 fractional and string counts, huge arrays, parent cycles, chunks in any order. Nothing escapes the Meter, every
 record (a span, a chunk) has exactly one outcome, and every event keeps the contract."""
@@ -207,6 +207,12 @@ RUNTIME_ANSWERS = [
     {"type": "assistant", "sessionId": "c7f1c1e0", "uuid": "u2", "timestamp": "2026-11-15T12:00:02.000Z",
      "message": {"id": "msg_01HmyMaGAgdp6Zt6DBBURNBd", "type": "message", "model": "claude-sonnet-4-5",
                  "usage": {"input_tokens": 4, "cache_read_input_tokens": 12000, "output_tokens": 7}}},
+    {"id": "5c8d2f9a1b3e4d70", "trace_id": "0af7651916cd43dd8448eb211c80319c", "project_id": "cm1", "type": "GENERATION",
+     "parent_observation_id": "", "start_time": "2026-11-15 12:00:00.120000", "end_time": "2026-11-15 12:00:02.905000",
+     "provided_model_name": "gpt-4o", "usage_details": {"input": "1200", "input_cached_tokens": "800", "output": "310",
+                                                         "output_reasoning_tokens": "64", "total": "2374"}},
+    {"id": "d2", "traceId": "1bf7", "type": "EMBEDDING", "startTime": "2026-11-15T12:00:00.120Z", "endTime": None,
+     "model": "text-embedding-3-small", "usageDetails": {"input": 9, "total": 9}, "metadata": {"customer": "sub_1"}},
 ]
 
 
@@ -225,7 +231,7 @@ runtime_answers = st.sampled_from(RUNTIME_ANSWERS).flatmap(lambda answer: st.bui
          "meta", "tokenCount", "stop_reason", "proxy", "ai-proxy", "prompt_tokens", "completion_tokens", "model",
          "body", "headers", "input_token_count", "output_token_count", "id", "status", "inputTokenDetails",
          "cachedInputTokens", "promptTokens", "anthropic", "openai", "modelId", "timestamp", "cache_read_tokens",
-         "input_audio_tokens", "details", "type"]), hostile, max_size=2),
+         "input_audio_tokens", "details", "type", "input", "total", "input_cached_tokens"]), hostile, max_size=2),
         max_size=1)))
 realtime_models = st.sampled_from(["gpt-realtime", "gpt-4o-transcribe"]) | hostile
 chunks = st.one_of(

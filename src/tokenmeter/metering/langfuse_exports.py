@@ -70,7 +70,8 @@ _NOT_TOKENS = frozenset({"grounding_queries", "groundingQueries", "web_search_qu
 
 def is_observation(data: dict[str, Any]) -> bool:
     """A Langfuse observation: an export row or a public API object."""
-    if data.get("type") not in _TYPES or type(data.get("id")) is not str:
+    kind = data.get("type")
+    if type(kind) is not str or kind not in _TYPES or type(data.get("id")) is not str:
         return False
     names = _SNAKE if "trace_id" in data else _CAMEL
     return type(data.get(names["trace"])) is str and names["start"] in data
