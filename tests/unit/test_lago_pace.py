@@ -39,3 +39,25 @@ def test_event_posts_go_out_a_burst_at_once_then_at_the_rate():
     assert times[3] - times[0] < 0.005
     assert times[-1] - times[0] >= 45 / 450 - 0.005
     assert all(b - a >= 40 / 450 - 0.005 for a, b in zip(times, times[44:], strict=False))
+
+
+def test_a_pause_of_the_process_does_not_let_the_waiting_turns_out_at_once():
+    pace = Pace(180.0)
+
+    async def run() -> list[float]:
+        started, times = time.monotonic(), []
+
+        async def call() -> None:
+            await pace.turn()
+            times.append(time.monotonic() - started)
+
+        async def pause() -> None:
+            await asyncio.sleep(0.02)
+            time.sleep(0.1)  # the whole process stops: no caller can go while it lasts
+
+        await asyncio.gather(pause(), *(call() for _ in range(30)))
+        return sorted(times)
+
+    times = asyncio.run(run())
+    # About 18 turns fell due during the pause; after it they still go one every 1/180 s, never ten together.
+    assert all(b - a >= 9 / 180 - 0.005 for a, b in zip(times, times[9:], strict=False))

@@ -349,21 +349,29 @@ class Pace:
     """At most ``rate`` turns a second on average, and at most ``burst`` at once (each caller waits its turn).
 
     The generic cell rate algorithm: each turn moves a theoretical time on by 1/rate; a turn waits while that
-    time runs more than ``burst - 1`` intervals ahead of now.
+    time runs more than ``burst - 1`` intervals ahead of now. Callers take their turns one after another, each
+    reckoned from when the one before really went: had each reserved its time on arrival, a pause of the process
+    (a busy host, Lambda's share of a CPU) would let every turn that fell due during it out at once.
     """
 
     def __init__(self, rate: float, burst: int = 1):
         self._interval = 1.0 / rate
         self._ahead = (burst - 1) * self._interval
         self._next = 0.0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock = asyncio.Lock()
 
     async def turn(self) -> None:
-        now = time.monotonic()
-        due = max(self._next, now)
-        self._next = due + self._interval
-        wait = due - self._ahead - now
-        if wait > 0:
-            await asyncio.sleep(wait)
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # (a lock serves the loop it first waited on: one per loop the client is used on)
+            self._loop, self._lock = loop, asyncio.Lock()
+        async with self._lock:
+            now = time.monotonic()
+            wait = self._next - self._ahead - now
+            if wait > 0:
+                await asyncio.sleep(wait)
+                now = time.monotonic()
+            self._next = max(self._next, now) + self._interval
 
 
 def _cache_seconds(found: LagoSubscription | None) -> float:
