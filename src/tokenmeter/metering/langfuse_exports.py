@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tokenmeter.core.events import MAX_TOKENS
+
 from .fields import NothingToBill, first_model, object_at, rfc3339_at, short, with_counts
 from .otlp import AGGREGATE_SPAN, model_name
 from .records import INVALID_COUNTS, INVALID_RECORD, NO_USAGE, NOT_FINAL, Inference, RecordError
@@ -138,6 +140,6 @@ def _count(value: Any, name: str) -> int:
     # ClickHouse writes a map's UInt64 values quoted, as the raw JSONL export passes them on.
     if type(value) is str and value.isascii() and value.isdigit() and len(value) <= 10:
         value = int(value)
-    if type(value) is not int or not 0 <= value <= 10**9:
+    if type(value) is not int or not 0 <= value <= MAX_TOKENS:
         raise RecordError(INVALID_COUNTS, f"{name} must be a whole number from 0 to 10^9, got {short(value)}")
     return value
