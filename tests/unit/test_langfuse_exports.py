@@ -123,7 +123,7 @@ def test_an_api_object_and_an_export_row_of_one_observation_are_the_same_events(
     assert summary.records == 2 and dict(summary.skipped) == {"no_usage": 1}
 
 
-def test_a_span_exported_to_langfuse_and_to_s3_bills_once():
+def test_a_span_without_a_response_id_exported_to_langfuse_and_to_s3_bills_once():
     from test_otlp_spans import document, span
 
     otlp = document(span("b2b2b2b2b2b2b2b2", "", "chat gpt-4o", 1_795_169_704_905_000_000, gen_ai__operation__name="chat",

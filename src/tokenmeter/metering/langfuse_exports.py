@@ -15,9 +15,10 @@ neither the `total` nor the total of every kind, the row is an `invalid_counts` 
 
 Only generations and embeddings bill: an agent, chain or tool observation with usage sums its model calls
 (Langfuse maps OpenTelemetry's `invoke_agent`, OpenInference's AGENT and CHAIN spans to those types):
-`aggregate_span`. An observation is known by its trace and id, as a span is (otlp.py), so a span exported to
-Langfuse and to S3, or one observation in two export files (a row at the edge of a window falls in both; the mixed
-export source writes `observations/` and `observations_v2/`), bills once; its time is its end (else its start).
+`aggregate_span`. An observation is known by its trace and id, so one observation in two export files (a row at
+the edge of a window falls in both; the mixed export source writes `observations/` and `observations_v2/`) bills
+once, as does a span exported to S3 as well, where it carries no response id (otlp.py then knows it by its trace and
+span too; with one, the two sources bill it twice: meter one of them); its time is its end (else its start).
 The export's trace and score rows and its run manifest bill nothing.
 """
 
