@@ -61,3 +61,10 @@ def test_a_pause_of_the_process_does_not_let_the_waiting_turns_out_at_once():
     times = asyncio.run(run())
     # About 18 turns fell due during the pause; after it they still go one every 1/180 s, never ten together.
     assert all(b - a >= 9 / 180 - 0.005 for a, b in zip(times, times[9:], strict=False))
+
+
+def test_one_pace_serves_callers_on_successive_event_loops():
+    # A client kept across invocations may be driven by a new loop (a CLI command, a test): its callers still queue.
+    pace = Pace(450.0, burst=2)
+    first, second = turn_times(pace, 6), turn_times(pace, 6)
+    assert second[-1] - second[0] >= 4 / 450 - 0.005 and first[-1] - first[0] >= 4 / 450 - 0.005
