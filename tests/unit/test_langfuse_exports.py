@@ -136,3 +136,18 @@ def test_a_span_without_a_response_id_exported_to_langfuse_and_to_s3_bills_once(
     _, from_langfuse = meter_lines([export], CONFIG)
     assert from_span.totals() == from_langfuse.totals()
     assert {e.transaction_id for e in from_span.events} == {e.transaction_id for e in from_langfuse.events}
+
+
+def test_a_whole_trace_from_the_api_bills_its_generations_attributed_by_the_trace_s_user():
+    generation = {"id": "g1", "traceId": TRACE, "type": "GENERATION", "startTime": "2026-11-20T10:15:02.120Z",
+                  "endTime": "2026-11-20T10:15:04.905Z", "model": "gpt-4o-2024-08-06", "metadata": {},
+                  "usageDetails": {"input": 1200, "input_cached_tokens": 800, "output": 310, "total": 2310}}
+    broken = {**generation, "id": "g2", "type": None}  # not an observation: its own letter, not dropped
+    trace = {"id": TRACE, "timestamp": "2026-11-20T10:15:01.000Z", "name": "support", "userId": "sub_77",
+             "sessionId": "s-1", "metadata": {"plan": "pro"}, "tags": [], "public": False, "latency": 4.1,
+             "totalCost": 0.0081, "htmlPath": f"/project/cm1proj/traces/{TRACE}", "scores": [],
+             "observations": [{**generation, "id": "a1", "type": "AGENT", "model": None}, generation, broken]}
+    summary, sink = meter_lines([trace], {"subscription_from": ["userId"]})
+    assert sink.totals() == {("sub_77", "input"): 1200, ("sub_77", "cached_input"): 800, ("sub_77", "output"): 310}
+    assert summary.records == 3 and dict(summary.skipped) == {"aggregate_span": 1}
+    assert [letter.reason for letter in sink.dead_letters] == ["unknown_format"]

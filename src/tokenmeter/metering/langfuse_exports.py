@@ -1,6 +1,7 @@
 """Langfuse's observations, as its blob storage export writes them to S3 (`<prefix><project id>/observations_v2/
 <time>.jsonl[.gz]`, the enriched source, and `observations/` of the legacy one; JSONL or JSON) and as its public
-API returns them (camelCase; a page of its answer, `{"data": [...], "meta": ...}`, is read observation by observation).
+API returns them (camelCase; a page of its answer, `{"data": [...], "meta": ...}`, and a whole trace with its
+`observations` are read observation by observation).
 
 An observation is a row with `id`, `trace_id`, `project_id`, `type`, `parent_observation_id`, `start_time` and
 `end_time` (the export's `core` group, always written). Its `usage_details` (the `usage` group) hold the tokens
@@ -86,6 +87,18 @@ def api_page(data: dict[str, Any]) -> list[Any] | None:
     if type(items) is list and type(data.get("meta")) is dict and items and type(items[0]) is dict:
         return items if is_observation(items[0]) else None
     return None
+
+
+def api_trace(data: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The observations of a trace as the public API returns it whole (`GET /traces/{id}`: `observations` beside
+    the trace's fields), each with the trace's fields beneath its own (its `userId`, `sessionId`, `tags`), else None."""
+    observations = data.get("observations")
+    if type(observations) is not list or "htmlPath" not in data or not all(type(o) is dict for o in observations):
+        return None
+    if not any(is_observation(observation) for observation in observations):
+        return None
+    trace = {key: value for key, value in data.items() if key not in ("observations", "scores")}
+    return [{**trace, **observation} for observation in observations]  # (one that is none: its own dead letter)
 
 
 def is_export_bookkeeping(data: dict[str, Any]) -> bool:

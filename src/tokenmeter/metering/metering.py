@@ -27,7 +27,7 @@ from .fields import NothingToBill
 from .formats import read_inference
 from .gemini_chats import chat_messages, is_chat_record, read_chat_record
 from .held import HeldAnswers, HeldBill
-from .langfuse_exports import api_page, is_export_bookkeeping, is_observation, read_observation
+from .langfuse_exports import api_page, api_trace, is_export_bookkeeping, is_observation, read_observation
 from .log_wrappers import llama_index_raw, logged_record, printed_record
 from .origins import log_origin, record_origin
 from .otlp import NO_SPANS, NOT_TRACES, Span, is_otlp, otlp_spans, read_span, skip_reasons, span_document
@@ -259,7 +259,8 @@ class Meter:
                 return
             if ("project_id" in data or "projectId" in data) and is_export_bookkeeping(data):
                 raise NothingToBill(NO_USAGE)
-            if "meta" in data and (observations := api_page(data)) is not None:
+            if ("meta" in data and (observations := api_page(data)) is not None) or (
+                    "observations" in data and (observations := api_trace(data)) is not None):
                 self._meter_items(raw, observations)
                 return
             if "captureData" in data and is_capture(data):
