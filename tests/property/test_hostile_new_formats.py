@@ -213,6 +213,9 @@ RUNTIME_ANSWERS = [
                                                          "output_reasoning_tokens": "64", "total": "2374"}},
     {"id": "d2", "traceId": "1bf7", "type": "EMBEDDING", "startTime": "2026-11-15T12:00:00.120Z", "endTime": None,
      "model": "text-embedding-3-small", "usageDetails": {"input": 9, "total": 9}, "metadata": {"customer": "sub_1"}},
+    {"id": "1bf7", "userId": "sub_1", "htmlPath": "/project/p/traces/1bf7", "observations": [
+        {"id": "g1", "traceId": "1bf7", "type": "GENERATION", "startTime": "2026-11-15T12:00:00.120Z", "model": "gpt-4o",
+         "usageDetails": {"input": 9, "output": 2}}]},
 ]
 
 
