@@ -131,6 +131,17 @@ def drain(sqs, url: str) -> list[dict]:
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
 
 
+def events_on(aws) -> list[dict]:
+    """Every usage event waiting on the UsageQueue, taken off it."""
+    return [event for body in drain(aws.sqs, aws.usage_url) for event in body["events"]]
+
+
+def s3_event(*keys: str, bucket: str = "inference-logs") -> dict:
+    """The S3 notification of objects created under ``keys``."""
+    return {"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+                         "s3": {"bucket": {"name": bucket}, "object": {"key": key, "size": 1}}} for key in keys]}
+
+
 class Collect:
     """A metering sink that keeps what it is given: usage events and dead letters."""
 

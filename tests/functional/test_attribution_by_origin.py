@@ -6,7 +6,7 @@ import json
 import os
 
 import pytest
-from conftest import LambdaContext, cloudwatch_event, drain
+from conftest import LambdaContext, cloudwatch_event, drain, s3_event
 
 from tokenmeter.core import MeteringConfigError, parse_config
 from tokenmeter.metering.origins import record_origin
@@ -36,11 +36,6 @@ def billed(aws) -> dict[tuple[str, str], int]:
             key = (e["external_subscription_id"], e["properties"]["token_type"])
             totals[key] = totals.get(key, 0) + e["properties"]["tokens"]
     return totals
-
-
-def s3_event(key: str) -> dict:
-    return {"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
-                         "s3": {"bucket": {"name": "inference-logs"}, "object": {"key": key, "size": 1}}}]}
 
 
 def test_a_tenants_log_group_says_who_pays(count_tokens, aws, monkeypatch):

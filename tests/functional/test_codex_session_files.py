@@ -5,16 +5,12 @@ The counts are worked out by hand from the lines (tests/unit/test_codex_sessions
 import json
 
 import pytest
-from conftest import LambdaContext, cloudwatch_event, codex_rollout, drain, event_totals
+from conftest import LambdaContext, cloudwatch_event, codex_rollout, drain, event_totals, events_on, s3_event
 
 GROUP = "/codex/sessions"
 KEY = "codex/sessions/2025/10/05/rollout-2025-10-05T14-21-07-0199b4f2-6c1e-7a40-9d3b-2f5e8c1a7b90.jsonl"
 TOTALS = {"input": (8213 - 3072) + (8889 - 8064), "cached_input": 3072 + 8064, "output": (412 - 256) + (126 - 64),
           "reasoning": 256 + 64}
-
-
-def events_on(aws) -> list[dict]:
-    return [event for body in drain(aws.sqs, aws.usage_url) for event in body["events"]]
 
 
 def use_memory(monkeypatch) -> None:
@@ -47,10 +43,7 @@ def test_a_session_file_synced_again_as_it_grows_bills_each_response_once(count_
     lines = codex_rollout()
     for synced in (lines[:8], lines):
         aws.s3.put_object(Bucket="inference-logs", Key=KEY, Body="\n".join(json.dumps(line) for line in synced).encode())
-        summary = count_tokens.lambda_handler({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
-                                                            "s3": {"bucket": {"name": "inference-logs"},
-                                                                   "object": {"key": KEY, "size": 1}}}]},
-                                              LambdaContext())
+        summary = count_tokens.lambda_handler(s3_event(KEY), LambdaContext())
     events = events_on(aws)
     assert event_totals(events) == TOTALS
     # With the memory, the second sync knows the first response billed; without, it sends its events again, the same

@@ -5,7 +5,7 @@ import json
 import os
 
 import pytest
-from conftest import LambdaContext, cloudwatch_event, drain
+from conftest import LambdaContext, cloudwatch_event, drain, events_on, s3_event
 
 from tokenmeter.core import MeteringConfigError
 
@@ -20,10 +20,6 @@ OLLAMA = {"model": "llama3.1:8b", "created_at": "2024-11-26T18:41:00Z", "done": 
           "eval_count": 290, "metadata": {"customer": "sub_globex"}}
 TEXT = {"model": "llama3.2:3b", "messages": [{"role": "user", "content": "Hi"}], "completion": "Hello!",
         "timestamp": 1732646500, "user": "sub_initech"}
-
-
-def events_on(aws):
-    return [event for body in drain(aws.sqs, aws.usage_url) for event in body["events"]]
 
 
 def test_cloudwatch_batch_becomes_events_and_dead_letters(count_tokens, aws, tiktoken_llama3):
@@ -93,11 +89,6 @@ def test_undecodable_cloudwatch_payload_is_one_dead_letter(count_tokens, aws, da
 def test_unknown_trigger_is_dead_lettered(count_tokens, aws):
     summary = count_tokens.lambda_handler({"detail-type": "Scheduled Event"}, LambdaContext())
     assert summary["dead_letters"] == {"unknown_trigger": 1}
-
-
-def s3_event(*keys, bucket="inference-logs"):
-    return {"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
-                         "s3": {"bucket": {"name": bucket}, "object": {"key": key, "size": 1}}} for key in keys]}
 
 
 def test_s3_objects_in_every_layout(count_tokens, aws):

@@ -4,7 +4,7 @@ invocation, against moto: what Lambda reads back is the messages to deliver agai
 import json
 
 from botocore.exceptions import ClientError
-from conftest import LambdaContext, drain
+from conftest import LambdaContext, drain, events_on
 from test_count_tokens_handler import BEDROCK, OLLAMA  # the records the direct-trigger tests meter
 
 
@@ -28,10 +28,6 @@ def sqs_batch(*bodies):
                          json.dumps(body), "attributes": {}, "messageAttributes": {}, "eventSource": "aws:sqs",
                          "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:inference-log-objects",
                          "awsRegion": "us-east-1"} for i, body in enumerate(bodies)]}
-
-
-def events_on(aws):
-    return [event for body in drain(aws.sqs, aws.usage_url) for event in body["events"]]
 
 
 def billed(events):

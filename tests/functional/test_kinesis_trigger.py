@@ -5,8 +5,8 @@ import base64
 import gzip
 import json
 
-from conftest import LambdaContext, cloudwatch_event, drain
-from test_count_tokens_handler import BEDROCK, OLLAMA, events_on
+from conftest import LambdaContext, cloudwatch_event, drain, events_on
+from test_count_tokens_handler import BEDROCK, OLLAMA
 from test_log_group_archives import IDS, LINES, by_type
 
 STREAM_ARN = "arn:aws:kinesis:us-east-1:123456789012:stream/inference-logs"

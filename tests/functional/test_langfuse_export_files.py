@@ -5,7 +5,7 @@ the observation's metadata) and `manifests/`. Counts worked out by hand in tests
 import gzip
 import json
 
-from conftest import LambdaContext, drain, event_totals
+from conftest import LambdaContext, drain, event_totals, events_on, s3_event
 
 TRACE = "0af7651916cd43dd8448eb211c80319c"
 RUN = "2026-11-20T11-00-00"
@@ -34,10 +34,7 @@ def enriched(row: dict) -> dict:
 
 def put_and_meter(count_tokens, aws, key: str, body: bytes) -> dict:
     aws.s3.put_object(Bucket="inference-logs", Key=key, Body=body)
-    return count_tokens.lambda_handler({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
-                                                     "s3": {"bucket": {"name": "inference-logs"},
-                                                            "object": {"key": key, "size": len(body)}}}]},
-                                       LambdaContext())
+    return count_tokens.lambda_handler(s3_event(key), LambdaContext())
 
 
 def test_one_export_run_bills_each_generation_once(count_tokens, aws, monkeypatch):
@@ -50,13 +47,13 @@ def test_one_export_run_bills_each_generation_once(count_tokens, aws, monkeypatc
                 "tables": ["observations_v2", "observations"], "files": []}
     first = put_and_meter(count_tokens, aws, f"langfuse/cm1proj/observations_v2/{RUN}.jsonl.gz", v2)
     assert first["metered"] == 2 and first["skipped"] == {"aggregate_span": 1, "no_usage": 1}
-    enriched_events = [e for body in drain(aws.sqs, aws.usage_url) for e in body["events"]]
+    enriched_events = events_on(aws)
     assert event_totals(enriched_events) == TOTALS
 
     # The mixed source writes the same observations again in the legacy file: the same events, one bill downstream.
     second = put_and_meter(count_tokens, aws, f"langfuse/cm1proj/observations/{RUN}.json", legacy.encode())
     assert second["metered"] == 2
-    legacy_events = [e for body in drain(aws.sqs, aws.usage_url) for e in body["events"]]
+    legacy_events = events_on(aws)
     assert sorted(legacy_events, key=lambda e: e["transaction_id"]) == sorted(enriched_events,
                                                                               key=lambda e: e["transaction_id"])
 

@@ -9,8 +9,8 @@ import gzip
 import io
 import json
 
-from conftest import LambdaContext, cloudwatch_event, drain
-from test_count_tokens_handler import BEDROCK, OLLAMA, events_on, s3_event
+from conftest import LambdaContext, cloudwatch_event, drain, events_on, s3_event
+from test_count_tokens_handler import BEDROCK, OLLAMA
 
 from tokenmeter.metering.s3_objects import s3_records
 

@@ -5,7 +5,7 @@ stream memory between them). The counts are worked out by hand from the lines.""
 import json
 
 import pytest
-from conftest import LambdaContext, cloudwatch_event, drain, event_totals, snapshots
+from conftest import LambdaContext, cloudwatch_event, drain, event_totals, events_on, s3_event, snapshots
 
 ANSWER = "msg_01QbxpX1a9Yp4HgyDvXyNq7W"
 GROUP = "/claude-code/transcripts"
@@ -14,10 +14,6 @@ GROUP = "/claude-code/transcripts"
 def deliver(count_tokens, lines: list[dict], start_ms: int) -> dict:
     event = cloudwatch_event([json.dumps(line) for line in lines], start_ms=start_ms, group=GROUP)
     return count_tokens.lambda_handler(event, LambdaContext())
-
-
-def events_on(aws) -> list[dict]:
-    return [event for body in drain(aws.sqs, aws.usage_url) for event in body["events"]]
 
 
 def use_memory(monkeypatch) -> None:
@@ -116,9 +112,7 @@ def test_a_transcript_synced_to_s3_mid_answer_and_again_once_it_ended_bills_the_
     key = "claude/projects/work/8f2a6c1e-3b4d-4e5f-9a0b-1c2d3e4f5a6b.jsonl"
     for synced in (lines[:2], lines):
         aws.s3.put_object(Bucket="inference-logs", Key=key, Body="\n".join(json.dumps(line) for line in synced).encode())
-        count_tokens.lambda_handler({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
-                                                  "s3": {"bucket": {"name": "inference-logs"},
-                                                         "object": {"key": key, "size": 1}}}]}, LambdaContext())
+        count_tokens.lambda_handler(s3_event(key), LambdaContext())
     assert event_totals(events_on(aws)) == {"input": 10, "cache_write": 11862, "cached_input": 15555, "output": 159}
 
 

@@ -77,7 +77,7 @@ def is_observation(data: dict[str, Any]) -> bool:
     kind = data.get("type")
     if type(kind) is not str or kind not in _TYPES or type(data.get("id")) is not str:
         return False
-    names = _SNAKE if "trace_id" in data else _CAMEL
+    names = _names(data)
     return type(data.get(names["trace"])) is str and names["start"] in data
 
 
@@ -109,7 +109,7 @@ def is_export_bookkeeping(data: dict[str, Any]) -> bool:
 
 
 def read_observation(data: dict[str, Any]) -> Inference:
-    names = _SNAKE if "trace_id" in data else _CAMEL
+    names = _names(data)
     if names["usage"] not in data:
         if data["type"] in _MODEL_CALLS:
             raise RecordError(INVALID_RECORD, f"a {data['type'].lower()} without {names['usage']!r} (the export's "
@@ -148,6 +148,10 @@ def usage_counts(details: dict[str, Any], where: str) -> dict[str, int]:
         raise RecordError(INVALID_COUNTS, f"{where} parts add up to {tokens:,} tokens, not its total {total:,}: "
                                           "the instrumentation sent kinds that overlap or miss some (langfuse#10592)")
     return counts
+
+
+def _names(data: dict[str, Any]) -> dict[str, Any]:
+    return _SNAKE if "trace_id" in data else _CAMEL
 
 
 def _count(value: Any, name: str) -> int:

@@ -359,7 +359,7 @@ class Pace:
         self._ahead = (burst - 1) * self._interval
         self._next = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._lock = asyncio.Lock()
+        self._lock: asyncio.Lock  # made on the first turn, for the loop it is taken on
 
     async def turn(self) -> None:
         loop = asyncio.get_running_loop()
