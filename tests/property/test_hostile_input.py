@@ -121,7 +121,9 @@ def cloudwatch(messages: list[str]) -> dict:
 def test_cloudwatch_batches_are_all_accounted_for(messages):
     for read in (cloudwatch_lines, cloudwatch_records):  # a batch in one loop (the trigger's way), record by record
         summary = meter_all(read(cloudwatch(messages)))
-        assert summary.records == len(messages)
+        # Every line at least one record (a line holding an array, or an AI SDK result's steps, is one per part),
+        # and every record one outcome (meter_all).
+        assert summary.records >= len(messages)
 
 
 @EXAMPLES
