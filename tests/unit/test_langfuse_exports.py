@@ -4,6 +4,8 @@ The usage kinds are what Langfuse's ingestion writes for each integration (packa
 types.ts for OpenAI's usage, the Python SDK's LangChain handler for Anthropic's and Gemini's): the counts expected
 below are worked out by hand from the provider's own numbers."""
 
+import json
+
 from conftest import meter_lines
 
 CONFIG = {"subscription_from": ["user_id", "userId", "metadata.customer"]}
@@ -136,6 +138,34 @@ def test_a_span_without_a_response_id_exported_to_langfuse_and_to_s3_bills_once(
     _, from_langfuse = meter_lines([export], CONFIG)
     assert from_span.totals() == from_langfuse.totals()
     assert {e.transaction_id for e in from_span.events} == {e.transaction_id for e in from_langfuse.events}
+
+
+def test_a_span_with_a_response_id_bills_once_from_langfuse_s_exports_the_api_and_s3():
+    from test_otlp_spans import document, span
+
+    otlp = document(span("c3c3c3c3c3c3c3c3", "", "chat gpt-4o", 1_795_169_704_905_000_000, gen_ai__operation__name="chat",
+                         gen_ai__request__model="gpt-4o-2024-08-06", gen_ai__response__id="chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT",
+                         gen_ai__usage__input_tokens=2000, gen_ai__usage__output_tokens=310))
+    # Langfuse keeps the span's attributes in the observation's metadata: flattened by path in the enriched export,
+    # as JSON text in the legacy export's map of strings, parsed in the API. Its trace id is not the span's here,
+    # as when one call is traced by two instrumentations: only the response id can match them.
+    attributes = {"gen_ai.operation.name": "chat", "gen_ai.response.id": "chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT",
+                  "gen_ai.usage.input_tokens": "2000"}
+    usage = {"input": 2000, "output": 310, "total": 2310}
+    enriched = row("c3c3c3c3c3c3c3c3", usage, metadata={f"attributes.{key}": value for key, value in attributes.items()})
+    legacy = row("c3c3c3c3c3c3c3c3", usage, metadata={"attributes": json.dumps(attributes), "scope": "{}"})
+    api = {"id": "c3c3c3c3c3c3c3c3", "traceId": TRACE, "type": "GENERATION", "startTime": "2026-11-20T10:15:02.120Z",
+           "endTime": "2026-11-20T10:15:04.905Z", "model": "gpt-4o-2024-08-06", "usageDetails": usage,
+           "metadata": {"attributes": attributes}, "userId": "sub_42"}
+    _, from_span = meter_lines([otlp], {"default_subscription": "sub_42"})
+    ids = {e.transaction_id for e in from_span.events}
+    assert len(ids) == 2
+    for observation in (enriched, legacy, api):
+        _, from_langfuse = meter_lines([observation], CONFIG)
+        assert {e.transaction_id for e in from_langfuse.events} == ids
+    # Without the attributes (a Langfuse SDK observation) it is known by its trace and id: other ids.
+    _, plain = meter_lines([row("c3c3c3c3c3c3c3c3", usage)], CONFIG)
+    assert not {e.transaction_id for e in plain.events} & ids
 
 
 def test_a_whole_trace_from_the_api_bills_its_generations_attributed_by_the_trace_s_user():

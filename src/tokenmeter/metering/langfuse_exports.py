@@ -18,8 +18,10 @@ Only generations and embeddings bill: an agent, chain or tool observation with u
 (Langfuse maps OpenTelemetry's `invoke_agent`, OpenInference's AGENT and CHAIN spans to those types):
 `aggregate_span`. An observation is known by its trace and id, so one observation in two export files (a row at
 the edge of a window falls in both; the mixed export source writes `observations/` and `observations_v2/`) bills
-once, as does a span exported to S3 as well, where it carries no response id (otlp.py then knows it by its trace and
-span too; with one, the two sources bill it twice: meter one of them); its time is its end (else its start).
+once. An OpenTelemetry span Langfuse took in keeps its attributes in the observation's metadata: where they hold the
+provider's response id (`gen_ai.response.id`), that is its identity, as otlp.py reads the span, else its trace and
+span, as otlp.py knows a span without one; so a span exported to S3 as well bills once. Its time is its end (else its
+start).
 The export's trace and score rows and its run manifest bill nothing.
 """
 
@@ -27,10 +29,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from tokenmeter.core.events import MAX_TOKENS
 
 from .fields import NothingToBill, first_model, object_at, rfc3339_at, short, with_counts
-from .otlp import AGGREGATE_SPAN, model_name
+from .otlp import AGGREGATE_SPAN, model_name, response_id
 from .records import INVALID_COUNTS, INVALID_RECORD, NO_USAGE, NOT_FINAL, Inference, RecordError
 
 _TYPES = frozenset({"SPAN", "GENERATION", "EVENT", "AGENT", "TOOL", "CHAIN", "RETRIEVER", "EVALUATOR", "EMBEDDING",
@@ -122,7 +126,25 @@ def read_observation(data: dict[str, Any]) -> Inference:
         raise NothingToBill(AGGREGATE_SPAN)
     model = model_name(first_model(data, names["models"], f"the {data['type'].lower()}"))
     at = rfc3339_at(data, names["end"]) or rfc3339_at(data, names["start"])
-    return with_counts(model, f"{data[names['trace']]}/{data['id']}", at, {kind: n for kind, n in counts.items() if n})
+    identity = _span_response_id(data.get("metadata")) or f"{data[names['trace']]}/{data['id']}"
+    return with_counts(model, identity, at, {kind: n for kind, n in counts.items() if n})
+
+
+def _span_response_id(metadata: Any) -> str | None:
+    """The `gen_ai.response.id` of the span an observation came from, where Langfuse kept its attributes: flattened
+    by path in the enriched export (the events table), as JSON text under `attributes` in the legacy export (a map of
+    strings), as an object in the API (langfuse: OtelIngestionProcessor, flattenJsonToPathArrays)."""
+    if type(metadata) is not dict:
+        return None
+    if (flat := metadata.get("attributes.gen_ai.response.id")) is not None:
+        return response_id({"id": flat}, "id")
+    attributes = metadata.get("attributes")
+    if type(attributes) is str and attributes.startswith("{"):
+        try:
+            attributes = orjson.loads(attributes)
+        except orjson.JSONDecodeError:
+            return None
+    return response_id(attributes, "gen_ai.response.id") if type(attributes) is dict else None
 
 
 def usage_counts(details: dict[str, Any], where: str) -> dict[str, int]:
