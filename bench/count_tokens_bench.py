@@ -10,7 +10,9 @@
    `tokenizers` `encode_batch` of the same texts from the same tokenizer.json.
 3. OpenTelemetry traces (OTLP JSON objects, as the Collector's S3 exporter writes them), spans metered
    per second, against a bare `json.loads` of the same objects' bytes.
-4. Importing the handler module, against a bare interpreter start.
+4. Langfuse's export as a Parquet file (zstd, no dictionary: ClickHouse's way), rows metered per second,
+   against a bare `json.loads` of the same rows as its JSONL export holds them.
+5. Importing the handler module, against a bare interpreter start.
 """
 
 from __future__ import annotations
@@ -232,6 +234,49 @@ def bench_otlp(docs: int) -> list[tuple[str, float, str, float, float]]:
              base / ours)]
 
 
+def langfuse_rows(n: int) -> list[dict]:
+    """Generations as Langfuse's enriched export holds them (the usage, metadata and core field groups)."""
+    rng = random.Random(7)
+    return [{"id": f"{i:016x}", "trace_id": f"{i // 4:032x}", "project_id": "cm1proj", "environment": "default",
+             "type": "GENERATION", "parent_observation_id": f"{i // 4:016x}", "start_time": 1_795_169_702_120_000,
+             "end_time": 1_795_169_704_905_000 + i, "name": "ChatOpenAI", "level": "DEFAULT",
+             "metadata": [("customer", f"sub_{i % 50}"), ("ls_provider", "openai")],
+             "provided_model_name": "gpt-4o-2024-08-06", "user_id": f"sub_{i % 50}", "session_id": f"s-{i // 40}",
+             "usage_details": [("input", (prompt := rng.randint(100, 4000))), ("input_cached_tokens", 64),
+                               ("output", 310), ("total", prompt + 374)], "tags": ["support"]} for i in range(n)]
+
+
+def bench_parquet(rows: int) -> list[tuple[str, float, str, float, float]]:
+    """Langfuse's export as Parquet (zstd pages, no dictionary, as ClickHouse writes it) against json.loads of the
+    same rows as its JSONL export holds them."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tokenmeter.metering.s3_objects import s3_records
+
+    schema = pa.schema([(name, pa.string()) for name in ("id", "trace_id", "project_id", "environment", "type",
+                                                        "parent_observation_id")]
+                       + [("start_time", pa.timestamp("us", tz="UTC")), ("end_time", pa.timestamp("us", tz="UTC"))]
+                       + [(name, pa.string()) for name in ("name", "level")]
+                       + [("metadata", pa.map_(pa.string(), pa.string())), ("provided_model_name", pa.string()),
+                          ("user_id", pa.string()), ("session_id", pa.string()),
+                          ("usage_details", pa.map_(pa.string(), pa.uint64())), ("tags", pa.list_(pa.string()))])
+    table = pa.Table.from_pylist(langfuse_rows(rows), schema=schema)
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="zstd", use_dictionary=False)
+    s3 = MemoryS3({"langfuse/cm1proj/observations_v2/2026-11-20T11-00-00.parquet": sink.getvalue()})
+    lines = [json.dumps({key: dict(value) if key in ("metadata", "usage_details") else value
+                         for key, value in row.items()}) for row in langfuse_rows(rows)]
+    config = parse_config({"subscription_from": ["user_id"], "max_document_bytes": 1 << 30})
+    assert meter_over(config, lambda: (r for key in s3.objects for r in s3_records(s3, "logs", key))).tokens > 0
+    base, ours = best(lambda: json_loads_loop(lines),
+                      lambda: meter_over(config, lambda: (r for key in s3.objects for r in s3_records(s3, "logs", key))))
+    return [("Langfuse Parquet rows/s (S3 object -> events)", rows / ours, "json.loads of its JSONL rows",
+             rows / base, base / ours)]
+
+
 def bench_import() -> list[tuple[str, float, str, float, float]]:
     env = {**os.environ, "POWERTOOLS_TRACE_DISABLED": "false", "AWS_DEFAULT_REGION": "us-east-1"}
     measure = "import time; t = time.perf_counter(); {stmt}; print(time.perf_counter() - t)"
@@ -254,8 +299,10 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=50_000)
     parser.add_argument("--docs", type=int, default=2_000)
     parser.add_argument("--otlp-objects", type=int, default=1_000)
+    parser.add_argument("--parquet-rows", type=int, default=20_000)
     args = parser.parse_args()
-    rows = bench_counted(args.records) + bench_text(args.docs) + bench_otlp(args.otlp_objects) + bench_import()
+    rows = (bench_counted(args.records) + bench_text(args.docs) + bench_otlp(args.otlp_objects)
+            + bench_parquet(args.parquet_rows) + bench_import())
     print(f"{'figure':44} {'tokenmeter':>14}   {'baseline':28} {'raw':>14}  ratio")
     for name, ours, base_name, base, ratio in rows:
         print(f"{name:44} {ours:14,.1f}   {base_name:28} {base:14,.1f}  {ratio:5.2f}x")

@@ -1,14 +1,16 @@
 """Langfuse's blob storage export through count_tokens: the files one run writes to S3 (gzipped JSONL, or a JSON
-array) under `<project>/observations_v2/`, `observations/` (the legacy source, whose rows name no user: attributed by
+array, or Parquet as ClickHouse writes it) under `<project>/observations_v2/`, `observations/` (the legacy source, whose rows name no user: attributed by
 the observation's metadata) and `manifests/`. Counts worked out by hand in tests/unit/test_langfuse_exports.py."""
 
 import gzip
 import json
+from pathlib import Path
 
 from conftest import LambdaContext, drain, event_totals, events_on, s3_event
 
 TRACE = "0af7651916cd43dd8448eb211c80319c"
 RUN = "2026-11-20T11-00-00"
+PARQUET = Path(__file__).parent.parent / "fixtures" / "langfuse_observations_v2.parquet"
 
 
 def observation(observation_id: str, kind: str, usage: dict, model: str, **more) -> dict:
@@ -62,11 +64,33 @@ def test_one_export_run_bills_each_generation_once(count_tokens, aws, monkeypatc
     assert drain(aws.sqs, aws.usage_url) == [] and drain(aws.sqs, aws.dead_url) == []
 
 
-def test_a_parquet_export_is_one_dead_letter_that_says_what_to_change(count_tokens, aws, monkeypatch):
+def test_a_parquet_export_bills_as_its_jsonl_does(count_tokens, aws, monkeypatch):
+    # ClickHouse's own writer made the file (tests/fixtures/make_langfuse_parquet.py), from ROWS, enriched.
+    monkeypatch.setenv("METERING_CONFIG", json.dumps({"subscription_from": ["user_id", "metadata.customer"]}))
+    jsonl = gzip.compress("\n".join(json.dumps(enriched(row)) for row in ROWS).encode())
+    put_and_meter(count_tokens, aws, f"langfuse/cm1proj/observations_v2/{RUN}.jsonl.gz", jsonl)
+    from_jsonl = events_on(aws)
+    summary = put_and_meter(count_tokens, aws, f"langfuse/cm1proj/observations_v2/{RUN}.parquet", PARQUET.read_bytes())
+    assert summary["metered"] == 2 and summary["skipped"] == {"aggregate_span": 1, "no_usage": 1}
+    from_parquet = events_on(aws)
+    assert event_totals(from_parquet) == TOTALS
+    assert sorted(from_parquet, key=lambda e: e["transaction_id"]) == sorted(from_jsonl, key=lambda e: e["transaction_id"])
+    assert drain(aws.sqs, aws.dead_url) == []
+
+
+def test_a_parquet_file_that_cannot_be_read_is_one_dead_letter_that_says_why(count_tokens, aws, monkeypatch):
     monkeypatch.setenv("METERING_CONFIG", json.dumps({"subscription_from": ["user_id"]}))
-    # Parquet, Langfuse's default file type: the magic bytes at both ends, binary row groups between.
-    body = b"PAR1" + bytes(range(256)) * 40 + b"\n\x15\x04\n{\x00" + b"PAR1"
-    summary = put_and_meter(count_tokens, aws, f"langfuse/cm1proj/observations_v2/{RUN}.parquet", body)
-    assert summary["dead_letters"] == {"unknown_format": 1}
+    whole = PARQUET.read_bytes()
+    damaged = whole[:200] + bytes(300) + whole[500:]  # the first columns' pages overwritten
+    summary = put_and_meter(count_tokens, aws, f"langfuse/cm1proj/observations_v2/{RUN}.parquet", damaged)
+    assert summary["dead_letters"] == {"decode_error": 1} and summary["metered"] == 0
     [letter] = drain(aws.sqs, aws.dead_url)
-    assert letter["source"].endswith(".parquet") and "JSONL" in letter["detail"]
+    assert letter["source"].endswith(".parquet") and "row group 0" in letter["detail"]
+
+
+def test_a_parquet_file_past_the_document_limit_is_one_letter_that_names_the_setting(count_tokens, aws, monkeypatch):
+    monkeypatch.setenv("METERING_CONFIG", json.dumps({"subscription_from": ["user_id"], "max_document_bytes": 4096}))
+    summary = put_and_meter(count_tokens, aws, f"langfuse/cm1proj/observations_v2/{RUN}.parquet", PARQUET.read_bytes())
+    assert summary["dead_letters"] == {"object_too_large": 1} and summary["metered"] == 0
+    [letter] = drain(aws.sqs, aws.dead_url)
+    assert "max_document_bytes" in letter["detail"]

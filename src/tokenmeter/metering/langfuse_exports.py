@@ -1,7 +1,7 @@
 """Langfuse's observations, as its blob storage export writes them to S3 (`<prefix><project id>/observations_v2/
-<time>.jsonl[.gz]`, the enriched source, and `observations/` of the legacy one; JSONL or JSON) and as its public
-API returns them (camelCase; a page of its answer, `{"data": [...], "meta": ...}`, and a whole trace with its
-`observations` are read observation by observation).
+<time>.jsonl[.gz]`, the enriched source, and `observations/` of the legacy one; JSONL, JSON or Parquet, whose rows
+s3_objects.py reads as JSONL holds them) and as its public API returns them (camelCase; a page of its answer,
+`{"data": [...], "meta": ...}`, and a whole trace with its `observations` are read observation by observation).
 
 An observation is a row with `id`, `trace_id`, `project_id`, `type`, `parent_observation_id`, `start_time` and
 `end_time` (the export's `core` group, always written). Its `usage_details` (the `usage` group) hold the tokens

@@ -1,4 +1,5 @@
-"""Records of S3 objects, read within bounds: one JSON document, a JSON array, or JSON Lines; gzip or plain.
+"""Records of S3 objects, read within bounds: one JSON document, a JSON array, or JSON Lines; gzip or plain; or the
+rows of a Parquet file (parquet.py), read whole up to ``max_document_bytes``.
 
 An object is hostile input as much as a record is, so reading it is bounded:
 - lines are split without re-copying what came before, and a line past ``max_record_bytes`` is
@@ -128,9 +129,8 @@ def s3_records(s3: Any, bucket: str, key: str, limits: ReadLimits | None = None,
     fallback = int(modified.timestamp() * 1000) if modified is not None else None
     body: Any = reader
     first = reader.head()
-    if first[:4] == PARQUET_MAGIC:  # (Langfuse's export writes Parquet unless told JSONL): one letter, not a line's
-        yield DeadLetter(UNKNOWN_FORMAT, "a Parquet file: count_tokens reads JSON Lines and JSON, gzipped or not; have "
-                         "the exporter write JSONL and backfill the object", where, "")
+    if first[:4] == PARQUET_MAGIC:  # Langfuse's export (its default file type): rows, not lines
+        yield from _parquet_rows(reader, where, f"s3:{bucket}/{key}@{etag}", fallback, limits)
         return
     if first[:2] == GZIP_MAGIC:  # by content, not name: Firehose writes its gzip objects with no suffix
         # (Firehose's archives are gzip: _Envelopes looks at what the gzip stream inflates to as it reads it.)
@@ -151,6 +151,32 @@ def s3_records(s3: Any, bucket: str, key: str, limits: ReadLimits | None = None,
         yield DeadLetter(DECODE_ERROR, f"object unreadable after line {lines.number}: {exc}", where, "")
         return
     if lines.number == 0:
+        yield Skipped(EMPTY_OBJECT, where)
+
+
+def _parquet_rows(reader: _ObjectReader, where: str, identity: str, fallback: int | None,
+                  limits: ReadLimits) -> Iterator[Item]:
+    """Each row of a Parquet file a record (parquet.py). The file is read whole: its index is at its end."""
+    from .parquet import ParquetError, parquet_rows  # (only where an object is Parquet)
+
+    parts, size = [], 0
+    while chunk := reader.read(_CHUNK * 16):
+        size += len(chunk)
+        if size > limits.max_document_bytes:  # parsed whole, as a JSON document is
+            yield DeadLetter(OBJECT_TOO_LARGE, f"a Parquet file past {limits.max_document_bytes:,} bytes, the metering "
+                             "config's max_document_bytes (it is read whole): raise it, or have the exporter write smaller "
+                             "files", where, "")
+            return
+        parts.append(chunk)
+    row = 0
+    try:
+        for row, value in enumerate(parquet_rows(b"".join(parts)), 1):
+            yield RawRecord(f"{where}#row={row}", f"{identity}#row={row}", "", fallback, value=value, origin=where)
+    except ParquetError as exc:
+        yield DeadLetter(UNKNOWN_FORMAT if exc.unsupported else DECODE_ERROR,
+                         f"Parquet file unreadable after row {row:,}: {exc}", where, "")
+        return
+    if row == 0:
         yield Skipped(EMPTY_OBJECT, where)
 
 
