@@ -55,6 +55,17 @@ def test_an_anthropic_message_through_dumpd_takes_the_cache_out_of_the_input():
     assert read_inference(ANTHROPIC_DUMPD).request_id == "msg_01XFDUDYJgAACzvnptvVoYEL"
 
 
+def test_cache_writes_split_by_ttl_bill_as_cache_writes_in_either_langchain_anthropic_shape():
+    # Anthropic reported 10 input, 1,000 read, 500 written (200 for 5 minutes, 300 for an hour), 20 output.
+    # langchain-anthropic's releases of 2025 kept cache_creation beside its TTL parts; later ones zero it.
+    usage = ANTHROPIC_DUMPD["kwargs"]["usage_metadata"]
+    beside = {"cache_read": 1000, "cache_creation": 500, "ephemeral_5m_input_tokens": 200, "ephemeral_1h_input_tokens": 300}
+    for details in (beside, {**beside, "cache_creation": 0}):
+        record = {**ANTHROPIC_DUMPD, "kwargs": {**ANTHROPIC_DUMPD["kwargs"],
+                                                "usage_metadata": {**usage, "input_token_details": details}}}
+        assert billed(record) == {"input": 10, "cached_input": 1000, "cache_write": 500, "output": 20}
+
+
 def test_a_callbacks_llm_result_and_its_llm_output_alone():
     inference = read_inference(LLM_RESULT)
     assert billed(LLM_RESULT) == {"input": 12, "output": 9}

@@ -17,6 +17,8 @@ from .fields import carve, count_at, id_at, model_at, object_at, with_counts
 from .openai_usage import openai_counts
 from .records import INVALID_RECORD, Inference, RecordError
 
+_USAGE_NAMES = ("input_tokens", "output_tokens", "input_token_details", "output_token_details")
+
 
 def langchain_record(data: dict[str, Any]) -> dict[str, Any] | None:
     """The message or result a LangChain record holds (a dumpd() message unwrapped), None for any other record."""
@@ -43,22 +45,32 @@ def read_langchain(record: dict[str, Any]) -> Inference:
 
 
 def _message(message: dict[str, Any]) -> Inference:
-    usage = message["usage_metadata"]
     metadata = object_at(message, "response_metadata")
-    inputs, outputs = object_at(usage, "input_token_details"), object_at(usage, "output_token_details")
-    counts = {
-        **carve("input", count_at(usage, "input_tokens", "usage_metadata.input_tokens"), {
-            "cached_input": count_at(inputs, "cache_read", "input_token_details.cache_read"),
-            "cache_write": count_at(inputs, "cache_creation", "input_token_details.cache_creation"),
-            "input_audio": count_at(inputs, "audio", "input_token_details.audio"),
-        }),
-        **carve("output", count_at(usage, "output_tokens", "usage_metadata.output_tokens"), {
-            "reasoning": count_at(outputs, "reasoning", "output_token_details.reasoning"),
-            "output_audio": count_at(outputs, "audio", "output_token_details.audio"),
-        }),
-    }
+    counts = usage_metadata_counts(message["usage_metadata"], "usage_metadata")
     request_id = id_at(metadata, "id") if metadata.get("id") else id_at(message, "id")
     return with_counts(_model(metadata, "response_metadata", message), request_id, None, counts)
+
+
+def usage_metadata_counts(usage: dict[str, Any], where: str, names: tuple[str, ...] = _USAGE_NAMES) -> dict[str, int]:
+    """Token types from LangChain's `UsageMetadata` (or LangSmith's copy of it, under ``names``): its input and
+    output tokens hold their details, which are taken out of them. langchain-anthropic writes a cache write's TTL
+    parts beside it (`ephemeral_5m_input_tokens`, `ephemeral_1h_input_tokens`); releases since late 2025 then
+    zero `cache_creation`, so the parts are the writes where it is 0 (elsewhere they only split it)."""
+    total_in, total_out, details_in, details_out = names
+    inputs, outputs = object_at(usage, details_in), object_at(usage, details_out)
+    writes = count_at(inputs, "cache_creation", f"{details_in}.cache_creation") or sum(
+        count_at(inputs, key, f"{details_in}.{key}") for key in ("ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens"))
+    return {
+        **carve("input", count_at(usage, total_in, f"{where}.{total_in}"), {
+            "cached_input": count_at(inputs, "cache_read", f"{details_in}.cache_read"),
+            "cache_write": writes,
+            "input_audio": count_at(inputs, "audio", f"{details_in}.audio"),
+        }),
+        **carve("output", count_at(usage, total_out, f"{where}.{total_out}"), {
+            "reasoning": count_at(outputs, "reasoning", f"{details_out}.reasoning"),
+            "output_audio": count_at(outputs, "audio", f"{details_out}.audio"),
+        }),
+    }
 
 
 def _model(holder: dict[str, Any], name: str, outer: dict[str, Any] | None = None) -> str:
