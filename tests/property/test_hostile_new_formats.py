@@ -1,6 +1,6 @@
 """Hostile OpenTelemetry documents; LiteLLM, Gemini, batch result, log line, Realtime, vendor usage, Bedrock Converse,
-Bedrock batch, Bedrock runtime, Cohere, Kong, APISIX, Replicate, AI SDK, Pydantic AI, LangChain and Langfuse payloads;
-streamed chunks. Property-based: attribute values of every OTLP type (and of none), missing usage, negative,
+Bedrock batch, Bedrock runtime, Cohere, Kong, APISIX, Replicate, AI SDK, Pydantic AI, LangChain, Langfuse and
+LangSmith payloads; streamed chunks. Property-based: attribute values of every OTLP type (and of none), missing usage, negative,
 fractional and string counts, huge arrays, parent cycles, chunks in any order. Nothing escapes the Meter, every
 record (a span, a chunk) has exactly one outcome, and every event keeps the contract."""
 
@@ -216,6 +216,13 @@ RUNTIME_ANSWERS = [
     {"id": "1bf7", "userId": "sub_1", "htmlPath": "/project/p/traces/1bf7", "observations": [
         {"id": "g1", "traceId": "1bf7", "type": "GENERATION", "startTime": "2026-11-15T12:00:00.120Z", "model": "gpt-4o",
          "usageDetails": {"input": 9, "output": 2}}]},
+    {"id": "1f1a7c2e", "name": "ChatAnthropic", "run_type": "llm", "start_time": "2026-11-15T12:00:00.120000",
+     "end_time": "2026-11-15T12:00:02.905000", "status": "success", "trace_id": "0c5e", "prompt_tokens": 1510,
+     "completion_tokens": 20, "total_tokens": 1530, "extra": {"metadata": {"ls_model_name": "claude-sonnet-4-5"}},
+     "prompt_token_details": {"cache_read": 1000, "cache_creation": 0, "ephemeral_1h_input_tokens": 500},
+     "completion_token_details": {"reasoning": 0}},
+    {"id": "2b", "run_type": "llm", "start_time": 1_795_169_702_120, "end_time": 1_795_169_704_905, "trace_id": "2b",
+     "prompt_tokens": 9, "completion_tokens": 2, "extra": '{"invocation_params": {"model": "gpt-4o"}}'},
 ]
 
 
@@ -234,7 +241,9 @@ runtime_answers = st.sampled_from(RUNTIME_ANSWERS).flatmap(lambda answer: st.bui
          "meta", "tokenCount", "stop_reason", "proxy", "ai-proxy", "prompt_tokens", "completion_tokens", "model",
          "body", "headers", "input_token_count", "output_token_count", "id", "status", "inputTokenDetails",
          "cachedInputTokens", "promptTokens", "anthropic", "openai", "modelId", "timestamp", "cache_read_tokens",
-         "input_audio_tokens", "details", "type", "input", "total", "input_cached_tokens"]), hostile, max_size=2),
+         "input_audio_tokens", "details", "type", "input", "total", "input_cached_tokens", "metadata",
+         "ls_model_name", "invocation_params", "cache_read", "cache_creation", "ephemeral_1h_input_tokens",
+         "reasoning"]), hostile, max_size=2),
         max_size=1)))
 realtime_models = st.sampled_from(["gpt-realtime", "gpt-4o-transcribe"]) | hostile
 chunks = st.one_of(

@@ -58,8 +58,10 @@ def usage_metadata_counts(usage: dict[str, Any], where: str, names: tuple[str, .
     zero `cache_creation`, so the parts are the writes where it is 0 (elsewhere they only split it)."""
     total_in, total_out, details_in, details_out = names
     inputs, outputs = object_at(usage, details_in), object_at(usage, details_out)
-    writes = count_at(inputs, "cache_creation", f"{details_in}.cache_creation") or sum(
-        count_at(inputs, key, f"{details_in}.{key}") for key in ("ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens"))
+    writes = (count_at(inputs, "cache_creation", f"{details_in}.cache_creation")
+              or count_at(inputs, "cache_write", f"{details_in}.cache_write")  # (LangSmith's name for them)
+              or sum(count_at(inputs, key, f"{details_in}.{key}")
+                     for key in ("ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens")))
     return {
         **carve("input", count_at(usage, total_in, f"{where}.{total_in}"), {
             "cached_input": count_at(inputs, "cache_read", f"{details_in}.cache_read"),

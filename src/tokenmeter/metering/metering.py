@@ -28,6 +28,7 @@ from .formats import read_inference
 from .gemini_chats import chat_messages, is_chat_record, read_chat_record
 from .held import HeldAnswers, HeldBill
 from .langfuse_exports import api_page, api_trace, is_export_bookkeeping, is_observation, read_observation
+from .langsmith_runs import langsmith_run, read_run
 from .log_wrappers import llama_index_raw, logged_record, printed_record
 from .origins import log_origin, record_origin
 from .otlp import NO_SPANS, NOT_TRACES, Span, is_otlp, otlp_spans, read_span, skip_reasons, span_document
@@ -253,6 +254,9 @@ class Meter:
                     self._meter_items(raw, messages)
                     return
                 self._bill(raw, data, read_chat_record(data))
+                return
+            if "run_type" in data and (run := langsmith_run(data)) is not None:
+                self._bill(raw, run, read_run(run))
                 return
             if ("trace_id" in data or "traceId" in data) and is_observation(data):
                 self._bill(raw, data, read_observation(data))

@@ -403,6 +403,8 @@ def _assembled(nodes: list[_Node], reps: list[int] | None, defs: list[int] | Non
                rows: int) -> list[Any]:
     max_def = nodes[-1].def_level
     if reps is None and len(nodes) == 1:  # a top-level column of single values: most columns
+        if len(defs if defs is not None else values) != rows:
+            raise ParquetError(f"{len(defs if defs is not None else values):,} values where the row group says {rows:,}")
         if defs is None:
             return values
         found = iter(values)
