@@ -54,8 +54,8 @@ def _message(message: dict[str, Any]) -> Inference:
 def usage_metadata_counts(usage: dict[str, Any], where: str, names: tuple[str, ...] = _USAGE_NAMES) -> dict[str, int]:
     """Token types from LangChain's `UsageMetadata` (or LangSmith's copy of it, under ``names``): its input and
     output tokens hold their details, which are taken out of them. langchain-anthropic writes a cache write's TTL
-    parts beside it (`ephemeral_5m_input_tokens`, `ephemeral_1h_input_tokens`); releases since late 2025 then
-    zero `cache_creation`, so the parts are the writes where it is 0 (elsewhere they only split it)."""
+    parts beside it (`ephemeral_5m_input_tokens`, `ephemeral_1h_input_tokens`); some of its releases then zero
+    `cache_creation`, so the parts are the writes where it is 0 (where it is not, they only split it)."""
     total_in, total_out, details_in, details_out = names
     inputs, outputs = object_at(usage, details_in), object_at(usage, details_out)
     writes = (count_at(inputs, "cache_creation", f"{details_in}.cache_creation")
