@@ -1,7 +1,7 @@
 """Hostile OpenTelemetry documents; LiteLLM, Gemini, batch result, log line, Realtime, vendor usage, Bedrock Converse,
-Bedrock batch, Bedrock runtime, Cohere, Kong, APISIX, Replicate, AI SDK, Pydantic AI, LangChain, Langfuse and
-LangSmith payloads; streamed chunks. Property-based: attribute values of every OTLP type (and of none), missing usage, negative,
-fractional and string counts, huge arrays, parent cycles, chunks in any order. Nothing escapes the Meter, every
+Bedrock batch, Bedrock runtime, Cohere, Kong, APISIX, Replicate, AI SDK, Pydantic AI, LangChain, Langfuse,
+LangSmith and Braintrust payloads; streamed chunks. Property-based: attribute values of every OTLP type (and of
+none), missing usage, negative, fractional and string counts, huge arrays, parent cycles, chunks in any order. Nothing escapes the Meter, every
 record (a span, a chunk) has exactly one outcome, and every event keeps the contract."""
 
 from __future__ import annotations
@@ -223,6 +223,11 @@ RUNTIME_ANSWERS = [
      "completion_token_details": {"reasoning": 0}},
     {"id": "2b", "run_type": "llm", "start_time": 1_795_169_702_120, "end_time": 1_795_169_704_905, "trace_id": "2b",
      "prompt_tokens": 9, "completion_tokens": 2, "extra": '{"invocation_params": {"model": "gpt-4o"}}'},
+    {"id": "r1", "span_id": "0a1b", "root_span_id": "5b8e", "span_attributes": {"name": "Chat Completion", "type": "llm"},
+     "metadata": {"model": "claude-sonnet-4-5"}, "metrics": {"start": 1795169702.12, "end": 1795169704.905,
+                                                         "prompt_tokens": 1510, "completion_tokens": 20.0,
+                                                         "prompt_cached_tokens": 1000,
+                                                         "prompt_cache_creation_1h_tokens": 500}},
 ]
 
 
@@ -243,7 +248,8 @@ runtime_answers = st.sampled_from(RUNTIME_ANSWERS).flatmap(lambda answer: st.bui
          "cachedInputTokens", "promptTokens", "anthropic", "openai", "modelId", "timestamp", "cache_read_tokens",
          "input_audio_tokens", "details", "type", "input", "total", "input_cached_tokens", "metadata",
          "ls_model_name", "invocation_params", "cache_read", "cache_creation", "ephemeral_1h_input_tokens",
-         "reasoning"]), hostile, max_size=2),
+         "reasoning", "end", "prompt_cached_tokens", "prompt_cache_creation_1h_tokens", "prompt_cache_creation_tokens",
+         "completion_reasoning_tokens"]), hostile, max_size=2),
         max_size=1)))
 realtime_models = st.sampled_from(["gpt-realtime", "gpt-4o-transcribe"]) | hostile
 chunks = st.one_of(

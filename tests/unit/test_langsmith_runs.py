@@ -7,7 +7,7 @@ import json
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from conftest import meter_lines
+from conftest import OneObject, meter_lines
 
 from tokenmeter.metering.s3_objects import s3_records
 
@@ -73,19 +73,6 @@ def test_a_run_logged_by_the_javascript_sdk_takes_its_millisecond_times():
     _, from_js = meter_lines([{**OPENAI, "start_time": 1_795_169_702_120, "end_time": 1_795_169_704_905}], CONFIG)
     assert [(e.transaction_id, e.timestamp) for e in from_js.events] == [
         (e.transaction_id, e.timestamp) for e in from_api.events]
-
-
-class OneObject:
-    """An S3 client holding one object (what s3_records calls)."""
-
-    class exceptions:  # noqa: N801 - boto3's spelling
-        NoSuchKey = KeyError
-
-    def __init__(self, body: bytes):
-        self.body = body
-
-    def get_object(self, **_):
-        return {"Body": io.BytesIO(self.body), "ETag": '"e1"'}
 
 
 def test_a_bulk_export_row_bills_as_the_same_run_from_the_api():

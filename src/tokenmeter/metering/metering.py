@@ -20,6 +20,7 @@ from tokenmeter.core.dead_letters import DeadLetter, truncate_record
 
 from .ai_sdk import ai_sdk_steps, read_ai_sdk
 from .attribution import Attributor
+from .braintrust_spans import braintrust_span, read_braintrust
 from .claude_agent import agent_step, logged_at
 from .cli_events import ApiRequest, api_requests, is_otlp_logs, read_api_request
 from .codex_sessions import CodexSessions, is_rollout_line
@@ -257,6 +258,9 @@ class Meter:
                 return
             if "run_type" in data and (run := langsmith_run(data)) is not None:
                 self._bill(raw, run, read_run(run))
+                return
+            if "span_attributes" in data and (logged := braintrust_span(data)) is not None:
+                self._bill(raw, logged, read_braintrust(logged))
                 return
             if ("trace_id" in data or "traceId" in data) and is_observation(data):
                 self._bill(raw, data, read_observation(data))
