@@ -77,3 +77,12 @@ def test_a_parquet_export_row_bills_as_the_same_span_from_the_api():
     assert from_export.totals() == from_api.totals()
     assert [(e.transaction_id, e.timestamp) for e in from_export.events] == [
         (e.transaction_id, e.timestamp) for e in from_api.events]
+
+
+def test_a_page_of_the_api_s_answer_bills_each_span_of_it():
+    page = {"events": [OPENAI, span("8c", "task", prompt_tokens=2000, completion_tokens=310)], "cursor": "c1"}
+    summary, from_page = meter_lines([page], CONFIG)
+    _, alone = meter_lines([OPENAI], CONFIG)
+    assert [(e.transaction_id, e.timestamp) for e in from_page.events] == [(e.transaction_id, e.timestamp)
+                                                                           for e in alone.events]
+    assert summary.records == 2 and dict(summary.skipped) == {"aggregate_span": 1}

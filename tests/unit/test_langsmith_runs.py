@@ -93,3 +93,13 @@ def test_a_bulk_export_row_bills_as_the_same_run_from_the_api():
     assert from_export.totals() == from_api.totals()
     assert [(e.transaction_id, e.timestamp) for e in from_export.events] == [
         (e.transaction_id, e.timestamp) for e in from_api.events]
+
+
+def test_a_page_of_the_api_s_answer_bills_each_run_of_it():
+    page = {"runs": [OPENAI, run("9b", "chain", prompt_tokens=2000, completion_tokens=310)],
+            "cursors": {"next": None}}
+    summary, from_page = meter_lines([page], CONFIG)
+    _, alone = meter_lines([OPENAI], CONFIG)
+    assert [(e.transaction_id, e.timestamp) for e in from_page.events] == [(e.transaction_id, e.timestamp)
+                                                                           for e in alone.events]
+    assert summary.records == 2 and dict(summary.skipped) == {"aggregate_span": 1}

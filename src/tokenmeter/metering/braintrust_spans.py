@@ -1,5 +1,6 @@
-"""Braintrust's logged spans, as its API returns a project's logs (`/v1/project_logs/{id}/fetch`, BTQL) and its S3
-export automations write them (JSON Lines or Parquet; an object column possibly as JSON text).
+"""Braintrust's logged spans, as its API returns a project's logs (`/v1/project_logs/{id}/fetch`, one by one or a
+page of its answer; SQL) and its S3 export automations write them (JSON Lines or Parquet; an object column possibly
+as JSON text).
 
 A span is a row with `span_id`, `root_span_id`, `span_attributes` (`name`, `type`: llm, task, function, tool, eval,
 score), `metadata` (its wrappers put the `model` there) and `metrics`: `start` and `end` in Unix seconds and the
@@ -35,6 +36,14 @@ def braintrust_span(data: dict[str, Any]) -> dict[str, Any] | None:
     if type(span.get("span_attributes")) is not dict or type(span.get("metrics")) is not dict:
         return None
     return span
+
+
+def api_events(data: dict[str, Any]) -> list[Any] | None:
+    """The spans of a page of the API's answer (`{"events": [...], "cursor": ...}`), else None."""
+    events = data.get("events")
+    if type(events) is list and events and type(events[0]) is dict and braintrust_span(events[0]) is not None:
+        return events
+    return None
 
 
 def read_braintrust(span: dict[str, Any]) -> Inference:

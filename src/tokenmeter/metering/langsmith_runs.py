@@ -1,5 +1,5 @@
 """LangSmith's runs: what its API returns for a run (`Client.list_runs()` / `read_run()`, the objects of
-`POST /runs/query`, written out as JSON) and the rows of its bulk export (Parquet in S3: the same fields, its
+`POST /runs/query`, written out as JSON, one by one or a page of its answer) and the rows of its bulk export (Parquet in S3: the same fields, its
 objects possibly as JSON text).
 
 A run is one step of a trace: `id`, `trace_id`, `run_type` (llm, chain, tool, retriever, embedding, prompt,
@@ -45,6 +45,14 @@ def langsmith_run(data: dict[str, Any]) -> dict[str, Any] | None:
         with contextlib.suppress(orjson.JSONDecodeError):  # (left as text: a reader of it says what it needed)
             run[key] = orjson.loads(text)
     return run
+
+
+def api_runs(data: dict[str, Any]) -> list[Any] | None:
+    """The runs of a page of the API's answer (`POST /runs/query`: `{"runs": [...], "cursors": {...}}`), else None."""
+    runs = data.get("runs")
+    if type(runs) is list and runs and type(runs[0]) is dict and langsmith_run(runs[0]) is not None:
+        return runs
+    return None
 
 
 def read_run(run: dict[str, Any]) -> Inference:

@@ -20,7 +20,7 @@ from tokenmeter.core.dead_letters import DeadLetter, truncate_record
 
 from .ai_sdk import ai_sdk_steps, read_ai_sdk
 from .attribution import Attributor
-from .braintrust_spans import braintrust_span, read_braintrust
+from .braintrust_spans import api_events, braintrust_span, read_braintrust
 from .claude_agent import agent_step, logged_at
 from .cli_events import ApiRequest, api_requests, is_otlp_logs, read_api_request
 from .codex_sessions import CodexSessions, is_rollout_line
@@ -29,7 +29,7 @@ from .formats import read_inference
 from .gemini_chats import chat_messages, is_chat_record, read_chat_record
 from .held import HeldAnswers, HeldBill
 from .langfuse_exports import api_page, api_trace, is_export_bookkeeping, is_observation, read_observation
-from .langsmith_runs import langsmith_run, read_run
+from .langsmith_runs import api_runs, langsmith_run, read_run
 from .log_wrappers import llama_index_raw, logged_record, printed_record
 from .origins import log_origin, record_origin
 from .otlp import NO_SPANS, NOT_TRACES, Span, is_otlp, otlp_spans, read_span, skip_reasons, span_document
@@ -270,6 +270,10 @@ class Meter:
             if ("meta" in data and (observations := api_page(data)) is not None) or (
                     "observations" in data and (observations := api_trace(data)) is not None):
                 self._meter_items(raw, observations)
+                return
+            if ("runs" in data and (page := api_runs(data)) is not None) or (
+                    "events" in data and (page := api_events(data)) is not None):
+                self._meter_items(raw, page)
                 return
             if "captureData" in data and is_capture(data):
                 data = capture_record(data, record_origin(raw).get("@key"))  # SageMaker's: read as a gateway's log
