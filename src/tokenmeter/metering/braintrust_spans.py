@@ -13,12 +13,18 @@ sum (`aggregate_span`). A span not ended is `not_final`. Identity: its root span
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
-import orjson
-
-from .fields import NothingToBill, carve, count_at, model_at, unix_seconds_at, with_counts
+from .fields import (
+    NothingToBill,
+    carve,
+    count_at,
+    model_at,
+    objects_read_back,
+    page_items,
+    unix_seconds_at,
+    with_counts,
+)
 from .otlp import AGGREGATE_SPAN
 from .records import INVALID_RECORD, NO_USAGE, NOT_FINAL, Inference, RecordError
 
@@ -31,8 +37,7 @@ def braintrust_span(data: dict[str, Any]) -> dict[str, Any] | None:
     `metadata`), else None."""
     if type(data.get("span_id")) is not str or type(data.get("root_span_id")) is not str:
         return None
-    texts = {key: data[key] for key in _OBJECTS if type(data.get(key)) is str and data[key][:1] == "{"}
-    span = {**data, **{key: _loaded(text) for key, text in texts.items()}} if texts else data
+    span = objects_read_back(data, _OBJECTS)
     if type(span.get("span_attributes")) is not dict or type(span.get("metrics")) is not dict:
         return None
     return span
@@ -40,10 +45,7 @@ def braintrust_span(data: dict[str, Any]) -> dict[str, Any] | None:
 
 def api_events(data: dict[str, Any]) -> list[Any] | None:
     """The spans of a page of the API's answer (`{"events": [...], "cursor": ...}`), else None."""
-    events = data.get("events")
-    if type(events) is list and events and type(events[0]) is dict and braintrust_span(events[0]) is not None:
-        return events
-    return None
+    return page_items(data, "events", braintrust_span)
 
 
 def read_braintrust(span: dict[str, Any]) -> Inference:
@@ -83,8 +85,3 @@ def _whole(value: Any) -> Any:
     # Braintrust's metrics are JSON numbers: a Parquet export may hold its counts as doubles (12.0).
     return int(value) if type(value) is float and value.is_integer() and abs(value) < 2**53 else value
 
-
-def _loaded(text: str) -> Any:
-    with contextlib.suppress(orjson.JSONDecodeError):
-        return orjson.loads(text)
-    return text

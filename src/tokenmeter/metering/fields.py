@@ -5,8 +5,12 @@ Shared by every format reader (formats.py and the readers beside it).
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from collections.abc import Callable
 from typing import Any
+
+import orjson
 
 from tokenmeter.core import parse_rfc3339_ms
 from tokenmeter.core.events import MAX_TOKENS
@@ -159,3 +163,24 @@ def time_at(holder: dict[str, Any], key: str) -> int | None:
 def short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def objects_read_back(data: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    """``data`` with those of ``keys`` that an export wrote as JSON text (an object or an array) read back; text that
+    is not JSON is left as it is, for the reader that needs it to say so."""
+    texts = {key: data[key] for key in keys if type(data.get(key)) is str and data[key][:1] in ("{", "[")}
+    if not texts:
+        return data
+    read = dict(data)
+    for key, text in texts.items():
+        with contextlib.suppress(orjson.JSONDecodeError):
+            read[key] = orjson.loads(text)
+    return read
+
+
+def page_items(data: dict[str, Any], key: str, is_item: Callable[[dict[str, Any]], Any]) -> list[Any] | None:
+    """The items of a page of an API's answer, ``data[key]``, where ``is_item`` knows its first; else None."""
+    items = data.get(key)
+    if type(items) is list and items and type(items[0]) is dict and is_item(items[0]):
+        return items
+    return None

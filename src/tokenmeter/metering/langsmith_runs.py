@@ -14,12 +14,9 @@ invocation parameters or inputs name (LangSmith's own order for pricing).
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
-import orjson
-
-from .fields import NothingToBill, model_at, rfc3339_at, short, unix_ms_at, with_counts
+from .fields import NothingToBill, model_at, objects_read_back, page_items, rfc3339_at, short, unix_ms_at, with_counts
 from .langchain import usage_metadata_counts
 from .otlp import AGGREGATE_SPAN
 from .records import INVALID_COUNTS, INVALID_RECORD, INVALID_TIMESTAMP, NO_USAGE, NOT_FINAL, Inference, RecordError
@@ -37,22 +34,12 @@ def langsmith_run(data: dict[str, Any]) -> dict[str, Any] | None:
         return None
     if not ("trace_id" in data or "dotted_order" in data or "session_id" in data):
         return None
-    texts = {key: data[key] for key in _JSON_FIELDS if type(data.get(key)) is str and data[key][:1] in ("{", "[")}
-    if not texts:
-        return data
-    run = dict(data)
-    for key, text in texts.items():
-        with contextlib.suppress(orjson.JSONDecodeError):  # (left as text: a reader of it says what it needed)
-            run[key] = orjson.loads(text)
-    return run
+    return objects_read_back(data, _JSON_FIELDS)
 
 
 def api_runs(data: dict[str, Any]) -> list[Any] | None:
     """The runs of a page of the API's answer (`POST /runs/query`: `{"runs": [...], "cursors": {...}}`), else None."""
-    runs = data.get("runs")
-    if type(runs) is list and runs and type(runs[0]) is dict and langsmith_run(runs[0]) is not None:
-        return runs
-    return None
+    return page_items(data, "runs", langsmith_run)
 
 
 def read_run(run: dict[str, Any]) -> Inference:
