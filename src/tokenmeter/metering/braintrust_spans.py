@@ -19,14 +19,14 @@ from .fields import (
     NothingToBill,
     carve,
     count_at,
-    model_at,
+    first_model,
     objects_read_back,
     page_items,
     unix_seconds_at,
     with_counts,
 )
 from .otlp import AGGREGATE_SPAN
-from .records import INVALID_RECORD, NO_USAGE, NOT_FINAL, Inference, RecordError
+from .records import NO_USAGE, NOT_FINAL, Inference
 
 _OBJECTS = ("span_attributes", "metrics", "metadata")
 _TOKENS = ("prompt_tokens", "completion_tokens", "tokens")
@@ -57,27 +57,22 @@ def read_braintrust(span: dict[str, Any]) -> Inference:
         raise NothingToBill(NOT_FINAL)
     if not has_tokens:
         raise NothingToBill(NO_USAGE)
-    split = [count_at(metrics, f"prompt_cache_creation_{ttl}_tokens", f"metrics.prompt_cache_creation_{ttl}_tokens")
-             for ttl in ("5m", "1h")]
-    writes = sum(split) if any(key in metrics for key in ("prompt_cache_creation_5m_tokens",
-                                                          "prompt_cache_creation_1h_tokens")) else count_at(
-        metrics, "prompt_cache_creation_tokens", "metrics.prompt_cache_creation_tokens")
+    def at(key: str) -> int:
+        return count_at(metrics, key, f"metrics.{key}")
+
+    # The wrappers keep a cache write's TTL parts instead of its whole where the provider split it.
+    ttl_parts = ("prompt_cache_creation_5m_tokens", "prompt_cache_creation_1h_tokens")
+    writes = sum(map(at, ttl_parts)) if any(key in metrics for key in ttl_parts) else at("prompt_cache_creation_tokens")
     counts = {
-        **carve("input", count_at(metrics, "prompt_tokens", "metrics.prompt_tokens"), {
-            "cached_input": count_at(metrics, "prompt_cached_tokens", "metrics.prompt_cached_tokens"),
-            "cache_write": writes,
-            "input_audio": count_at(metrics, "prompt_audio_tokens", "metrics.prompt_audio_tokens"),
-        }),
-        **carve("output", count_at(metrics, "completion_tokens", "metrics.completion_tokens"), {
-            "reasoning": count_at(metrics, "completion_reasoning_tokens", "metrics.completion_reasoning_tokens"),
-            "output_audio": count_at(metrics, "completion_audio_tokens", "metrics.completion_audio_tokens"),
-        }),
+        **carve("input", at("prompt_tokens"), {"cached_input": at("prompt_cached_tokens"), "cache_write": writes,
+                                               "input_audio": at("prompt_audio_tokens")}),
+        **carve("output", at("completion_tokens"), {"reasoning": at("completion_reasoning_tokens"),
+                                                    "output_audio": at("completion_audio_tokens")}),
     }
     metadata = span.get("metadata") if type(span.get("metadata")) is dict else {}
-    if not metadata.get("model"):
-        raise RecordError(INVALID_RECORD, "an llm span whose metadata names no model")
+    model = first_model(metadata, ("model",), "an llm span's metadata")
     identity = f"{span['root_span_id']}/{span['span_id']}"
-    return with_counts(model_at(metadata, "model"), identity, unix_seconds_at(metrics, "end"),
+    return with_counts(model, identity, unix_seconds_at(metrics, "end"),
                        {kind: n for kind, n in counts.items() if n})
 
 

@@ -29,11 +29,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from tokenmeter.core.events import MAX_TOKENS
 
-from .fields import NothingToBill, first_model, object_at, rfc3339_at, short, with_counts
+from .fields import NothingToBill, first_model, object_at, objects_read_back, page_items, rfc3339_at, short, with_counts
 from .otlp import AGGREGATE_SPAN, model_name, response_id
 from .records import INVALID_COUNTS, INVALID_RECORD, NO_USAGE, NOT_FINAL, Inference, RecordError
 
@@ -87,10 +85,7 @@ def is_observation(data: dict[str, Any]) -> bool:
 
 def api_page(data: dict[str, Any]) -> list[Any] | None:
     """The observations of a page of the public API's answer (`{"data": [...], "meta": {...}}`), else None."""
-    items = data.get("data")
-    if type(items) is list and type(data.get("meta")) is dict and items and type(items[0]) is dict:
-        return items if is_observation(items[0]) else None
-    return None
+    return page_items(data, "data", is_observation) if type(data.get("meta")) is dict else None
 
 
 def api_trace(data: dict[str, Any]) -> list[dict[str, Any]] | None:
@@ -138,12 +133,7 @@ def _span_response_id(metadata: Any) -> str | None:
         return None
     if (flat := metadata.get("attributes.gen_ai.response.id")) is not None:
         return response_id({"id": flat}, "id")
-    attributes = metadata.get("attributes")
-    if type(attributes) is str and attributes.startswith("{"):
-        try:
-            attributes = orjson.loads(attributes)
-        except orjson.JSONDecodeError:
-            return None
+    attributes = objects_read_back(metadata, ("attributes",)).get("attributes")
     return response_id(attributes, "gen_ai.response.id") if type(attributes) is dict else None
 
 

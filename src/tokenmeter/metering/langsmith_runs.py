@@ -1,6 +1,6 @@
 """LangSmith's runs: what its API returns for a run (`Client.list_runs()` / `read_run()`, the objects of
-`POST /runs/query`, written out as JSON, one by one or a page of its answer) and the rows of its bulk export (Parquet in S3: the same fields, its
-objects possibly as JSON text).
+`POST /runs/query`, written out as JSON, one by one or a page of its answer) and the rows of its bulk export
+(Parquet in S3: the same fields, its objects possibly as JSON text).
 
 A run is one step of a trace: `id`, `trace_id`, `run_type` (llm, chain, tool, retriever, embedding, prompt,
 parser), `start_time`, `end_time`, `status`, `extra` (its `metadata`, where LangChain puts `ls_model_name`, and
@@ -23,7 +23,8 @@ from .records import INVALID_COUNTS, INVALID_RECORD, INVALID_TIMESTAMP, NO_USAGE
 
 _RUN_TYPES = frozenset({"llm", "chain", "tool", "retriever", "embedding", "prompt", "parser"})
 _TOKENS = ("prompt_tokens", "completion_tokens", "prompt_token_details", "completion_token_details")
-_JSON_FIELDS = ("extra", "metadata", "inputs", "prompt_token_details", "completion_token_details")
+# (Its `inputs`, the prompt, are read back only when they must name the model: they can be large.)
+_JSON_FIELDS = ("extra", "metadata", "prompt_token_details", "completion_token_details")
 
 
 def langsmith_run(data: dict[str, Any]) -> dict[str, Any] | None:
@@ -60,13 +61,16 @@ def read_run(run: dict[str, Any]) -> Inference:
 def _model(run: dict[str, Any]) -> str:
     extra = run.get("extra") if type(run.get("extra")) is dict else {}
     params = extra.get("invocation_params") if type(extra.get("invocation_params")) is dict else {}
-    inputs = run.get("inputs") if type(run.get("inputs")) is dict else {}
     for holder in (run.get("metadata"), extra.get("metadata")):
         if type(holder) is dict and holder.get("ls_model_name"):
             return model_at(holder, "ls_model_name")
-    for holder, key in ((params, "model"), (params, "model_name"), (inputs, "model"), (inputs, "model_name")):
-        if holder.get(key):
-            return model_at(holder, key)
+    for key in ("model", "model_name"):
+        if params.get(key):
+            return model_at(params, key)
+    inputs = objects_read_back(run, ("inputs",)).get("inputs")
+    for key in ("model", "model_name"):
+        if type(inputs) is dict and inputs.get(key):
+            return model_at(inputs, key)
     raise RecordError(INVALID_RECORD, "an llm run that names no model (extra.metadata.ls_model_name, "
                                       "extra.invocation_params.model, inputs.model)")
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import zlib
 
+from .thrift_compact import varint
+
 CODECS = {0: "UNCOMPRESSED", 1: "SNAPPY", 2: "GZIP", 3: "LZO", 4: "BROTLI", 5: "LZ4", 6: "ZSTD", 7: "LZ4_RAW"}
 
 
@@ -60,7 +62,7 @@ def _zstd(data: bytes, size: int) -> bytes:
 
 def snappy(data: bytes, size: int) -> bytes:
     """A raw Snappy block (google/snappy format_description.txt): its length, then literals and back-references."""
-    length, pos = _varint(data, 0)
+    length, pos = varint(data, 0)
     if length != size:
         raise CodecError(f"a snappy block of {length:,} bytes where the page header says {size:,}")
     out = bytearray()
@@ -140,16 +142,3 @@ def _copy(out: bytearray, offset: int, n: int) -> None:
     else:
         pattern = bytes(out[start:])
         out += (pattern * (n // offset + 1))[:n]
-
-
-def _varint(data: bytes, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        if pos >= len(data):
-            raise CodecError("a varint runs past the data")
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, pos
-        shift += 7

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from .parquet_codecs import decompress
-from .thrift_compact import read_struct
+from .thrift_compact import read_struct, varint
 
 REQUIRED, OPTIONAL, REPEATED = 0, 1, 2
 _ENCODINGS = {0: "PLAIN", 2: "PLAIN_DICTIONARY", 3: "RLE", 4: "BIT_PACKED", 5: "DELTA_BINARY_PACKED",
@@ -139,14 +139,7 @@ def _hybrid(data: bytes, pos: int, end: int, width: int, count: int) -> list[int
     while len(out) < count:
         if pos >= end:
             raise ParquetError("levels or indices run past their data")
-        header = shift = 0
-        while True:
-            byte = data[pos]
-            pos += 1
-            header |= (byte & 0x7F) << shift
-            if byte < 0x80:
-                break
-            shift += 7
+        header, pos = varint(data, pos)
         if header & 1:
             groups = min(header >> 1, (count - len(out) + 7) // 8)  # (a run is never longer than what is left)
             packed = int.from_bytes(data[pos:pos + groups * width], "little")

@@ -73,15 +73,25 @@ class Reader:
         return value
 
     def _varint(self) -> int:
-        value = shift = 0
-        while True:
-            byte = self._byte()
-            value |= (byte & 0x7F) << shift
-            if byte < 0x80:
-                return value
-            shift += 7
-            if shift > 70:
-                raise ThriftError("a varint longer than 10 bytes")
+        value, self.pos = varint(self.data, self.pos)
+        return value
+
+
+def varint(data: bytes | memoryview, pos: int) -> tuple[int, int]:
+    """The unsigned LEB128 number at ``pos`` (thrift's varints, Parquet's run headers, Snappy's length) and where it
+    ends."""
+    value = shift = 0
+    while True:
+        if pos >= len(data):
+            raise ThriftError("a varint runs past the data")
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, pos
+        shift += 7
+        if shift > 70:
+            raise ThriftError("a varint longer than 10 bytes")
 
 
 def _unzigzag(n: int) -> int:
