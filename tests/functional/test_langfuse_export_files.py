@@ -1,5 +1,5 @@
 """Langfuse's blob storage export through count_tokens: the files one run writes to S3 (gzipped JSONL, or a JSON
-array, or Parquet as ClickHouse writes it) under `<project>/observations_v2/`, `observations/` (the legacy source, whose rows name no user: attributed by
+array, or CSV, or Parquet as ClickHouse writes it) under `<project>/observations_v2/`, `observations/` (the legacy source, whose rows name no user: attributed by
 the observation's metadata) and `manifests/`. Counts worked out by hand in tests/unit/test_langfuse_exports.py."""
 
 import gzip
@@ -75,6 +75,36 @@ def test_a_parquet_export_bills_as_its_jsonl_does(count_tokens, aws, monkeypatch
     from_parquet = events_on(aws)
     assert event_totals(from_parquet) == TOTALS
     assert sorted(from_parquet, key=lambda e: e["transaction_id"]) == sorted(from_jsonl, key=lambda e: e["transaction_id"])
+    assert drain(aws.sqs, aws.dead_url) == []
+
+
+def langfuse_csv(rows: list[dict]) -> bytes:
+    """The file Langfuse writes with its file type set to CSV (transformStreamToCsv, stringifyForCsv): the first
+    row's keys as the header, every field quoted, a string as it is, null as nothing, anything else as JSON."""
+    def field(value) -> str:
+        text = "" if value is None else value if isinstance(value, str) else json.dumps(value, separators=(",", ":"),
+                                                                                         ensure_ascii=False)
+        return '"' + text.replace('"', '""') + '"'
+
+    names = list(rows[0])
+    return "".join(",".join(field(row.get(name)) for name in names) + "\n" for row in [dict(zip(names, names))] + rows
+                   ).encode()
+
+
+def test_a_csv_export_bills_as_its_jsonl_does(count_tokens, aws, monkeypatch):
+    monkeypatch.setenv("METERING_CONFIG", json.dumps({"subscription_from": ["user_id", "metadata.customer"]}))
+    texts = {"input": '[{"role":"user","content":"Summarise, in two lines:\n\"the report\""}]',
+             "output": "Line one, with a comma.\nLine two — «quoted» \"text\".", "completion_start_time": None}
+    rows = [enriched({**row, **texts}) for row in ROWS]
+    put_and_meter(count_tokens, aws, f"langfuse/cm1proj/observations_v2/{RUN}.jsonl.gz",
+                  gzip.compress("\n".join(json.dumps(row) for row in rows).encode()))
+    from_jsonl = events_on(aws)
+    summary = put_and_meter(count_tokens, aws, f"langfuse/cm1proj/observations_v2/{RUN}.csv.gz",
+                            gzip.compress(langfuse_csv(rows)))
+    assert summary["metered"] == 2 and summary["skipped"] == {"aggregate_span": 1, "no_usage": 1}
+    from_csv = events_on(aws)
+    assert event_totals(from_csv) == TOTALS
+    assert sorted(from_csv, key=lambda e: e["transaction_id"]) == sorted(from_jsonl, key=lambda e: e["transaction_id"])
     assert drain(aws.sqs, aws.dead_url) == []
 
 

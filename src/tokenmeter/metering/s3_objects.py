@@ -1,5 +1,5 @@
-"""Records of S3 objects, read within bounds: one JSON document, a JSON array, or JSON Lines; gzip or plain; or the
-rows of a Parquet file (parquet.py), read whole up to ``max_document_bytes``.
+"""Records of S3 objects, read within bounds: one JSON document, a JSON array, JSON Lines, or the rows of a CSV file
+(csv_rows.py); gzip or plain; or the rows of a Parquet file (parquet.py), read whole up to ``max_document_bytes``.
 
 An object is hostile input as much as a record is, so reading it is bounded:
 - lines are split without re-copying what came before, and a line past ``max_record_bytes`` is
@@ -35,6 +35,7 @@ from tokenmeter.core import decode_json
 from tokenmeter.core.dead_letters import DeadLetter
 from tokenmeter.core.exceptions import TokenmeterError
 
+from .csv_rows import CsvRowError, csv_header, csv_record, joined_rows
 from .records import (
     DECODE_ERROR,
     EMPTY_OBJECT,
@@ -211,6 +212,9 @@ def _json_lines(numbered: Iterator[Line], where: str, identity: str, fallback: i
             yield RawRecord(f"{where}#line={line_number}", f"{identity}#{line_number}", text, fallback, value, lossy,
                             where)
             continue
+        if document_first and value is _INVALID and line_number == 1 and (header := csv_header(line)) is not None:
+            yield from _csv_records(header, numbered, where, identity, fallback, limits, budget)
+            return
         if document_first and value is _INVALID and line_number == 1 and line.lstrip()[:1] in (b"{", b"["):
             # Not one record per line: a pretty-printed document or array, if it is small enough.
             yield from _document(line, numbered, where, identity, fallback, limits, budget)
@@ -222,6 +226,38 @@ def _json_lines(numbered: Iterator[Line], where: str, identity: str, fallback: i
                 yield logged
                 continue
         yield from _values(value, text, f"{where}#line={line_number}", f"{identity}#{line_number}", fallback, lossy, where)
+
+
+def _csv_records(header: list[str], rows: Iterator[Line], where: str, identity: str, fallback: int | None,
+                 limits: ReadLimits, budget: DeadLetterBudget) -> Iterator[Item]:
+    """The rows of a CSV file after its header line, each a record (csv_rows.py)."""
+    exhausted, records = budget.exhausted, 0
+    for number, start, row in joined_rows(rows, limits.max_record_bytes):
+        if where in exhausted:
+            budget.note(where)
+            raise _Stop(start)
+        source = f"{where}#line={number}"
+        if type(row) is int:
+            budget.note(where)
+            yield DeadLetter(RECORD_TOO_LARGE, f"the row at line {number} is {row:,} bytes (limit "
+                             f"{limits.max_record_bytes:,}), inflated bytes {start}-{start + row - 1}", source, "")
+            continue
+        try:
+            text, lossy = row.decode(), False  # type: ignore[union-attr]
+        except UnicodeDecodeError:  # replaced (and flagged) rather than lost, as a JSON line's
+            text, lossy = row.decode("utf-8", "replace"), True  # type: ignore[union-attr]
+        if not text or text.isspace():
+            continue
+        records += 1
+        try:
+            value = csv_record(header, text)
+        except CsvRowError as exc:
+            budget.note(where)
+            yield DeadLetter(DECODE_ERROR, f"CSV row at line {number}: {exc}", source, text)
+            continue
+        yield RawRecord(source, f"{identity}#{number}", text, fallback, value, lossy, where)
+    if records == 0:  # a header alone: an export of nothing
+        yield Skipped(EMPTY_OBJECT, where)
 
 
 def _rest(reason: str, why: str, where: str, offset: int) -> DeadLetter:
