@@ -5,6 +5,7 @@ a dead letter with a reason, or a counted skip."""
 from __future__ import annotations
 
 import base64
+import csv
 import gzip
 import io
 import json
@@ -162,6 +163,25 @@ def test_s3_objects_of_any_content_are_all_accounted_for(body, gzipped):
     key = "logs/x.jsonl.gz" if gzipped else "logs/x.jsonl"
     meter_all(s3_records(FakeS3(gzip.compress(body) if gzipped else body), "bucket", key))
 
+
+
+def _csv(rows: list[list], quoting: int) -> bytes:
+    out = io.StringIO()
+    csv.writer(out, quoting=quoting, lineterminator="\n").writerows(rows)
+    return out.getvalue().encode()
+
+
+csv_fields = st.one_of(st.text(alphabet='a,"\n\r é{}[]1-', max_size=12), records.map(json.dumps), hostile.map(str))
+
+
+@EXAMPLES
+@given(st.lists(st.lists(csv_fields, min_size=1, max_size=4), max_size=5),
+       st.sampled_from([csv.QUOTE_ALL, csv.QUOTE_MINIMAL]), st.binary(max_size=40), st.booleans())
+def test_csv_objects_of_any_rows_are_all_accounted_for(rows, quoting, tail, gzipped):
+    # Rows of any width under a header (some the header's, some not), records' JSON as fields, a garbled end.
+    body = _csv([["id", "type", "usage_details", "model"], *rows], quoting) + tail
+    key = "exports/part.csv.gz" if gzipped else "exports/part.csv"
+    meter_all(s3_records(FakeS3(gzip.compress(body) if gzipped else body), "bucket", key))
 
 envelopes = st.fixed_dictionaries(
     {"messageType": st.sampled_from(["DATA_MESSAGE", "CONTROL_MESSAGE"]) | hostile,

@@ -5,7 +5,9 @@ import csv
 import io
 
 import pytest
-from conftest import OneObject
+from conftest import OneObject, meter_lines
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tokenmeter.core.dead_letters import DeadLetter
 from tokenmeter.metering.csv_rows import CsvRowError, csv_header, csv_record
@@ -41,11 +43,30 @@ def test_other_first_lines_are_no_header(line):
 
 
 def test_fields_are_read_back_as_langfuse_wrote_them():
-    header = ["id", "usage_details", "tags", "end_time", "total_cost", "input", "note"]
-    row = '"g1","{""input"":""1200"",""output"":""310""}","[""a""]","","0.01","{""role"":""user""}","{not json"'
+    header = ["id", "usage_details", "tags", "end_time", "total_cost", "input", "note", "level", "public"]
+    row = ('"g1","{""input"":""1200"",""output"":""310""}","[""a""]","","0.01","{""role"":""user""}","{not json",'
+           '"3","false"')
     assert csv_record(header, row) == {"id": "g1", "usage_details": {"input": "1200", "output": "310"}, "tags": ["a"],
                                        "end_time": None, "total_cost": "0.01", "input": {"role": "user"},
-                                       "note": "{not json"}
+                                       "note": "{not json", "level": 3, "public": False}
+
+
+@pytest.mark.parametrize("text, value", [
+    ("0", 0), ("1100", 1100), ("-5", -5), ("123456789012345678", 123456789012345678),
+    # Text that a number would not give back: left as it is written.
+    ("007", "007"), ("+5", "+5"), ("1e3", "1e3"), ("10.5", "10.5"), ("1234567890123456789", "1234567890123456789"),
+    ("٣", "٣"), ("True", "True"), ("null", "null"), ("-", "-"),
+])
+def test_a_whole_number_is_read_back_only_where_its_text_is_the_number_s_own(text, value):
+    assert csv_record(["a", "b"], f"x,{text}") == {"a": "x", "b": value}
+
+
+def test_a_column_named_as_an_id_stays_text():
+    header = ["id", "trace_id", "requestId", "span.id", "ID", "tokens", "paid"]
+    # A span id of 16 hex digits that are all decimal ones, a numeric request id: ids, not numbers.
+    assert csv_record(header, '"1234567890123456","42","7","9","","1100","true"') == {
+        "id": "1234567890123456", "trace_id": "42", "requestId": "7", "span.id": "9", "ID": None, "tokens": 1100,
+        "paid": True}
 
 
 def test_a_row_of_the_wrong_width_says_so():
@@ -74,10 +95,27 @@ def test_a_file_reads_as_python_s_csv_module_reads_it():
     assert len({record.identity for record in records}) == 3
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.text(alphabet='a,"\n\r \té', max_size=10), min_size=3, max_size=3), max_size=6),
+       st.sampled_from([csv.QUOTE_ALL, csv.QUOTE_MINIMAL]), st.sampled_from(["\n", "\r\n"]))
+def test_any_text_fields_read_back_as_the_csv_module_reads_them(rows, quoting, end):
+    # Each field starts with "x" where it is not empty: text no field is read back from (a number, JSON, true).
+    rows = [[f"x{text}" if text else "" for text in row] for row in rows]
+    out = io.StringIO()
+    writer = csv.writer(out, quoting=quoting, lineterminator=end)
+    writer.writerow(["id", "input", "output"])
+    writer.writerows(rows)
+    expected = [{key: value or None for key, value in row.items()}
+                for row in csv.DictReader(io.StringIO(out.getvalue(), newline=""))]
+    records = read(out.getvalue().encode())
+    assert [record.value for record in records if isinstance(record, RawRecord)] == expected
+    assert all(isinstance(record, RawRecord) for record in records) or (not expected and len(records) == 1)
+
+
 def test_a_bad_row_is_a_letter_and_the_rows_after_it_are_read():
     body = b'"id","n"\n"a","1"\n"b","2","3"\n"c","4"\n'
     first, letter, last = read(body)
-    assert first.value == {"id": "a", "n": "1"} and last.value == {"id": "c", "n": "4"}
+    assert first.value == {"id": "a", "n": 1} and last.value == {"id": "c", "n": 4}
     assert isinstance(letter, DeadLetter) and letter.reason == "decode_error"
     assert letter.source.endswith("#line=3") and "3 fields where the header names 2" in letter.detail
     assert letter.record == '"b","2","3"'
@@ -107,3 +145,34 @@ def test_a_header_alone_is_an_empty_export():
 def test_invalid_utf8_in_a_row_is_replaced_and_flagged():
     [record] = read(b'"id","text"\n"a","caf\xe9"\n')
     assert record.value == {"id": "a", "text": "caf\ufffd"} and record.lossy
+
+
+def test_a_postgres_export_of_litellm_s_spend_logs_bills_its_rows():
+    # `COPY "LiteLLM_SpendLogs" TO ... (FORMAT csv, HEADER)`: quoted only where needed, NULL empty, jsonb as JSON
+    # text, timestamp(3) without its zone and its fraction's trailing zeros.
+    columns = ["request_id", "call_type", "api_key", "spend", "total_tokens", "prompt_tokens", "completion_tokens",
+               "startTime", "endTime", "completionStartTime", "model", "model_id", "model_group", "custom_llm_provider",
+               "api_base", "user", "metadata", "cache_hit", "cache_key", "request_tags", "team_id", "end_user",
+               "requester_ip_address", "messages", "response", "session_id", "status"]
+    rows = [["chatcmpl-9d8e7f6a5b4c3d2e1f0a9b8c", "acompletion", "88dc28d0f0", "0.00071", "1250", "1100", "150",
+             "2024-12-26 23:06:26.12", "2024-12-26 23:06:27.274", "", "gpt-4o-2024-08-06", "a3f5c1", "gpt-4o", "openai",
+             "https://api.openai.com/v1", "", '{"user_api_key_team_id": "t1", "note": "a, b"}', "False", "", "[]", "",
+             "cust-9", "", "{}", "{}", "", "success"],
+            ["chatcmpl-0a1b2c3d4e5f", "acompletion", "88dc28d0f0", "0", "900", "800", "100",
+             "2024-12-26 23:07:00", "2024-12-26 23:07:01.5", "", "gpt-4o-2024-08-06", "a3f5c1", "gpt-4o", "openai",
+             "https://api.openai.com/v1", "", "{}", "True", "", "[]", "", "cust-9", "", "{}", "{}", "", "success"]]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(rows)
+    records = read(out.getvalue().encode())
+    summary, delivered = meter_lines([record.value for record in records], {"subscription_from": ["end_user"]})
+    assert dict(summary.skipped) == {"proxy_cache_hit": 1}  # the second: LiteLLM's cache answered it
+    assert delivered.totals() == {("cust-9", "input"): 1100, ("cust-9", "output"): 150}
+    assert {(e.timestamp, e.properties["model"]) for e in delivered.events} == {("1735254387.274", "gpt-4o-2024-08-06")}
+    # The same row as /spend/logs answers it in JSON: the same events, ids included.
+    as_json = {**dict(zip(columns, rows[0], strict=True)), "spend": 0.00071, "total_tokens": 1250,
+               "prompt_tokens": 1100, "completion_tokens": 150, "metadata": {"user_api_key_team_id": "t1"},
+               "startTime": "2024-12-26T23:06:26.120Z", "endTime": "2024-12-26T23:06:27.274Z"}
+    _, from_json = meter_lines([as_json], {"subscription_from": ["end_user"]})
+    assert from_json.events == delivered.events

@@ -5,14 +5,21 @@ The first line names the columns; each row after it is a record. Fields follow R
 quoted where they hold a comma, a quote or a line break (Langfuse quotes every one), a quote inside doubled; a
 quoted field may run over several lines, so a row is the lines up to the one that closes its last quote.
 
+A database's table export reads the same way (PostgreSQL's `COPY ... TO ... (FORMAT csv, HEADER)` of LiteLLM's
+`LiteLLM_SpendLogs`, say): fields quoted only where they must be, JSON columns as JSON text.
+
 A CSV field is text, so its type is gone: Langfuse writes a string as it is, anything else as JSON, and null as
-an empty field (langfuse: transformStreamToCsv, stringifyForCsv). So a field holding a JSON object or array (a
-map such as `usage_details` or `metadata`) is read back as one, an empty field as null, and any other stays
-text: numbers included, as the readers take counts written as text (ClickHouse's 64-bit integers are).
+an empty field (langfuse: transformStreamToCsv, stringifyForCsv); a database writes NULL as an empty field. So a
+field holding a JSON object or array (a map such as `usage_details` or `metadata`) is read back as one, an empty
+field as null, a whole number written as JSON writes it (no sign but `-`, no leading zero: the text is the
+number's only spelling) as a number, `true` and `false` as booleans; any other field stays text (decimals and times
+included). A column named as an id (`id`, `trace_id`, `requestId`, ...) stays text whatever it holds: ids are strings
+in the records the readers know, and a span id of hex digits that happen to be decimal ones is still an id.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -24,6 +31,8 @@ import orjson
 _COLUMN = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*\Z")
 _FIELD = re.compile(r'"((?:[^"]+|"")*)"|([^,"]*)')
 _QUOTE = ord('"')
+_WHOLE = re.compile(r"-?(?:0|[1-9][0-9]{0,17})\Z")  # (past 18 digits, text: no count or id is that long)
+_WORDS = {"true": True, "false": False}
 
 
 class CsvRowError(ValueError):
@@ -77,7 +86,12 @@ def csv_record(header: list[str], row: str) -> dict[str, Any]:
         raise CsvRowError("not a row of CSV fields: a quote left open, or one inside a field that is not quoted")
     if len(fields) != len(header):
         raise CsvRowError(f"{len(fields)} fields where the header names {len(header)} columns")
-    return {name: _value(text) for name, text in zip(header, fields, strict=True)}
+    return {name: (text or None) if _is_id(name) else _value(text) for name, text in zip(header, fields, strict=True)}
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_id(name: str) -> bool:
+    return name.lower() == "id" or name.endswith(("_id", ".id", "Id", "ID"))
 
 
 def _fields(text: str) -> list[str] | None:
@@ -99,10 +113,13 @@ def _fields(text: str) -> list[str] | None:
 def _value(text: str) -> Any:
     if not text:
         return None
-    if text[0] in "{[":
+    first = text[0]
+    if first in "{[":
         try:
             value = orjson.loads(text)
         except orjson.JSONDecodeError:
             return text
         return value if type(value) in (dict, list) else text
-    return text
+    if (first.isdigit() or first == "-") and _WHOLE.match(text):
+        return int(text)
+    return _WORDS.get(text, text)
