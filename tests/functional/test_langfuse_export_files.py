@@ -78,6 +78,25 @@ def test_a_parquet_export_bills_as_its_jsonl_does(count_tokens, aws, monkeypatch
     assert drain(aws.sqs, aws.dead_url) == []
 
 
+def test_a_json_export_past_the_record_limit_bills_every_observation(count_tokens, aws, monkeypatch):
+    # Langfuse writes a JSON export as one array on one line (transformStreamToJson): an hour of a busy project's
+    # observations with their prompts passes max_record_bytes (16 MiB); here the limits are made small instead.
+    limits = {"max_record_bytes": 2048, "max_document_bytes": 4096}
+    monkeypatch.setenv("METERING_CONFIG", json.dumps({"subscription_from": ["user_id", "metadata.customer"], **limits}))
+    rows = [enriched({**row, "input": "a prompt " * 100}) for row in ROWS]
+    put_and_meter(count_tokens, aws, f"langfuse/cm1proj/observations_v2/{RUN}.jsonl.gz",
+                  gzip.compress("\n".join(json.dumps(row) for row in rows).encode()))
+    from_jsonl = events_on(aws)
+    export = json.dumps(rows, separators=(",", ":")).encode()
+    assert len(export) > 4096
+    summary = put_and_meter(count_tokens, aws, f"langfuse/cm1proj/observations_v2/{RUN}.json.gz", gzip.compress(export))
+    assert summary["metered"] == 2 and summary["skipped"] == {"aggregate_span": 1, "no_usage": 1}
+    from_json = events_on(aws)
+    assert event_totals(from_json) == TOTALS
+    assert sorted(from_json, key=lambda e: e["transaction_id"]) == sorted(from_jsonl, key=lambda e: e["transaction_id"])
+    assert drain(aws.sqs, aws.dead_url) == []
+
+
 def langfuse_csv(rows: list[dict]) -> bytes:
     """The file Langfuse writes with its file type set to CSV (transformStreamToCsv, stringifyForCsv): the first
     row's keys as the header, every field quoted, a string as it is, null as nothing, anything else as JSON."""

@@ -18,7 +18,7 @@ from tokenmeter.core import UsageEvent, parse_config
 from tokenmeter.ingestion.http_api import HttpSettings, handle_request
 from tokenmeter.metering.formats import NothingToBill, read_inference
 from tokenmeter.metering.metering import Meter
-from tokenmeter.metering.records import RecordError
+from tokenmeter.metering.records import ReadLimits, RecordError
 from tokenmeter.metering.tokenizer_pool import TokenizerPool
 from tokenmeter.metering.triggers import cloudwatch_lines, cloudwatch_records, s3_records, trigger_records
 from tokenmeter.nats import PublishOutcome
@@ -182,6 +182,16 @@ def test_csv_objects_of_any_rows_are_all_accounted_for(rows, quoting, tail, gzip
     body = _csv([["id", "type", "usage_details", "model"], *rows], quoting) + tail
     key = "exports/part.csv.gz" if gzipped else "exports/part.csv"
     meter_all(s3_records(FakeS3(gzip.compress(body) if gzipped else body), "bucket", key))
+
+
+@EXAMPLES
+@given(st.lists(records | json_values, max_size=8), st.integers(0, 2000), st.binary(max_size=8), st.booleans())
+def test_json_arrays_past_the_read_limits_are_all_accounted_for(values, cut, garbage, indent):
+    # Read element by element (json_arrays.py): cut anywhere, something not JSON put in anywhere.
+    body = json.dumps(values, indent=1 if indent else None).encode()
+    body = body[:cut] + garbage + body[cut:] if garbage else body[:cut] if cut < len(body) else body
+    limits = ReadLimits(max_record_bytes=64, max_document_bytes=64)
+    meter_all(s3_records(FakeS3(b" [" + body[1:] if body[:1] == b"[" else body), "bucket", "x.json", limits))
 
 envelopes = st.fixed_dictionaries(
     {"messageType": st.sampled_from(["DATA_MESSAGE", "CONTROL_MESSAGE"]) | hostile,

@@ -239,8 +239,9 @@ _CHILD = textwrap.dedent("""
 S3_CASES = {  # what each must come to
     "one 1.5 GB line": {"metered": 0, "dead_letters": {"object_too_large": 1}},  # stopped at 1 GiB, mid-line
     "a broken first line and 35 MB of records": {"metered": 250_000, "dead_letters": {"malformed_json": 1}},
-    "a 64 MB JSON array on one line": {"metered": 0, "dead_letters": {"record_too_large": 1}},
-    "a 64 MB pretty-printed array": {"metered": 0, "dead_letters": {"malformed_json": 1000, "too_many_dead_letters": 1}},
+    # Read element by element (json_arrays.py): every record billed; the array's last element, 1, is no record.
+    "a 64 MB JSON array on one line": {"metered": 600_000, "dead_letters": {"unknown_format": 1}},
+    "a 64 MB pretty-printed array": {"metered": 600_000, "dead_letters": {"unknown_format": 1}},
     "a million empty objects in 3 KB of gzip": {"metered": 0, "dead_letters": {"unknown_format": 1000,
                                                                                "too_many_dead_letters": 1}},
 }

@@ -6,7 +6,8 @@ An object is hostile input as much as a record is, so reading it is bounded:
   skipped to the next newline and dead-lettered with its byte range;
 - at most ``max_object_bytes`` are read (inflated); the rest becomes one dead letter with its range;
 - a whole-document parse (a pretty-printed document or a JSON array) is tried only below
-  ``max_document_bytes``, so a broken first line never pulls a large object into memory;
+  ``max_document_bytes``, so a broken first line never pulls a large object into memory; an array past it (or
+  on a line past ``max_record_bytes``) is read element by element (json_arrays.py);
 - after ``max_dead_letters_per_object`` dead letters the rest becomes one dead letter with its range;
 - the object read is the version the notification named (``versionId``, else its ``eTag``): one
   overwritten in between is a dead letter, never its new content billed under the old notification;
@@ -17,7 +18,9 @@ Every such letter names the object and where reading stopped, so the object can 
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import io
 import itertools
 import json
 import re
@@ -36,6 +39,7 @@ from tokenmeter.core.dead_letters import DeadLetter
 from tokenmeter.core.exceptions import TokenmeterError
 
 from .csv_rows import CsvRowError, csv_header, csv_record, joined_rows
+from .json_arrays import array_elements
 from .records import (
     DECODE_ERROR,
     EMPTY_OBJECT,
@@ -129,17 +133,29 @@ def s3_records(s3: Any, bucket: str, key: str, limits: ReadLimits | None = None,
     modified = response.get("LastModified")
     fallback = int(modified.timestamp() * 1000) if modified is not None else None
     body: Any = reader
-    first = reader.head()
+    first = opening = reader.head()
+    identity = f"s3:{bucket}/{key}@{etag}"
     if first[:4] == PARQUET_MAGIC:  # Langfuse's export (its default file type): rows, not lines
-        yield from _parquet_rows(reader, where, f"s3:{bucket}/{key}@{etag}", fallback, limits)
+        yield from _parquet_rows(reader, where, identity, fallback, limits)
         return
     if first[:2] == GZIP_MAGIC:  # by content, not name: Firehose writes its gzip objects with no suffix
         # (Firehose's archives are gzip: _Envelopes looks at what the gzip stream inflates to as it reads it.)
-        body = _Envelopes(gzip.GzipFile(fileobj=reader, mode="rb"))
+        inflated = gzip.GzipFile(fileobj=reader, mode="rb")
+        with contextlib.suppress(OSError, EOFError, zlib.error):  # (told below, as the object is read)
+            opening = inflated.peek(_CHUNK)
+        body = _Envelopes(inflated)
     elif _ENVELOPE.startswith(first[:len(_ENVELOPE)]):
         body = _Envelopes(reader)  # (plain: decompressed by Firehose, its envelopes kept)
+    if opening.lstrip()[:1] == b"[":
+        yield from _array_object(body, where, identity, fallback, limits, budget)
+        return
+    yield from _object_lines(body, where, identity, fallback, limits, budget)
+
+
+def _object_lines(body: Any, where: str, identity: str, fallback: int | None, limits: ReadLimits,
+                  budget: DeadLetterBudget) -> Iterator[Item]:
+    """The records of an object read line by line (a document or an array on several lines parsed whole)."""
     lines = _Lines(body, limits)
-    identity = f"s3:{bucket}/{key}@{etag}"
     try:
         yield from _json_lines(_log_messages(iter(lines), limits), where, identity, fallback, limits, budget,
                                document_first=True)
@@ -153,6 +169,24 @@ def s3_records(s3: Any, bucket: str, key: str, limits: ReadLimits | None = None,
         return
     if lines.number == 0:
         yield Skipped(EMPTY_OBJECT, where)
+
+
+def _array_object(body: Any, where: str, identity: str, fallback: int | None, limits: ReadLimits,
+                  budget: DeadLetterBudget) -> Iterator[Item]:
+    """An object holding a JSON array: read as any object is where it keeps to that reading's bounds (a document up to
+    ``max_document_bytes``, each line up to ``max_record_bytes``), else element by element (json_arrays.py)."""
+    parts, size = [], 0
+    try:
+        while size <= limits.max_document_bytes and (chunk := body.read(_CHUNK * 16)):
+            parts.append(chunk)
+            size += len(chunk)
+        ahead = b"".join(parts)
+        if size <= limits.max_document_bytes and max(map(len, ahead.split(b"\n"))) <= limits.max_record_bytes:
+            yield from _object_lines(io.BytesIO(ahead), where, identity, fallback, limits, budget)
+            return
+        yield from array_elements(ahead, body, where, identity, fallback, limits, budget)
+    except (OSError, EOFError, zlib.error) as exc:  # a corrupt gzip stream
+        yield DeadLetter(DECODE_ERROR, f"object unreadable: {exc}", where, "")
 
 
 def _parquet_rows(reader: _ObjectReader, where: str, identity: str, fallback: int | None,

@@ -1,0 +1,152 @@
+"""A JSON array too large to parse whole, read element by element (s3_objects.py).
+
+Exporters write a whole file as one array: Langfuse's blob storage export with its file type set to JSON puts an
+hour's observations in `[{...},{...},...]` on one line (langfuse: transformStreamToJson), which passes the metering
+config's `max_record_bytes` at a few thousand observations with their prompts. Read as a line, such a file was one
+`record_too_large` letter and nothing billed. Here the array's text is decoded as it is read and each element parsed
+as soon as it is whole, so memory holds about one element; an element past `max_record_bytes`, or text that is not
+JSON, ends the reading with one letter for the rest, naming the element it stopped at (the elements before it are
+records already).
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from tokenmeter.core.dead_letters import DeadLetter
+
+from .records import (
+    DECODE_ERROR,
+    OBJECT_TOO_LARGE,
+    RECORD_TOO_LARGE,
+    TOO_MANY_DEAD_LETTERS,
+    DeadLetterBudget,
+    RawRecord,
+    ReadLimits,
+)
+
+_CHUNK = 1 << 20
+_DECODER = json.JSONDecoder()
+_SPACE = " \t\r\n"
+_NUMBER_GOES_ON = re.compile(r"[0-9.eE+\-]*\Z")
+_KEEP = 1 << 20  # consumed text is dropped once this much of it piles up at the front
+
+
+class _Text:
+    """The object's text, decoded as it is read; consumed from the front."""
+
+    def __init__(self, head: bytes, body: Any, max_bytes: int):
+        self.head, self.body, self.max_bytes = head, body, max_bytes
+        self.text, self.at = "", 0  # what is decoded, and where the unconsumed part begins
+        self.read_bytes = 0
+        self.ended = self.truncated = self.lossy = False
+        self._utf8 = codecs.getincrementaldecoder("utf-8")()
+
+    def more(self) -> bool:
+        """Read and decode another chunk; False once the object (or what may be read of it) is all read."""
+        if self.ended:
+            return False
+        if self.read_bytes < len(self.head):  # what was read ahead, first
+            chunk = self.head[self.read_bytes:self.read_bytes + _CHUNK]
+        else:
+            chunk = self.body.read(_CHUNK)
+        if self.read_bytes + len(chunk) > self.max_bytes:
+            chunk, self.truncated = chunk[: self.max_bytes - self.read_bytes], True
+        self.read_bytes += len(chunk)
+        final = not chunk or self.truncated
+        try:
+            decoded = self._utf8.decode(chunk, final)
+        except UnicodeDecodeError:  # replaced (and flagged) rather than lost, as a JSON line's
+            self.lossy = True
+            decoded = bytes(chunk).decode("utf-8", "replace")
+            self._utf8.reset()
+        if self.at > _KEEP:
+            self.text, self.at = self.text[self.at:], 0
+        self.text += decoded
+        self.ended = final
+        return bool(decoded) or not final
+
+    def skip_space(self) -> str:
+        """The next character that is not JSON whitespace ("" at the end), not consumed."""
+        while True:
+            text, at = self.text, self.at
+            while at < len(text) and text[at] in _SPACE:
+                at += 1
+            self.at = at
+            if at < len(text):
+                return text[at]
+            if not self.more():
+                return ""
+
+
+def array_elements(head: bytes, body: Any, where: str, identity: str, fallback: int | None, limits: ReadLimits,
+                   budget: DeadLetterBudget) -> Iterator[RawRecord | DeadLetter]:
+    """Each element of the array that ``head`` (read ahead) and then ``body`` hold (its first byte not space is
+    ``[``) a record, named by its index: as a short array read whole is, ``#line=1[i]`` where it begins on the
+    object's first line (an array written on one line), else ``[i]``."""
+    text = _Text(head, body, limits.max_object_bytes)
+    text.skip_space()
+    bracket = text.at
+    text.at += 1
+    index, source, key = 0, f"{where}[", f"{identity}["
+    if text.skip_space() != "]" and "\n" not in text.text[bracket:text.at]:
+        line = text.text.count("\n", 0, bracket) + 1
+        source, key = f"{where}#line={line}[", f"{identity}#{line}["
+    while True:
+        if where in budget.exhausted:
+            budget.note(where)
+            yield DeadLetter(TOO_MANY_DEAD_LETTERS, f"more than {budget.cap} dead letters: elements from {index:,} on "
+                             "were not read; backfill the object once fixed", where, "")
+            return
+        if text.skip_space() == "]":
+            return
+        start = text.at
+        found = _element(text, limits.max_record_bytes)
+        if isinstance(found, DeadLetter):
+            yield DeadLetter(found.reason, f"element {index:,} of the array: {found.detail}", where, "")
+            return
+        lossy, text.lossy = text.lossy, False
+        if text.at - start > limits.max_record_bytes:  # whole, but past what a record may be: as a long line is
+            budget.note(where)
+            yield DeadLetter(RECORD_TOO_LARGE, f"element {index:,} of the array: {text.at - start:,} characters, past "
+                             f"max_record_bytes ({limits.max_record_bytes:,})", f"{source}{index}]", "")
+        else:
+            yield RawRecord(f"{source}{index}]", f"{key}{index}]", "", fallback, value=found, lossy=lossy, origin=where)
+        index += 1
+        after = text.skip_space()
+        if after == ",":
+            text.at += 1
+        elif after != "]":
+            why = (f"the object inflates past {limits.max_object_bytes:,} bytes" if text.truncated
+                   else "the array ends without its ]" if after == "" else f"{after!r} where , or ] must come")
+            reason = OBJECT_TOO_LARGE if text.truncated else DECODE_ERROR
+            yield DeadLetter(reason, f"after element {index - 1:,} of the array: {why}; the rest was not read",
+                             where, "")
+            return
+
+
+def _element(text: _Text, max_bytes: int) -> Any:
+    """The value that begins at ``text.at`` (consumed), or a DeadLetter saying why there is none."""
+    while True:
+        start = text.at
+        try:
+            value, end = _DECODER.raw_decode(text.text, start)
+            # A number may go on in the next chunk ("1" of "12", "0." of "0.5", "1e" of "1e6"); anything else ends
+            # where it ends, as does a number before any other character.
+            if text.ended or type(value) not in (int, float) or not _NUMBER_GOES_ON.match(text.text, end):
+                text.at = end
+                return value
+        except json.JSONDecodeError as exc:
+            if text.ended:
+                return DeadLetter(OBJECT_TOO_LARGE if text.truncated else DECODE_ERROR,
+                                  f"not JSON ({exc.msg})" if not text.truncated else
+                                  f"the object inflates past {text.max_bytes:,} bytes", "", "")
+        except RecursionError:
+            return DeadLetter(DECODE_ERROR, "JSON nested too deeply", "", "")
+        if len(text.text) - start > max_bytes:  # (characters, at most as many as the bytes they were)
+            return DeadLetter(RECORD_TOO_LARGE, f"larger than max_record_bytes ({max_bytes:,})", "", "")
+        text.more()
