@@ -4,9 +4,10 @@ Exporters write a whole file as one array: Langfuse's blob storage export with i
 hour's observations in `[{...},{...},...]` on one line (langfuse: transformStreamToJson), which passes the metering
 config's `max_record_bytes` at a few thousand observations with their prompts. Read as a line, such a file was one
 `record_too_large` letter and nothing billed. Here the array's text is decoded as it is read and each element parsed
-as soon as it is whole, so memory holds about one element; an element past `max_record_bytes`, or text that is not
-JSON, ends the reading with one letter for the rest, naming the element it stopped at (the elements before it are
-records already).
+as soon as it is whole, so memory holds about one element. An element past `max_record_bytes` is a letter of its own,
+as a long line is; text that is not JSON, or an element that does not end within `max_record_bytes` (its end cannot
+be found without reading it whole), ends the reading with one letter for the rest, naming the element it stopped at
+(the elements before it are records already).
 """
 
 from __future__ import annotations
