@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 
 from conftest import LambdaContext, drain
 
@@ -76,3 +77,32 @@ def test_the_preview_bills_what_count_tokens_bills_for_the_same_object(count_tok
             key = (event["external_subscription_id"], event["properties"]["model"], event["properties"]["token_type"])
             billed[key] = billed.get(key, 0) + event["properties"]["tokens"]
     assert billed == previewed and len(billed) == 5
+
+
+def test_a_file_a_windows_tool_wrote_with_a_byte_order_mark_reads_as_without_it(capsys, monkeypatch, tmp_path):
+    # A pretty-printed document, plain and gzipped, and JSON Lines: the mark is no part of the first record.
+    bodies = {"doc.json": json.dumps(OPENAI, indent=2).encode(), "doc.json.gz": gzip.compress(
+        b"\xef\xbb\xbf" + json.dumps(OPENAI, indent=2).encode()), "lines.jsonl": "\n".join(LINES[:2]).encode()}
+    for name, body in bodies.items():
+        path = tmp_path / name
+        path.write_bytes(body if name.endswith(".gz") else b"\xef\xbb\xbf" + body)
+        code, out, _ = run(capsys, monkeypatch, "check", str(path), "--json")
+        [report] = json.loads(out)
+        assert code == 0 and report["dead_letters"] == {}, (name, report)
+        assert report["metered"] == (2 if name == "lines.jsonl" else 1), name
+
+
+def test_output_cut_short_by_its_reader_is_no_traceback(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "app.jsonl"
+    path.write_text("\n".join(LINES))
+    env = {**os.environ, "METERING_CONFIG": json.dumps(CONFIG)}
+    # A reader that takes nothing and goes (as `| head -0` does): the output meets a closed pipe.
+    command = "import sys; from tokenmeter.cli.cli import main; sys.exit(main())"
+    child = subprocess.Popen([sys.executable, "-c", command, "check", str(path)], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=env)
+    child.stdout.close()
+    stderr = child.stderr.read().decode()
+    assert child.wait() == 1 and "Traceback" not in stderr, stderr

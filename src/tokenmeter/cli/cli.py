@@ -39,6 +39,9 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
     except (BotoCoreError, ClientError) as exc:  # no region or credentials, a bucket or queue refused: AWS says which
         print(f"tokenmeter {args.command}: AWS: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # the reader went away (`| head`): what it read stands, and no traceback follows it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # (Python flushes stdout again at exit)
+        return 1
     return 0
 
 

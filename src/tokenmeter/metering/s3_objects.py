@@ -64,6 +64,7 @@ _INVALID: Any = object()
 _READ_ATTEMPTS = 3
 GZIP_MAGIC = b"\x1f\x8b"
 PARQUET_MAGIC = b"PAR1"
+UTF8_BOM = b"\xef\xbb\xbf"
 _DECODER = json.JSONDecoder()
 _SPACES = re.compile(r"\s*")
 _STAMPED = re.compile(rb"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?Z ")
@@ -143,7 +144,13 @@ def s3_records(s3: Any, bucket: str, key: str, limits: ReadLimits | None = None,
         inflated = gzip.GzipFile(fileobj=reader, mode="rb")
         with contextlib.suppress(OSError, EOFError, zlib.error):  # (told below, as the object is read)
             opening = inflated.peek(_CHUNK)
+            if opening.startswith(UTF8_BOM):
+                inflated.read(len(UTF8_BOM))
+                opening = opening[len(UTF8_BOM):]
         body = _Envelopes(inflated)
+    elif first.startswith(UTF8_BOM):  # a Windows tool's byte order mark: no part of the first record
+        reader.read(len(UTF8_BOM))
+        opening = first[len(UTF8_BOM):]
     elif _ENVELOPE.startswith(first[:len(_ENVELOPE)]):
         body = _Envelopes(reader)  # (plain: decompressed by Firehose, its envelopes kept)
     if opening.lstrip()[:1] == b"[":
