@@ -193,6 +193,14 @@ def test_json_arrays_past_the_read_limits_are_all_accounted_for(values, cut, gar
     limits = ReadLimits(max_record_bytes=64, max_document_bytes=64)
     meter_all(s3_records(FakeS3(b" [" + body[1:] if body[:1] == b"[" else body), "bucket", "x.json", limits))
 
+
+@EXAMPLES
+@given(st.sampled_from([b"\x28\xb5\x2f\xfd", b"\xff\x06\x00\x00sNaPpY", b"PK\x03\x04", b"\x00\x00\x01\x00\x00\x00\x00\x20\x80\x02"]),
+       st.binary(max_size=300))
+def test_objects_that_only_begin_as_a_compressed_format_are_all_accounted_for(magic, rest):
+    # zstd, Snappy's framing, ZIP and Hadoop's Snappy blocks, followed by anything.
+    meter_all(s3_records(FakeS3(magic + rest), "bucket", "firehose/part"))
+
 envelopes = st.fixed_dictionaries(
     {"messageType": st.sampled_from(["DATA_MESSAGE", "CONTROL_MESSAGE"]) | hostile,
      "logEvents": st.lists(st.fixed_dictionaries({}, optional={

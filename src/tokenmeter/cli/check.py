@@ -1,6 +1,6 @@
 """`tokenmeter check FILE...`: what count_tokens would make of local log files, sending nothing.
 
-Each file is read as count_tokens reads an S3 object (JSON Lines or a JSON document, CSV or Parquet, gzip or plain, a
+Each file is read as count_tokens reads an S3 object (JSON Lines or a JSON document, CSV or Parquet, plain or compressed, a
 prefix before a line's JSON, CloudWatch Logs exports, Firehose archives), with the metering config and tokenizers of
 METERING_CONFIG: the tokens each subscription, model and token type would be billed, what is skipped, and each
 dead letter's reason, where and why. For trying a log format, or a config, before pointing the stack at it.

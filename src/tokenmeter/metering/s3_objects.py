@@ -1,5 +1,6 @@
 """Records of S3 objects, read within bounds: one JSON document, a JSON array, JSON Lines, or the rows of a CSV file
-(csv_rows.py); gzip or plain; or the rows of a Parquet file (parquet.py), read whole up to ``max_document_bytes``.
+(csv_rows.py); plain, gzip, or compressed as compressed.py reads; or the rows of a Parquet file (parquet.py), read
+whole up to ``max_document_bytes``.
 
 An object is hostile input as much as a record is, so reading it is bounded:
 - lines are split without re-copying what came before, and a line past ``max_record_bytes`` is
@@ -38,8 +39,8 @@ from tokenmeter.core import decode_json
 from tokenmeter.core.dead_letters import DeadLetter
 from tokenmeter.core.exceptions import TokenmeterError
 
+from .compressed import inflating
 from .csv_rows import CsvRowError, csv_header, csv_record, joined_rows
-from .json_arrays import array_elements
 from .records import (
     DECODE_ERROR,
     EMPTY_OBJECT,
@@ -139,11 +140,16 @@ def s3_records(s3: Any, bucket: str, key: str, limits: ReadLimits | None = None,
     if first[:4] == PARQUET_MAGIC:  # Langfuse's export (its default file type): rows, not lines
         yield from _parquet_rows(reader, where, identity, fallback, limits)
         return
-    if first[:2] == GZIP_MAGIC:  # by content, not name: Firehose writes its gzip objects with no suffix
-        # (Firehose's archives are gzip: _Envelopes looks at what the gzip stream inflates to as it reads it.)
-        inflated = gzip.GzipFile(fileobj=reader, mode="rb")
+    # By content, not name: Firehose writes its compressed objects with no suffix. (A Firehose archive of a log
+    # group is gzip, or what else the stream's compression says: _Envelopes looks at what it inflates to.)
+    inflated = gzip.GzipFile(fileobj=reader, mode="rb") if first[:2] == GZIP_MAGIC else inflating(first, reader)
+    if inflated is not None:
         with contextlib.suppress(OSError, EOFError, zlib.error):  # (told below, as the object is read)
             opening = inflated.peek(_CHUNK)
+            if opening[:2] == GZIP_MAGIC and not isinstance(inflated, gzip.GzipFile):
+                # Firehose compressing what CloudWatch Logs had gzipped (a log group's subscription, not decompressed)
+                inflated = gzip.GzipFile(fileobj=inflated, mode="rb")
+                opening = inflated.peek(_CHUNK)
             if opening.startswith(UTF8_BOM):
                 inflated.read(len(UTF8_BOM))
                 opening = opening[len(UTF8_BOM):]
@@ -191,6 +197,8 @@ def _array_object(body: Any, where: str, identity: str, fallback: int | None, li
         if size <= limits.max_document_bytes and max(map(len, ahead.split(b"\n"))) <= limits.max_record_bytes:
             yield from _object_lines(io.BytesIO(ahead), where, identity, fallback, limits, budget)
             return
+        from .json_arrays import array_elements  # (only for an array too large to read whole)
+
         yield from array_elements(ahead, body, where, identity, fallback, limits, budget)
     except (OSError, EOFError, zlib.error) as exc:  # a corrupt gzip stream
         yield DeadLetter(DECODE_ERROR, f"object unreadable: {exc}", where, "")

@@ -1,0 +1,150 @@
+"""Objects compressed as a Firehose delivery stream's CompressionFormat writes them (SNAPPY: the Snappy framing
+format; HADOOP_SNAPPY: Hadoop's block stream; ZIP) and as log shippers write zstd: the same records, under the same
+names, as the plain object. Each compressed form is built here from its format's own description (google/snappy
+framing_format.txt; Hadoop's BlockCompressorStream; PKWARE's APPNOTE through Python's zipfile; pyarrow's zstd and
+raw Snappy), not by the reader's code."""
+
+import gzip
+import io
+import json
+import struct
+import zipfile
+
+import pyarrow as pa
+import pytest
+from conftest import OneObject
+
+from tokenmeter.core.dead_letters import DeadLetter
+from tokenmeter.metering.records import RawRecord
+from tokenmeter.metering.s3_objects import s3_records
+
+RECORDS = [{"id": f"chatcmpl-{i:06d}", "object": "chat.completion", "created": 1732646400 + i, "model": "gpt-4o",
+            "user": f"sub_{i % 7}", "usage": {"prompt_tokens": 10 + i, "completion_tokens": 5},
+            "note": "x" * (i % 300)} for i in range(3000)]
+PLAIN = "\n".join(json.dumps(record) for record in RECORDS).encode() + b"\n"  # ~600 KB: many chunks and blocks
+
+
+def raw_snappy(data: bytes) -> bytes:
+    return pa.compress(data, codec="snappy", asbytes=True)
+
+
+_CRC32C = []
+for _n in range(256):
+    for _ in range(8):
+        _n = (_n >> 1) ^ (0x82F63B78 if _n & 1 else 0)
+    _CRC32C.append(_n)
+
+
+def masked_crc32c(data: bytes) -> int:
+    """CRC-32C (Castagnoli), masked as the framing format stores it."""
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc = _CRC32C[(crc ^ byte) & 0xFF] ^ (crc >> 8)
+    crc ^= 0xFFFFFFFF
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def _chunk(kind: int, body: bytes) -> bytes:
+    return bytes([kind]) + len(body).to_bytes(3, "little") + body
+
+
+def snappy_framed(data: bytes, *, extras: bool = False) -> bytes:
+    """The framing format: the stream identifier, then chunks of at most 64 KiB of data, each with the masked
+    CRC-32C of its data; compressed where that is shorter, else stored."""
+    out = [_chunk(0xFF, b"sNaPpY")]
+    for at in range(0, len(data), 65536):
+        piece = data[at:at + 65536]
+        crc = masked_crc32c(piece)
+        packed = raw_snappy(piece)
+        out.append(_chunk(0, crc.to_bytes(4, "little") + packed) if len(packed) < len(piece)
+                   else _chunk(1, crc.to_bytes(4, "little") + piece))
+        if extras and at == 0:  # padding, a skippable chunk, and a second stream's identifier (streams joined)
+            out += [_chunk(0xFE, bytes(5)), _chunk(0x80, b"skip me"), _chunk(0xFF, b"sNaPpY")]
+    return b"".join(out)
+
+
+def hadoop_snappy(data: bytes, block: int = 256 * 1024, chunks_per_block: int = 1) -> bytes:
+    """Hadoop's BlockCompressorStream: per block its length, then each compressed chunk after its length."""
+    out = []
+    for at in range(0, len(data), block):
+        piece = data[at:at + block]
+        out.append(struct.pack(">I", len(piece)))
+        step = -(-len(piece) // chunks_per_block)
+        for sub in range(0, len(piece), step):
+            packed = raw_snappy(piece[sub:sub + step])
+            out.append(struct.pack(">I", len(packed)) + packed)
+    return b"".join(out)
+
+
+class _Unseekable(io.RawIOBase):
+    """A stream zipfile cannot seek back in, so it writes each member's sizes after its data (flag bit 3)."""
+
+    def __init__(self):
+        self.data = bytearray()
+
+    def writable(self):
+        return True
+
+    def write(self, b):
+        self.data += b
+        return len(b)
+
+
+def zipped(members: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED, streamed: bool = False) -> bytes:
+    sink = _Unseekable() if streamed else io.BytesIO()
+    with zipfile.ZipFile(sink, "w", compression=method) as archive:
+        for name, data in members.items():
+            if streamed:
+                with archive.open(name, "w") as member:
+                    member.write(data)
+            else:
+                archive.writestr(name, data)
+    return bytes(sink.data) if streamed else sink.getvalue()
+
+
+def read(body: bytes) -> list:
+    return list(s3_records(OneObject(body), "logs", "firehose/2026/11/29/06/stream-1-2026-11-29-06-00-00-abc"))
+
+
+PLAIN_READ = [(r.source, r.identity, r.value) for r in read(PLAIN)]
+
+FORMS = {
+    "zstd": pa.compress(PLAIN, codec="zstd", asbytes=True),
+    "zstd, two frames": pa.compress(PLAIN[:100_000], codec="zstd", asbytes=True) + pa.compress(
+        PLAIN[100_000:], codec="zstd", asbytes=True),
+    "snappy framed (Firehose SNAPPY)": snappy_framed(PLAIN),
+    "snappy framed, padding and skippable chunks": snappy_framed(PLAIN, extras=True),
+    "Hadoop snappy (Firehose HADOOP_SNAPPY)": hadoop_snappy(PLAIN),
+    "Hadoop snappy, blocks of several chunks": hadoop_snappy(PLAIN, block=100_000, chunks_per_block=3),
+    "zip, deflated (Firehose ZIP)": zipped({"part-0": PLAIN}),
+    "zip, stored": zipped({"part-0": PLAIN}, zipfile.ZIP_STORED),
+    "zip, written as a stream": zipped({"part-0": PLAIN}, streamed=True),
+    "snappy framed around gzip (a log group's payloads, compressed again)": snappy_framed(gzip.compress(PLAIN)),
+}
+
+
+@pytest.mark.parametrize("form", list(FORMS))
+def test_a_compressed_object_reads_as_the_plain_one(form):
+    assert [(r.source, r.identity, r.value) for r in read(FORMS[form])] == PLAIN_READ
+
+
+def test_the_files_of_a_zip_are_read_one_after_another():
+    half = PLAIN.index(b"\n", len(PLAIN) // 2)
+    body = zipped({"a": PLAIN[:half], "dir/": b"", "b": PLAIN[half + 1:]}, streamed=True)
+    assert [r.value for r in read(body)] == RECORDS
+
+
+@pytest.mark.parametrize("form", ["zstd", "snappy framed (Firehose SNAPPY)", "Hadoop snappy (Firehose HADOOP_SNAPPY)",
+                                  "zip, deflated (Firehose ZIP)"])
+def test_an_object_cut_short_is_its_records_then_one_letter(form):
+    body = FORMS[form]
+    items = read(body[:len(body) // 2])
+    records = [item for item in items if isinstance(item, RawRecord) and item.value is not None]
+    letters = [item for item in items if isinstance(item, DeadLetter)]
+    assert 0 < len(records) < len(RECORDS) and [r.value for r in records] == RECORDS[:len(records)]
+    assert [letter.reason for letter in letters][-1] == "decode_error"
+
+
+def test_a_zip_of_thousands_of_files_reads_each():
+    body = zipped({f"part-{i}": json.dumps(record).encode() for i, record in enumerate(RECORDS)}, streamed=True)
+    assert [r.value for r in read(body)] == RECORDS
