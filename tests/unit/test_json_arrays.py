@@ -41,6 +41,19 @@ def test_an_array_past_the_limits_reads_as_the_same_array_read_whole(body):
     assert named(streamed) == named(read(body, ReadLimits()))  # the same sources and ids as a whole read
 
 
+def test_values_after_the_first_array_are_read_on_under_the_names_a_line_by_line_read_gives():
+    # JSON Lines of arrays and of records that happen to begin with an array: past the document limit, streamed;
+    # over 1 MiB, so the text read is dropped from the front as it goes, line numbers kept.
+    rows = [{**row, "note": "y" * 300} for row in ROWS * 100]
+    lines = [json.dumps(rows[i:i + 2]) if i % 3 == 0 else json.dumps(rows[i]) for i in range(len(rows))]
+    body = ("\n".join(lines) + "\n").encode()
+    assert len(body) > 1 << 20
+    streamed = read(body, ReadLimits(max_record_bytes=4096, max_document_bytes=65536))
+    whole = read(body, ReadLimits())
+    assert named(streamed) == named(whole)
+    assert streamed[-1].source.endswith(f"#line={len(lines)}[0]")  # (line 4,000 is an array of the last row)
+
+
 def test_an_array_on_one_line_is_named_by_its_line_and_index():
     [first, *_, last] = read(json.dumps(ROWS).encode())
     assert first.source == "s3://exports/langfuse/p1/observations_v2/run.json#line=1[0]"

@@ -7,7 +7,8 @@ config's `max_record_bytes` at a few thousand observations with their prompts. R
 as soon as it is whole, so memory holds about one element. An element past `max_record_bytes` is a letter of its own,
 as a long line is; text that is not JSON, or an element that does not end within `max_record_bytes` (its end cannot
 be found without reading it whole), ends the reading with one letter for the rest, naming the element it stopped at
-(the elements before it are records already).
+(the elements before it are records already). What follows the array is read on, value by value (JSON Lines whose
+first line is an array): nothing after it is left unread.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class _Text:
         self.read_bytes = 0
         self.ended = self.truncated = self.lossy = False
         self._utf8 = codecs.getincrementaldecoder("utf-8")()
+        self._newlines, self._counted = 0, 0  # line breaks in the text before ``_counted``, dropped text's included
 
     def more(self) -> bool:
         """Read and decode another chunk; False once the object (or what may be read of it) is all read."""
@@ -66,10 +68,17 @@ class _Text:
             decoded = bytes(chunk).decode("utf-8", "replace")
             self._utf8.reset()
         if self.at > _KEEP:
-            self.text, self.at = self.text[self.at:], 0
+            self.line_of(self.at)
+            self.text, self.at, self._counted = self.text[self.at:], 0, 0
         self.text += decoded
         self.ended = final
         return bool(decoded) or not final
+
+    def line_of(self, position: int) -> int:
+        """The object's line that ``position`` (at or after the last asked about) is on."""
+        self._newlines += self.text.count("\n", self._counted, position)
+        self._counted = position
+        return self._newlines + 1
 
     def skip_space(self) -> str:
         """The next character that is not JSON whitespace ("" at the end), not consumed."""
@@ -87,36 +96,51 @@ class _Text:
 def array_elements(head: bytes, body: Any, where: str, identity: str, fallback: int | None, limits: ReadLimits,
                    budget: DeadLetterBudget) -> Iterator[RawRecord | DeadLetter]:
     """Each element of the array that ``head`` (read ahead) and then ``body`` hold (its first byte not space is
-    ``[``) a record, named by its index: as a short array read whole is, ``#line=1[i]`` where it begins on the
-    object's first line (an array written on one line), else ``[i]``."""
+    ``[``) a record, named by its index as a short array read whole is: ``#line=<n>[i]`` for an array that begins on
+    the line of its first element (written on one line), else ``[i]``. The values after it are read on (JSON Lines of
+    arrays, or of records): an array's elements so named, any other value named by its line, as a JSON line is."""
     text = _Text(head, body, limits.max_object_bytes)
-    text.skip_space()
-    bracket = text.at
-    text.at += 1
-    index, source, key = 0, f"{where}[", f"{identity}["
-    if text.skip_space() != "]" and "\n" not in text.text[bracket:text.at]:
-        line = text.text.count("\n", 0, bracket) + 1
-        source, key = f"{where}#line={line}[", f"{identity}#{line}["
+    first = True
+    while (found := text.skip_space()) != "":
+        line, start = text.line_of(text.at), text.at
+        if found == "[":
+            text.at += 1
+            names = (f"{where}[", f"{identity}[")
+            if text.skip_space() == "]" or not first or "\n" not in text.text[start:text.at]:
+                names = (f"{where}#line={line}[", f"{identity}#{line}[")
+            if not (yield from _elements(text, names, where, fallback, limits, budget)):
+                return
+            text.at += 1  # its "]"
+        else:
+            value = _element(text, limits.max_record_bytes)
+            if isinstance(value, DeadLetter):
+                yield DeadLetter(value.reason, f"the value at line {line:,}: {value.detail}", where, "")
+                return
+            yield _record(text, start, value, (f"{where}#line={line}", f"{identity}#{line}"),
+                          f"the value at line {line:,}", where, fallback, limits, budget)
+        first = False
+
+
+def _elements(text: _Text, names: tuple[str, str], where: str, fallback: int | None, limits: ReadLimits,
+              budget: DeadLetterBudget) -> Iterator[RawRecord | DeadLetter]:
+    """The elements of the array whose "[" was read, up to its "]" (not consumed); returns whether the reading may
+    go on after it."""
+    index, (source, key) = 0, names
     while True:
         if where in budget.exhausted:
             budget.note(where)
             yield DeadLetter(TOO_MANY_DEAD_LETTERS, f"more than {budget.cap} dead letters: elements from {index:,} on "
                              "were not read; backfill the object once fixed", where, "")
-            return
+            return False
         if text.skip_space() == "]":
-            return
+            return True
         start = text.at
         found = _element(text, limits.max_record_bytes)
         if isinstance(found, DeadLetter):
             yield DeadLetter(found.reason, f"element {index:,} of the array: {found.detail}", where, "")
-            return
-        lossy, text.lossy = text.lossy, False
-        if text.at - start > limits.max_record_bytes:  # whole, but past what a record may be: as a long line is
-            budget.note(where)
-            yield DeadLetter(RECORD_TOO_LARGE, f"element {index:,} of the array: {text.at - start:,} characters, past "
-                             f"max_record_bytes ({limits.max_record_bytes:,})", f"{source}{index}]", "")
-        else:
-            yield RawRecord(f"{source}{index}]", f"{key}{index}]", "", fallback, value=found, lossy=lossy, origin=where)
+            return False
+        yield _record(text, start, found, (f"{source}{index}]", f"{key}{index}]"), f"element {index:,} of the array",
+                      where, fallback, limits, budget)
         index += 1
         after = text.skip_space()
         if after == ",":
@@ -127,7 +151,18 @@ def array_elements(head: bytes, body: Any, where: str, identity: str, fallback: 
             reason = OBJECT_TOO_LARGE if text.truncated else DECODE_ERROR
             yield DeadLetter(reason, f"after element {index - 1:,} of the array: {why}; the rest was not read",
                              where, "")
-            return
+            return False
+
+
+def _record(text: _Text, start: int, value: Any, names: tuple[str, str], what: str, where: str, fallback: int | None,
+            limits: ReadLimits, budget: DeadLetterBudget) -> RawRecord | DeadLetter:
+    """The record a value read whole makes; one past the size of a record is a letter, as a long line is."""
+    lossy, text.lossy = text.lossy, False
+    if text.at - start > limits.max_record_bytes:
+        budget.note(where)
+        return DeadLetter(RECORD_TOO_LARGE, f"{what}: {text.at - start:,} characters, past max_record_bytes "
+                          f"({limits.max_record_bytes:,})", names[0], "")
+    return RawRecord(names[0], names[1], "", fallback, value=value, lossy=lossy, origin=where)
 
 
 def _element(text: _Text, max_bytes: int) -> Any:
