@@ -61,11 +61,20 @@ def test_an_array_on_one_line_is_named_by_its_line_and_index():
 
 
 def test_text_that_stops_being_json_is_one_letter_after_the_elements_before_it():
-    body = json.dumps(ROWS).encode().replace(b"}, {", b"}; {", 1)  # between elements 0 and 1
-    first, letter = read(body)
-    assert first.value == ROWS[0]
+    body = json.dumps(ROWS).encode()
+    cut = body.index(b'{"id": "obs-5"') - 2  # the ", " between elements 4 and 5
+    *records, letter = read(body[:cut] + b"; " + body[cut + 2:])
+    assert [r.value for r in records] == ROWS[:5]
     assert isinstance(letter, DeadLetter) and letter.reason == "decode_error"
-    assert letter.detail == "after element 0 of the array: ';' where , or ] must come; the rest was not read"
+    assert letter.detail == "after element 4 of the array: ';' where , or ] must come; the rest was not read"
+
+
+@pytest.mark.parametrize("first_line", ['[INFO] {"id": "x"}', '[2026-11-29 06:00:00] {"id": "x"}', "[{]"])
+def test_an_object_that_only_begins_with_a_bracket_is_read_line_by_line(first_line):
+    # Log lines with their level or time in brackets: each line is read as any prefixed log line is.
+    lines = [first_line] + [json.dumps(row) for row in ROWS]
+    body = "\n".join(lines).encode()
+    assert [item.value for item in read(body)[1:]] == ROWS
 
 
 def test_an_array_cut_short_is_one_letter_naming_the_element_it_ends_in():

@@ -262,14 +262,14 @@ class _ZipMembers(_Inflating):
 
     def _put_back(self, data: bytes) -> None:
         """Read too far: ``data`` is read again first (one layer, however many members)."""
-        if isinstance(self.raw, _Prefixed):
+        if isinstance(self.raw, Prefixed):
             self.raw.head = data + self.raw.head
         else:
-            self.raw = _Prefixed(data, self.raw)
+            self.raw = Prefixed(data, self.raw)
 
 
-class _Prefixed:
-    """``raw`` with ``head`` read first."""
+class Prefixed:
+    """``raw`` with ``head`` (bytes read from it too soon) read first."""
 
     def __init__(self, head: bytes, raw: Any):
         self.head, self.raw = head, raw

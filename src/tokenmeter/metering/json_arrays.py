@@ -7,8 +7,8 @@ config's `max_record_bytes` at a few thousand observations with their prompts. R
 as soon as it is whole, so memory holds about one element. An element past `max_record_bytes` is a letter of its own,
 as a long line is; text that is not JSON, or an element that does not end within `max_record_bytes` (its end cannot
 be found without reading it whole), ends the reading with one letter for the rest, naming the element it stopped at
-(the elements before it are records already). What follows the array is read on, value by value (JSON Lines whose
-first line is an array): nothing after it is left unread.
+(the elements before it are records already). What follows the array goes back to the line-by-line reading (JSON
+Lines whose first line is an array). An object that only begins with "[" (a log line "[INFO] ...") is no array.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import codecs
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 from tokenmeter.core.dead_letters import DeadLetter
@@ -74,6 +74,11 @@ class _Text:
         self.ended = final
         return bool(decoded) or not final
 
+    def rest(self) -> bytes:
+        """The bytes not consumed of what was read, in the order they came."""
+        pending = self._utf8.getstate()[0]
+        return self.text[self.at:].encode("utf-8", "surrogatepass") + pending + self.head[self.read_bytes:]
+
     def line_of(self, position: int) -> int:
         """The object's line that ``position`` (at or after the last asked about) is on."""
         self._newlines += self.text.count("\n", self._counted, position)
@@ -93,32 +98,54 @@ class _Text:
                 return ""
 
 
+def begins_an_array(ahead: bytes) -> bool:
+    """Whether ``ahead`` (an object's first bytes, the first not space a "[") begins a JSON array: its first element
+    is JSON, followed by "," or "]". A log line such as "[INFO] ..." or "[2026-11-29 06:00:00] ..." is not."""
+    for sample in (ahead[:_CHUNK], ahead):  # the first element is short, or (seldom) the whole read is needed
+        text = sample.decode("utf-8", "replace")
+        at = _after_space(text, _after_space(text, 0) + 1)
+        if at == len(text) or text[at] == "]":
+            return True
+        try:
+            _, end = _DECODER.raw_decode(text, at)
+        except json.JSONDecodeError:
+            if len(sample) < len(ahead):
+                continue  # perhaps only cut short by the sample
+            return len(ahead) >= _CHUNK  # an element longer than all read ahead: the reading will say what it is
+        except RecursionError:
+            return True
+        end = _after_space(text, end)
+        return end == len(text) or text[end] in ",]"
+    return False
+
+
+def _after_space(text: str, at: int) -> int:
+    while at < len(text) and text[at] in _SPACE:
+        at += 1
+    return at
+
+
 def array_elements(head: bytes, body: Any, where: str, identity: str, fallback: int | None, limits: ReadLimits,
-                   budget: DeadLetterBudget) -> Iterator[RawRecord | DeadLetter]:
-    """Each element of the array that ``head`` (read ahead) and then ``body`` hold (its first byte not space is
-    ``[``) a record, named by its index as a short array read whole is: ``#line=<n>[i]`` for an array that begins on
-    the line of its first element (written on one line), else ``[i]``. The values after it are read on (JSON Lines of
-    arrays, or of records): an array's elements so named, any other value named by its line, as a JSON line is."""
+                   budget: DeadLetterBudget) -> Generator[RawRecord | DeadLetter, None, tuple[bytes, int, int] | None]:
+    """Each element of the array that ``head`` (read ahead) and then ``body`` hold (begins_an_array) a record, named
+    by its index as a short array read whole is: ``#line=<n>[i]`` for an array on one line, else ``[i]``.
+
+    Returns what follows the array, to be read as any object's lines (JSON Lines whose first line is an array): the
+    bytes read past its "]" (``body`` holds the rest), the number of the line they begin on and their offset in the
+    object; None where the reading ended with a letter."""
     text = _Text(head, body, limits.max_object_bytes)
-    first = True
-    while (found := text.skip_space()) != "":
-        line, start = text.line_of(text.at), text.at
-        if found == "[":
-            text.at += 1
-            names = (f"{where}[", f"{identity}[")
-            if text.skip_space() == "]" or not first or "\n" not in text.text[start:text.at]:
-                names = (f"{where}#line={line}[", f"{identity}#{line}[")
-            if not (yield from _elements(text, names, where, fallback, limits, budget)):
-                return
-            text.at += 1  # its "]"
-        else:
-            value = _element(text, limits.max_record_bytes)
-            if isinstance(value, DeadLetter):
-                yield DeadLetter(value.reason, f"the value at line {line:,}: {value.detail}", where, "")
-                return
-            yield _record(text, start, value, (f"{where}#line={line}", f"{identity}#{line}"),
-                          f"the value at line {line:,}", where, fallback, limits, budget)
-        first = False
+    text.skip_space()
+    start = text.at
+    line = text.line_of(start)
+    text.at += 1
+    names = (f"{where}#line={line}[", f"{identity}#{line}[")
+    if text.skip_space() not in ("]", "") and "\n" in text.text[start:text.at]:
+        names = (f"{where}[", f"{identity}[")  # a pretty-printed array, as a document read whole names it
+    if not (yield from _elements(text, names, where, fallback, limits, budget)):
+        return None
+    text.at += 1  # its "]"
+    rest = text.rest()
+    return rest, text.line_of(text.at), text.read_bytes + len(text.head[text.read_bytes:]) - len(rest)
 
 
 def _elements(text: _Text, names: tuple[str, str], where: str, fallback: int | None, limits: ReadLimits,

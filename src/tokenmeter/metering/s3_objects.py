@@ -39,7 +39,7 @@ from tokenmeter.core import decode_json
 from tokenmeter.core.dead_letters import DeadLetter
 from tokenmeter.core.exceptions import TokenmeterError
 
-from .compressed import inflating
+from .compressed import Prefixed, inflating
 from .csv_rows import CsvRowError, csv_header, csv_record, joined_rows
 from .records import (
     DECODE_ERROR,
@@ -166,12 +166,14 @@ def s3_records(s3: Any, bucket: str, key: str, limits: ReadLimits | None = None,
 
 
 def _object_lines(body: Any, where: str, identity: str, fallback: int | None, limits: ReadLimits,
-                  budget: DeadLetterBudget) -> Iterator[Item]:
-    """The records of an object read line by line (a document or an array on several lines parsed whole)."""
+                  budget: DeadLetterBudget, first_line: int = 1, offset: int = 0) -> Iterator[Item]:
+    """The records of an object read line by line (a document or an array on several lines parsed whole); from
+    ``first_line`` on, at ``offset`` in the object, where what came before was read otherwise."""
     lines = _Lines(body, limits)
+    lines.number, lines.offset = first_line - 1, offset
     try:
         yield from _json_lines(_log_messages(iter(lines), limits), where, identity, fallback, limits, budget,
-                               document_first=True)
+                               document_first=offset == 0)
         if lines.truncated:
             yield _rest(OBJECT_TOO_LARGE, f"the object inflates past {limits.max_object_bytes:,} bytes", where,
                         lines.rest_from)
@@ -180,7 +182,7 @@ def _object_lines(body: Any, where: str, identity: str, fallback: int | None, li
     except (OSError, EOFError, zlib.error) as exc:  # the content itself: a corrupt gzip stream
         yield DeadLetter(DECODE_ERROR, f"object unreadable after line {lines.number}: {exc}", where, "")
         return
-    if lines.number == 0:
+    if lines.number == 0 and offset == 0:
         yield Skipped(EMPTY_OBJECT, where)
 
 
@@ -197,9 +199,14 @@ def _array_object(body: Any, where: str, identity: str, fallback: int | None, li
         if size <= limits.max_document_bytes and max(map(len, ahead.split(b"\n"))) <= limits.max_record_bytes:
             yield from _object_lines(io.BytesIO(ahead), where, identity, fallback, limits, budget)
             return
-        from .json_arrays import array_elements  # (only for an array too large to read whole)
+        from .json_arrays import array_elements, begins_an_array  # (only for an array too large to read whole)
 
-        yield from array_elements(ahead, body, where, identity, fallback, limits, budget)
+        if not begins_an_array(ahead):
+            yield from _object_lines(Prefixed(ahead, body), where, identity, fallback, limits, budget)
+            return
+        rest = yield from array_elements(ahead, body, where, identity, fallback, limits, budget)
+        if rest is not None:  # what follows it, line by line
+            yield from _object_lines(Prefixed(rest[0], body), where, identity, fallback, limits, budget, *rest[1:])
     except (OSError, EOFError, zlib.error) as exc:  # a corrupt gzip stream
         yield DeadLetter(DECODE_ERROR, f"object unreadable: {exc}", where, "")
 
