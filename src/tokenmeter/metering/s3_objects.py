@@ -68,6 +68,7 @@ PARQUET_MAGIC = b"PAR1"
 UTF8_BOM = b"\xef\xbb\xbf"
 _DECODER = json.JSONDecoder()
 _SPACES = re.compile(r"\s*")
+_NOT_SPACE = re.compile(rb"[^ \t\r\n]")
 _STAMPED = re.compile(rb"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?Z ")
 _LINE_TIME = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?Z) ")
 _ENVELOPE = b'{"messageType":'
@@ -159,7 +160,7 @@ def s3_records(s3: Any, bucket: str, key: str, limits: ReadLimits | None = None,
         opening = first[len(UTF8_BOM):]
     elif _ENVELOPE.startswith(first[:len(_ENVELOPE)]):
         body = _Envelopes(reader)  # (plain: decompressed by Firehose, its envelopes kept)
-    if opening.lstrip()[:1] == b"[":
+    if (found := _NOT_SPACE.search(opening)) is not None and found[0] == b"[":
         yield from _array_object(body, where, identity, fallback, limits, budget)
         return
     yield from _object_lines(body, where, identity, fallback, limits, budget)
