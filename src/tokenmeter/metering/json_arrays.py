@@ -16,7 +16,7 @@ from __future__ import annotations
 import codecs
 import json
 import re
-from collections.abc import Generator, Iterator
+from collections.abc import Generator
 from typing import Any
 
 from tokenmeter.core.dead_letters import DeadLetter
@@ -88,12 +88,9 @@ class _Text:
     def skip_space(self) -> str:
         """The next character that is not JSON whitespace ("" at the end), not consumed."""
         while True:
-            text, at = self.text, self.at
-            while at < len(text) and text[at] in _SPACE:
-                at += 1
-            self.at = at
-            if at < len(text):
-                return text[at]
+            self.at = _after_space(self.text, self.at)
+            if self.at < len(self.text):
+                return self.text[self.at]
             if not self.more():
                 return ""
 
@@ -149,7 +146,7 @@ def array_elements(head: bytes, body: Any, where: str, identity: str, fallback: 
 
 
 def _elements(text: _Text, names: tuple[str, str], where: str, fallback: int | None, limits: ReadLimits,
-              budget: DeadLetterBudget) -> Iterator[RawRecord | DeadLetter]:
+              budget: DeadLetterBudget) -> Generator[RawRecord | DeadLetter, None, bool]:
     """The elements of the array whose "[" was read, up to its "]" (not consumed); returns whether the reading may
     go on after it."""
     index, (source, key) = 0, names
