@@ -76,3 +76,14 @@ def test_the_envelope_refuses_identifiers_no_hop_can_carry(field, value, why):
     with pytest.raises(InvalidEventError) as refused:
         event(**{field: value})
     assert why in refused.value.errors[field]
+
+
+def test_a_remembered_valid_identifier_leaves_every_check_as_it_was():
+    # Subscriptions, codes and models found valid are remembered for the Lambda environment: the same answers after,
+    # an invalid one refused every time, and a value of any type answered without an error of its own.
+    from tokenmeter.core.identifiers import identifier_problem, repeated_identifier_problem
+
+    values = ["sub_1", "sub_1", " sub_1", "s" * 257, "s" * 257, "", None, 42, {"a": 1}, ["sub_1"], "llama3.1:8b"]
+    assert [repeated_identifier_problem(v) for v in values] == [identifier_problem(v) for v in values]
+    assert [repeated_identifier_problem(v) for v in values] == [identifier_problem(v) for v in values]
+    assert repeated_identifier_problem("s" * 257) == "at most 256 characters, got 257"

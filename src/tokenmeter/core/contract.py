@@ -16,7 +16,7 @@ from functools import cached_property
 
 from .config import MeteringConfig
 from .events import TOKEN_TYPES, UsageEvent, timestamp_ms
-from .identifiers import identifier_problem
+from .identifiers import repeated_identifier_problem
 
 DEFAULT_MAX_FUTURE_SECONDS = 300.0
 
@@ -54,7 +54,7 @@ class Contract:
             found[f"properties.{self.tokens}"] = f"required, a whole number from 0 to {self.max_tokens:,}"
         if properties.get(self.token_type) not in TOKEN_TYPES:
             found[f"properties.{self.token_type}"] = f"required, one of {', '.join(TOKEN_TYPES)}"
-        problem = identifier_problem(properties.get(self.model))
+        problem = repeated_identifier_problem(properties.get(self.model))
         if problem is not None:
             found[f"properties.{self.model}"] = problem
         known = self._known

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from .exceptions import InvalidEventError
-from .identifiers import identifier_problem
+from .identifiers import identifier_problem, repeated_identifier_problem
 
 # Disjoint token types: their sum is every token processed, each once. Audio and image tokens, where a
 # log splits them out, are taken out of input/output the same way cached and reasoning tokens are.
@@ -18,6 +18,9 @@ TOKEN_TYPES = ("input", "output", "cached_input", "cache_write", "reasoning", "i
                "input_image", "output_image")
 
 MAX_TOKENS = 10**9
+# The envelope's identifiers and their checks: a transaction id is new with each event, the others repeat.
+_IDENTIFIERS = (("transaction_id", identifier_problem), ("external_subscription_id", repeated_identifier_problem),
+                ("code", repeated_identifier_problem))
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MILLISECOND = timedelta(milliseconds=1)
 
@@ -51,8 +54,8 @@ class UsageEvent:
         if not isinstance(data, dict):
             raise InvalidEventError({"event": "must be a JSON object"})
         errors: dict[str, str] = {}
-        for name in ("transaction_id", "external_subscription_id", "code"):
-            problem = identifier_problem(data.get(name))
+        for name, check in _IDENTIFIERS:
+            problem = check(data.get(name))
             if problem is not None:
                 errors[name] = problem
         timestamp = data.get("timestamp")

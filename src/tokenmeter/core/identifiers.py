@@ -32,3 +32,19 @@ def identifier_problem(value: Any) -> str | None:
     if any(unicodedata.category(ch) == "Cc" or ch in "\u2028\u2029" for ch in value):
         return "no control characters (CR, LF, tab, NUL, ...)"
     return None
+
+
+# Identifiers found valid, for the Lambda environment: subscriptions, metric codes and models repeat in every batch,
+# so their checks run once each (a few thousand at most are kept; past that, the rest are checked each time).
+VALID_IDENTIFIERS: set[str] = set()
+_VALID_KEPT = 10_000
+
+
+def repeated_identifier_problem(value: Any) -> str | None:
+    """``identifier_problem`` for a value that repeats (a subscription, a metric code, a model): remembered once valid."""
+    if type(value) is str and value in VALID_IDENTIFIERS:
+        return None
+    problem = identifier_problem(value)
+    if problem is None and len(VALID_IDENTIFIERS) < _VALID_KEPT:
+        VALID_IDENTIFIERS.add(value)
+    return problem

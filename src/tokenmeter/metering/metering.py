@@ -13,10 +13,10 @@ from tokenmeter.core import (
     ascii_json,
     decode_json,
     format_timestamp,
-    identifier_problem,
     record_key,
 )
 from tokenmeter.core.dead_letters import DeadLetter, truncate_record
+from tokenmeter.core.identifiers import VALID_IDENTIFIERS, repeated_identifier_problem
 
 from .ai_sdk import ai_sdk_steps, read_ai_sdk
 from .attribution import Attributor
@@ -72,10 +72,6 @@ _WRAPPERS = ((("message",), logged_record), (("raw",), llama_index_raw), (("type
 # Request ids this short are not unique enough to stand for the inference
 # (Ollama's OpenAI endpoint answers "chatcmpl-" and a number below 1000).
 _MIN_REQUEST_ID = 16
-# Identifiers found valid, kept for the life of the Lambda environment (the check is a pure function): few
-# distinct subscriptions and models, each checked once rather than once per invocation.
-_VALID_IDS: set[str] = set()
-_VALID_IDS_KEPT = 10_000
 # A part's place in its record, as its identity ends (a dead letter holds the part alone in such a record).
 _PART = re.compile(r"#(?:log|step)=\d+$")
 
@@ -170,7 +166,7 @@ class Meter:
                 return False
             model, request_id, timestamp_ms, counts = found
             subscription = self._attributor.subscription_for(data, origin)
-            if (subscription not in _VALID_IDS or model not in _VALID_IDS) and (
+            if (subscription not in VALID_IDENTIFIERS or model not in VALID_IDENTIFIERS) and (
                     subscription is None or _identifier_error(subscription, model) is not None):
                 return False
             if timestamp_ms is not None:
@@ -388,7 +384,7 @@ class Meter:
         subscription = self._attributor.subscription_for(data, self._origin(raw))
         if subscription is None:
             raise RecordError(UNATTRIBUTED, "no subscription in " + ", ".join(map(str, self._config.subscription_from)))
-        if subscription not in _VALID_IDS or inference.model not in _VALID_IDS:
+        if subscription not in VALID_IDENTIFIERS or inference.model not in VALID_IDENTIFIERS:
             error = _identifier_error(subscription, inference.model)
             if error is not None:
                 raise error
@@ -483,13 +479,9 @@ def _billed(counts: dict[str, int]) -> dict[str, int]:
 def _identifier_error(subscription: str, model: str) -> RecordError | None:
     """Why the subscription or model cannot travel to Lago (None: both can); valid ones are remembered."""
     for name, value in (("subscription", subscription), ("model", model)):
-        if value in _VALID_IDS:
-            continue
-        problem = identifier_problem(value)
+        problem = repeated_identifier_problem(value)
         if problem is not None:
             return RecordError(INVALID_IDENTIFIER, f"{name}: {problem}")
-        if len(_VALID_IDS) < _VALID_IDS_KEPT:
-            _VALID_IDS.add(value)
     return None
 
 
