@@ -1,12 +1,14 @@
 """Objects compressed as a Firehose delivery stream's CompressionFormat writes them (SNAPPY: the Snappy framing
-format; HADOOP_SNAPPY: Hadoop's block stream; ZIP) and as log shippers write zstd: the same records, under the same
-names, as the plain object. Each compressed form is built here from its format's own description (google/snappy
-framing_format.txt; Hadoop's BlockCompressorStream; PKWARE's APPNOTE through Python's zipfile; pyarrow's zstd and
-raw Snappy), not by the reader's code."""
+format; HADOOP_SNAPPY: Hadoop's block stream; ZIP), as log shippers write zstd, and as rotated logs are (bzip2,
+xz): the same records, under the same names, as the plain object. Each compressed form is built here from its
+format's own description (google/snappy framing_format.txt; Hadoop's BlockCompressorStream; PKWARE's APPNOTE through
+Python's zipfile; pyarrow's zstd and raw Snappy; Python's bz2 and lzma), not by the reader's code."""
 
+import bz2
 import gzip
 import io
 import json
+import lzma
 import struct
 import zipfile
 
@@ -120,6 +122,11 @@ FORMS = {
     "zip, stored": zipped({"part-0": PLAIN}, zipfile.ZIP_STORED),
     "zip, written as a stream": zipped({"part-0": PLAIN}, streamed=True),
     "snappy framed around gzip (a log group's payloads, compressed again)": snappy_framed(gzip.compress(PLAIN)),
+    "bzip2": bz2.compress(PLAIN),
+    "bzip2, 100 kB blocks": bz2.compress(PLAIN, compresslevel=1),
+    "bzip2, two streams (cat a.bz2 b.bz2)": bz2.compress(PLAIN[:100_000]) + bz2.compress(PLAIN[100_000:]),
+    "xz": lzma.compress(PLAIN),
+    "xz, two streams": lzma.compress(PLAIN[:100_000]) + lzma.compress(PLAIN[100_000:]),
 }
 
 
@@ -135,7 +142,7 @@ def test_the_files_of_a_zip_are_read_one_after_another():
 
 
 @pytest.mark.parametrize("form", ["zstd", "snappy framed (Firehose SNAPPY)", "Hadoop snappy (Firehose HADOOP_SNAPPY)",
-                                  "zip, deflated (Firehose ZIP)"])
+                                  "zip, deflated (Firehose ZIP)", "bzip2, 100 kB blocks", "xz"])
 def test_an_object_cut_short_is_its_records_then_one_letter(form):
     body = FORMS[form]
     items = read(body[:len(body) // 2])

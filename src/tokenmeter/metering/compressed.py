@@ -3,7 +3,8 @@
 A Firehose delivery stream compresses what it writes to S3 as its `CompressionFormat` says: GZIP, SNAPPY (the
 Snappy framing format, google/snappy framing_format.txt), HADOOP_SNAPPY (Hadoop's BlockCompressorStream: blocks of
 big-endian lengths around raw Snappy) or ZIP (an archive of one file); log shippers write zstd (Vector's and Fluent
-Bit's S3 outputs). Read as text, such an object was garbage: a letter per line, or one for the object.
+Bit's S3 outputs), and rotated log files are often bzip2 or xz. Read as text, such an object was garbage: a letter
+per line, or one for the object.
 
 Each is a raw stream here (``readinto``) under an ``io.BufferedReader``, so the object is read in chunks and never
 whole; what its format says cannot be, a `CompressedError` (an OSError, as gzip's errors are), ends the reading with
@@ -16,11 +17,14 @@ from __future__ import annotations
 import io
 import struct
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 SNAPPY_STREAM = b"\xff\x06\x00\x00sNaPpY"
 ZIP_MAGIC = b"PK\x03\x04"
+XZ_MAGIC = b"\xfd7zXZ\x00"
+_BZIP2_MAGICS = {b"BZh" + str(level).encode() for level in range(1, 10)}  # then a block's magic, "1AY&SY"
 _SIGNATURES = (ZIP_MAGIC, b"PK\x01\x02", b"PK\x05\x06", b"PK\x06\x06", b"")  # what may follow a member
 _CHUNK = 1 << 16
 _MAX_OUT = 1 << 20  # inflated per step at most
@@ -36,7 +40,11 @@ def inflating(first: bytes, raw: Any) -> io.BufferedReader | None:
     """``raw`` (an object's bytes, of which ``first`` are its first) inflated as read, or None if it is in none of
     these formats (plain, or gzip: told apart before)."""
     if first.startswith(ZSTD_MAGIC):
-        stream: io.RawIOBase = _Zstd(raw)
+        stream: io.RawIOBase = _zstd(raw)
+    elif first.startswith(XZ_MAGIC):
+        stream = _xz(raw)
+    elif first[:4] in _BZIP2_MAGICS and first[4:10] == b"1AY&SY":
+        stream = _bzip2(raw)
     elif first.startswith(SNAPPY_STREAM):
         stream = _SnappyFrames(raw)
     elif first.startswith(ZIP_MAGIC):
@@ -142,42 +150,59 @@ class _HadoopSnappy(_Inflating):
             return piece
 
 
-class _Zstd(_Inflating):
-    """Zstandard frames one after another (skippable frames passed over, as the decompressor does)."""
+class _Streams(_Inflating):
+    """Compressed streams one after another, each through a decompressor of its own (zstd frames, skippable ones
+    passed over; bzip2 and xz streams, as `cat` joins them)."""
 
-    def __init__(self, raw: Any):
+    def __init__(self, raw: Any, name: str, decompressor: Callable[[], Any], errors: tuple[type[Exception], ...]):
         super().__init__(raw)
-        try:
-            from compression import zstd  # type: ignore[import-not-found]  # Python 3.14
-        except ImportError:
-            from backports import zstd
-        self._zstd = zstd
-        self._decompressor = zstd.ZstdDecompressor()
-        self._fed = False  # the decompressor has had some of a frame
+        self._name, self._new, self._errors = name, decompressor, errors
+        self._decompressor = decompressor()
+        self._fed = False  # the decompressor has had some of a stream
 
     def _more(self) -> bytes | None:
         while True:
             decompressor = self._decompressor
-            if decompressor.eof:  # a frame ended: the next begins with what it left over
+            if decompressor.eof:  # a stream ended: the next begins with what it left over
                 data = decompressor.unused_data or self.raw.read(_CHUNK)
                 if not data:
                     return None
-                self._decompressor = decompressor = self._zstd.ZstdDecompressor()
+                self._decompressor = decompressor = self._new()
             elif decompressor.needs_input:
                 data = self.raw.read(_CHUNK)
                 if not data:
                     if self._fed:
-                        raise CompressedError("the object ends inside a zstd frame")
+                        raise CompressedError(f"the object ends inside a {self._name} stream")
                     return None
             else:
                 data = b""  # more to give from what it has
             self._fed = True
             try:
                 out = decompressor.decompress(data, _MAX_OUT)
-            except self._zstd.ZstdError as exc:
-                raise CompressedError(f"zstd: {exc}") from None
+            except self._errors as exc:
+                raise CompressedError(f"{self._name}: {exc}") from None
             if out:
                 return out
+
+
+def _zstd(raw: Any) -> _Streams:
+    try:
+        from compression import zstd  # type: ignore[import-not-found]  # Python 3.14
+    except ImportError:
+        from backports import zstd
+    return _Streams(raw, "zstd", zstd.ZstdDecompressor, (zstd.ZstdError,))
+
+
+def _bzip2(raw: Any) -> _Streams:
+    import bz2
+
+    return _Streams(raw, "bzip2", bz2.BZ2Decompressor, (OSError, ValueError))
+
+
+def _xz(raw: Any) -> _Streams:
+    import lzma
+
+    return _Streams(raw, "xz", lzma.LZMADecompressor, (lzma.LZMAError,))
 
 
 class _ZipMembers(_Inflating):
