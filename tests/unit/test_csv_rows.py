@@ -73,7 +73,15 @@ def test_a_row_of_the_wrong_width_says_so():
     with pytest.raises(CsvRowError, match="3 fields where the header names 2 columns"):
         csv_record(["a", "b"], "1,2,3")
     with pytest.raises(CsvRowError, match="quote"):
-        csv_record(["a", "b"], '1,x"y')
+        csv_record(["a", "b"], '1,"x')
+    with pytest.raises(CsvRowError, match="quote"):
+        csv_record(["a", "b"], '1,"x"y')
+
+
+def test_a_field_past_the_csv_module_s_size_limit_is_read_whole():
+    # A prompt longer than the 128 KiB Python's csv module takes in a field: the row is read all the same.
+    prompt = "word, " * 50_000
+    assert csv_record(["id", "input"], f'"a","{prompt}"') == {"id": "a", "input": prompt}
 
 
 def test_a_file_reads_as_python_s_csv_module_reads_it():

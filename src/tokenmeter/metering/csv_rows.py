@@ -19,6 +19,7 @@ in the records the readers know, and a span id of hex digits that happen to be d
 
 from __future__ import annotations
 
+import csv
 import functools
 import re
 from collections.abc import Iterator
@@ -81,9 +82,14 @@ def joined_rows(lines: Iterator[tuple[int, int, Any]], max_row: int) -> Iterator
 
 def csv_record(header: list[str], row: str) -> dict[str, Any]:
     """The record a row holds, by the header's names."""
-    fields = _fields(row)
+    try:
+        fields: list[str] | None = next(csv.reader((row,), strict=True))  # (the C reader: a row in a third the time)
+    except csv.Error:
+        # Its error, or a field past its size limit (128 KiB by default, process-wide): a prompt may be longer, and
+        # the row is bounded by max_record_bytes already.
+        fields = _fields(row)
     if fields is None:
-        raise CsvRowError("not a row of CSV fields: a quote left open, or one inside a field that is not quoted")
+        raise CsvRowError("not a row of CSV fields: a quote left open, or a character after a closing quote")
     if len(fields) != len(header):
         raise CsvRowError(f"{len(fields)} fields where the header names {len(header)} columns")
     return {name: (text or None) if _is_id(name) else _value(text) for name, text in zip(header, fields, strict=True)}
