@@ -19,7 +19,6 @@ in the records the readers know, and a span id of hex digits that happen to be d
 
 from __future__ import annotations
 
-import csv
 import functools
 import re
 from collections.abc import Iterator
@@ -82,6 +81,8 @@ def joined_rows(lines: Iterator[tuple[int, int, Any]], max_row: int) -> Iterator
 
 def csv_record(header: list[str], row: str) -> dict[str, Any]:
     """The record a row holds, by the header's names."""
+    import csv  # (only where an object is CSV: not at cold start)
+
     try:
         fields: list[str] | None = next(csv.reader((row,), strict=True))  # (the C reader: a row in a third the time)
     except csv.Error:

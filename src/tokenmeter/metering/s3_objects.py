@@ -39,7 +39,6 @@ from tokenmeter.core import decode_json
 from tokenmeter.core.dead_letters import DeadLetter
 from tokenmeter.core.exceptions import TokenmeterError
 
-from .compressed import Prefixed, inflating
 from .csv_rows import CsvRowError, csv_header, csv_record, joined_rows
 from .records import (
     DECODE_ERROR,
@@ -66,6 +65,9 @@ _READ_ATTEMPTS = 3
 GZIP_MAGIC = b"\x1f\x8b"
 PARQUET_MAGIC = b"PAR1"
 UTF8_BOM = b"\xef\xbb\xbf"
+# The first byte of each format compressed.py reads (zstd, Snappy's framing, ZIP, Hadoop's Snappy, bzip2, xz): no
+# JSON or text begins with one but "P" and "B", which compressed.inflating then tells apart.
+COMPRESSED_FIRST_BYTES = frozenset((b"\x28", b"\xff", b"P", b"\x00", b"B", b"\xfd"))
 _DECODER = json.JSONDecoder()
 _SPACES = re.compile(r"\s*")
 _NOT_SPACE = re.compile(rb"[^ \t\r\n]")
@@ -143,7 +145,13 @@ def s3_records(s3: Any, bucket: str, key: str, limits: ReadLimits | None = None,
         return
     # By content, not name: Firehose writes its compressed objects with no suffix. (A Firehose archive of a log
     # group is gzip, or what else the stream's compression says: _Envelopes looks at what it inflates to.)
-    inflated = gzip.GzipFile(fileobj=reader, mode="rb") if first[:2] == GZIP_MAGIC else inflating(first, reader)
+    inflated = None
+    if first[:2] == GZIP_MAGIC:
+        inflated = gzip.GzipFile(fileobj=reader, mode="rb")
+    elif first[:1] in COMPRESSED_FIRST_BYTES:
+        from .compressed import inflating  # (only for an object that may be one: not at cold start)
+
+        inflated = inflating(first, reader)
     if inflated is not None:
         with contextlib.suppress(OSError, EOFError, zlib.error):  # (told below, as the object is read)
             opening = inflated.peek(_CHUNK)
@@ -200,7 +208,8 @@ def _array_object(body: Any, where: str, identity: str, fallback: int | None, li
         if size <= limits.max_document_bytes and max(map(len, ahead.split(b"\n"))) <= limits.max_record_bytes:
             yield from _object_lines(io.BytesIO(ahead), where, identity, fallback, limits, budget)
             return
-        from .json_arrays import array_elements, begins_an_array  # (only for an array too large to read whole)
+        from .compressed import Prefixed  # (only for an array too large to read whole)
+        from .json_arrays import array_elements, begins_an_array
 
         if not begins_an_array(ahead):
             yield from _object_lines(Prefixed(ahead, body), where, identity, fallback, limits, budget)
