@@ -64,18 +64,24 @@ def test_one_export_run_bills_each_generation_once(count_tokens, aws, monkeypatc
     assert drain(aws.sqs, aws.usage_url) == [] and drain(aws.sqs, aws.dead_url) == []
 
 
+def assert_bills_as_its_jsonl(count_tokens, aws, rows: list[dict], name: str, body: bytes) -> None:
+    """``body``, the export file ``name`` holding ``rows``, bills the same events as the gzipped JSONL of the rows:
+    the two generations, the agent's sum skipped, the tool's empty usage skipped, no letter."""
+    put_and_meter(count_tokens, aws, f"langfuse/cm1proj/observations_v2/{RUN}.jsonl.gz",
+                  gzip.compress("\n".join(json.dumps(row) for row in rows).encode()))
+    from_jsonl = events_on(aws)
+    summary = put_and_meter(count_tokens, aws, f"langfuse/cm1proj/observations_v2/{name}", body)
+    assert summary["metered"] == 2 and summary["skipped"] == {"aggregate_span": 1, "no_usage": 1}
+    from_file = events_on(aws)
+    assert event_totals(from_file) == TOTALS
+    assert sorted(from_file, key=lambda e: e["transaction_id"]) == sorted(from_jsonl, key=lambda e: e["transaction_id"])
+    assert drain(aws.sqs, aws.dead_url) == []
+
+
 def test_a_parquet_export_bills_as_its_jsonl_does(count_tokens, aws, monkeypatch):
     # ClickHouse's own writer made the file (tests/fixtures/make_langfuse_parquet.py), from ROWS, enriched.
     monkeypatch.setenv("METERING_CONFIG", json.dumps({"subscription_from": ["user_id", "metadata.customer"]}))
-    jsonl = gzip.compress("\n".join(json.dumps(enriched(row)) for row in ROWS).encode())
-    put_and_meter(count_tokens, aws, f"langfuse/cm1proj/observations_v2/{RUN}.jsonl.gz", jsonl)
-    from_jsonl = events_on(aws)
-    summary = put_and_meter(count_tokens, aws, f"langfuse/cm1proj/observations_v2/{RUN}.parquet", PARQUET.read_bytes())
-    assert summary["metered"] == 2 and summary["skipped"] == {"aggregate_span": 1, "no_usage": 1}
-    from_parquet = events_on(aws)
-    assert event_totals(from_parquet) == TOTALS
-    assert sorted(from_parquet, key=lambda e: e["transaction_id"]) == sorted(from_jsonl, key=lambda e: e["transaction_id"])
-    assert drain(aws.sqs, aws.dead_url) == []
+    assert_bills_as_its_jsonl(count_tokens, aws, [enriched(row) for row in ROWS], f"{RUN}.parquet", PARQUET.read_bytes())
 
 
 def test_a_json_export_past_the_record_limit_bills_every_observation(count_tokens, aws, monkeypatch):
@@ -84,17 +90,9 @@ def test_a_json_export_past_the_record_limit_bills_every_observation(count_token
     limits = {"max_record_bytes": 2048, "max_document_bytes": 4096}
     monkeypatch.setenv("METERING_CONFIG", json.dumps({"subscription_from": ["user_id", "metadata.customer"], **limits}))
     rows = [enriched({**row, "input": "a prompt " * 100}) for row in ROWS]
-    put_and_meter(count_tokens, aws, f"langfuse/cm1proj/observations_v2/{RUN}.jsonl.gz",
-                  gzip.compress("\n".join(json.dumps(row) for row in rows).encode()))
-    from_jsonl = events_on(aws)
     export = json.dumps(rows, separators=(",", ":")).encode()
     assert len(export) > 4096
-    summary = put_and_meter(count_tokens, aws, f"langfuse/cm1proj/observations_v2/{RUN}.json.gz", gzip.compress(export))
-    assert summary["metered"] == 2 and summary["skipped"] == {"aggregate_span": 1, "no_usage": 1}
-    from_json = events_on(aws)
-    assert event_totals(from_json) == TOTALS
-    assert sorted(from_json, key=lambda e: e["transaction_id"]) == sorted(from_jsonl, key=lambda e: e["transaction_id"])
-    assert drain(aws.sqs, aws.dead_url) == []
+    assert_bills_as_its_jsonl(count_tokens, aws, rows, f"{RUN}.json.gz", gzip.compress(export))
 
 
 def langfuse_csv(rows: list[dict]) -> bytes:
@@ -116,16 +114,7 @@ def test_a_csv_export_bills_as_its_jsonl_does(count_tokens, aws, monkeypatch):
              "output": "Line one, with a comma.\nLine two — «quoted» \"text\".", "completion_start_time": None}
     # An OpenTelemetry span's id is 16 hex digits; these happen to be decimal ones, and stay an id.
     rows = [enriched({**row, **texts, **({"id": "5081729364512873"} if row["id"] == "g1" else {})}) for row in ROWS]
-    put_and_meter(count_tokens, aws, f"langfuse/cm1proj/observations_v2/{RUN}.jsonl.gz",
-                  gzip.compress("\n".join(json.dumps(row) for row in rows).encode()))
-    from_jsonl = events_on(aws)
-    summary = put_and_meter(count_tokens, aws, f"langfuse/cm1proj/observations_v2/{RUN}.csv.gz",
-                            gzip.compress(langfuse_csv(rows)))
-    assert summary["metered"] == 2 and summary["skipped"] == {"aggregate_span": 1, "no_usage": 1}
-    from_csv = events_on(aws)
-    assert event_totals(from_csv) == TOTALS
-    assert sorted(from_csv, key=lambda e: e["transaction_id"]) == sorted(from_jsonl, key=lambda e: e["transaction_id"])
-    assert drain(aws.sqs, aws.dead_url) == []
+    assert_bills_as_its_jsonl(count_tokens, aws, rows, f"{RUN}.csv.gz", gzip.compress(langfuse_csv(rows)))
 
 
 def test_a_parquet_file_that_cannot_be_read_is_one_dead_letter_that_says_why(count_tokens, aws, monkeypatch):

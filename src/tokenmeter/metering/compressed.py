@@ -186,10 +186,9 @@ class _Streams(_Inflating):
 
 
 def _zstd(raw: Any) -> _Streams:
-    try:
-        from compression import zstd  # type: ignore[import-not-found]  # Python 3.14
-    except ImportError:
-        from backports import zstd
+    from .parquet_codecs import zstd_module
+
+    zstd = zstd_module()
     return _Streams(raw, "zstd", zstd.ZstdDecompressor, (zstd.ZstdError,))
 
 

@@ -65,7 +65,7 @@ class _Text:
             decoded = self._utf8.decode(chunk, final)
         except UnicodeDecodeError:  # replaced (and flagged) rather than lost, as a JSON line's
             self.lossy = True
-            decoded = bytes(chunk).decode("utf-8", "replace")
+            decoded = chunk.decode("utf-8", "replace")
             self._utf8.reset()
         if self.at > _KEEP:
             self.line_of(self.at)

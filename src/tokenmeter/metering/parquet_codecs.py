@@ -8,6 +8,7 @@ first page; gzip through zlib. LZO, Brotli and Hadoop's framed LZ4 are not read:
 from __future__ import annotations
 
 import zlib
+from typing import Any
 
 from .thrift_compact import varint
 
@@ -43,13 +44,18 @@ def decompress(codec: int, data: bytes, size: int) -> bytes:
     return out
 
 
-def _zstd(data: bytes, size: int) -> bytes:
-    # Imported only where a file has zstd pages: count_tokens' cold start does not pay for it.
+def zstd_module() -> Any:
+    """Python 3.14's compression.zstd, else backports.zstd (the same API): imported only where data is zstd, so
+    count_tokens' cold start does not pay for it."""
     try:
         from compression import zstd  # type: ignore[import-not-found]
     except ImportError:
         from backports import zstd
+    return zstd
 
+
+def _zstd(data: bytes, size: int) -> bytes:
+    zstd = zstd_module()
     decompressor = zstd.ZstdDecompressor()
     try:
         out = decompressor.decompress(data, max_length=size)

@@ -205,7 +205,9 @@ def _array_object(body: Any, where: str, identity: str, fallback: int | None, li
             parts.append(chunk)
             size += len(chunk)
         ahead = b"".join(parts)
-        if size <= limits.max_document_bytes and max(map(len, ahead.split(b"\n"))) <= limits.max_record_bytes:
+        # (Its lines are measured only where one may be too long: a split copies the whole of what was read.)
+        if size <= limits.max_document_bytes and (size <= limits.max_record_bytes
+                                                  or max(map(len, ahead.split(b"\n"))) <= limits.max_record_bytes):
             yield from _object_lines(io.BytesIO(ahead), where, identity, fallback, limits, budget)
             return
         from .compressed import Prefixed  # (only for an array too large to read whole)
