@@ -51,6 +51,33 @@ def test_any_ascii_text_reads_the_same(text):
     assert parse_header_lines(raw) == theirs(raw)
 
 
+def _read_block(client: NatsClient, block: bytes):
+    """What ``client`` makes of a message's whole header block: its headers, or the error it raises."""
+    try:
+        return asyncio.run(client._process_headers(block))
+    except Exception as exc:  # noqa: BLE001 - the error itself is what is compared
+        return type(exc)
+
+
+def test_a_ledger_messages_block_and_a_pull_requests_end_read_as_nats_py_reads_them():
+    ledger = b"NATS/1.0\r\nNats-Msg-Id: 9c1f-input\r\n\r\n"
+    timeout = b"NATS/1.0 408 Request Timeout\r\nNats-Pending-Messages: 1\r\n\r\n"
+    assert _read_block(Client(), ledger) == _read_block(NatsClient(), ledger) == {"Nats-Msg-Id": "9c1f-input"}
+    assert _read_block(Client(), timeout) == _read_block(NatsClient(), timeout) == {
+        "Status": "408", "Description": "Request Timeout", "Nats-Pending-Messages": "1"}
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.sampled_from([b"", b"\r\n", b" 404 No Messages\r\n", b" 100 Idle Heartbeat\r\n", b" 408\r\n", b" abc\r\n"]),
+       st.lists(st.tuples(st.binary(max_size=12), st.sampled_from([b":", b": ", b""]), st.binary(max_size=12)),
+                max_size=3),
+       st.sampled_from([b"\r\n\r\n", b"\r\n", b"", b"\n\r\n"]))
+def test_any_header_block_a_message_carries_reads_as_nats_py_reads_it(status, lines, end):
+    # One header line and no status takes the client's short way; every other block nats-py's own.
+    block = b"NATS/1.0" + status + b"\r\n".join(name + sep + value for name, sep, value in lines) + end
+    assert _read_block(Client(), block) == _read_block(NatsClient(), block)
+
+
 class _Wire(NatsClient):
     """nats-py's own client, its outgoing commands captured instead of sent (the second implementation)."""
 
