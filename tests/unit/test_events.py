@@ -1,6 +1,17 @@
-import pytest
+import json
 
-from tokenmeter.core import InvalidEventError, UsageEvent, format_timestamp, parse_rfc3339_ms, transaction_id
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tokenmeter.core import (
+    InvalidEventError,
+    UsageEvent,
+    ascii_json,
+    format_timestamp,
+    parse_rfc3339_ms,
+    transaction_id,
+)
 
 
 @pytest.mark.parametrize(
@@ -71,3 +82,24 @@ def test_a_timestamp_of_thousands_of_digits_is_a_bad_field_not_a_crash():
         UsageEvent.from_dict({**event, "timestamp": "9" * 5000})
     assert set(error.value.errors) == {"timestamp"}
     assert UsageEvent.from_dict({**event, "timestamp": "1732646400.123456"}).timestamp == "1732646400.123456"
+
+
+def test_an_event_named_outside_ascii_is_written_in_ascii_by_hand():
+    event = UsageEvent("t-1", "Müller 😀", "llm_tokens", "1732646400.123", {"model": "модель"})
+    # ü is U+00FC; 😀 is U+1F600, the UTF-16 pair D83D DE00; м о д е л ь are U+043C 043E 0434 0435 043B 044C.
+    assert event.to_json() == (
+        b'{"transaction_id":"t-1","external_subscription_id":"M\\u00fcller \\ud83d\\ude00","code":"llm_tokens",'
+        b'"timestamp":"1732646400.123","properties":{"model":"\\u043c\\u043e\\u0434\\u0435\\u043b\\u044c"}}')
+
+
+# Any text but DEL, which orjson leaves as it is (valid JSON either way) and the standard library escapes.
+_any_text = st.text(st.characters(blacklist_characters="\x7f"), max_size=12)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(_any_text, st.one_of(_any_text, st.integers(), st.lists(_any_text, max_size=3)), max_size=5))
+def test_any_value_is_written_as_the_standard_librarys_ascii_json(value):
+    # The second implementation: json.dumps with ensure_ascii, which also takes the lone surrogates orjson refuses.
+    written = ascii_json(value)
+    assert written.isascii()
+    assert written == json.dumps(value, ensure_ascii=True, separators=(",", ":")).encode()
