@@ -1,10 +1,12 @@
 """Objects compressed as a Firehose delivery stream's CompressionFormat writes them (SNAPPY: the Snappy framing
 format; HADOOP_SNAPPY: Hadoop's block stream; ZIP), as log shippers write zstd, and as rotated logs are (bzip2,
-xz): the same records, under the same names, as the plain object. Each compressed form is built here from its
-format's own description (google/snappy framing_format.txt; Hadoop's BlockCompressorStream; PKWARE's APPNOTE through
-Python's zipfile; pyarrow's zstd and raw Snappy; Python's bz2 and lzma), not by the reader's code."""
+xz), and text as Windows PowerShell writes it (UTF-16, a byte order mark first): the same records, under the same
+names, as the plain object. Each form is built here from its format's own description (google/snappy
+framing_format.txt; Hadoop's BlockCompressorStream; PKWARE's APPNOTE through Python's zipfile; pyarrow's zstd and raw
+Snappy; Python's bz2, lzma and UTF-16 codecs), not by the reader's code."""
 
 import bz2
+import codecs
 import gzip
 import io
 import json
@@ -127,6 +129,11 @@ FORMS = {
     "bzip2, two streams (cat a.bz2 b.bz2)": bz2.compress(PLAIN[:100_000]) + bz2.compress(PLAIN[100_000:]),
     "xz": lzma.compress(PLAIN),
     "xz, two streams": lzma.compress(PLAIN[:100_000]) + lzma.compress(PLAIN[100_000:]),
+    "UTF-16 LE, its byte order mark first (Windows PowerShell's Out-File)": codecs.BOM_UTF16_LE + PLAIN.decode().encode(
+        "utf-16-le"),
+    "UTF-16 BE, its byte order mark first": codecs.BOM_UTF16_BE + PLAIN.decode().encode("utf-16-be"),
+    "gzip around UTF-16": gzip.compress(PLAIN.decode().encode("utf-16")),
+    "zip around UTF-16": zipped({"part-0": PLAIN.decode().encode("utf-16")}),
 }
 
 
@@ -161,4 +168,28 @@ def test_every_format_s_first_byte_sends_the_object_to_the_inflating_reader():
     # s3_objects imports compressed.py only for an object whose first byte may begin one of its formats.
     from tokenmeter.metering.s3_objects import COMPRESSED_FIRST_BYTES
 
-    assert {form[:1] for name, form in FORMS.items() if "around gzip" not in name} <= COMPRESSED_FIRST_BYTES
+    assert {form[:1] for form in FORMS.values() if not form.startswith(b"\x1f\x8b")} <= COMPRESSED_FIRST_BYTES
+
+
+def test_utf16_text_outside_ascii_with_windows_line_ends_reads_as_its_utf8():
+    text = ('{"id":"a","model":"gpt-4o","user":"M\u00fcller \U0001f600","usage":{"prompt_tokens":3,"completion_tokens":2}}'
+            '\r\n{"id":"b","model":"gpt-4o","user":"\u4e2d\u6587","usage":{"prompt_tokens":4,"completion_tokens":1}}\r\n')
+    as_utf8 = [(r.source, r.value) for r in read(text.encode())]
+    assert [value["user"] for _, value in as_utf8] == ["M\u00fcller \U0001f600", "\u4e2d\u6587"]
+    for body in (text.encode("utf-16"), codecs.BOM_UTF16_BE + text.encode("utf-16-be"),
+                 gzip.compress(codecs.BOM_UTF16_LE + text.encode("utf-16-le"))):
+        assert [(r.source, r.value) for r in read(body)] == as_utf8
+
+
+@pytest.mark.parametrize(("damage", "why"), [
+    (lambda body: body[:-1], "the object ends inside a character"),
+    # A high surrogate (D800) followed by a letter, not by its low half.
+    (lambda body: body[:200_002] + b"\x00\xd8A\x00" + body[200_002:], "illegal UTF-16 surrogate"),
+])
+def test_damaged_utf16_is_its_records_then_one_letter(damage, why):
+    body = damage(FORMS["UTF-16 LE, its byte order mark first (Windows PowerShell's Out-File)"])
+    items = read(body)
+    records = [item.value for item in items if isinstance(item, RawRecord)]
+    letters = [item for item in items if isinstance(item, DeadLetter)]
+    assert len(records) > 0 and records == RECORDS[:len(records)]
+    assert [letter.reason for letter in letters] == ["decode_error"] and why in letters[0].detail

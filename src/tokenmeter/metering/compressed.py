@@ -4,7 +4,8 @@ A Firehose delivery stream compresses what it writes to S3 as its `CompressionFo
 Snappy framing format, google/snappy framing_format.txt), HADOOP_SNAPPY (Hadoop's BlockCompressorStream: blocks of
 big-endian lengths around raw Snappy) or ZIP (an archive of one file); log shippers write zstd (Vector's and Fluent
 Bit's S3 outputs), and rotated log files are often bzip2 or xz. Read as text, such an object was garbage: a letter
-per line, or one for the object.
+per line, or one for the object. Text in UTF-16 (Windows PowerShell's ``Out-File`` and ``>``, .NET's
+``Encoding.Unicode``: a byte order mark first) is no compression, but it is read the same way: as UTF-8.
 
 Each is a raw stream here (``readinto``) under an ``io.BufferedReader``, so the object is read in chunks and never
 whole; what its format says cannot be, a `CompressedError` (an OSError, as gzip's errors are), ends the reading with
@@ -14,6 +15,7 @@ compression.zstd), imported only for an object that needs it.
 
 from __future__ import annotations
 
+import codecs
 import io
 import struct
 import zlib
@@ -24,6 +26,7 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 SNAPPY_STREAM = b"\xff\x06\x00\x00sNaPpY"
 ZIP_MAGIC = b"PK\x03\x04"
 XZ_MAGIC = b"\xfd7zXZ\x00"
+UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 _BZIP2_MAGICS = {b"BZh" + str(level).encode() for level in range(1, 10)}  # then a block's magic, "1AY&SY"
 _SIGNATURES = (ZIP_MAGIC, b"PK\x01\x02", b"PK\x05\x06", b"PK\x06\x06", b"")  # what may follow a member
 _CHUNK = 1 << 16
@@ -51,6 +54,8 @@ def inflating(first: bytes, raw: Any) -> io.BufferedReader | None:
         stream = _ZipMembers(raw)
     elif _hadoop_snappy(first):
         stream = _HadoopSnappy(raw)
+    elif first.startswith(UTF16_BOMS):
+        stream = _Utf16(raw)
     else:
         return None
     return io.BufferedReader(stream, buffer_size=_CHUNK)
@@ -202,6 +207,35 @@ def _xz(raw: Any) -> _Streams:
     import lzma
 
     return _Streams(raw, "xz", lzma.LZMADecompressor, (lzma.LZMAError,))
+
+
+def utf16_as_utf8(text: io.BufferedReader) -> io.BufferedReader:
+    """``text`` (UTF-16, its byte order mark first) as UTF-8, as read: for UTF-16 found inside a compressed object."""
+    return io.BufferedReader(_Utf16(text), buffer_size=_CHUNK)
+
+
+class _Utf16(_Inflating):
+    """UTF-16 text as UTF-8, its byte order mark (which says which UTF-16) dropped; a code unit cut in two or a
+    surrogate without its pair is a CompressedError, as damaged data is."""
+
+    def __init__(self, raw: Any):
+        super().__init__(raw)
+        self._decoder = codecs.getincrementaldecoder("utf-16")()
+        self._read = 0
+
+    def _more(self) -> bytes | None:
+        while True:
+            data = self.raw.read(_CHUNK)
+            self._read += len(data)
+            try:
+                text = self._decoder.decode(data, final=not data)
+            except UnicodeDecodeError as exc:
+                where = "the object ends inside a character" if not data else f"in its first {self._read:,} bytes"
+                raise CompressedError(f"utf-16: {exc.reason}, {where}") from None
+            if text:
+                return text.encode()
+            if not data:
+                return None
 
 
 class _ZipMembers(_Inflating):

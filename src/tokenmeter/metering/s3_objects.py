@@ -65,9 +65,10 @@ _READ_ATTEMPTS = 3
 GZIP_MAGIC = b"\x1f\x8b"
 PARQUET_MAGIC = b"PAR1"
 UTF8_BOM = b"\xef\xbb\xbf"
-# The first byte of each format compressed.py reads (zstd, Snappy's framing, ZIP, Hadoop's Snappy, bzip2, xz): no
-# JSON or text begins with one but "P" and "B", which compressed.inflating then tells apart.
-COMPRESSED_FIRST_BYTES = frozenset((b"\x28", b"\xff", b"P", b"\x00", b"B", b"\xfd"))
+# The first byte of each format compressed.py reads (zstd, Snappy's framing, ZIP, Hadoop's Snappy, bzip2, xz, UTF-16's
+# byte order marks): no JSON or text begins with one but "P" and "B", which compressed.inflating then tells apart.
+COMPRESSED_FIRST_BYTES = frozenset((b"\x28", b"\xff", b"P", b"\x00", b"B", b"\xfd", b"\xfe"))
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 _DECODER = json.JSONDecoder()
 _SPACES = re.compile(r"\s*")
 _NOT_SPACE = re.compile(rb"[^ \t\r\n]")
@@ -158,6 +159,11 @@ def s3_records(s3: Any, bucket: str, key: str, limits: ReadLimits | None = None,
             if opening[:2] == GZIP_MAGIC and not isinstance(inflated, gzip.GzipFile):
                 # Firehose compressing what CloudWatch Logs had gzipped (a log group's subscription, not decompressed)
                 inflated = gzip.GzipFile(fileobj=inflated, mode="rb")
+                opening = inflated.peek(_CHUNK)
+            if opening.startswith(UTF16_BOMS):  # UTF-16 text, compressed after it was written
+                from .compressed import utf16_as_utf8
+
+                inflated = utf16_as_utf8(inflated)
                 opening = inflated.peek(_CHUNK)
             if opening.startswith(UTF8_BOM):
                 inflated.read(len(UTF8_BOM))
