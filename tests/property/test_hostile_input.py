@@ -196,10 +196,11 @@ def test_json_arrays_past_the_read_limits_are_all_accounted_for(values, cut, gar
 
 @EXAMPLES
 @given(st.sampled_from([b"\x28\xb5\x2f\xfd", b"\xff\x06\x00\x00sNaPpY", b"PK\x03\x04",
-                         b"\x00\x00\x01\x00\x00\x00\x00\x20\x80\x02", b"BZh91AY&SY", b"\xfd7zXZ\x00"]),
+                         b"\x00\x00\x01\x00\x00\x00\x00\x20\x80\x02", b"BZh91AY&SY", b"\xfd7zXZ\x00",
+                         b"\xff\xfe", b"\xfe\xff"]),
        st.binary(max_size=300))
 def test_objects_that_only_begin_as_a_compressed_format_are_all_accounted_for(magic, rest):
-    # zstd, Snappy's framing, ZIP, Hadoop's Snappy blocks, bzip2 and xz, followed by anything.
+    # zstd, Snappy's framing, ZIP, Hadoop's Snappy blocks, bzip2, xz and UTF-16's byte order marks, then anything.
     meter_all(s3_records(FakeS3(magic + rest), "bucket", "firehose/part"))
 
 envelopes = st.fixed_dictionaries(
