@@ -3,6 +3,8 @@
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tokenmeter.core import Contract, UsageEvent, parse_config
 
@@ -87,3 +89,63 @@ def test_a_remembered_valid_identifier_leaves_every_check_as_it_was():
     assert [repeated_identifier_problem(v) for v in values] == [identifier_problem(v) for v in values]
     assert [repeated_identifier_problem(v) for v in values] == [identifier_problem(v) for v in values]
     assert repeated_identifier_problem("s" * 257) == "at most 256 characters, got 257"
+
+
+@pytest.mark.parametrize(("timestamp", "kept"), [
+    # now = 1,800,000,000.5 s; the ledger keeps 62 days (5,356,800 s), the skew is 300 s: kept from
+    # 1,794,643,200.500 to 1,800,000,300.500, both ends included, to the millisecond (digits past it dropped).
+    ("1794643200.500", True), ("1794643200.499", False), ("1794643200.5009", True), ("1794643200.4999", False),
+    ("1800000300.500", True), ("1800000300.501", False), ("1800000300.5009", True), ("1800000300", True),
+    ("1794643201", True), ("1794643200", False), ("1794643200.5", True), ("1794643200.49", False),
+])
+def test_a_timestamp_is_kept_to_the_millisecond_at_both_ends(timestamp, kept):
+    errors = contract().errors(event(timestamp=timestamp), now=1_800_000_000.5)
+    assert (errors == {}) is kept and set(errors) <= {"timestamp"}
+
+
+@pytest.mark.parametrize(("timestamp", "kept"), [("1794643200.5009", False), ("1794643200.501", True),
+                                                 ("1800000300.5009", True), ("1800000300.501", False)])
+def test_digits_past_the_millisecond_are_dropped_before_the_timestamp_is_judged(timestamp, kept):
+    # now = 1,800,000,000.5005 s: kept from 1,794,643,200.5005 to 1,800,000,300.5005; .5009 is read as .500.
+    errors = contract().errors(event(timestamp=timestamp), now=1_800_000_000.5005)
+    assert (errors == {}) is kept and set(errors) <= {"timestamp"}
+
+
+_texts = st.sampled_from(["llm_tokens", "input", "output", "reasoning", "gpt-4o", "tokens", "model", "token_type", "",
+                          " x", "free_tokens", "team"]) | st.text(max_size=4)
+_values = st.one_of(_texts, st.integers(-2, 10**9 + 2), st.booleans(), st.floats(allow_nan=False), st.none(),
+                    st.lists(st.integers(), max_size=2), st.dictionaries(_texts, st.integers(), max_size=1))
+_timestamps = st.builds(lambda at, decimals: f"{at:.{decimals}f}", st.floats(1_794_643_199, 1_800_000_302), st.integers(0, 5))
+
+
+def _kept_or(valid, other):
+    """Mostly the valid value; else another, or none at all (None: the field is left out)."""
+    return st.integers(0, 19).flatmap(lambda n: st.just(valid) if n < 17 else other | st.none())
+
+
+_properties = st.builds(lambda fields, extra: {**{k: v for k, v in fields.items() if v is not None}, **extra},
+                        st.fixed_dictionaries({"tokens": _kept_or(812, _values), "model": _kept_or("gpt-4o", _values),
+                                               "token_type": _kept_or("output", _values)}),
+                        _kept_or({}, st.dictionaries(_texts, _values, max_size=1)).map(lambda extra: extra or {}))
+_events = st.builds(lambda fields: {k: v for k, v in fields.items() if v is not None}, st.fixed_dictionaries({
+    "transaction_id": _kept_or("t-9-output", _texts), "external_subscription_id": _kept_or("sub_1", _texts),
+    "code": _kept_or("llm_tokens", _texts), "timestamp": _kept_or("1799999000.123", _timestamps | _values),
+    "properties": _kept_or(None, _values).flatmap(lambda other: _properties if other is None else st.just(other))}))
+
+
+@settings(max_examples=600, deadline=None)
+@given(_events)
+def test_any_event_is_judged_as_the_rules_one_by_one_judge_it(data):
+    # from_dict and errors check the usual event in one pass; the rules one by one (the second implementation,
+    # which also names each field) must find nothing exactly where that pass lets an event through.
+    from tokenmeter.core import InvalidEventError
+    from tokenmeter.core.events import _envelope_errors
+
+    try:
+        checked = UsageEvent.from_dict(data)
+    except InvalidEventError as refused:
+        assert refused.errors == _envelope_errors(data) != {}
+        return
+    assert _envelope_errors(data) == {}
+    rules = contract(extra_properties=["team"])
+    assert rules.errors(checked, now=1_800_000_000.5) == rules._found(checked, now=1_800_000_000.5)

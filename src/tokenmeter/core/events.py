@@ -53,28 +53,30 @@ class UsageEvent:
     @classmethod
     def from_dict(cls, data: Any) -> UsageEvent:
         """Validate a decoded JSON event; raises InvalidEventError naming each bad field."""
-        if not isinstance(data, dict):
-            raise InvalidEventError({"event": "must be a JSON object"})
-        errors: dict[str, str] = {}
-        for name, check in _IDENTIFIERS:
-            problem = check(data.get(name))
-            if problem is not None:
-                errors[name] = problem
-        timestamp = data.get("timestamp")
-        if not isinstance(timestamp, str) or not _is_unix_seconds(timestamp):
-            errors["timestamp"] = 'required, Unix seconds as a string, e.g. "1732646400.123"'
-        properties = data.get("properties", {})
-        if not isinstance(properties, dict):
-            errors["properties"] = "must be a JSON object"
-        if errors:
-            raise InvalidEventError(errors)
-        return cls(
-            transaction_id=data["transaction_id"],
-            external_subscription_id=data["external_subscription_id"],
-            code=data["code"],
-            timestamp=timestamp,
-            properties=properties,
-        )
+        if isinstance(data, dict):  # the checks _envelope_errors makes, in one pass: every door runs this per event
+            transaction_id, subscription = data.get("transaction_id"), data.get("external_subscription_id")
+            code, timestamp, properties = data.get("code"), data.get("timestamp"), data.get("properties", {})
+            if (identifier_problem(transaction_id) is None and repeated_identifier_problem(subscription) is None
+                    and repeated_identifier_problem(code) is None and isinstance(timestamp, str)
+                    and _is_unix_seconds(timestamp) and isinstance(properties, dict)):
+                return cls(transaction_id, subscription, code, timestamp, properties)
+        raise InvalidEventError(_envelope_errors(data))
+
+
+def _envelope_errors(data: Any) -> dict[str, str]:
+    if not isinstance(data, dict):
+        return {"event": "must be a JSON object"}
+    errors: dict[str, str] = {}
+    for name, check in _IDENTIFIERS:
+        problem = check(data.get(name))
+        if problem is not None:
+            errors[name] = problem
+    timestamp = data.get("timestamp")
+    if not isinstance(timestamp, str) or not _is_unix_seconds(timestamp):
+        errors["timestamp"] = 'required, Unix seconds as a string, e.g. "1732646400.123"'
+    if not isinstance(data.get("properties", {}), dict):
+        errors["properties"] = "must be a JSON object"
+    return errors
 
 
 def decode_json(content: str | bytes) -> Any:

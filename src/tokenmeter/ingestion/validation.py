@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,13 +22,14 @@ def read_events(items: list[Any], contract: Contract | None = None) -> tuple[lis
     """Valid events, and the rejected ones with their field errors (the envelope's, then the contract's)."""
     events: list[UsageEvent] = []
     rejected: list[Rejected] = []
+    now = time.time()  # one clock for the batch's timestamps
     for index, item in enumerate(items):
         try:
             event = UsageEvent.from_dict(item)
         except InvalidEventError as error:
             rejected.append(Rejected(index, error.errors, item))
             continue
-        errors = contract.errors(event) if contract is not None else {}
+        errors = contract.errors(event, now) if contract is not None else {}
         if errors:
             rejected.append(Rejected(index, errors, item))
         else:

@@ -105,13 +105,14 @@ class Shipper:
     async def prepare(self, messages: list[Any]) -> list[Chunk]:
         """The fetched events Lago can bill, in batches of at most 100; the rest dead-lettered or held."""
         ready: Chunk = []
+        now = time.time()  # one clock for the batch's timestamps
         for msg in messages:
             try:
                 event = UsageEvent.from_dict(orjson.loads(msg.data))
             except (orjson.JSONDecodeError, InvalidEventError) as exc:
                 await self.dead_letter(msg, "invalid_event", str(exc))
                 continue
-            broken = self.contract.errors(event) if self.contract is not None else None
+            broken = self.contract.errors(event, now) if self.contract is not None else None
             if broken:  # the last door before Lago: nothing that breaks the contract is billed
                 await self.dead_letter(msg, "invalid_event", "; ".join(f"{k}: {why}" for k, why in broken.items()))
                 continue
