@@ -60,9 +60,10 @@ def _read_block(client: NatsClient, block: bytes):
 
 
 def test_a_ledger_messages_block_and_a_pull_requests_end_read_as_nats_py_reads_them():
-    ledger = b"NATS/1.0\r\nNats-Msg-Id: 9c1f-input\r\n\r\n"
+    ledger = b"NATS/1.0\r\nNats-Expected-Stream: USAGE\r\nNats-Msg-Id: 9c1f-input\r\n\r\n"  # as publish_event sends
     timeout = b"NATS/1.0 408 Request Timeout\r\nNats-Pending-Messages: 1\r\n\r\n"
-    assert _read_block(Client(), ledger) == _read_block(NatsClient(), ledger) == {"Nats-Msg-Id": "9c1f-input"}
+    assert _read_block(Client(), ledger) == _read_block(NatsClient(), ledger) == {
+        "Nats-Expected-Stream": "USAGE", "Nats-Msg-Id": "9c1f-input"}
     assert _read_block(Client(), timeout) == _read_block(NatsClient(), timeout) == {
         "Status": "408", "Description": "Request Timeout", "Nats-Pending-Messages": "1"}
 
@@ -73,7 +74,7 @@ def test_a_ledger_messages_block_and_a_pull_requests_end_read_as_nats_py_reads_t
                 max_size=3),
        st.sampled_from([b"\r\n\r\n", b"\r\n", b"", b"\n\r\n"]))
 def test_any_header_block_a_message_carries_reads_as_nats_py_reads_it(status, lines, end):
-    # One header line and no status takes the client's short way; every other block nats-py's own.
+    # A block without a status takes the client's short way; one with a status, or none, nats-py's own.
     block = b"NATS/1.0" + status + b"\r\n".join(name + sep + value for name, sep, value in lines) + end
     assert _read_block(Client(), block) == _read_block(NatsClient(), block)
 
