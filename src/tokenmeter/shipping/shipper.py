@@ -18,7 +18,7 @@ from tokenmeter.nats import NatsSettings
 from tokenmeter.nats.client import Client
 
 from .dead_letters import copy_to, dead_letter
-from .lago_api import Chunk, LagoApi, LagoAuthError, LagoUnavailable, ShipResult, chunks_of
+from .lago_api import Chunk, LagoApi, LagoAuthError, LagoSubscription, LagoUnavailable, ShipResult, chunks_of
 from .puller import Puller
 from .settings import SyncSettings
 from .unbillable import unbillable_reason
@@ -123,8 +123,8 @@ class Shipper:
         for position, item in enumerate(ready):
             pair = (item[1].external_subscription_id, item[1].code)
             try:
-                if pair in checked:
-                    await self.check_billable(*item)
+                if pair in checked:  # looked up for this batch already: its answer, without a coroutine per event
+                    self.note_unbillable(*item, self.lago.cached_subscription(pair[0]))
                     known.append(item)
                 elif await self.known_to_lago(*item):
                     known.append(item)
@@ -189,7 +189,9 @@ class Shipper:
 
     async def check_billable(self, msg: Any, event: UsageEvent) -> None:
         """Note an event Lago will store and never bill (its subscription, looked up and cached, says so)."""
-        subscription = await self.lago.subscription(event.external_subscription_id)
+        self.note_unbillable(msg, event, await self.lago.subscription(event.external_subscription_id))
+
+    def note_unbillable(self, msg: Any, event: UsageEvent, subscription: LagoSubscription | None) -> None:
         why = unbillable_reason(subscription, event) if subscription is not None else None
         if why is not None:
             self.unbillable[id(msg)] = why
