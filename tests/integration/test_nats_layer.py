@@ -188,3 +188,23 @@ def test_a_dead_connection_is_replaced_after_an_idle_gap(nats_server, connection
     assert connection.connects == 2
     connect(connection)
     assert connection.connects == 2
+
+
+def test_a_call_of_more_events_than_may_be_in_flight_stores_each_once_in_order(nats_server, connections):
+    # 9,001 events: more than twice MAX_IN_FLIGHT (4,000) unacknowledged at once, and not a whole number of the
+    # SEND_EVERY (64) messages handed over per send. Each stored once, its sequence the stream's next; again: duplicates.
+    from tokenmeter.core import UsageEvent
+    from tokenmeter.nats import publish_events
+
+    connection = connections(settings(nats_server.url))
+    js = connect(connection)
+    first = connection.run(js.stream_info("USAGE")).state.last_seq
+    events = [UsageEvent(f"{i:032x}-input", f"sub_{i % 7}", "llm_tokens", "1732646400.000",
+                         {"tokens": i, "model": "m", "token_type": "input"}) for i in range(9_001)]
+    outcomes = connection.run(publish_events(connection.client, iter(events), settings(nats_server.url), timeout=60))
+    assert [o.transaction_id for o in outcomes] == [e.transaction_id for e in events]
+    assert {o.status for o in outcomes} == {"stored"}
+    assert [o.sequence for o in outcomes] == list(range(first + 1, first + 9_002))
+    again = connection.run(publish_events(connection.client, events, settings(nats_server.url), timeout=60))
+    assert {o.status for o in again} == {"duplicate"}
+    assert connection.run(js.stream_info("USAGE")).state.last_seq == first + 9_001
