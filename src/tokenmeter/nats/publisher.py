@@ -65,7 +65,7 @@ async def publish_events(
     deadline = loop.time() + timeout
     acks = _Acks()
     inbox = nc.new_inbox()
-    sub = await nc.subscribe_in_place(f"{inbox}.*", acks.receive)
+    sub = await nc.subscribe_replies(f"{inbox}.*", acks.receive)
     taken: list[UsageEvent] = []
     try:
         remaining = iter(events)
@@ -181,11 +181,11 @@ class _Acks:
         self._room.clear()
         await self._room.wait()
 
-    def receive(self, msg: Any) -> None:
-        index = int(msg.subject.rpartition(".")[2])
+    def receive(self, subject: bytes, data: bytes, headers: dict[str, str] | None) -> None:
+        index = int(subject.rpartition(b".")[2])
         if index in self.acks:
             return
-        self.acks[index] = _read_ack(msg)
+        self.acks[index] = _read_ack(data, headers)
         self.in_flight -= 1
         if self.in_flight < MAX_IN_FLIGHT // 2:
             self._room.set()
@@ -210,12 +210,12 @@ class _Acks:
         return PublishOutcome(event.transaction_id, "failed", status)
 
 
-def _read_ack(msg: Any) -> tuple[str, int | None]:
+def _read_ack(data: bytes, headers: dict[str, str] | None) -> tuple[str, int | None]:
     """("stored" | "duplicate", sequence) from a PubAck, or (why it failed, None)."""
-    if msg.headers and msg.headers.get("Status"):  # 503: no stream listens on the subject
-        return f"JetStream {msg.headers['Status']}: {msg.headers.get('Description') or 'no responders'}", None
+    if headers and headers.get("Status"):  # 503: no stream listens on the subject
+        return f"JetStream {headers['Status']}: {headers.get('Description') or 'no responders'}", None
     try:
-        ack = orjson.loads(msg.data)
+        ack = orjson.loads(data)
     except orjson.JSONDecodeError:
         return "unreadable acknowledgement", None
     if isinstance(ack, dict) and isinstance(ack.get("error"), dict):
