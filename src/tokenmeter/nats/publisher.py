@@ -94,6 +94,7 @@ async def _send_all(nc: Client, events: Iterator[UsageEvent], taken: list[UsageE
     headers = commands.header_prefix({"Nats-Expected-Stream": settings.stream}) + commands.header_key("Nats-Msg-Id")
     written: list[bytes] = []
     indices: list[int] = []
+    subjects: dict[tuple[str, str], str] = {}  # a call's events name few subscriptions: each subject made once
     for event in events:
         index = len(taken)
         taken.append(event)
@@ -101,15 +102,17 @@ async def _send_all(nc: Client, events: Iterator[UsageEvent], taken: list[UsageE
             await _send(nc, written, indices, acks)
             if acks.in_flight >= MAX_IN_FLIGHT:
                 await acks.wait_for_room()
-        subject, reply = subject_for(settings.subject_prefix, event.external_subscription_id, event.code), f"{inbox}.{index}"
+        key, reply = (event.external_subscription_id, event.code), f"{inbox}.{index}"
         try:
+            subject = subjects.get(key) or subjects.setdefault(
+                key, commands.check_subject(subject_for(settings.subject_prefix, *key)))
             header = headers + commands.header_value(event.transaction_id) + b"\r\n\r\n"
             payload = event.to_json()
             problem = too_large(subject, reply, len(header) + len(payload), nc.max_payload)
             if problem is not None:
                 acks.rejected[index] = problem
                 continue
-            written.append(commands.hpub(commands.check_subject(subject), reply, header, payload))
+            written.append(commands.hpub(subject, reply, header, payload))
         except Exception as exc:  # nats-py would refuse the message: not sent
             acks.errors[index] = describe(exc)
             continue
