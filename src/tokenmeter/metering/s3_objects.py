@@ -68,7 +68,7 @@ UTF8_BOM = b"\xef\xbb\xbf"
 # The first byte of each format compressed.py reads (zstd, Snappy's framing, ZIP, Hadoop's Snappy, bzip2, xz, UTF-16's
 # byte order marks): no JSON or text begins with one but "P" and "B", which compressed.inflating then tells apart.
 COMPRESSED_FIRST_BYTES = frozenset((b"\x28", b"\xff", b"P", b"\x00", b"B", b"\xfd", b"\xfe"))
-UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")  # compressed.UTF16_BOMS, known here before that module is imported
 _DECODER = json.JSONDecoder()
 _SPACES = re.compile(r"\s*")
 _NOT_SPACE = re.compile(rb"[^ \t\r\n]")

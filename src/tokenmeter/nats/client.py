@@ -3,8 +3,8 @@ publishes and acks built in bulk.
 
 nats-py 2.16 checks every header name for whitespace with a generator over its characters (a fifth of
 lago_sync's CPU for ledger messages, which carry their ``Nats-Msg-Id``); ``Client`` reads them with a regular
-expression instead, and a block without a status line (every stored message's) without nats-py's status checks. Its ``publish`` builds each message's header block key by key and value by value
-(``str.translate`` on every value), and ``Msg.ack`` is a whole ``publish`` per message: together about a
+expression instead, and a block without a status line (every stored message's) without nats-py's status checks.
+Its ``publish`` builds each message's header block key by key and value by value (``str.translate`` on every value), and ``Msg.ack`` is a whole ``publish`` per message: together about a
 third of publish_event's and a tenth of lago_sync's CPU. ``send`` takes protocol commands already built
 (tokenmeter.nats.commands) and hands them to the same outgoing buffer and flusher ``publish`` uses.
 A subscription with a callback gets each message through a queue and a task of its own (a queue put, a get and
@@ -47,8 +47,12 @@ def parse_header_lines(raw: bytes) -> dict[str, str]:
 def _without_status(headers: bytes | None) -> bool:
     # A stored message's block: the version line ends at once (no status: those are the server's own replies), then
     # its headers (Nats-Expected-Stream, Nats-Msg-Id). nats-py reads such a block as its lines alone, after status
-    # checks and through a coroutine: together a twentieth of lago_sync's CPU.
+    # checks and through a coroutine, which cost lago_sync 0.6 us a message more.
     return bool(headers) and headers.startswith(_VERSION_LINE)
+
+
+def _stored_headers(headers: bytes) -> dict[str, str] | None:
+    return parse_header_lines(headers[len(_VERSION_LINE):]) or None
 
 
 class Client(NatsClient):
@@ -81,9 +85,7 @@ class Client(NatsClient):
         self._in_place.pop(sid, None)
 
     async def _process_headers(self, headers: bytes) -> dict[str, str] | None:
-        if _without_status(headers):
-            return parse_header_lines(headers[len(_VERSION_LINE):]) or None
-        return await super()._process_headers(headers)
+        return _stored_headers(headers) if _without_status(headers) else await super()._process_headers(headers)
 
     async def _process_msg(self, sid: int, subject: bytes, reply: bytes, data: bytes, headers: bytes) -> None:
         entry = self._in_place.get(sid)
@@ -95,10 +97,7 @@ class Client(NatsClient):
             return
         self.stats["in_msgs"] += 1
         self.stats["in_bytes"] += len(data)
-        if _without_status(headers):
-            hdr = parse_header_lines(headers[len(_VERSION_LINE):]) or None
-        else:
-            hdr = await self._process_headers(headers)
+        hdr = _stored_headers(headers) if _without_status(headers) else await self._process_headers(headers)
         handler, takes_msg = entry
         try:
             if takes_msg:

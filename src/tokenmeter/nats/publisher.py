@@ -124,7 +124,7 @@ async def _send_all(nc: Client, events: Iterator[UsageEvent], taken: list[UsageE
 
 
 # Messages handed to the connection in one send: one call, one buffer append and one flush check for them all,
-# where each was a call of its own (a twentieth of publish_event's CPU).
+# where each message had a call of its own.
 SEND_EVERY = 64
 
 
