@@ -84,3 +84,13 @@ def test_a_batch_never_holds_one_id_twice():
         ids = [e.transaction_id for _, e in chunk]
         assert len(ids) == len(set(ids))
     assert sorted(e.transaction_id for c in chunks for _, e in c) == sorted(e.transaction_id for _, e in items)
+
+
+def test_batches_of_distinct_ids_are_the_fetch_in_order_a_hundred_at_a_time():
+    from tokenmeter.core import UsageEvent
+    from tokenmeter.shipping.lago_api import chunks_of
+
+    items = [(i, UsageEvent(f"t{i}", "a", "llm_tokens", "1794744000.000", {"tokens": 1})) for i in range(250)]
+    assert [[position for position, _ in chunk] for chunk in chunks_of(items)] == [
+        list(range(0, 100)), list(range(100, 200)), list(range(200, 250))]
+    assert chunks_of([]) == []
