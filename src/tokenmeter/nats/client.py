@@ -97,7 +97,12 @@ class Client(NatsClient):
             return
         self.stats["in_msgs"] += 1
         self.stats["in_bytes"] += len(data)
-        hdr = _stored_headers(headers) if _without_status(headers) else await self._process_headers(headers)
+        if not headers:  # a reply (a PubAck): no coroutine to learn it has none
+            hdr = None
+        elif _without_status(headers):
+            hdr = _stored_headers(headers)
+        else:
+            hdr = await self._process_headers(headers)
         handler, takes_msg = entry
         try:
             if takes_msg:
