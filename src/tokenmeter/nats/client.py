@@ -25,6 +25,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from . import commands
+from .parser import Parser
 
 _CRLF = b"\r\n"
 _VERSION_LINE = b"NATS/1.0\r\n"
@@ -60,6 +61,7 @@ class Client(NatsClient):
 
     def __init__(self) -> None:
         super().__init__()
+        self._ps = Parser(self)
         # subscription id -> its handler, and whether the handler takes a Msg (else subject, payload and headers)
         self._in_place: dict[int, tuple[Callable[..., None], bool]] = {}
 
