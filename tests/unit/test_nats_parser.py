@@ -7,6 +7,7 @@ import json
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from nats.protocol.parser import AWAITING_CONTROL_LINE
 from nats.protocol.parser import Parser as NatsParser
 
 from tokenmeter.nats.parser import Parser
@@ -101,3 +102,13 @@ def test_two_messages_cut_at_every_byte_read_as_nats_py_reads_them():
     for at in range(len(stream) + 1):
         reads = [stream[:at], stream[at:]]
         assert _run(Parser, reads) == _run(NatsParser, reads), at
+
+
+def test_the_client_reads_with_this_parser():
+    # nats-py's client makes its parser in __init__ and keeps it across reconnects (reset): ours must be that one.
+    from tokenmeter.nats.client import Client
+
+    client = Client()
+    assert type(client._ps) is Parser and client._ps.nc is client
+    client._ps.reset()
+    assert client._ps.state == AWAITING_CONTROL_LINE and client._ps.buf == bytearray()
