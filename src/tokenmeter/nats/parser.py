@@ -3,10 +3,10 @@
 nats-py's ``Parser`` tries a regular expression per operation on every control line and keeps each message's
 arguments in a dict between two states. Here a whole ``MSG`` or ``HMSG`` (control line and payload read) whose
 control line is its words with one space between is taken by splitting that line, and handed to the client as
-nats-py hands it. Anything else (other operations, a
-message not yet whole, a control line written otherwise) goes to nats-py's own ``parse``, unchanged. Measured alone
-(500 messages in reads of 64 KiB), a ledger message's HMSG 2.7 us in place of 3.4, a PubAck's MSG 2.1 in place of 2.4.
-tests/unit/test_nats_parser.py feeds both any stream of operations, cut anywhere, and compares what each does.
+nats-py hands it. Anything else (other operations, a message not yet whole, a control line written otherwise) goes
+to nats-py's own ``parse``, unchanged. Measured alone (500 messages in reads of 64 KiB), a ledger message's HMSG
+2.7 us in place of 3.4, a PubAck's MSG 2.1 in place of 2.4. tests/unit/test_nats_parser.py feeds both any stream
+of operations, cut anywhere, and compares what each does.
 """
 
 from __future__ import annotations
