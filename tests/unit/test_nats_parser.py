@@ -59,7 +59,9 @@ def _message(subject, sid, reply, headers, payload, spacing=b" "):
     return spacing.join(words) + b"\r\n" + headers + payload + b"\r\n"
 
 
-_token = st.from_regex(rb"[A-Za-z0-9_$.>*-]{1,20}", fullmatch=True)
+# A subject or reply token: any bytes but the whitespace that ends one (ids with '/', dots, UTF-8 outside ASCII).
+_token = st.from_regex(rb"[A-Za-z0-9_$.>*-]{1,20}", fullmatch=True) | st.binary(min_size=1, max_size=20).filter(
+    lambda token: token.translate(None, b" \t\r\n\x0b\x0c") == token)
 _headers = st.sampled_from([None, b"", b"NATS/1.0\r\nNats-Msg-Id: t-1\r\n\r\n", b"NATS/1.0 404 No Messages\r\n\r\n",
                             b"NATS/1.0 100 Idle Heartbeat\r\nNats-Last-Consumer: 3\r\n\r\n"])
 _messages = st.builds(_message, _token, st.integers(0, 10**6), st.none() | _token, _headers,

@@ -19,6 +19,7 @@ Every such letter names the object and where reading stopped, so the object can 
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import gzip
 import io
@@ -68,7 +69,7 @@ UTF8_BOM = b"\xef\xbb\xbf"
 # The first byte of each format compressed.py reads (zstd, Snappy's framing, ZIP, Hadoop's Snappy, bzip2, xz, UTF-16's
 # byte order marks): no JSON or text begins with one but "P" and "B", which compressed.inflating then tells apart.
 COMPRESSED_FIRST_BYTES = frozenset((b"\x28", b"\xff", b"P", b"\x00", b"B", b"\xfd", b"\xfe"))
-UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")  # compressed.UTF16_BOMS, known here before that module is imported
+UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)  # as compressed.py's, known before that module is imported
 _DECODER = json.JSONDecoder()
 _SPACES = re.compile(r"\s*")
 _NOT_SPACE = re.compile(rb"[^ \t\r\n]")
