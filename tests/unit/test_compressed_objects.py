@@ -13,6 +13,7 @@ import json
 import lzma
 import struct
 import zipfile
+import zlib
 
 import pyarrow as pa
 import pytest
@@ -193,3 +194,44 @@ def test_damaged_utf16_is_its_records_then_one_letter(damage, why):
     letters = [item for item in items if isinstance(item, DeadLetter)]
     assert len(records) > 0 and records == RECORDS[:len(records)]
     assert [letter.reason for letter in letters] == ["decode_error"] and why in letters[0].detail
+
+
+SMALL = PLAIN[:PLAIN.index(b"\n", 6000) + 1]  # ~6 KB: less than one read of the object or of what it inflates to
+# Each compressor, and the standard library's decompressor that tells what a stream cut short still gives.
+_CUT_SHORT = {
+    "gzip": (gzip.compress, lambda: zlib.decompressobj(wbits=31)),
+    "xz": (lzma.compress, lzma.LZMADecompressor),
+    "bzip2": (bz2.compress, bz2.BZ2Decompressor),
+}
+
+
+@pytest.mark.parametrize("form", list(_CUT_SHORT))
+@pytest.mark.parametrize(("plain", "kept"), [(SMALL, 0.3), (SMALL, 0.5), (SMALL, 0.8), (PLAIN, 0.5)])
+def test_an_object_cut_short_bills_each_line_it_still_holds_whole(form, plain, kept):
+    # A buffered read of the inflated stream asks for 64 KiB, and dropped what it had when the stream then failed: a
+    # small object cut short was one letter, a large one lost the lines of its last read. Now: the lines a
+    # decompressor gets whole, then one letter.
+    compress, decompressor = _CUT_SHORT[form]
+    body = compress(plain)
+    cut = body[:int(len(body) * kept)]
+    whole_lines = decompressor().decompress(cut).split(b"\n")[:-1]
+    items = read(cut)
+    assert [item.value for item in items if isinstance(item, RawRecord)] == [json.loads(line) for line in whole_lines]
+    assert [item.reason for item in items if isinstance(item, DeadLetter)] == ["decode_error"]
+    # (Half of a gzip or xz stream holds whole lines; bzip2 gives nothing of a block cut short.)
+    assert len(whole_lines) > 0 or kept < 0.5 or form == "bzip2"
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_a_small_utf16_object_damaged_bills_each_line_before_the_damage(encoding):
+    text = SMALL.decode()
+    at = len(text) // 2  # a character's place: the damage is a high surrogate followed by a letter, not its low half
+    lone = "\ud800A".encode(encoding, "surrogatepass")
+    bom = codecs.BOM_UTF16_LE if encoding.endswith("le") else codecs.BOM_UTF16_BE
+    body = bom + text[:at].encode(encoding) + lone + text[at:].encode(encoding)
+    items = read(body)
+    before = text[:at].split("\n")[:-1]
+    assert [item.value for item in items if isinstance(item, RawRecord)] == [json.loads(line) for line in before]
+    letters = [item for item in items if isinstance(item, DeadLetter)]
+    assert [letter.reason for letter in letters] == ["decode_error"]
+    assert f"after line {len(before)}" in letters[0].detail and "illegal UTF-16 surrogate" in letters[0].detail

@@ -216,26 +216,32 @@ def utf16_as_utf8(text: io.BufferedReader) -> io.BufferedReader:
 
 class _Utf16(_Inflating):
     """UTF-16 text as UTF-8, its byte order mark (which says which UTF-16) dropped; a code unit cut in two or a
-    surrogate without its pair is a CompressedError, as damaged data is."""
+    surrogate without its pair is a CompressedError, as damaged data is, after the text before it."""
 
     def __init__(self, raw: Any):
         super().__init__(raw)
         self._decoder = codecs.getincrementaldecoder("utf-16")()
+        self._read_some = getattr(raw, "read1", None) or raw.read
         self._read = 0
+        self._damage: CompressedError | None = None
 
     def _more(self) -> bytes | None:
-        while True:
-            data = self.raw.read(_CHUNK)
+        while self._damage is None:
+            data = self._read_some(_CHUNK)
+            first = self._read == 0
             self._read += len(data)
             try:
                 text = self._decoder.decode(data, final=not data)
             except UnicodeDecodeError as exc:
                 where = "the object ends inside a character" if not data else f"in its first {self._read:,} bytes"
-                raise CompressedError(f"utf-16: {exc.reason}, {where}") from None
+                self._damage = CompressedError(f"utf-16: {exc.reason}, {where}")
+                # What the decoder was given up to the damage (the byte order mark too, the first time) is good text.
+                text = exc.object[:exc.start].decode("utf-16" if first else exc.encoding)
             if text:
                 return text.encode()
-            if not data:
+            if not data and self._damage is None:
                 return None
+        raise self._damage
 
 
 class _ZipMembers(_Inflating):

@@ -28,7 +28,7 @@ import json
 import re
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -464,11 +464,12 @@ class _Envelopes:
 
     def __init__(self, body: Any):
         self.body = body
+        self._read = some_of(body)
         self._split: bool | None = None  # decided by the first bytes
         self._carry = b""  # the end of what was read, where a boundary may begin
 
     def read(self, size: int = -1) -> bytes:
-        while chunk := self.body.read(size):
+        while chunk := self._read(size):
             data = self._carry + chunk
             if self._split is None:
                 if len(data) < len(_ENVELOPE) and _ENVELOPE.startswith(data):
@@ -477,7 +478,7 @@ class _Envelopes:
                 self._split = data.startswith(_ENVELOPE)
                 if not self._split:
                     self._carry = b""
-                    self.read = self.body.read  # type: ignore[method-assign]  # (from now on, no call between)
+                    self.read = self._read  # type: ignore[method-assign]  # (from now on, no call between)
                     return data
             data = data.replace(_BOUNDARY, _SPLIT_BOUNDARY)
             keep = len(_BOUNDARY) - 1  # a boundary that begins here and ends in the next chunk
@@ -510,7 +511,8 @@ class _Lines:
         pending: list[bytes] = []  # the unfinished line's pieces, joined once when it ends
         pending_size, start, too_long = 0, 0, False
         max_line, max_object = self.limits.max_record_bytes, self.limits.max_object_bytes
-        while chunk := self.body.read(_CHUNK):
+        read = some_of(self.body)
+        while chunk := read(_CHUNK):
             if self.offset + len(chunk) > max_object:
                 chunk, self.truncated = chunk[: max_object - self.offset], True
             position = self.offset  # of the chunk's first byte
@@ -545,6 +547,13 @@ class _Lines:
         if pending_size:
             self.number += 1
             yield self.number, start, _TooLong(pending_size) if too_long else b"".join(pending)
+
+
+def some_of(body: Any) -> Callable[[int], bytes]:
+    """How to read ``body`` so that what it inflated before damage is had: a buffered reader's ``read(n)`` reads its
+    stream until it has ``n`` bytes, and drops them all where the stream then fails (a gzip object cut short, smaller
+    than one read, was one letter and no record); ``read1`` gives what one read of the stream gives."""
+    return getattr(body, "read1", None) or body.read
 
 
 def get_object_args(bucket: str, key: str, version_id: str | None, etag: str | None) -> dict[str, Any]:
