@@ -11,7 +11,7 @@ from nats import errors
 from nats.aio.client import Client as NatsClient
 
 from tokenmeter.nats import commands
-from tokenmeter.nats.client import Client, parse_header_lines
+from tokenmeter.nats.client import Client, StoredHeaders, parse_header_lines
 
 theirs = NatsClient._parse_header_lines
 
@@ -77,6 +77,39 @@ def test_any_header_block_a_message_carries_reads_as_nats_py_reads_it(status, li
     # A block without a status takes the client's short way; one with a status, or none, nats-py's own.
     block = b"NATS/1.0" + status + b"\r\n".join(name + sep + value for name, sep, value in lines) + end
     assert _read_block(Client(), block) == _read_block(NatsClient(), block)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.tuples(st.binary(max_size=12), st.sampled_from([b":", b": ", b":\t", b"", b" : "]),
+                          st.binary(max_size=12)), max_size=6),
+       st.sampled_from([b"\r\n", b"\n", b"\r\n\r\n"]))
+def test_a_stored_messages_headers_read_when_asked_for_are_what_nats_py_reads(lines, end):
+    raw = b"\r\n".join(name + sep + value for name, sep, value in lines) + end
+    expected = theirs(raw)
+    headers = StoredHeaders(raw)
+    assert headers == expected and expected == headers and dict(headers) == expected and {**headers} == expected
+    assert list(headers.items()) == list(expected.items()) and len(headers) == len(expected)
+    assert bool(headers) == bool(expected) and repr(headers) == repr(expected)
+    for name in [*expected, "Absent-Name"]:
+        assert headers.get(name) == expected.get(name) and (name in headers) == (name in expected)
+        assert headers.get(name, "-") == expected.get(name, "-")
+    with pytest.raises(KeyError):
+        headers["Absent-Name"]
+
+
+def test_an_in_place_handler_gets_a_stored_messages_headers_unread_and_a_status_as_nats_py_reads_it():
+    client, got = Client(), []
+    client._subs[7] = object()  # (a subscription the handler stands for)
+    client._in_place[7] = (got.append, True)
+    ledger = b"NATS/1.0\r\nNats-Expected-Stream: USAGE\r\nNats-Msg-Id: 9c1f-input\r\n\r\n"
+    timeout = b"NATS/1.0 408 Request Timeout\r\nNats-Pending-Messages: 1\r\n\r\n"
+    for block in (ledger, timeout):
+        asyncio.run(client._process_msg(7, b"_INBOX.a", b"$JS.ACK.USAGE.sync.1.5.5.1732646400000000000.0", b"{}", block))
+    stored, status = got
+    assert type(stored.headers) is StoredHeaders and stored.headers._read is None  # nothing read before it is asked
+    assert stored.headers == _read_block(NatsClient(), ledger) == {"Nats-Expected-Stream": "USAGE",
+                                                                    "Nats-Msg-Id": "9c1f-input"}
+    assert type(status.headers) is dict and status.headers == _read_block(NatsClient(), timeout)
 
 
 class _Wire(NatsClient):

@@ -9,6 +9,7 @@ what was asked for or the server says there is no more.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +23,7 @@ class StoredMessage:
     seq: int  # in the stream
     stored_ms: int  # when the stream stored it
     subject: str
-    headers: dict[str, str]
+    headers: Mapping[str, str]
     data: bytes
 
 
@@ -76,8 +77,9 @@ class StreamReader:
         return self._got
 
     def _receive(self, msg: Any) -> None:
-        headers = msg.headers or {}
-        status = headers.get("Status")
+        headers = msg.headers if msg.headers is not None else {}
+        # A stored message's headers (StoredHeaders) hold no status, and are read only if the caller asks.
+        status = headers.get("Status") if type(headers) is dict else None
         if status is not None and not msg.data and not msg.reply:
             if status in _NO_MORE:
                 self._done.set()

@@ -101,7 +101,9 @@ class Puller:
         return messages
 
     def _receive(self, msg: Any) -> None:
-        status = msg.headers.get(_STATUS) if msg.headers else None
+        headers = msg.headers
+        # A stored message's headers (StoredHeaders) hold no status, and are read only if the shipper asks.
+        status = headers.get(_STATUS) if type(headers) is dict else None
         if status is None:
             self._messages.append(msg)
             if len(self._messages) >= self._wanted:

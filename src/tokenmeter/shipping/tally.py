@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
@@ -136,7 +136,7 @@ class Tally:
             async for batch, end in batches:
                 await self._apply_unbillable(batch, end)
 
-    async def _apply_unbillable(self, batch: list[tuple[int, int, dict[str, str], bytes]], end: int) -> None:
+    async def _apply_unbillable(self, batch: list[tuple[int, int, Mapping[str, str], bytes]], end: int) -> None:
         s = self.settings
         items = []
         for seq, _, headers, data in batch:
@@ -226,7 +226,7 @@ class Tally:
 
     # --- reading ---
     async def _batches(self, stream: str, subjects: str, after: int) -> AsyncIterator[
-            tuple[list[tuple[int, int, dict[str, str], bytes]], int]]:
+            tuple[list[tuple[int, int, Mapping[str, str], bytes]], int]]:
         """Batches of (seq, stored at ms, headers, data) past ``after``, up to the stream's end as it is now."""
         try:
             info = await self.js.stream_info(stream)
@@ -236,7 +236,7 @@ class Tally:
         self.result.applied.setdefault(stream, 0)
         if last <= after or not info.state.messages:
             return
-        batch: list[tuple[int, int, dict[str, str], bytes]] = []
+        batch: list[tuple[int, int, Mapping[str, str], bytes]] = []
         seq = after
         async with StreamReader(self.js, stream, subjects, after) as reader:
             while seq < last:
@@ -279,7 +279,7 @@ async def _first_kept(js: Any, stream: str) -> tuple[int, int]:
     return info.state.first_seq, int(first.time.timestamp() * 1000)
 
 
-def _source(headers: dict[str, str]) -> tuple[str, int]:
+def _source(headers: Mapping[str, str]) -> tuple[str, int]:
     """``nats:<stream>:<seq>`` -> (stream, seq); ("", 0) for a letter that names no ledger message."""
     kind, _, rest = headers.get("Tokenmeter-Source", "").partition(":")
     stream, _, seq = rest.rpartition(":")
