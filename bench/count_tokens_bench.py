@@ -5,7 +5,7 @@
 1. Records that carry counts, CloudWatch Logs trigger -> decode + parse + events handed to the sink,
    against a bare `json.loads` loop over the same log lines (bench/baselines.py: nothing kept); and the same
    with the events written as the JSON the SQS outbox sends (bench/pipeline_bench.py measures the whole
-   function).
+   function); and the floor: the same triggers decoded and their lines parsed, nothing else.
 2. Text-only records counted with the Llama 3.2 tokenizer, against the raw
    `tokenizers` `encode_batch` of the same texts from the same tokenizer.json.
 3. OpenTelemetry traces (OTLP JSON objects, as the Collector's S3 exporter writes them), spans metered
