@@ -1,19 +1,18 @@
 """nats-py's client with four lean paths: reading headers, handing messages over where they are read, and sending
 publishes and acks built in bulk.
 
-nats-py 2.16 checks every header name for whitespace with a generator over its characters (a fifth of
-lago_sync's CPU for ledger messages, which carry their ``Nats-Msg-Id``); ``Client`` reads them with a regular
-expression instead, and a block without a status line (every stored message's) without nats-py's status checks;
-a stored message handed over in place is read only when its headers are asked for (``StoredHeaders``). Its
-``publish`` builds each message's header block key by key and value by value (``str.translate`` on every value),
-and ``Msg.ack`` is a whole ``publish`` per message: together about a third of publish_event's and a tenth of
-lago_sync's CPU. ``send`` takes protocol commands already built
-(tokenmeter.nats.commands) and hands them to the same outgoing buffer and flusher ``publish`` uses.
-A subscription with a callback gets each message through a queue and a task of its own (a queue put, a get and
-a loop turn per message: about a tenth of publish_event's CPU, for its PubAcks); ``subscribe_in_place`` hands a
-message to a plain function as the reading task reads it, and ``subscribe_replies`` its subject, payload and headers
-alone. tests/unit/test_nats_client.py checks each against
-nats-py's own code, byte for byte, and that the client still has the steps these rely on.
+nats-py 2.16 checks every header name for whitespace with a generator over its characters (a fifth of lago_sync's
+CPU for ledger messages, which carry their ``Nats-Msg-Id``); ``Client`` reads them with a regular expression
+instead, and a block without a status line (every stored message's) without nats-py's status checks; a stored
+message handed over in place is read only when its headers are asked for (``StoredHeaders``). Its ``publish`` builds
+each message's header block key by key and value by value (``str.translate`` on every value), and ``Msg.ack`` is a
+whole ``publish`` per message: together about a third of publish_event's and a tenth of lago_sync's CPU. ``send``
+takes protocol commands already built (tokenmeter.nats.commands) and hands them to the same outgoing buffer and
+flusher ``publish`` uses. A subscription with a callback gets each message through a queue and a task of its own (a
+queue put, a get and a loop turn per message: about a tenth of publish_event's CPU, for its PubAcks);
+``subscribe_in_place`` hands a message to a plain function as the reading task reads it, and ``subscribe_replies``
+its subject, payload and headers alone. tests/unit/test_nats_client.py checks each against nats-py's own code, byte
+for byte, and that the client still has the steps these rely on.
 """
 
 from __future__ import annotations
