@@ -235,3 +235,32 @@ def test_a_small_utf16_object_damaged_bills_each_line_before_the_damage(encoding
     letters = [item for item in items if isinstance(item, DeadLetter)]
     assert [letter.reason for letter in letters] == ["decode_error"]
     assert f"after line {len(before)}" in letters[0].detail and "illegal UTF-16 surrogate" in letters[0].detail
+
+
+def _whole_elements(text: str) -> list:
+    """The elements of a JSON array that ``text`` (its beginning) holds whole, read with the standard library."""
+    decoder, found, at = json.JSONDecoder(), [], text.index("[") + 1
+    while True:
+        while at < len(text) and text[at] in " \t\r\n,":
+            at += 1
+        try:
+            element, at = decoder.raw_decode(text, at)
+        except json.JSONDecodeError:
+            return found
+        found.append(element)
+
+
+@pytest.mark.parametrize("indent", [None, 2])
+@pytest.mark.parametrize("kept", [0.5, 0.8])
+def test_an_array_object_cut_short_bills_each_element_it_still_holds_whole(indent, kept):
+    # A JSON export (one array, on one line or pretty-printed), gzipped and cut short: it was one letter.
+    body = gzip.compress(json.dumps(RECORDS[:200], indent=indent).encode())
+    cut = body[:int(len(body) * kept)]
+    expected = _whole_elements(zlib.decompressobj(wbits=31).decompress(cut).decode())
+    items = read(cut)
+    records = [item for item in items if isinstance(item, RawRecord)]
+    assert [record.value for record in records] == expected and len(expected) > 10
+    assert [item.reason for item in items if isinstance(item, DeadLetter)] == ["decode_error"]
+    # Each under the name and id an array read whole gives its element (a retry of the object bills nothing twice).
+    whole = [(r.source, r.identity) for r in read(body) if isinstance(r, RawRecord)]
+    assert [(r.source, r.identity) for r in records] == whole[:len(records)]

@@ -206,15 +206,22 @@ def _array_object(body: Any, where: str, identity: str, fallback: int | None, li
                   budget: DeadLetterBudget) -> Iterator[Item]:
     """An object holding a JSON array: read as any object is where it keeps to that reading's bounds (a document up to
     ``max_document_bytes``, each line up to ``max_record_bytes``), else element by element (json_arrays.py)."""
-    parts, size = [], 0
+    parts, size, read, damaged = [], 0, some_of(body), False
     try:
-        while size <= limits.max_document_bytes and (chunk := body.read(_CHUNK * 16)):
-            parts.append(chunk)
-            size += len(chunk)
+        try:
+            while size <= limits.max_document_bytes and (chunk := read(_CHUNK * 16)):
+                parts.append(chunk)
+                size += len(chunk)
+        except (OSError, EOFError, zlib.error) as exc:
+            if not parts:
+                raise
+            # Cut short or damaged: what was read before is read element by element, as a large array's start is,
+            # each element it holds whole a record, then one letter.
+            body, damaged = _Failed(exc), True
         ahead = b"".join(parts)
         # (Its lines are measured only where one may be too long: a split copies the whole of what was read.)
-        if size <= limits.max_document_bytes and (size <= limits.max_record_bytes
-                                                  or max(map(len, ahead.split(b"\n"))) <= limits.max_record_bytes):
+        if not damaged and size <= limits.max_document_bytes and (
+                size <= limits.max_record_bytes or max(map(len, ahead.split(b"\n"))) <= limits.max_record_bytes):
             yield from _object_lines(io.BytesIO(ahead), where, identity, fallback, limits, budget)
             return
         from .compressed import Prefixed  # (only for an array too large to read whole)
@@ -228,6 +235,16 @@ def _array_object(body: Any, where: str, identity: str, fallback: int | None, li
             yield from _object_lines(Prefixed(rest[0], body), where, identity, fallback, limits, budget, *rest[1:])
     except (OSError, EOFError, zlib.error) as exc:  # a corrupt gzip stream
         yield DeadLetter(DECODE_ERROR, f"object unreadable: {exc}", where, "")
+
+
+class _Failed:
+    """An object whose reading failed, what it gave before held elsewhere: reading on raises the failure again."""
+
+    def __init__(self, error: Exception):
+        self.error = error
+
+    def read(self, size: int = -1) -> bytes:
+        raise self.error
 
 
 def _parquet_rows(reader: _ObjectReader, where: str, identity: str, fallback: int | None,
