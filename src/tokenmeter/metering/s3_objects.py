@@ -206,27 +206,18 @@ def _array_object(body: Any, where: str, identity: str, fallback: int | None, li
                   budget: DeadLetterBudget) -> Iterator[Item]:
     """An object holding a JSON array: read as any object is where it keeps to that reading's bounds (a document up to
     ``max_document_bytes``, each line up to ``max_record_bytes``), else element by element (json_arrays.py)."""
-    parts, size, read, damaged = [], 0, some_of(body), False
     try:
-        try:
-            while size <= limits.max_document_bytes and (chunk := read(_CHUNK * 16)):
-                parts.append(chunk)
-                size += len(chunk)
-        except (OSError, EOFError, zlib.error) as exc:
-            if not parts:
-                raise
-            # Cut short or damaged: what was read before is read element by element, as a large array's start is,
-            # each element it holds whole a record, then one letter.
-            body, damaged = _Failed(exc), True
-        ahead = b"".join(parts)
+        ahead, failed = _read_ahead(body, limits.max_document_bytes)
+        size = len(ahead)
         # (Its lines are measured only where one may be too long: a split copies the whole of what was read.)
-        if not damaged and size <= limits.max_document_bytes and (
+        if failed is None and size <= limits.max_document_bytes and (
                 size <= limits.max_record_bytes or max(map(len, ahead.split(b"\n"))) <= limits.max_record_bytes):
             yield from _object_lines(io.BytesIO(ahead), where, identity, fallback, limits, budget)
             return
         from .compressed import Prefixed  # (only for an array too large to read whole)
         from .json_arrays import array_elements, begins_an_array
 
+        body = failed or body  # (cut short: the rest raises its failure, after what was read ahead)
         if not begins_an_array(ahead):
             yield from _object_lines(Prefixed(ahead, body), where, identity, fallback, limits, budget)
             return
@@ -235,6 +226,22 @@ def _array_object(body: Any, where: str, identity: str, fallback: int | None, li
             yield from _object_lines(Prefixed(rest[0], body), where, identity, fallback, limits, budget, *rest[1:])
     except (OSError, EOFError, zlib.error) as exc:  # a corrupt gzip stream
         yield DeadLetter(DECODE_ERROR, f"object unreadable: {exc}", where, "")
+
+
+def _read_ahead(body: Any, limit: int) -> tuple[bytes, _Failed | None]:
+    """``body``'s first bytes, until past ``limit`` or its end; and, where its reading failed after giving some, a
+    body that raises the failure again: what was read is then read element by element, as a large array's start
+    is, each element it holds whole a record, then one letter."""
+    parts, size, read = [], 0, some_of(body)
+    try:
+        while size <= limit and (chunk := read(_CHUNK * 16)):
+            parts.append(chunk)
+            size += len(chunk)
+    except (OSError, EOFError, zlib.error) as exc:
+        if not parts:
+            raise
+        return b"".join(parts), _Failed(exc)
+    return b"".join(parts), None
 
 
 class _Failed:

@@ -58,6 +58,13 @@ def _stored_headers(headers: bytes) -> dict[str, str] | None:
     return parse_header_lines(headers[len(_VERSION_LINE):]) or None
 
 
+def server_status(headers: Mapping[str, str] | None) -> str | None:
+    """The status of a message the server wrote itself (a pull request's end, a heartbeat), as an in-place handler
+    gets it; None for a stored message (its block has no status line: its headers, a ``StoredHeaders``, stay unread)
+    and for one without headers."""
+    return headers.get("Status") if type(headers) is dict else None
+
+
 class StoredHeaders(Mapping[str, str]):
     """A stored message's headers as ``parse_header_lines`` reads them, read from its block when first asked for.
 

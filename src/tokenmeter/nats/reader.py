@@ -15,6 +15,8 @@ from typing import Any
 
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from .client import server_status
+
 _NO_MORE = {"404", "408", "409"}  # no messages; request expired; consumer gone or limits
 
 
@@ -77,14 +79,13 @@ class StreamReader:
         return self._got
 
     def _receive(self, msg: Any) -> None:
-        headers = msg.headers if msg.headers is not None else {}
-        # A stored message's headers (StoredHeaders) hold no status, and are read only if the caller asks.
-        status = headers.get("Status") if type(headers) is dict else None
+        status = server_status(msg.headers)  # (a stored message's headers stay unread)
         if status is not None and not msg.data and not msg.reply:
             if status in _NO_MORE:
                 self._done.set()
             return  # heartbeats and other status messages carry no data
         seq, stored_ms = _seq_and_time(msg.reply)
+        headers = msg.headers if msg.headers is not None else {}
         self._got.append(StoredMessage(seq, stored_ms, msg.subject, headers, msg.data))
         if len(self._got) >= self._wanted:
             self._done.set()

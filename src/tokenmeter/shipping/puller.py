@@ -16,7 +16,8 @@ from typing import Any
 import nats.errors
 import orjson
 
-_STATUS = "Status"
+from tokenmeter.nats.client import server_status
+
 _HEARTBEAT = "100"
 _ENDS = {"404", "408"}  # no messages / request expired: the request is over, nothing is wrong
 # A no_wait request is answered at once; this only bounds the wait on a connection that died meanwhile.
@@ -101,9 +102,7 @@ class Puller:
         return messages
 
     def _receive(self, msg: Any) -> None:
-        headers = msg.headers
-        # A stored message's headers (StoredHeaders) hold no status, and are read only if the shipper asks.
-        status = headers.get(_STATUS) if type(headers) is dict else None
+        status = server_status(msg.headers)  # (a stored message's headers stay unread)
         if status is None:
             self._messages.append(msg)
             if len(self._messages) >= self._wanted:
