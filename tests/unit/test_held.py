@@ -69,6 +69,22 @@ def test_an_answer_without_a_log_stream_is_not_remembered():
         (f"req:1|at:{NOW}", NOW, {"input": 3, "output": 1})]
 
 
+def test_copies_without_a_log_stream_bill_as_one_answer_whatever_the_first_copy_held():
+    # An app that logs one Anthropic response three times in a delivery (no log stream kept): the first copy with no
+    # output yet, the cache read grown on the second; the third ends it.
+    memory = DictMemory({})
+    answers = HeldAnswers(memory)
+    for number, (cached, output) in enumerate([(40, 0), (50, 9), (50, 159)]):
+        counts = {"input": 3, "cached_input": cached} | ({"output": output} if output else {})
+        answers.hold("req:1", "sub_1", "claude-sonnet-4-5", NOW + number, counts, number == 2)
+    # Input and the largest cache read at the first copy's time; the output as it rose, each rise at its copy's time.
+    assert billed(answers.finish()) == [
+        (f"req:1|at:{NOW}", NOW, {"input": 3, "cached_input": 50}),
+        (f"req:1|at:{NOW + 1}", NOW + 1, {"output": 9}),
+        (f"req:1|from:9|at:{NOW + 2}", NOW + 2, {"output": 150})]
+    assert memory.kept == {}
+
+
 def test_each_copy_that_raises_the_output_bills_what_it_adds_at_its_time():
     answers = HeldAnswers(DictMemory({}))
     copies(answers, [9, 9, 159], NOW, ends=True)

@@ -68,6 +68,13 @@ class _Held:
     ended_ms: int | None = None  # the time of the first copy that ends the answer (its stop reason)
 
 
+# The first copy of an answer no later delivery can add to (no log stream named), as it came: (subscription, model,
+# time, counts with the output, whether it ends the answer). Most answers are logged once (an app logging Anthropic's
+# responses, which carry no time): kept so, one holds a tuple instead of a _Held with its dicts and list (a third of
+# what such a record cost), and bills as a _Held of that one copy would. A second copy makes it a _Held.
+_Copy = tuple[str, str, int, dict[str, int], bool]
+
+
 class HeldAnswers:
     """The held inferences of one invocation; ``finish`` once at its end."""
 
@@ -82,9 +89,15 @@ class HeldAnswers:
         """Keep a copy: the first copy's subscription and time, the largest input and cache counts, each rise of
         the output. ``group``: the log stream of a source whose answers can straddle deliveries. Returns what had
         to be billed to make room (nothing, but past HELD_KEPT)."""
+        held = self._held.get(identity)
+        if held is None and group is None:
+            bills = self.bill() if len(self._held) >= HELD_KEPT else []
+            self._held[identity] = (subscription, model, timestamp_ms, billed, ends)
+            return bills
+        if type(held) is tuple:
+            held = self._held[identity] = _widened(*held)
         counts = dict(billed)
         output = counts.pop("output", 0)
-        held = self._held.get(identity)
         if held is None:
             bills = self.bill() if len(self._held) >= HELD_KEPT else []
             earlier = self._remembered(group).get(identity) if group is not None else None
@@ -109,6 +122,10 @@ class HeldAnswers:
         held, self._held = self._held, {}
         bills = []
         for identity, inference in held.items():
+            if type(inference) is tuple:
+                subscription, model, first, counts, _ = inference
+                bills.append(HeldBill(f"{identity}|at:{first}", subscription, model, first, counts))
+                continue
             counts, rises, earlier = inference.counts, inference.rises, inference.earlier
             first = inference.timestamp_ms
             legacy = earlier is not None and earlier.output is None
@@ -146,6 +163,14 @@ class HeldAnswers:
         if kept is None:
             kept = self._kept[group] = self._memory.answers(group) if self._memory is not None else {}
         return kept
+
+
+def _widened(subscription: str, model: str, timestamp_ms: int, billed: dict[str, int], ends: bool) -> _Held:
+    """A first copy kept as it came (_Copy), held as ``hold`` holds a first copy with no log stream."""
+    counts = dict(billed)
+    output = counts.pop("output", 0)
+    return _Held(subscription, model, timestamp_ms, counts, None, None, output,
+                 [(timestamp_ms, 0, output)] if output else [], timestamp_ms if ends else None)
 
 
 def _recent(kept: dict[str, Remembered]) -> dict[str, Remembered]:
