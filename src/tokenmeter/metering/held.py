@@ -79,7 +79,7 @@ class HeldAnswers:
     """The held inferences of one invocation; ``finish`` once at its end."""
 
     def __init__(self, memory: AnswerMemory | None = None):
-        self._held: dict[str, _Held] = {}
+        self._held: dict[str, _Held | _Copy] = {}
         self._memory = memory
         self._kept: dict[str, dict[str, Remembered]] = {}  # by log stream: the answers left unended known
         self._changed: set[str] = set()
