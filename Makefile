@@ -66,6 +66,7 @@ bench: install
 	$(PY) -m bench.pipeline_bench
 	$(PY) -m bench.count_categories
 	$(PY) -m bench.s3_batch_bench
+	$(PY) -m bench.sqs_wait_bench
 	$(PY) -m bench.http_route_bench
 	$(PY) -m bench.reconcile_bench
 	$(PY) -m bench.cold_start_bench

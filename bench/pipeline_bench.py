@@ -77,8 +77,9 @@ class Stage:
         return {"wall": self.wall, "cpu": self.cpu, "invocations": self.invocations, "billed_ms": self.billed_ms}
 
 
-def count_stage(work, triggers: list[dict], s3: MemoryS3 | None = None) -> tuple[Stage, list[str]]:
-    sqs, s3 = MemorySqs(), s3 or MemoryS3(work.s3_objects)
+def count_stage(work, triggers: list[dict], s3: MemoryS3 | None = None,
+                sqs: MemorySqs | None = None) -> tuple[Stage, list[str]]:
+    sqs, s3 = sqs or MemorySqs(), s3 or MemoryS3(work.s3_objects)
     os.environ.update({"USAGE_QUEUE_URL": "usage", "DEAD_LETTER_QUEUE_URL": "dead", "METERING_CONFIG": json.dumps(
         {"subscription_from": ["requestMetadata.subscription_id", "user", "metadata.customer", "end_user",
                                "attributes.user.id"]})})

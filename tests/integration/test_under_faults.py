@@ -64,14 +64,16 @@ class FlakySqs:
 
     def __init__(self, client):
         self.client, self.fail_after, self.sent = client, None, 0
+        self._lock = threading.Lock()  # count_tokens sends a few batches at once, from its sender's threads
 
     def send_message_batch(self, **kwargs):
-        self.sent += len(kwargs.get("Entries", []))
-        if self.fail_after is not None:
-            if self.fail_after == 0:
-                self.fail_after = None
-                raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "injected"}}, "SendMessageBatch")
-            self.fail_after -= 1
+        with self._lock:
+            self.sent += len(kwargs.get("Entries", []))
+            fail = self.fail_after == 0
+            if self.fail_after is not None:
+                self.fail_after = None if fail else self.fail_after - 1
+        if fail:
+            raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "injected"}}, "SendMessageBatch")
         return self.client.send_message_batch(**kwargs)
 
     def __getattr__(self, name):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tokenmeter.core.dead_letters import DeadLetter, fitted_json
-from tokenmeter.core.sqs import MAX_BATCH_BYTES, QueueBatcher
+from tokenmeter.core.sqs import MAX_BATCH_BYTES, QueueBatcher, shared_sender
 
 from .usage import InferenceUsage
 
@@ -17,8 +17,10 @@ class SqsOutbox:
     """The metering sink in Lambda: events to the usage queue, dead letters to theirs."""
 
     def __init__(self, sqs: Any, usage_queue_url: str, dead_letter_queue_url: str):
-        self._usage = QueueBatcher(sqs, usage_queue_url)
-        self._dead = QueueBatcher(sqs, dead_letter_queue_url)
+        # Batches go out while the records after them are read: a large object's thousands of sends, each waiting
+        # on SQS, would otherwise be most of what the invocation is billed.
+        self._usage = QueueBatcher(sqs, usage_queue_url, shared_sender())
+        self._dead = QueueBatcher(sqs, dead_letter_queue_url, shared_sender())
         self._parts: list[str] = []
         self._size = _ENVELOPE
 
