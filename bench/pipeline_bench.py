@@ -21,7 +21,8 @@ $0.20 per million requests, two ways:
 - CPU-share adjusted: Lambda gives a function CPU in proportion to its memory (one vCPU at 1,769 MB),
   so CPU-bound work at M MB runs cpu_seconds x 1769/M of wall time, billed at M/1024 GB, that is
   cpu_seconds x 1.73 GB-s for any M <= 1,769 MB. This is the figure to plan with.
-Neither counts the wall time spent waiting on SQS, NATS and Lago over a real network.
+Neither counts the wall time spent waiting on SQS, NATS and Lago over a real network (count_tokens' waits on S3 and
+SQS, simulated: bench/s3_batch_bench.py, bench/sqs_wait_bench.py).
 """
 
 from __future__ import annotations
