@@ -15,11 +15,10 @@ trigger cost the same whatever it holds, so categories of small objects show tha
 from __future__ import annotations
 
 import argparse
-import os
 from collections import defaultdict
 
 from bench.baselines import json_loads_loop, object_lines, timed
-from bench.lambda_context import object_triggers
+from bench.lambda_context import handler_environment, object_triggers
 from bench.pipeline_bench import count_stage
 from local.workload import cloudwatch_event, generate
 
@@ -55,8 +54,7 @@ def _line_kind(message: str) -> str:
 
 
 def main() -> None:
-    os.environ.setdefault("NATS_STREAM_MAX_AGE_DAYS", "3650")
-    os.environ.update({"POWERTOOLS_LOG_LEVEL": "WARNING", "AWS_DEFAULT_REGION": "us-east-1"})
+    handler_environment()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=20_000)
     work = generate(parser.parse_args().records, len, len, text_share=0, bad_every=0, ghost_every=0)

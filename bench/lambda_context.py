@@ -1,9 +1,10 @@
-"""What Lambda hands the benchmarks' handlers: a context object (generous time, fixed names), the memory
-each function is deployed with, and what Lambda charges for it."""
+"""What Lambda hands the benchmarks' handlers: a context object (generous time, fixed names), the environment
+they all read, the memory each function is deployed with, and what Lambda charges for it."""
 
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 
 from local.invoke import load_template
@@ -41,6 +42,13 @@ def object_triggers(keys: list[str], bucket: str = "logs") -> list[dict]:
 
     size = template_objects_per_trigger()
     return [queued_s3_event(bucket, keys[start:start + size]) for start in range(0, len(keys), size)]
+
+
+def handler_environment() -> None:
+    """The environment every benchmarked handler reads: quiet logs, a region, and a ledger that keeps the generated
+    events' fixed dates (ten years)."""
+    os.environ.setdefault("NATS_STREAM_MAX_AGE_DAYS", "3650")
+    os.environ.update({"POWERTOOLS_LOG_LEVEL": "WARNING", "AWS_DEFAULT_REGION": "us-east-1"})
 
 
 class Context:

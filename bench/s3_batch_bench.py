@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 
 from bench.baselines import timed
-from bench.lambda_context import GB_SECOND_USD, REQUEST_USD, object_triggers, template_memory_mb
+from bench.lambda_context import GB_SECOND_USD, REQUEST_USD, handler_environment, object_triggers, template_memory_mb
 from bench.pipeline_bench import count_stage
 from bench.stand_ins import MemoryS3
 from local.workload import s3_event
@@ -47,8 +46,7 @@ def one_inference_objects(n: int) -> dict[str, bytes]:
 
 
 def main() -> None:
-    os.environ.setdefault("NATS_STREAM_MAX_AGE_DAYS", "3650")
-    os.environ.update({"POWERTOOLS_LOG_LEVEL": "WARNING", "AWS_DEFAULT_REGION": "us-east-1"})
+    handler_environment()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--objects", type=int, default=500)
     parser.add_argument("--latency-ms", type=float, default=20.0)

@@ -17,10 +17,9 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import os
 import time
 
-from bench.lambda_context import GB_SECOND_USD, REQUEST_USD, object_triggers, template_memory_mb
+from bench.lambda_context import GB_SECOND_USD, REQUEST_USD, handler_environment, object_triggers, template_memory_mb
 from bench.pipeline_bench import count_stage
 from bench.stand_ins import MemoryS3, MemorySqs
 from local.workload import cloudwatch_event, generate
@@ -90,8 +89,7 @@ def measure(name: str, work, triggers: list[dict], s3: MemoryS3, latency: float,
 
 
 def main() -> None:
-    os.environ.setdefault("NATS_STREAM_MAX_AGE_DAYS", "3650")
-    os.environ.update({"POWERTOOLS_LOG_LEVEL": "WARNING", "AWS_DEFAULT_REGION": "us-east-1"})
+    handler_environment()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=20_000)
     parser.add_argument("--big-object", type=int, default=100_000)

@@ -8,6 +8,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from .exceptions import TokenmeterError
+from .threads import shared_pool
 
 # SQS takes at most 10 messages and 256 KiB per SendMessageBatch; staying
 # under both leaves room for the attributes SQS counts against the size.
@@ -18,15 +19,10 @@ _ATTEMPTS = 4
 # function could go on reading (botocore's client keeps 10 connections; two batchers fit).
 IN_FLIGHT = 4
 
-_pool: ThreadPoolExecutor | None = None
-
 
 def shared_sender() -> ThreadPoolExecutor:
-    """The threads that send batches, one set per Lambda environment (started as they are first needed)."""
-    global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=2 * IN_FLIGHT, thread_name_prefix="sqs-send")
-    return _pool
+    """The threads that send batches, one set per Lambda environment (two batchers' worth: usage and dead letters)."""
+    return shared_pool("sqs-send", 2 * IN_FLIGHT)
 
 
 class DeliveryError(TokenmeterError):

@@ -90,30 +90,22 @@ class HeldAnswers:
         the output. ``group``: the log stream of a source whose answers can straddle deliveries. Returns what had
         to be billed to make room (nothing, but past HELD_KEPT)."""
         held = self._held.get(identity)
-        if held is None and group is None:
-            bills = self.bill() if len(self._held) >= HELD_KEPT else []
-            self._held[identity] = (subscription, model, timestamp_ms, billed, ends)
-            return bills
-        if type(held) is tuple:
-            held = self._held[identity] = _widened(*held)
-        counts = dict(billed)
-        output = counts.pop("output", 0)
+        bills: list[HeldBill] = []
         if held is None:
-            bills = self.bill() if len(self._held) >= HELD_KEPT else []
-            earlier = self._remembered(group).get(identity) if group is not None else None
+            if len(self._held) >= HELD_KEPT:
+                bills = self.bill()
+            if group is None:
+                self._held[identity] = (subscription, model, timestamp_ms, billed, ends)
+                return bills
+            earlier = self._remembered(group).get(identity)
             start = 0 if earlier is None or earlier.output is None else earlier.output
             held = self._held[identity] = _Held(subscription, model, timestamp_ms if earlier is None else
-                                                earlier.first_ms, counts, group, earlier, start, [])
-        else:
-            bills = []
-            for token_type, tokens in counts.items():
-                if tokens > held.counts.get(token_type, 0):
-                    held.counts[token_type] = tokens
-        if output > held.output:
-            held.rises.append((timestamp_ms, held.output, output))
-            held.output = output
-        if ends and held.ended_ms is None:
-            held.ended_ms = timestamp_ms
+                                                earlier.first_ms, {}, group, earlier, start, [])
+        elif type(held) is tuple:  # a second copy: the first one, kept as it came, held first
+            first_subscription, first_model, first_ms, first_billed, first_ends = held
+            held = self._held[identity] = _Held(first_subscription, first_model, first_ms, {}, None, None, 0, [])
+            _add_copy(held, first_ms, first_billed, first_ends)
+        _add_copy(held, timestamp_ms, billed, ends)
         return bills
 
     def bill(self) -> list[HeldBill]:
@@ -165,12 +157,20 @@ class HeldAnswers:
         return kept
 
 
-def _widened(subscription: str, model: str, timestamp_ms: int, billed: dict[str, int], ends: bool) -> _Held:
-    """A first copy kept as it came (_Copy), held as ``hold`` holds a first copy with no log stream."""
-    counts = dict(billed)
-    output = counts.pop("output", 0)
-    return _Held(subscription, model, timestamp_ms, counts, None, None, output,
-                 [(timestamp_ms, 0, output)] if output else [], timestamp_ms if ends else None)
+def _add_copy(held: _Held, timestamp_ms: int, billed: dict[str, int], ends: bool) -> None:
+    """A copy's counts into what is held of its answer: the largest input and cache counts, a rise of the output."""
+    counts = held.counts
+    output = 0
+    for token_type, tokens in billed.items():
+        if token_type == "output":
+            output = tokens
+        elif tokens > counts.get(token_type, 0):
+            counts[token_type] = tokens
+    if output > held.output:
+        held.rises.append((timestamp_ms, held.output, output))
+        held.output = output
+    if ends and held.ended_ms is None:
+        held.ended_ms = timestamp_ms
 
 
 def _recent(kept: dict[str, Remembered]) -> dict[str, Remembered]:

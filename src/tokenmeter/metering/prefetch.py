@@ -10,20 +10,12 @@ holding a connection: the S3 client that count_tokens uses keeps more than that 
 
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any
 
+from tokenmeter.core.threads import shared_pool
+
 AHEAD = 16
-# One pool for the Lambda environment: starting its threads again for every invocation cost more CPU than the
-# metering of a small object.
-_pool: ThreadPoolExecutor | None = None
-
-
-def _shared_pool() -> ThreadPoolExecutor:
-    global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=AHEAD, thread_name_prefix="s3-prefetch")
-    return _pool
 
 
 def _key(args: dict[str, Any]) -> tuple:
@@ -38,7 +30,7 @@ class PrefetchingS3:
         self._client, self._planned, self._ahead = client, planned, ahead
         self._next = 0  # the first planned GET not yet started
         self._started: dict[tuple, Future] = {}
-        self._pool = _shared_pool() if planned else None
+        self._pool = shared_pool("s3-prefetch", AHEAD) if planned else None
         self._start_up_to(ahead)
 
     def get_object(self, **args: Any) -> dict[str, Any]:
