@@ -67,7 +67,6 @@ _AGGREGATES = {"invoke_agent", "create_agent", "execute_tool", "invoke_workflow"
 _INFERENCE_KINDS = {"LLM", "EMBEDDING"}  # OpenInference's kinds of span that are a model call
 _MAX_DEPTH = 32
 _MAX_DIGITS = 4_000  # under the 4,300 digits Python's int() takes from text
-_ABSENT: Any = object()
 
 
 # The keys an OTLP export holds its items under, by signal.
@@ -207,7 +206,11 @@ def _usage_reason(attributes: dict[str, Any], leaf: bool) -> str | None:
 def read_span(span: Span) -> Inference:
     """The inference of a span that bills: one ``skip_reasons`` found no reason against."""
     attributes = span.attributes
-    model = next((found for key in _MODEL if (found := attributes.get(key))), None)
+    for key in _MODEL:  # (a loop rather than next() over a generator: once per span that bills)
+        if model := attributes.get(key):
+            break
+    else:
+        model = None
     if not isinstance(model, str) or not model.strip():
         raise RecordError(INVALID_RECORD, f"one of {', '.join(_MODEL)} must name the model, got {short(model)}")
     model = model_name(model)
@@ -366,12 +369,16 @@ def attributes_of(attributes: Any) -> dict[str, Any]:
         raise RecordError(INVALID_RECORD, f"attributes must be a list, got {short(attributes)}")
     found = {}
     for attribute in attributes:
-        if type(attribute) is not dict or type(key := attribute.get("key")) is not str:
+        try:  # (subscripts, not get(): a span has ten attributes or so, all read, and calls cost here)
+            key = attribute["key"]  # (anything but an object raises: JSON has no other mapping)
+        except (KeyError, TypeError):
+            key = None
+        if type(key) is not str:
             raise RecordError(INVALID_RECORD, f"an attribute must be an object with a string key, got {short(attribute)}")
         value = attribute.get("value")
-        if type(value) is dict:  # _any_value's two usual cases inline: a span has ten attributes or so, all read
-            text = value.get("stringValue", _ABSENT)
-            if text is not _ABSENT:
+        if type(value) is dict:  # _any_value's two usual cases inline
+            if "stringValue" in value:
+                text = value["stringValue"]
                 found[key] = text if type(text) is str else None
                 continue
             raw = value.get("intValue")

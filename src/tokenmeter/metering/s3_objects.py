@@ -28,7 +28,7 @@ import json
 import re
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -541,7 +541,7 @@ class _Lines:
                 chunk, self.truncated = chunk[: max_object - self.offset], True
             position = self.offset  # of the chunk's first byte
             self.offset += len(chunk)
-            parts = chunk.split(b"\n")
+            parts = _split_lines(chunk)
             if len(parts) > 1:
                 # The first part ends the unfinished line.
                 first = parts[0]
@@ -571,6 +571,17 @@ class _Lines:
         if pending_size:
             self.number += 1
             yield self.number, start, _TooLong(pending_size) if too_long else b"".join(pending)
+
+
+def _split_lines(chunk: bytes) -> Sequence[bytes]:
+    """``chunk.split(b"\n")``, without split's byte-by-byte walk where the chunk ends one line or none: an object
+    that is one document (an OTLP export, 17 KB on one line) paid 5 us for it, a tenth of its parse."""
+    end = chunk.find(b"\n")
+    if end < 0:
+        return (chunk,)
+    if end == chunk.rfind(b"\n"):
+        return chunk[:end], chunk[end + 1:]
+    return chunk.split(b"\n")
 
 
 def some_of(body: Any) -> Callable[[int], bytes]:
