@@ -61,6 +61,7 @@ _CLAUDE_CODE_COUNTS = (("input", "input_tokens"), ("cached_input", "cache_read_t
 _BEDROCK_NAMES = ("arn:aws:bedrock:", "arn:aws-us-gov:bedrock:", *PROFILE_PREFIXES)
 _MODEL = ("gen_ai.response.model", "gen_ai.request.model", "llm.model_name", "embedding.model_name")
 _USAGE = _INPUT + _OUTPUT
+_USAGE_KEYS = frozenset(_USAGE)
 # Keys that billing reads (usage, operation, model): a resource with none of them leaves billing to the span's own.
 _GENAI_PREFIXES = ("gen_ai.", "llm.", "traceloop.")
 _AGGREGATES = {"invoke_agent", "create_agent", "execute_tool", "invoke_workflow", "workflow", "agent", "task", "tool"}
@@ -296,6 +297,8 @@ def _ai_sdk_caches(attributes: dict[str, Any], metadata: dict[str, Any]) -> tupl
 
 
 def _has_usage(attributes: dict[str, Any]) -> bool:
+    if _USAGE_KEYS.isdisjoint(attributes):  # (most spans: their few keys looked up in C, not eight gets each)
+        return False
     for key in _USAGE:  # noqa: SIM110 - any() with a generator costs more than the lookups, once per span
         if attributes.get(key) is not None:
             return True
