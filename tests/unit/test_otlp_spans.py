@@ -197,6 +197,26 @@ def test_a_malformed_integer_attribute_costs_only_its_own_span():
     assert summary.records == 4 and summary.metered == 2
 
 
+def test_a_span_that_bills_nothing_is_skipped_whatever_its_time():
+    """Its time is read only to bill: a tool or HTTP span with a broken time is skipped for what it is, as any other
+    such span, while a model call with one is an invalid_timestamp letter and the rest of the trace bills."""
+    tool = span("c3c3c3c3c3c3c3c3", "a1a1a1a1a1a1a1a1", "execute_tool lookup", 1, gen_ai__operation__name="execute_tool")
+    tool["endTimeUnixNano"] = "soon"
+    http = span("e5e5e5e5e5e5e5e5", "a1a1a1a1a1a1a1a1", "GET", 1, http__request__method="GET")
+    http["endTimeUnixNano"] = http["startTimeUnixNano"] = -5
+    call = span("b2b2b2b2b2b2b2b2", "a1a1a1a1a1a1a1a1", "chat gpt-4o", 1, gen_ai__request__model="gpt-4o",
+                gen_ai__usage__input_tokens=100, gen_ai__usage__output_tokens=30)
+    call["endTimeUnixNano"] = "1.5e18"
+    fine = span("d4d4d4d4d4d4d4d4", "a1a1a1a1a1a1a1a1", "chat gpt-4o", 1_732_646_401_500_000_000,
+                gen_ai__request__model="gpt-4o", gen_ai__usage__input_tokens=200, gen_ai__usage__output_tokens=40)
+    summary, sink = meter(document(tool, http, call, fine))
+    assert sorted((e.properties["token_type"], e.properties["tokens"], e.timestamp) for e in sink.events) == [
+        ("input", 200, "1732646401.500"), ("output", 40, "1732646401.500")]
+    assert [letter.reason for letter in sink.dead_letters] == ["invalid_timestamp"]
+    assert sink.dead_letters[0].source.endswith(f"#span={TRACE}/b2b2b2b2b2b2b2b2")
+    assert summary.skipped == {"no_usage": 1, "not_genai_span": 1} and summary.records == 4
+
+
 def test_resource_attributes_lie_beneath_the_span_own_for_billing_and_attribution():
     # A resource without GenAI keys: "attributes.tenant.id" still finds the resource's tenant, and a span's own
     # key of the same name wins over it.

@@ -88,10 +88,16 @@ class Span:
     attributes: dict[str, Any]
     resource: dict[str, Any]
     own: dict[str, Any]
-    end_ms: int | None
     name: str
     body: Any  # the span as logged
     logged_in: tuple[Any, Any] = (None, None)  # the resource and scope it was logged under, as logged
+
+    def end_ms(self) -> int | None:
+        """When the span ended (where it has no end, began) in Unix milliseconds; None where it has neither. Read
+        for a span that bills, and only then: most spans of a trace bill nothing, and the time took a sixth of
+        reading one."""
+        end = _nanos(self.body, "endTimeUnixNano") or _nanos(self.body, "startTimeUnixNano")
+        return end // 1_000_000 if end else None
 
     def alone(self) -> dict[str, Any]:
         """The span as an export of its own, under its resource and scope: what its dead letter holds, so that a
@@ -206,6 +212,7 @@ def _usage_reason(attributes: dict[str, Any], leaf: bool) -> str | None:
 
 def read_span(span: Span) -> Inference:
     """The inference of a span that bills: one ``skip_reasons`` found no reason against."""
+    end_ms = span.end_ms()
     attributes = span.attributes
     for key in _MODEL:  # (a loop rather than next() over a generator: once per span that bills)
         if model := attributes.get(key):
@@ -217,7 +224,7 @@ def read_span(span: Span) -> Inference:
     model = model_name(model)
     if span.name == CLAUDE_CODE_REQUEST and not _has_usage(attributes):
         return with_counts(model, response_id(attributes, "gen_ai.response.id", "request_id") or
-                           f"{span.trace_id}/{span.span_id}", span.end_ms, claude_code_counts(attributes))
+                           f"{span.trace_id}/{span.span_id}", end_ms, claude_code_counts(attributes))
     inputs, outputs = _tokens(attributes, _INPUT), _tokens(attributes, _OUTPUT)
     cache_read, cache_write = _tokens(attributes, _CACHE_READ), _tokens(attributes, _CACHE_WRITE)
     reasoning = _tokens(attributes, _REASONING)
@@ -236,7 +243,7 @@ def read_span(span: Span) -> Inference:
     # The provider's response id, where the instrumentation recorded it: the same call logged elsewhere (the
     # app's log of the response, a gateway's) bills once with it.
     identity = response_id(attributes, "gen_ai.response.id") or f"{span.trace_id}/{span.span_id}"
-    return with_counts(model, identity, span.end_ms, counts)
+    return with_counts(model, identity, end_ms, counts)
 
 
 def model_name(model: str) -> str:
@@ -327,12 +334,9 @@ def _span(span: Any, resource: dict[str, Any], billing_reads: dict[str, Any]) ->
         raise RecordError(INVALID_RECORD, "a span needs a traceId and a spanId")
     parent = span.get("parentSpanId")
     own = attributes_of(span.get("attributes"))
-    end = span.get("endTimeUnixNano")
-    if not (type(end) is str and end.isdigit() and end.isascii() and len(end) <= 20 and (end := int(end))):
-        end = _nanos(span, "endTimeUnixNano") or _nanos(span, "startTimeUnixNano")  # the usual case above, inline
     name = span.get("name")
     return Span(trace_id, span_id, parent if type(parent) is str else "", {**billing_reads, **own} if billing_reads else own,
-                resource, own, end // 1_000_000 if end else None, name if type(name) is str else "", span)
+                resource, own, name if type(name) is str else "", span)
 
 
 def alone_in_export(resource: Any, scope: Any, item: Any, signal: tuple[str, str, str] = _SPANS) -> dict[str, Any]:
