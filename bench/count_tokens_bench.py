@@ -5,7 +5,9 @@
 1. Records that carry counts, CloudWatch Logs trigger -> decode + parse + events handed to the sink,
    against a bare `json.loads` loop over the same log lines (bench/baselines.py: nothing kept); and the same
    with the events written as the JSON the SQS outbox sends (bench/pipeline_bench.py measures the whole
-   function); and the floor: the same triggers decoded and their lines parsed, nothing else.
+   function); the floor: the same triggers decoded and their lines parsed, nothing else; and the ceiling: the
+   least any reader must do to bill them, with no checks (bench/least_reader.py; its events and tokens are
+   checked equal to count_tokens' first).
 2. Text-only records counted with the Llama 3.2 tokenizer, against the raw
    `tokenizers` `encode_batch` of the same texts from the same tokenizer.json.
 3. OpenTelemetry traces (OTLP JSON objects, as the Collector's S3 exporter writes them), spans metered
@@ -33,6 +35,7 @@ from pathlib import Path
 import orjson
 
 from bench.baselines import json_loads_loop, timed
+from bench.least_reader import least_read, tokens_in
 from bench.stand_ins import MemoryS3
 from local.workload import otel_attribute as attr
 from tokenmeter.core import parse_config
@@ -47,10 +50,11 @@ REPEATS = 5
 
 class NullSink:
     def __init__(self) -> None:
-        self.tokens = 0
+        self.tokens = self.events = 0
 
     def add_usage(self, usage) -> None:
         self.tokens += sum(usage.counts.values())
+        self.events += len(usage.counts)
 
     def add_dead_letter(self, letter) -> None:
         raise AssertionError(f"benchmark record dead-lettered: {letter}")
@@ -132,14 +136,23 @@ def bench_counted(n: int) -> list[tuple[str, float, str, float, float]]:
     events = cloudwatch_events(lines)
     config = parse_config({})
     bodies = [line[line.find("{"):] for line in lines]
-    base, ours, written, floor = best(
+    metered = meter_over(config, lambda: (i for e in events for i in cloudwatch_lines(e)))
+    least = tokens_in(least_read(events, as_json=True))
+    assert least == (metered.events, metered.tokens), f"least reader {least}, count_tokens {metered.events, metered.tokens}"
+    base, ours, written, floor, ceiling, ceiling_json = best(
         lambda: json_loads_loop(bodies),
         lambda: meter_over(config, lambda: (i for e in events for i in cloudwatch_lines(e))),
         lambda: meter_over(config, lambda: (i for e in events for i in cloudwatch_lines(e)), JsonSink()),
-        lambda: decode_and_parse(events))
+        lambda: decode_and_parse(events),
+        lambda: least_read(events, as_json=False),
+        lambda: least_read(events, as_json=True))
     return [("counted records/s (decode+parse+events)", n / ours, "json.loads loop", n / base, base / ours),
             ("  the same, events written as JSON", n / written, "json.loads loop", n / base, base / written),
-            ("  no events: decode+parse alone (the floor)", n / floor, "json.loads loop", n / base, base / floor)]
+            ("  no events: decode+parse alone (the floor)", n / floor, "json.loads loop", n / base, base / floor),
+            ("  the least a reader does, unchecked (ceiling)", n / ceiling, "json.loads loop", n / base,
+             base / ceiling),
+            ("  the same ceiling, events written as JSON", n / ceiling_json, "json.loads loop", n / base,
+             base / ceiling_json)]
 
 
 def decode_and_parse(events: list[dict]) -> None:
