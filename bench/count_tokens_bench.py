@@ -6,8 +6,8 @@
    against a bare `json.loads` loop over the same log lines (bench/baselines.py: nothing kept); and the same
    with the events written as the JSON the SQS outbox sends (bench/pipeline_bench.py measures the whole
    function); the floor: the same triggers decoded and their lines parsed, nothing else; and the ceiling: the
-   least any reader must do to bill them, with no checks (bench/least_reader.py; its events and tokens are
-   checked equal to count_tokens' first).
+   least any reader must do to bill them, with no checks (bench/least_reader.py; what it bills, subscription,
+   time, token type and tokens of every event, is checked equal to count_tokens' first).
 2. Text-only records counted with the Llama 3.2 tokenizer, against the raw
    `tokenizers` `encode_batch` of the same texts from the same tokenizer.json.
 3. OpenTelemetry traces (OTLP JSON objects, as the Collector's S3 exporter writes them), spans metered
@@ -35,7 +35,7 @@ from pathlib import Path
 import orjson
 
 from bench.baselines import json_loads_loop, timed
-from bench.least_reader import least_read, tokens_in
+from bench.least_reader import bills, least_read
 from bench.stand_ins import MemoryS3
 from local.workload import otel_attribute as attr
 from tokenmeter.core import parse_config
@@ -50,11 +50,10 @@ REPEATS = 5
 
 class NullSink:
     def __init__(self) -> None:
-        self.tokens = self.events = 0
+        self.tokens = 0
 
     def add_usage(self, usage) -> None:
         self.tokens += sum(usage.counts.values())
-        self.events += len(usage.counts)
 
     def add_dead_letter(self, letter) -> None:
         raise AssertionError(f"benchmark record dead-lettered: {letter}")
@@ -69,6 +68,17 @@ class JsonSink(NullSink):
 
     def add_usage(self, usage) -> None:
         self.bytes += len(usage.json())
+
+
+class BillsSink(NullSink):
+    """Keeps (subscription, time, token type, tokens) of each event: what the ceiling row is held to."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bills: list[tuple[str, str, str, int]] = []
+
+    def add_usage(self, usage) -> None:
+        self.bills += [(usage.subscription, usage.timestamp, kind, tokens) for kind, tokens in usage.counts.items()]
 
 
 def counted_lines(n: int) -> list[str]:
@@ -136,9 +146,9 @@ def bench_counted(n: int) -> list[tuple[str, float, str, float, float]]:
     events = cloudwatch_events(lines)
     config = parse_config({})
     bodies = [line[line.find("{"):] for line in lines]
-    metered = meter_over(config, lambda: (i for e in events for i in cloudwatch_lines(e)))
-    least = tokens_in(least_read(events, as_json=True))
-    assert least == (metered.events, metered.tokens), f"least reader {least}, count_tokens {metered.events, metered.tokens}"
+    metered = meter_over(config, lambda: (i for e in events for i in cloudwatch_lines(e)), BillsSink())
+    for as_json in (False, True):
+        assert bills(least_read(events, as_json)) == sorted(metered.bills), "the ceiling bills otherwise"
     base, ours, written, floor, ceiling, ceiling_json = best(
         lambda: json_loads_loop(bodies),
         lambda: meter_over(config, lambda: (i for e in events for i in cloudwatch_lines(e))),

@@ -3,9 +3,10 @@ issue 17 target's ratio on this workload, for any implementation in Python.
 
 Each CloudWatch payload decoded, each line parsed, its four shapes (Bedrock, OpenAI chat, Anthropic, Ollama) told by
 one key, the counts taken and split as the design's token types want, the subscription read from the place the
-workload puts it, the time parsed, the identity hashed as count_tokens hashes it, and the events written as the
-JSON the SQS outbox sends. Nothing is checked (types, ranges, unknown keys, identifiers), nothing is counted for a
-summary, no record can fail: a record of any other shape raises. count_tokens does all of this and those checks.
+workload puts it, the time parsed, the identity hashed as count_tokens hashes it, and the inference handed over as
+count_tokens hands it to its sink, or its events written as the JSON the SQS outbox sends. Nothing is checked
+(types, ranges, unknown keys, identifiers), nothing is counted for a summary, no record can fail: a record of any
+other shape raises. count_tokens does all of this and those checks.
 """
 
 from __future__ import annotations
@@ -74,7 +75,15 @@ def least_read(events: list[dict[str, Any]], as_json: bool) -> list[Any]:
     return out
 
 
-def tokens_in(written: list[str]) -> tuple[int, int]:
-    """(events, tokens) in the JSON ``least_read`` wrote: the check that it did the work count_tokens does."""
-    parsed = orjson.loads("[" + ",".join(item for item in written if item) + "]")
-    return len(parsed), sum(event["properties"]["tokens"] for event in parsed)
+def bills(read: list[Any]) -> list[tuple[str, str, str, int]]:
+    """(subscription, time, token type, tokens) of every event in what ``least_read`` gave, either way, sorted: what
+    count_tokens must bill for the same records (the identity and the model's name aside)."""
+    found = []
+    for item in read:
+        if isinstance(item, tuple):
+            _, subscription, timestamp, _, counts = item
+            found += [(subscription, timestamp, kind, tokens) for kind, tokens in counts.items()]
+        elif item:
+            found += [(event["external_subscription_id"], event["timestamp"], event["properties"]["token_type"],
+                       event["properties"]["tokens"]) for event in orjson.loads(f"[{item}]")]
+    return sorted(found)
