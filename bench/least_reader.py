@@ -1,5 +1,5 @@
 """The least any reader of count_tokens_bench's counted records must do, and nothing more: the ceiling of the
-issue 17 target's ratio on this workload, for any implementation in Python.
+issue 17 target's ratio on this workload for a reader in Python that parses with orjson, as count_tokens does.
 
 Each CloudWatch payload decoded, each line parsed, its four shapes (Bedrock, OpenAI chat, Anthropic, Ollama) told by
 one key, the counts taken and split as the design's token types want, the subscription read from the place the
