@@ -62,6 +62,7 @@ def least_read(events: list[dict[str, Any]], as_json: bool) -> list[Any]:
                 counts = {"input": data["prompt_eval_count"], "output": data["eval_count"]}
                 model, subscription = data["model"], data["metadata"]["customer"]
                 at = _ms(data["created_at"])
+            # record_key's hash and format_timestamp's digits, written out: a call each is no part of the least work.
             digest = _EMPTY.copy()
             digest.update((f"req:{request_id}|{model}" if request_id else "cwl:" + log_event["id"]).encode())
             key, digits = digest.hexdigest(), str(at)
